@@ -1,0 +1,274 @@
+//! The command line. The only module that knows clap; it turns arguments into the plain
+//! option structs the stages take.
+
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Args, Parser, Subcommand, ValueEnum};
+
+use crate::error::UserError;
+use crate::record::{Launch, PythonChoice, RecordOptions, Target};
+use crate::report::folded::FoldOptions;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "port-advisor",
+    version,
+    about = "Profiles a Python program and tells which functions are worth porting to Rust",
+    long_about = "Profiles a Python program from outside (py-spy, no change to the program) \
+                  and reports where its time goes, as a summary, a saved profile and a flame graph.",
+    after_help = "Examples:\n  port-advisor profile fixtures/programs/numeric_loop.py\n  \
+                  port-advisor profile -m mypkg.cli --input data.csv\n  \
+                  port-advisor profile --pid 4242 --duration 30\n  \
+                  port-advisor flamegraph port-advisor-out/numeric_loop-20261124-120000"
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run (or attach to) a Python program, sample it, and write a run folder.
+    Profile(ProfileArgs),
+    /// Render a saved profile again as a flame graph or as folded stacks.
+    Flamegraph(FlamegraphArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  \
+    port-advisor profile script.py --its-own-flag value\n  \
+    port-advisor profile -m package.module -- --its-own-flag\n  \
+    port-advisor profile -- python -X importtime script.py\n  \
+    port-advisor profile --pid 4242 --duration 30\n\n\
+    The run folder holds profile.json (the profile, versioned JSON) and flame.svg.\n\
+    A failing program's exit status becomes port-advisor's; Ctrl-C keeps the profile.")]
+pub struct ProfileArgs {
+    /// The script to run and its arguments; or, after `--`, any command that starts Python;
+    /// or, with -m, the module's arguments.
+    #[arg(
+        value_name = "SCRIPT_OR_COMMAND",
+        trailing_var_arg = true,
+        allow_hyphen_values = true
+    )]
+    pub script: Vec<OsString>,
+
+    /// Run a module like `python -m MODULE`.
+    #[arg(short = 'm', value_name = "MODULE", conflicts_with = "pid")]
+    pub module: Option<String>,
+
+    /// Attach to a running Python process instead of launching one; it keeps running.
+    #[arg(short, long, value_name = "PID")]
+    pub pid: Option<u32>,
+
+    /// The run folder to write [default: ./port-advisor-out/<script>-<timestamp>].
+    #[arg(short, long, value_name = "DIR")]
+    pub output: Option<PathBuf>,
+
+    /// The Python interpreter to run the script with [default: the active virtualenv's,
+    /// else python3 on PATH].
+    #[arg(long, value_name = "PATH")]
+    pub python: Option<PathBuf>,
+
+    /// Samples per second.
+    #[arg(short, long, default_value_t = 100, value_name = "HZ",
+          value_parser = clap::value_parser!(u32).range(1..=10_000))]
+    pub rate: u32,
+
+    /// Stop after this many seconds (a launched program is stopped too).
+    #[arg(short, long, value_name = "SECONDS")]
+    pub duration: Option<f64>,
+
+    /// Also sample native frames (C, C++, Rust extensions) in a low-rate blocking pass.
+    #[arg(short, long)]
+    pub native: bool,
+
+    /// Rate of the --native pass.
+    #[arg(long, default_value_t = 20, value_name = "HZ",
+          value_parser = clap::value_parser!(u32).range(1..=1000))]
+    pub native_rate: u32,
+
+    /// Also sample child processes (multiprocessing pools, subprocess).
+    #[arg(short, long)]
+    pub subprocesses: bool,
+
+    /// Count threads that are waiting (I/O, sleep, locks) in the summary and flame graph.
+    #[arg(short, long)]
+    pub idle: bool,
+
+    /// Keep only the thread holding the GIL.
+    #[arg(short, long)]
+    pub gil: bool,
+
+    /// Show each thread as its own root in the flame graph.
+    #[arg(short, long)]
+    pub threads: bool,
+
+    /// Pause the program at each sample (py-spy's default). Slower, and over-counts code
+    /// next to system calls; see the README.
+    #[arg(long)]
+    pub blocking: bool,
+
+    /// No progress line on stderr.
+    #[arg(short, long)]
+    pub quiet: bool,
+}
+
+#[derive(Debug, Clone, Copy, Default, ValueEnum)]
+pub enum FlameFormat {
+    /// An interactive SVG flame graph.
+    #[default]
+    Svg,
+    /// Collapsed stacks, one `a;b;c count` line per stack.
+    Folded,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  \
+    port-advisor flamegraph port-advisor-out/app-20261124-120000\n  \
+    port-advisor flamegraph run/profile.json -o app.svg --threads\n  \
+    port-advisor flamegraph run/profile.json --format folded -o - | grep json")]
+pub struct FlamegraphArgs {
+    /// A profile.json, or a run folder holding one.
+    #[arg(value_name = "PROFILE")]
+    pub profile: PathBuf,
+
+    /// Where to write; `-` for stdout [default: flame.svg or flame.folded beside the profile].
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    #[arg(short, long, value_enum, default_value_t = FlameFormat::Svg)]
+    pub format: FlameFormat,
+
+    /// Count threads that were waiting.
+    #[arg(short, long)]
+    pub idle: bool,
+
+    /// Show each thread as its own root.
+    #[arg(short, long)]
+    pub threads: bool,
+}
+
+/// Everything `profile` needs, in plain structs.
+#[derive(Debug, Clone)]
+pub struct ProfilePlan {
+    pub target: Target,
+    pub python: PythonChoice,
+    pub record: RecordOptions,
+    pub fold: FoldOptions,
+    pub output: Option<PathBuf>,
+    /// Names the default run folder.
+    pub stem: String,
+}
+
+impl ProfileArgs {
+    pub fn into_plan(self) -> Result<ProfilePlan, UserError> {
+        let duration = match self.duration {
+            Some(d) if d.is_finite() && d > 0.0 => Some(Duration::from_secs_f64(d)),
+            Some(d) => {
+                return Err(UserError::Usage(format!(
+                    "--duration must be a positive number of seconds, not {d}"
+                )))
+            }
+            None => None,
+        };
+        let (target, stem) = match (self.pid, self.module) {
+            (Some(pid), None) if self.script.is_empty() => {
+                (Target::Attach(pid), format!("pid{pid}"))
+            }
+            (Some(_), _) => {
+                return Err(UserError::Usage(
+                    "--pid attaches to a running process: give no script or command with it".into(),
+                ))
+            }
+            (None, Some(name)) => {
+                let stem = name.clone();
+                let launch = Launch::Module {
+                    name,
+                    args: self.script,
+                };
+                (Target::Launch(launch), stem)
+            }
+            (None, None) if self.script.is_empty() => {
+                return Err(UserError::Usage(
+                    "nothing to profile: give a script (`profile app.py`), a module (`-m pkg`), \
+                     a command after `--`, or --pid PID"
+                        .into(),
+                ))
+            }
+            (None, None) if names_script(&self.script[0]) => {
+                let mut it = self.script.into_iter();
+                let path = PathBuf::from(it.next().expect("non-empty"));
+                let stem = path
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| "script".into());
+                let launch = Launch::Script {
+                    path,
+                    args: it.collect(),
+                };
+                (Target::Launch(launch), stem)
+            }
+            (None, None) => {
+                let stem = command_stem(&self.script);
+                (Target::Launch(Launch::Command { argv: self.script }), stem)
+            }
+        };
+        Ok(ProfilePlan {
+            target,
+            python: PythonChoice {
+                explicit: self.python,
+            },
+            record: RecordOptions {
+                rate_hz: self.rate,
+                duration,
+                blocking: self.blocking,
+                native: self.native,
+                native_rate_hz: self.native_rate,
+                subprocesses: self.subprocesses,
+                gil_only: self.gil,
+                progress: !self.quiet,
+                checkpoint: None,
+            },
+            fold: FoldOptions {
+                include_idle: self.idle,
+                threads: self.threads,
+            },
+            output: self.output,
+            stem,
+        })
+    }
+}
+
+/// Whether the first value names a Python script (run with the chosen interpreter) rather
+/// than a program to execute: a `.py` file, or an existing file that is not an executable
+/// binary.
+fn names_script(first: &OsString) -> bool {
+    let path = std::path::Path::new(first);
+    if path.extension().is_some_and(|e| e == "py" || e == "pyw") {
+        return true;
+    }
+    if !path.is_file() {
+        return false;
+    }
+    let mut magic = [0u8; 4];
+    let binary = std::fs::File::open(path)
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut magic))
+        .map(|()| &magic == b"\x7fELF")
+        .unwrap_or(false);
+    !binary
+}
+
+/// A run-folder name for an arbitrary command: its script if it names one, else argv[0].
+fn command_stem(argv: &[OsString]) -> String {
+    let named = argv
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.extension().is_some_and(|e| e == "py"))
+        .unwrap_or_else(|| PathBuf::from(&argv[0]));
+    named
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "command".into())
+}

@@ -1,0 +1,155 @@
+//! The subcommands, each a short pipeline over the stages: record -> profile -> analyze -> report.
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+
+use crate::analyze::{self, AnalyzeOptions};
+use crate::cli::{FlameFormat, FlamegraphArgs, ProfilePlan};
+use crate::error::UserError;
+use crate::profile::{write_atomic, Profile, TargetKind};
+use crate::record::{self, StopReason};
+use crate::report::{self, folded::FoldOptions, summary::SummaryOptions};
+use crate::run_folder::RunFolder;
+
+/// `port-advisor profile`: record, keep the profile, draw the flame graph, summarize.
+/// Returns the process exit code.
+pub fn profile(mut plan: ProfilePlan) -> Result<u8> {
+    let folder = RunFolder::create(plan.output.as_deref(), &plan.stem)?;
+    let profile_path = folder.file("profile.json");
+    plan.record.checkpoint = Some(profile_path.clone());
+    let recording = match record::record(&plan.target, &plan.python, &plan.record) {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = std::fs::remove_file(&profile_path);
+            folder.discard();
+            return Err(e);
+        }
+    };
+    let mut profile = recording.profile;
+    record::source::enrich(&mut profile);
+
+    save_with_fallback(&profile, &profile_path, &plan.stem)?;
+    let flame_path = folder.file("flame.svg");
+    write_atomic(&flame_path, |w| {
+        report::flamegraph::write(&profile, &plan.fold, w)
+    })?;
+
+    let analysis = analyze::analyze(
+        &profile,
+        &AnalyzeOptions {
+            include_idle: plan.fold.include_idle,
+        },
+    );
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    report::summary::write(&profile, &analysis, &SummaryOptions::default(), &mut out)?;
+    writeln!(out)?;
+    writeln!(
+        out,
+        "Wrote {}/ (profile.json, flame.svg)",
+        folder.path.display()
+    )?;
+    out.flush()?;
+
+    Ok(match recording.stop {
+        StopReason::Exited(exit) if exit.code.is_none() && exit.signal.is_none() => {
+            eprintln!("port-advisor: the program ended, but its exit status could not be read");
+            0
+        }
+        StopReason::Exited(exit) if !exit.success() => {
+            eprintln!("port-advisor: the program failed ({exit}); the profile of what ran is kept");
+            match (exit.code, exit.signal) {
+                (Some(code), _) => code.clamp(1, 255) as u8,
+                (None, Some(sig)) => (128 + sig).clamp(1, 255) as u8,
+                _ => 1,
+            }
+        }
+        StopReason::Signal(sig) => {
+            eprintln!(
+                "port-advisor: interrupted; {} of what ran is kept{}",
+                profile_path.display(),
+                if profile.meta.target == TargetKind::Attached {
+                    " (the attached process was left running)"
+                } else {
+                    ""
+                }
+            );
+            (128 + sig).clamp(1, 255) as u8
+        }
+        _ => 0,
+    })
+}
+
+/// Saves the profile; if its place cannot be written (disk full, folder removed), saves it to
+/// the temporary folder instead and names that path in the error, so nothing measured is lost.
+fn save_with_fallback(profile: &Profile, path: &Path, stem: &str) -> Result<()> {
+    let Err(first) = profile.save(path) else {
+        return Ok(());
+    };
+    let fallback =
+        std::env::temp_dir().join(format!("port-advisor-{stem}-{}.json", std::process::id()));
+    match profile.save(&fallback) {
+        Ok(()) => Err(UserError::Output(format!(
+            "cannot write {} ({first:#}); the profile was saved to {} instead",
+            path.display(),
+            fallback.display()
+        ))
+        .into()),
+        Err(_) => {
+            Err(UserError::Output(format!("cannot write {}: {first:#}", path.display())).into())
+        }
+    }
+}
+
+/// `port-advisor flamegraph`: render a saved profile again.
+pub fn flamegraph(args: FlamegraphArgs) -> Result<u8> {
+    let path = profile_file(&args.profile)?;
+    let profile = Profile::load(&path)?;
+    let opts = FoldOptions {
+        include_idle: args.idle,
+        threads: args.threads,
+    };
+    let render = |w: &mut dyn Write| match args.format {
+        FlameFormat::Svg => report::flamegraph::write(&profile, &opts, w),
+        FlameFormat::Folded => report::folded::write(&profile, &opts, w),
+    };
+    let output = args.output.unwrap_or_else(|| {
+        let name = match args.format {
+            FlameFormat::Svg => "flame.svg",
+            FlameFormat::Folded => "flame.folded",
+        };
+        path.parent().unwrap_or(Path::new(".")).join(name)
+    });
+    if output.as_os_str() == "-" {
+        let stdout = std::io::stdout();
+        let mut lock = stdout.lock();
+        render(&mut lock)?;
+        lock.flush()?;
+    } else {
+        write_atomic(&output, render)
+            .map_err(|e| UserError::Output(format!("cannot write {}: {e:#}", output.display())))?;
+        eprintln!("Wrote {}", output.display());
+    }
+    Ok(0)
+}
+
+/// A profile path, or a run folder holding `profile.json`.
+fn profile_file(path: &Path) -> Result<PathBuf> {
+    if path.is_dir() {
+        let inner = path.join("profile.json");
+        if !inner.exists() {
+            return Err(UserError::Usage(format!(
+                "{} holds no profile.json: name a run folder made by `port-advisor profile`",
+                path.display()
+            ))
+            .into());
+        }
+        return Ok(inner);
+    }
+    if !path.exists() {
+        return Err(UserError::Usage(format!("profile not found: {}", path.display())).into());
+    }
+    Ok(path.to_path_buf())
+}

@@ -1,0 +1,445 @@
+//! The profile model: what a recording keeps, and the contract every later stage reads.
+//!
+//! Frames are interned once; a stack is a root-first sequence of frame ids with a weight (the
+//! number of samples that saw exactly that stack on that thread). Metadata says how the
+//! samples were taken, so that shares and rates can be interpreted later without the run.
+//!
+//! This module depends on nothing else of ours. It is serialized as versioned JSON
+//! (`"schema": 1`); a file of another schema is refused with an error that says so.
+
+use std::collections::HashMap;
+use std::io::{BufReader, Write};
+use std::path::Path;
+
+use anyhow::{Context, Result};
+use serde::{Deserialize, Serialize};
+
+/// The version of the JSON layout written by this build.
+pub const SCHEMA: u32 = 1;
+
+/// Index of a frame in [`Profile::frames`].
+pub type FrameId = u32;
+/// Index of a thread in [`Profile::threads`].
+pub type ThreadId = u32;
+
+/// One recorded profile.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Profile {
+    /// Layout version; see [`SCHEMA`].
+    pub schema: u32,
+    pub meta: Meta,
+    /// Interned frames; stacks refer to them by index.
+    pub frames: Vec<Frame>,
+    /// Every thread (of every process) that was sampled.
+    pub threads: Vec<ThreadInfo>,
+    /// Time stacks. Their weights are the time shares.
+    pub stacks: Vec<Stack>,
+    /// Stacks from the low-rate blocking pass that unwinds native frames (`--native`). They
+    /// say *what* native code runs under a Python frame; the time shares come from `stacks`.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub native_stacks: Vec<Stack>,
+    /// Sampling errors, grouped by message, with how many samples each one cost.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub errors: Vec<ErrorCount>,
+}
+
+/// How and what was recorded.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Meta {
+    /// The command line of the target (argv), as launched or as read from `/proc`.
+    pub command: Vec<String>,
+    /// `launched` when port-advisor started the program, `attached` with `--pid`.
+    pub target: TargetKind,
+    /// Process id of the (root) target.
+    pub pid: u32,
+    /// Python version of the target, e.g. `3.11.7`, when known.
+    pub python_version: Option<String>,
+    /// Interpreter executable, when known.
+    pub python_executable: Option<String>,
+    /// Working directory of the target, used to find source files again.
+    pub cwd: Option<String>,
+    pub sampling: Sampling,
+    /// Local start time, RFC 3339.
+    pub started_at: String,
+    /// Wall time from the start of sampling to its end, in seconds.
+    pub wall_seconds: f64,
+    /// Sampling rounds taken (one round reads every thread once).
+    pub ticks: u64,
+    /// Thread samples kept (a round yields one per thread).
+    pub samples: u64,
+    /// Rounds taken later than their schedule (the sampler could not keep up).
+    pub late_ticks: u64,
+    /// Rounds that failed to read the target; see [`Profile::errors`].
+    pub error_ticks: u64,
+    /// True when recording stopped on Ctrl-C or a signal rather than the target's exit.
+    pub interrupted: bool,
+    /// How the launched target ended; `None` while it still ran or when attached.
+    pub exit: Option<ExitInfo>,
+}
+
+/// Whether port-advisor launched the program or attached to it.
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum TargetKind {
+    #[default]
+    Launched,
+    Attached,
+}
+
+/// The sampler's settings.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Sampling {
+    /// Samples per second of the time sampler.
+    pub rate_hz: u32,
+    /// `nonblocking` reads the target while it runs; `blocking` pauses it at each sample.
+    pub mode: SamplingMode,
+    /// Rate of the native (blocking, unwinding) pass, when `--native` was given.
+    pub native_rate_hz: Option<u32>,
+    /// Only the thread holding the GIL was kept.
+    pub gil_only: bool,
+    /// Child processes were sampled too.
+    pub subprocesses: bool,
+}
+
+#[derive(Debug, Clone, Copy, Default, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum SamplingMode {
+    #[default]
+    Nonblocking,
+    Blocking,
+}
+
+/// How a launched program ended.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ExitInfo {
+    /// Exit code, when it exited normally.
+    pub code: Option<i32>,
+    /// Signal number, when a signal ended it.
+    pub signal: Option<i32>,
+}
+
+impl ExitInfo {
+    pub fn success(&self) -> bool {
+        self.code == Some(0)
+    }
+}
+
+impl std::fmt::Display for ExitInfo {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match (self.code, self.signal) {
+            (Some(code), _) => write!(f, "exit status {code}"),
+            (None, Some(sig)) => write!(f, "killed by signal {sig}"),
+            (None, None) => write!(f, "unknown exit"),
+        }
+    }
+}
+
+/// Where a frame's code runs.
+#[derive(Debug, Clone, Copy, Serialize, Deserialize, PartialEq, Eq, Hash)]
+#[serde(rename_all = "snake_case")]
+pub enum FrameKind {
+    /// Python bytecode.
+    Python,
+    /// Machine code: C/C++/Rust extensions, libpython, libc.
+    Native,
+}
+
+/// One interned frame: a function at one sampled line.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Hash)]
+#[serde(deny_unknown_fields)]
+pub struct Frame {
+    /// The function's own name (`co_name`), or the native symbol.
+    pub name: String,
+    /// Dotted qualified name inside its module (`Class.method`, `outer.<locals>.inner`),
+    /// when the source could be read.
+    pub qualname: Option<String>,
+    /// Source file (Python) or shared object / C source (native).
+    pub file: String,
+    /// First line of the function's definition, when the source could be read.
+    pub first_line: Option<u32>,
+    /// The line that was executing when sampled; `None` when unknown.
+    pub line: Option<u32>,
+    /// Python module (`json.encoder`) or shared library basename (`_json.cpython-311...so`).
+    pub module: Option<String>,
+    pub kind: FrameKind,
+}
+
+impl Frame {
+    /// The name a user knows the function by: qualified name when known.
+    pub fn display_name(&self) -> &str {
+        self.qualname.as_deref().unwrap_or(&self.name)
+    }
+}
+
+/// One sampled thread.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq, Hash)]
+#[serde(deny_unknown_fields)]
+pub struct ThreadInfo {
+    pub pid: u32,
+    /// Python's thread identifier.
+    pub tid: u64,
+    pub name: Option<String>,
+}
+
+/// A distinct stack and how many samples saw it.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct Stack {
+    /// Frame ids, outermost first.
+    pub frames: Vec<FrameId>,
+    pub thread: ThreadId,
+    pub weight: u64,
+    /// The thread was waiting (not on CPU) when sampled.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub idle: bool,
+    /// The thread held the GIL when sampled.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub gil: bool,
+}
+
+/// A sampling error message and the number of rounds it cost.
+#[derive(Debug, Clone, Serialize, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ErrorCount {
+    pub message: String,
+    pub count: u64,
+}
+
+impl Profile {
+    pub fn new(meta: Meta) -> Profile {
+        Profile {
+            schema: SCHEMA,
+            meta,
+            frames: Vec::new(),
+            threads: Vec::new(),
+            stacks: Vec::new(),
+            native_stacks: Vec::new(),
+            errors: Vec::new(),
+        }
+    }
+
+    /// Total weight of the time stacks, optionally counting idle samples.
+    pub fn total_weight(&self, include_idle: bool) -> u64 {
+        self.stacks
+            .iter()
+            .filter(|s| include_idle || !s.idle)
+            .map(|s| s.weight)
+            .sum()
+    }
+
+    /// Reads a profile written by [`Profile::save`], refusing other schema versions.
+    pub fn load(path: &Path) -> Result<Profile> {
+        let file = std::fs::File::open(path)
+            .with_context(|| format!("cannot open profile {}", path.display()))?;
+        let value: serde_json::Value = serde_json::from_reader(BufReader::new(file))
+            .with_context(|| format!("{} is not a JSON profile", path.display()))?;
+        match value.get("schema").and_then(|v| v.as_u64()) {
+            Some(v) if v == u64::from(SCHEMA) => {}
+            Some(v) => anyhow::bail!(
+                "{} has profile schema {v}, this port-advisor reads schema {SCHEMA}: \
+                 use the port-advisor version that wrote it, or record it again",
+                path.display()
+            ),
+            None => anyhow::bail!(
+                "{} is not a port-advisor profile (no \"schema\" field)",
+                path.display()
+            ),
+        }
+        serde_json::from_value(value)
+            .with_context(|| format!("{} is not a valid port-advisor profile", path.display()))
+    }
+
+    /// Writes the profile as JSON, atomically.
+    pub fn save(&self, path: &Path) -> Result<()> {
+        write_atomic(path, |w| {
+            serde_json::to_writer(&mut *w, self)?;
+            w.write_all(b"\n")?;
+            Ok(())
+        })
+    }
+}
+
+/// Writes a file through a temporary file in the same folder, renamed into place once
+/// complete, so that a reader never sees half a file.
+pub fn write_atomic(path: &Path, write: impl FnOnce(&mut dyn Write) -> Result<()>) -> Result<()> {
+    let dir = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let mut tmp = tempfile::Builder::new()
+        .prefix(".port-advisor-")
+        .tempfile_in(dir)
+        .with_context(|| format!("cannot create a file in {}", dir.display()))?;
+    {
+        let mut buf = std::io::BufWriter::new(tmp.as_file_mut());
+        write(&mut buf).with_context(|| format!("cannot write {}", path.display()))?;
+        buf.flush()
+            .with_context(|| format!("cannot write {}", path.display()))?;
+    }
+    tmp.as_file()
+        .sync_all()
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    tmp.persist(path)
+        .with_context(|| format!("cannot write {}", path.display()))?;
+    Ok(())
+}
+
+/// Builds a [`Profile`] sample by sample, interning frames, threads and stacks.
+#[derive(Debug, Default)]
+pub struct ProfileBuilder {
+    frames: Vec<Frame>,
+    frame_ids: HashMap<Frame, FrameId>,
+    threads: Vec<ThreadInfo>,
+    thread_ids: HashMap<(u32, u64), ThreadId>,
+    stacks: Vec<Stack>,
+    stack_ids: HashMap<(ThreadId, bool, bool, Vec<FrameId>), usize>,
+    native_stacks: Vec<Stack>,
+    native_stack_ids: HashMap<(ThreadId, bool, bool, Vec<FrameId>), usize>,
+    errors: HashMap<String, u64>,
+}
+
+impl ProfileBuilder {
+    pub fn intern_frame(&mut self, frame: Frame) -> FrameId {
+        if let Some(&id) = self.frame_ids.get(&frame) {
+            return id;
+        }
+        let id = self.frames.len() as FrameId;
+        self.frames.push(frame.clone());
+        self.frame_ids.insert(frame, id);
+        id
+    }
+
+    pub fn intern_thread(&mut self, pid: u32, tid: u64, name: Option<&str>) -> ThreadId {
+        if let Some(&id) = self.thread_ids.get(&(pid, tid)) {
+            let info = &mut self.threads[id as usize];
+            if info.name.is_none() {
+                info.name = name.map(str::to_owned);
+            }
+            return id;
+        }
+        let id = self.threads.len() as ThreadId;
+        self.threads.push(ThreadInfo {
+            pid,
+            tid,
+            name: name.map(str::to_owned),
+        });
+        self.thread_ids.insert((pid, tid), id);
+        id
+    }
+
+    /// Adds one sample of `frames` (outermost first) to the time stacks, or to the native
+    /// pass when `native_pass` is set.
+    pub fn add_stack(
+        &mut self,
+        thread: ThreadId,
+        frames: Vec<FrameId>,
+        idle: bool,
+        gil: bool,
+        native_pass: bool,
+    ) {
+        let (stacks, ids) = if native_pass {
+            (&mut self.native_stacks, &mut self.native_stack_ids)
+        } else {
+            (&mut self.stacks, &mut self.stack_ids)
+        };
+        let key = (thread, idle, gil, frames);
+        if let Some(&i) = ids.get(&key) {
+            stacks[i].weight += 1;
+            return;
+        }
+        stacks.push(Stack {
+            frames: key.3.clone(),
+            thread,
+            weight: 1,
+            idle,
+            gil,
+        });
+        ids.insert(key, stacks.len() - 1);
+    }
+
+    pub fn add_error(&mut self, message: String) {
+        *self.errors.entry(message).or_default() += 1;
+    }
+
+    /// A snapshot of everything gathered so far, under `meta`.
+    pub fn to_profile(&self, meta: Meta) -> Profile {
+        let mut errors: Vec<ErrorCount> = self
+            .errors
+            .iter()
+            .map(|(message, &count)| ErrorCount {
+                message: message.clone(),
+                count,
+            })
+            .collect();
+        errors.sort_by(|a, b| b.count.cmp(&a.count).then(a.message.cmp(&b.message)));
+        Profile {
+            schema: SCHEMA,
+            meta,
+            frames: self.frames.clone(),
+            threads: self.threads.clone(),
+            stacks: self.stacks.clone(),
+            native_stacks: self.native_stacks.clone(),
+            errors,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(name: &str, line: u32) -> Frame {
+        Frame {
+            name: name.into(),
+            qualname: None,
+            file: "m.py".into(),
+            first_line: None,
+            line: Some(line),
+            module: Some("m".into()),
+            kind: FrameKind::Python,
+        }
+    }
+
+    #[test]
+    fn builder_interns_frames_and_merges_equal_stacks() {
+        let mut b = ProfileBuilder::default();
+        let t = b.intern_thread(1, 7, Some("MainThread"));
+        let a = b.intern_frame(frame("a", 1));
+        let a2 = b.intern_frame(frame("a", 1));
+        let c = b.intern_frame(frame("c", 2));
+        assert_eq!(a, a2);
+        b.add_stack(t, vec![a, c], false, true, false);
+        b.add_stack(t, vec![a, c], false, true, false);
+        b.add_stack(t, vec![a], true, false, false);
+        let p = b.to_profile(Meta::default());
+        assert_eq!(p.frames.len(), 2);
+        assert_eq!(p.stacks.len(), 2);
+        assert_eq!(p.stacks[0].weight, 2);
+        assert_eq!(p.total_weight(false), 2);
+        assert_eq!(p.total_weight(true), 3);
+    }
+
+    #[test]
+    fn round_trips_through_json_and_refuses_other_schemas() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.json");
+        let mut b = ProfileBuilder::default();
+        let t = b.intern_thread(1, 7, None);
+        let a = b.intern_frame(frame("a", 3));
+        b.add_stack(t, vec![a], false, false, false);
+        let p = b.to_profile(Meta::default());
+        p.save(&path).unwrap();
+        assert_eq!(Profile::load(&path).unwrap(), p);
+
+        let text = std::fs::read_to_string(&path)
+            .unwrap()
+            .replace("\"schema\":1", "\"schema\":99");
+        std::fs::write(&path, text).unwrap();
+        let err = Profile::load(&path).unwrap_err().to_string();
+        assert!(err.contains("schema 99"), "{err}");
+    }
+}

@@ -1,0 +1,589 @@
+//! Live sampling with py-spy, used as a library. The only module that sees py-spy's types.
+//!
+//! The time sampler reads the target without stopping it (non-blocking) unless `--blocking`
+//! is asked for: stopping the target at each sample over-counts code next to system calls.
+//! `--native` adds a second, low-rate blocking sampler that unwinds native frames; its stacks
+//! are kept apart so they never skew the time shares.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::Arc;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use nix::sys::signal::{kill, Signal};
+use nix::unistd::Pid as NixPid;
+use py_spy::config::LockingStrategy;
+use py_spy::sampler::{Sample, Sampler};
+
+use super::launch::{self, PythonChoice};
+use super::{RecordOptions, Target};
+use crate::error::UserError;
+use crate::profile::{
+    ExitInfo, Frame, FrameKind, Meta, Profile, ProfileBuilder, Sampling, SamplingMode, TargetKind,
+};
+
+/// Why recording stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopReason {
+    /// The launched program exited by itself.
+    Exited(ExitInfo),
+    /// The attached process went away.
+    TargetGone,
+    /// `--duration` elapsed.
+    Duration,
+    /// port-advisor received this signal (SIGINT, SIGTERM, SIGHUP).
+    Signal(i32),
+}
+
+/// A finished recording.
+#[derive(Debug)]
+pub struct Recording {
+    pub profile: Profile,
+    pub stop: StopReason,
+}
+
+/// Which of the samplers a sample came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Pass {
+    Time,
+    Native,
+}
+
+enum Event {
+    Started(Pass, Option<String>),
+    Sample(Pass, Sample),
+    InitFailed(Pass, anyhow::Error),
+    Ended(Pass),
+}
+
+/// How often the partial profile is checkpointed to disk.
+const CHECKPOINT_EVERY: Duration = Duration::from_secs(5);
+/// How long a launched program may take before the interpreter can be read.
+const ATTACH_PATIENCE: Duration = Duration::from_secs(10);
+
+/// Records `target` until it exits, the duration elapses, or a signal arrives.
+pub fn record(target: &Target, python: &PythonChoice, opts: &RecordOptions) -> Result<Recording> {
+    let signal = Arc::new(AtomicUsize::new(0));
+    for sig in [libc::SIGINT, libc::SIGTERM, libc::SIGHUP] {
+        signal_hook::flag::register_usize(sig, Arc::clone(&signal), sig as usize)?;
+    }
+
+    let started_at = chrono::Local::now().to_rfc3339();
+    let (pid, mut child, argv, mut meta) = match target {
+        Target::Launch(launch) => {
+            let launched = launch::start(launch, python)?;
+            let pid = launched.child.id();
+            let meta = Meta {
+                command: launched.argv.clone(),
+                target: TargetKind::Launched,
+                pid,
+                python_version: launched.python.as_ref().map(|p| p.version.clone()),
+                python_executable: launched.python.as_ref().map(|p| p.executable.clone()),
+                cwd: std::env::current_dir()
+                    .ok()
+                    .map(|p| p.display().to_string()),
+                ..Meta::default()
+            };
+            (
+                pid,
+                Some(ChildWatch::new(launched.child)),
+                launched.argv,
+                meta,
+            )
+        }
+        Target::Attach(pid) => {
+            check_attachable(*pid)?;
+            let argv = proc_cmdline(*pid);
+            let meta = Meta {
+                command: argv.clone(),
+                target: TargetKind::Attached,
+                pid: *pid,
+                cwd: std::fs::read_link(format!("/proc/{pid}/cwd"))
+                    .ok()
+                    .map(|p| p.display().to_string()),
+                python_executable: std::fs::read_link(format!("/proc/{pid}/exe"))
+                    .ok()
+                    .map(|p| p.display().to_string()),
+                ..Meta::default()
+            };
+            (*pid, None, argv, meta)
+        }
+    };
+    meta.started_at = started_at;
+    meta.sampling = Sampling {
+        rate_hz: opts.rate_hz,
+        mode: if opts.blocking {
+            SamplingMode::Blocking
+        } else {
+            SamplingMode::Nonblocking
+        },
+        native_rate_hz: opts.native.then_some(opts.native_rate_hz),
+        gil_only: opts.gil_only,
+        subprocesses: opts.subprocesses,
+    };
+
+    let (tx, rx) = mpsc::channel();
+    let launched = child.is_some();
+    spawn_sampler(pid, time_config(opts), Pass::Time, tx.clone(), launched);
+    if opts.native {
+        spawn_sampler(pid, native_config(opts), Pass::Native, tx.clone(), launched);
+    }
+    drop(tx);
+
+    let progress = Progress::new(opts.progress, pid, &argv);
+    let mut session = Session {
+        builder: ProfileBuilder::default(),
+        meta,
+        started: Instant::now(),
+        last_checkpoint: Instant::now(),
+        time_running: true,
+    };
+    let stop = session.run(&rx, child.as_mut(), &signal, opts, &progress)?;
+    progress.finish();
+    drop(rx);
+
+    if let Some(child) = child.as_mut() {
+        if !matches!(stop, StopReason::Exited(_)) {
+            session.meta.exit = child.stop(stop);
+        }
+    }
+    session.meta.interrupted = matches!(stop, StopReason::Signal(_));
+    session.meta.wall_seconds = session.started.elapsed().as_secs_f64();
+    if let StopReason::Exited(exit) = stop {
+        session.meta.exit = Some(exit);
+    }
+    let profile = session.builder.to_profile(session.meta);
+    Ok(Recording { profile, stop })
+}
+
+/// The state of one recording while samples arrive.
+struct Session {
+    builder: ProfileBuilder,
+    meta: Meta,
+    started: Instant,
+    last_checkpoint: Instant,
+    time_running: bool,
+}
+
+impl Session {
+    fn run(
+        &mut self,
+        rx: &Receiver<Event>,
+        mut child: Option<&mut ChildWatch>,
+        signal: &AtomicUsize,
+        opts: &RecordOptions,
+        progress: &Progress,
+    ) -> Result<StopReason> {
+        let mut time_started = false;
+        loop {
+            let sig = signal.load(Ordering::SeqCst);
+            if sig != 0 {
+                return Ok(StopReason::Signal(sig as i32));
+            }
+            if let Some(limit) = opts.duration {
+                if time_started && self.started.elapsed() >= limit {
+                    return Ok(StopReason::Duration);
+                }
+            }
+            if let Some(exit) = child.as_deref_mut().and_then(|c| c.poll()) {
+                // Samples already queued still count.
+                while let Ok(Event::Sample(pass, sample)) = rx.try_recv() {
+                    self.add(pass, sample);
+                }
+                return Ok(StopReason::Exited(exit));
+            }
+            if !self.time_running {
+                return Ok(match child.as_deref_mut().map(|c| c.wait()) {
+                    Some(exit) => StopReason::Exited(exit),
+                    None => StopReason::TargetGone,
+                });
+            }
+            match rx.recv_timeout(Duration::from_millis(50)) {
+                Ok(Event::Started(pass, version)) => {
+                    if pass == Pass::Time {
+                        time_started = true;
+                        self.started = Instant::now();
+                        if self.meta.python_version.is_none() {
+                            self.meta.python_version = version;
+                        }
+                    }
+                }
+                Ok(Event::Sample(pass, sample)) => {
+                    self.add(pass, sample);
+                    progress.update(&self.meta, self.started.elapsed());
+                }
+                Ok(Event::InitFailed(pass, err)) => {
+                    if let Some(c) = child.as_deref_mut() {
+                        if !c.is_alive() {
+                            // The program ended before it could be read: keep the empty
+                            // profile; the summary says there are too few samples.
+                            self.time_running = false;
+                            continue;
+                        }
+                        c.kill_now();
+                    }
+                    if pass == Pass::Native {
+                        return Err(err.context("the native (--native) sampler failed to start"));
+                    }
+                    return Err(classify_attach_error(self.meta.pid, err));
+                }
+                Ok(Event::Ended(pass)) => {
+                    if pass == Pass::Time {
+                        self.time_running = false;
+                    }
+                }
+                Err(RecvTimeoutError::Timeout) => {}
+                Err(RecvTimeoutError::Disconnected) => self.time_running = false,
+            }
+            if let Some(path) = &opts.checkpoint {
+                if self.last_checkpoint.elapsed() >= CHECKPOINT_EVERY {
+                    self.last_checkpoint = Instant::now();
+                    let mut meta = self.meta.clone();
+                    meta.wall_seconds = self.started.elapsed().as_secs_f64();
+                    meta.interrupted = true;
+                    // A failed checkpoint is not fatal: the final write reports errors.
+                    let _ = self.builder.to_profile(meta).save(path);
+                }
+            }
+        }
+    }
+
+    fn add(&mut self, pass: Pass, sample: Sample) {
+        let native_pass = pass == Pass::Native;
+        if !native_pass {
+            self.meta.ticks += 1;
+            if sample.late.is_some() {
+                self.meta.late_ticks += 1;
+            }
+        }
+        if let Some(errors) = sample.sampling_errors {
+            if !native_pass {
+                self.meta.error_ticks += 1;
+            }
+            for (_, err) in errors {
+                let first = err.to_string();
+                let first = first.lines().next().unwrap_or("").chars().take(200);
+                self.builder.add_error(first.collect());
+            }
+        }
+        for trace in sample.traces {
+            let thread = self.builder.intern_thread(
+                trace.pid as u32,
+                trace.thread_id,
+                trace.thread_name.as_deref(),
+            );
+            let frames = trace
+                .frames
+                .iter()
+                .rev()
+                .map(|f| self.builder.intern_frame(convert_frame(f)))
+                .collect();
+            self.builder
+                .add_stack(thread, frames, !trace.active, trace.owns_gil, native_pass);
+            if !native_pass {
+                self.meta.samples += 1;
+            }
+        }
+    }
+}
+
+fn convert_frame(f: &py_spy::Frame) -> Frame {
+    let native = f.module.is_some() || f.filename == "?";
+    Frame {
+        name: f.name.clone(),
+        qualname: None,
+        file: f.filename.clone(),
+        first_line: None,
+        line: (f.line > 0).then_some(f.line as u32),
+        module: f.module.as_ref().map(|m| {
+            std::path::Path::new(m)
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_else(|| m.clone())
+        }),
+        kind: if native {
+            FrameKind::Native
+        } else {
+            FrameKind::Python
+        },
+    }
+}
+
+fn base_config(opts: &RecordOptions) -> py_spy::Config {
+    py_spy::Config {
+        subprocesses: opts.subprocesses,
+        gil_only: opts.gil_only,
+        include_idle: true,
+        hide_progress: true,
+        ..py_spy::Config::default()
+    }
+}
+
+fn time_config(opts: &RecordOptions) -> py_spy::Config {
+    py_spy::Config {
+        blocking: if opts.blocking {
+            LockingStrategy::Lock
+        } else {
+            LockingStrategy::NonBlocking
+        },
+        sampling_rate: u64::from(opts.rate_hz),
+        ..base_config(opts)
+    }
+}
+
+fn native_config(opts: &RecordOptions) -> py_spy::Config {
+    py_spy::Config {
+        blocking: LockingStrategy::Lock,
+        native: true,
+        sampling_rate: u64::from(opts.native_rate_hz),
+        ..base_config(opts)
+    }
+}
+
+/// Starts a sampler on its own thread, forwarding its samples (tagged) into `tx`. For a
+/// launched program it keeps trying to attach while the program is alive and starting up.
+fn spawn_sampler(pid: u32, config: py_spy::Config, pass: Pass, tx: Sender<Event>, launched: bool) {
+    thread::spawn(move || {
+        let deadline = Instant::now() + ATTACH_PATIENCE;
+        let sampler = loop {
+            match Sampler::new(pid as py_spy::Pid, &config) {
+                Ok(s) => break s,
+                Err(e) => {
+                    let still_starting = launched
+                        && process_running(pid)
+                        && Instant::now() < deadline
+                        && !is_permission_error(&e);
+                    if !still_starting {
+                        let _ = tx.send(Event::InitFailed(pass, e));
+                        return;
+                    }
+                    thread::sleep(Duration::from_millis(20));
+                }
+            }
+        };
+        let version = sampler.version.as_ref().map(|v| v.to_string());
+        if tx.send(Event::Started(pass, version)).is_err() {
+            return;
+        }
+        for sample in sampler {
+            if tx.send(Event::Sample(pass, sample)).is_err() {
+                return;
+            }
+        }
+        let _ = tx.send(Event::Ended(pass));
+    });
+}
+
+fn is_permission_error(e: &anyhow::Error) -> bool {
+    let text = format!("{e:#}");
+    text.contains("Permission denied") || text.contains("Operation not permitted")
+}
+
+fn check_attachable(pid: u32) -> Result<()> {
+    if pid == 0 || !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+        return Err(UserError::Attach(format!(
+            "no process with pid {pid}: check the number with `ps` or `pgrep python`"
+        ))
+        .into());
+    }
+    Ok(())
+}
+
+fn classify_attach_error(pid: u32, err: anyhow::Error) -> anyhow::Error {
+    let text = format!("{err:#}");
+    if is_permission_error(&err) {
+        return UserError::Attach(format!(
+            "permission denied reading process {pid}: run with sudo, or give the container \
+             --cap-add SYS_PTRACE ({text})"
+        ))
+        .into();
+    }
+    if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+        return UserError::Attach(format!("process {pid} exited before it could be sampled"))
+            .into();
+    }
+    UserError::Unsupported(format!(
+        "process {pid} is not a Python program port-advisor can read ({text}); \
+         give the pid of a CPython 2.7 or 3.x process"
+    ))
+    .into()
+}
+
+fn proc_cmdline(pid: u32) -> Vec<String> {
+    std::fs::read(format!("/proc/{pid}/cmdline"))
+        .map(|raw| {
+            raw.split(|&b| b == 0)
+                .filter(|a| !a.is_empty())
+                .map(|a| String::from_utf8_lossy(a).into_owned())
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// Whether a process exists and has not exited: `/proc/PID/stat` is readable and its state
+/// is not zombie (`Z`) or dead (`X`).
+fn process_running(pid: u32) -> bool {
+    let Ok(stat) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return false;
+    };
+    // The state follows the command name, which is in parentheses and may hold spaces.
+    let state = stat
+        .rfind(')')
+        .and_then(|i| stat[i + 1..].trim_start().chars().next());
+    !matches!(state, Some('Z') | Some('X') | None)
+}
+
+/// A launched program. Its exit is detected by reading `/proc`, never by a blocking
+/// `waitpid`: the blocking samplers ptrace the program from this same process, and a
+/// `waitpid` on another thread would swallow their ptrace stops and freeze the program.
+struct ChildWatch {
+    child: std::process::Child,
+    exited: Option<ExitInfo>,
+}
+
+impl ChildWatch {
+    fn new(child: std::process::Child) -> ChildWatch {
+        ChildWatch {
+            child,
+            exited: None,
+        }
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    fn is_alive(&mut self) -> bool {
+        self.poll().is_none()
+    }
+
+    /// The exit, once the program has ended (reaping it then).
+    fn poll(&mut self) -> Option<ExitInfo> {
+        if self.exited.is_none() && !process_running(self.pid()) {
+            use std::os::unix::process::ExitStatusExt;
+            self.exited = Some(match self.child.wait() {
+                Ok(s) => ExitInfo {
+                    code: s.code(),
+                    signal: s.signal(),
+                },
+                Err(_) => ExitInfo {
+                    code: None,
+                    signal: None,
+                },
+            });
+        }
+        self.exited
+    }
+
+    fn wait_for(&mut self, timeout: Duration) -> Option<ExitInfo> {
+        let deadline = Instant::now() + timeout;
+        loop {
+            if let Some(e) = self.poll() {
+                return Some(e);
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    fn wait(&mut self) -> ExitInfo {
+        self.wait_for(Duration::from_secs(3600))
+            .unwrap_or(ExitInfo {
+                code: None,
+                signal: None,
+            })
+    }
+
+    fn send(&mut self, sig: Signal) {
+        if self.is_alive() {
+            let _ = kill(NixPid::from_raw(self.pid() as i32), sig);
+        }
+    }
+
+    fn kill_now(&mut self) {
+        self.send(Signal::SIGKILL);
+        self.wait_for(Duration::from_secs(5));
+    }
+
+    /// Ends the program after recording stopped early: a polite signal, a grace period,
+    /// then SIGKILL. After Ctrl-C the terminal already sent SIGINT to the program, so it gets
+    /// a moment to finish on its own first.
+    fn stop(&mut self, why: StopReason) -> Option<ExitInfo> {
+        let polite = match why {
+            StopReason::Signal(s) if s == libc::SIGINT => {
+                if let Some(e) = self.wait_for(Duration::from_secs(1)) {
+                    return Some(e);
+                }
+                Signal::SIGTERM
+            }
+            StopReason::Signal(s) => Signal::try_from(s).unwrap_or(Signal::SIGTERM),
+            _ => Signal::SIGINT,
+        };
+        self.send(polite);
+        if let Some(e) = self.wait_for(Duration::from_secs(2)) {
+            return Some(e);
+        }
+        self.send(Signal::SIGKILL);
+        self.wait_for(Duration::from_secs(5))
+    }
+}
+
+/// The progress line on stderr (hidden when stderr is not a terminal).
+struct Progress {
+    bar: Option<indicatif::ProgressBar>,
+    last: std::cell::Cell<Option<Instant>>,
+}
+
+impl Progress {
+    fn new(enabled: bool, pid: u32, argv: &[String]) -> Progress {
+        use std::io::IsTerminal;
+        let bar = (enabled && std::io::stderr().is_terminal()).then(|| {
+            let bar = indicatif::ProgressBar::new_spinner();
+            bar.set_style(
+                indicatif::ProgressStyle::with_template("{spinner} {prefix} {msg}")
+                    .unwrap_or_else(|_| indicatif::ProgressStyle::default_spinner()),
+            );
+            let name = argv
+                .iter()
+                .find(|a| a.ends_with(".py"))
+                .or(argv.first())
+                .cloned()
+                .unwrap_or_default();
+            bar.set_prefix(format!("recording {name} (pid {pid})"));
+            bar.enable_steady_tick(Duration::from_millis(200));
+            bar
+        });
+        Progress {
+            bar,
+            last: std::cell::Cell::new(None),
+        }
+    }
+
+    fn update(&self, meta: &Meta, elapsed: Duration) {
+        let Some(bar) = &self.bar else { return };
+        if self
+            .last
+            .get()
+            .is_some_and(|t| t.elapsed() < Duration::from_millis(100))
+        {
+            return;
+        }
+        self.last.set(Some(Instant::now()));
+        bar.set_message(format!(
+            "{:.1} s, {} samples, {} errors  (Ctrl-C stops and keeps the profile)",
+            elapsed.as_secs_f64(),
+            meta.samples,
+            meta.error_ticks
+        ));
+    }
+
+    fn finish(&self) {
+        if let Some(bar) = &self.bar {
+            bar.finish_and_clear();
+        }
+    }
+}

@@ -1,0 +1,65 @@
+//! Recording: turns a running Python program into a [`Profile`].
+//!
+//! `launch` finds the interpreter, checks the script before anything runs and starts the
+//! program; `live` samples it from outside with py-spy; `source` fills in what py-spy cannot
+//! see (qualified names, first lines, module names) from the source files afterwards.
+//! py-spy's types stay inside `live`.
+
+pub mod launch;
+mod live;
+pub mod source;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub use launch::{Launch, PythonChoice};
+pub use live::{record, Recording, StopReason};
+
+/// What to record.
+#[derive(Debug, Clone)]
+pub enum Target {
+    /// Start a program and sample it until it exits.
+    Launch(Launch),
+    /// Attach to a running process; it is left running afterwards.
+    Attach(u32),
+}
+
+/// How to sample.
+#[derive(Debug, Clone)]
+pub struct RecordOptions {
+    /// Time samples per second.
+    pub rate_hz: u32,
+    /// Stop after this long (the launched program is then stopped too).
+    pub duration: Option<Duration>,
+    /// Pause the target at each sample (py-spy's default) instead of reading it while it runs.
+    pub blocking: bool,
+    /// Also run a low-rate blocking pass that unwinds native frames.
+    pub native: bool,
+    /// Rate of the native pass.
+    pub native_rate_hz: u32,
+    /// Follow child processes.
+    pub subprocesses: bool,
+    /// Keep only the thread that holds the GIL.
+    pub gil_only: bool,
+    /// Show a progress line on stderr.
+    pub progress: bool,
+    /// Where the profile is checkpointed while recording, so that a killed recorder loses at
+    /// most the last few seconds.
+    pub checkpoint: Option<PathBuf>,
+}
+
+impl Default for RecordOptions {
+    fn default() -> Self {
+        RecordOptions {
+            rate_hz: 100,
+            duration: None,
+            blocking: false,
+            native: false,
+            native_rate_hz: 20,
+            subprocesses: false,
+            gil_only: false,
+            progress: true,
+            checkpoint: None,
+        }
+    }
+}

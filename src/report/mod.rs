@@ -1,0 +1,8 @@
+//! Reports: everything port-advisor writes for people or other tools, one file per format.
+//!
+//! Each writer reads the profile (and its analysis) and writes to any `Write`; none of them
+//! records or analyzes anything itself.
+
+pub mod flamegraph;
+pub mod folded;
+pub mod summary;

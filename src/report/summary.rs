@@ -1,0 +1,162 @@
+//! The short terminal summary printed after a recording: what was measured, how well, and the
+//! hottest functions by self and by inclusive time.
+
+use std::io::Write;
+
+use anyhow::Result;
+
+use crate::analyze::{Analysis, FunctionStats};
+use crate::profile::{FrameKind, Profile, SamplingMode};
+
+/// Below this many samples, shares are too noisy to act on and the summary says so.
+pub const FEW_SAMPLES: u64 = 50;
+
+#[derive(Debug, Clone)]
+pub struct SummaryOptions {
+    /// Rows per table.
+    pub top: usize,
+}
+
+impl Default for SummaryOptions {
+    fn default() -> Self {
+        SummaryOptions { top: 10 }
+    }
+}
+
+pub fn write(
+    profile: &Profile,
+    analysis: &Analysis,
+    opts: &SummaryOptions,
+    w: &mut dyn Write,
+) -> Result<()> {
+    let m = &profile.meta;
+    let mode = match m.sampling.mode {
+        SamplingMode::Nonblocking => "non-blocking",
+        SamplingMode::Blocking => "blocking",
+    };
+    let python = m
+        .python_version
+        .as_ref()
+        .map(|v| format!(", Python {v}"))
+        .unwrap_or_default();
+    writeln!(
+        w,
+        "Recorded {} samples in {:.2} s at {} Hz ({mode}{python}).",
+        m.samples, m.wall_seconds, m.sampling.rate_hz
+    )?;
+    if m.ticks > 0 && (m.error_ticks > 0 || m.late_ticks > 0) {
+        let pct = |n: u64| 100.0 * n as f64 / m.ticks as f64;
+        write!(
+            w,
+            "Sampling errors: {} of {} rounds ({:.1}%), late rounds: {} ({:.1}%)",
+            m.error_ticks,
+            m.ticks,
+            pct(m.error_ticks),
+            m.late_ticks,
+            pct(m.late_ticks)
+        )?;
+        match profile.errors.first() {
+            Some(e) => writeln!(w, "; most common error: {}", e.message)?,
+            None => writeln!(w)?,
+        }
+    }
+    let idle = profile.total_weight(true) - profile.total_weight(false);
+    if idle > 0 && profile.total_weight(true) > 0 {
+        writeln!(
+            w,
+            "Threads were idle in {:.1}% of samples ({}).",
+            100.0 * idle as f64 / profile.total_weight(true) as f64,
+            if analysis.total_weight == profile.total_weight(true) {
+                "counted, --idle"
+            } else {
+                "not counted; --idle counts them"
+            }
+        )?;
+    }
+    if m.samples < FEW_SAMPLES {
+        writeln!(
+            w,
+            "Too few samples ({}) for trustworthy shares: run the program longer or raise --rate.",
+            m.samples
+        )?;
+    }
+    if analysis.total_weight == 0 {
+        return Ok(());
+    }
+    writeln!(w)?;
+    let cwd = m.cwd.as_deref().unwrap_or("");
+    let by_self = analysis.by_self();
+    table(
+        w,
+        "Top functions by self time",
+        analysis,
+        by_self,
+        cwd,
+        opts.top,
+    )?;
+    writeln!(w)?;
+    let inclusive: Vec<&FunctionStats> = analysis.functions.iter().collect();
+    table(
+        w,
+        "Top functions by inclusive time",
+        analysis,
+        inclusive,
+        cwd,
+        opts.top,
+    )?;
+    Ok(())
+}
+
+fn table(
+    w: &mut dyn Write,
+    title: &str,
+    analysis: &Analysis,
+    rows: Vec<&FunctionStats>,
+    cwd: &str,
+    top: usize,
+) -> Result<()> {
+    writeln!(w, "{title}")?;
+    writeln!(
+        w,
+        "  {:>6}  {:>6}  {:<40}  location",
+        "self", "total", "function"
+    )?;
+    for f in rows.into_iter().take(top) {
+        let name = match (f.kind, &f.module) {
+            (FrameKind::Python, Some(m)) if !f.name.starts_with('<') || f.name == "<module>" => {
+                format!("{m}.{}", f.name)
+            }
+            (FrameKind::Native, _) => format!("[native] {}", f.name),
+            _ => f.name.clone(),
+        };
+        writeln!(
+            w,
+            "  {:>5.1}%  {:>5.1}%  {:<40}  {}",
+            100.0 * analysis.share(f.self_weight),
+            100.0 * analysis.share(f.inclusive_weight),
+            truncate(&name, 40),
+            relative(&f.location(), cwd)
+        )?;
+    }
+    Ok(())
+}
+
+/// A path relative to the target's working folder when it lies inside it.
+fn relative<'a>(path: &'a str, cwd: &str) -> &'a str {
+    if cwd.is_empty() {
+        return path;
+    }
+    path.strip_prefix(cwd)
+        .and_then(|p| p.strip_prefix('/'))
+        .unwrap_or(path)
+}
+
+fn truncate(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_owned()
+    } else {
+        let mut t: String = s.chars().take(n - 1).collect();
+        t.push('…');
+        t
+    }
+}
