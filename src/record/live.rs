@@ -17,6 +17,7 @@ use nix::unistd::Pid as NixPid;
 use py_spy::config::LockingStrategy;
 use py_spy::sampler::{Sample, Sampler};
 
+use super::activity::ThreadActivity;
 use super::launch::{self, PythonChoice};
 use super::{RecordOptions, Target};
 use crate::error::UserError;
@@ -47,7 +48,11 @@ pub struct Recording {
 /// Which of the samplers a sample came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Pass {
+    /// The time sampler of the target process.
     Time,
+    /// The time sampler of a child process (`--subprocesses`).
+    Child,
+    /// The low-rate blocking sampler that unwinds native frames (`--native`).
     Native,
 }
 
@@ -129,6 +134,9 @@ pub fn record(target: &Target, python: &PythonChoice, opts: &RecordOptions) -> R
     spawn_sampler(pid, time_config(opts), Pass::Time, tx.clone(), launched);
     if opts.native {
         spawn_sampler(pid, native_config(opts), Pass::Native, tx.clone(), launched);
+    }
+    if opts.subprocesses {
+        follow_children(pid, time_config(opts), tx.clone());
     }
     drop(tx);
 
@@ -214,6 +222,9 @@ impl Session {
                     self.add(pass, sample);
                     progress.update(&self.meta, self.started.elapsed());
                 }
+                Ok(Event::InitFailed(Pass::Child, _)) => {
+                    // A child that is not Python (a shell, a resource tracker that exited).
+                }
                 Ok(Event::InitFailed(pass, err)) => {
                     if let Some(c) = child.as_deref_mut() {
                         if !c.is_alive() {
@@ -252,14 +263,14 @@ impl Session {
 
     fn add(&mut self, pass: Pass, sample: Sample) {
         let native_pass = pass == Pass::Native;
-        if !native_pass {
+        if pass == Pass::Time {
             self.meta.ticks += 1;
             if sample.late.is_some() {
                 self.meta.late_ticks += 1;
             }
         }
         if let Some(errors) = sample.sampling_errors {
-            if !native_pass {
+            if pass == Pass::Time {
                 self.meta.error_ticks += 1;
             }
             for (_, err) in errors {
@@ -313,7 +324,8 @@ fn convert_frame(f: &py_spy::Frame) -> Frame {
 
 fn base_config(opts: &RecordOptions) -> py_spy::Config {
     py_spy::Config {
-        subprocesses: opts.subprocesses,
+        // Children get samplers of their own; see `follow_children`.
+        subprocesses: false,
         gil_only: opts.gil_only,
         include_idle: true,
         hide_progress: true,
@@ -367,13 +379,72 @@ fn spawn_sampler(pid: u32, config: py_spy::Config, pass: Pass, tx: Sender<Event>
         if tx.send(Event::Started(pass, version)).is_err() {
             return;
         }
-        for sample in sampler {
+        let mut activity = ThreadActivity::default();
+        for mut sample in sampler {
+            for trace in sample.traces.iter_mut() {
+                if trace.os_thread_id.is_none() {
+                    if let Some(running) = activity.is_running(trace.pid as u32, trace.thread_id) {
+                        trace.active = running;
+                    }
+                }
+            }
             if tx.send(Event::Sample(pass, sample)).is_err() {
                 return;
             }
         }
         let _ = tx.send(Event::Ended(pass));
     });
+}
+
+/// Starts a sampler for every descendant process of `root` as it appears, until `tx` closes.
+/// py-spy's own subprocess mode never retries a child that was not ready when first seen, and
+/// so misses pool workers forked while the program starts; this retries like the root does.
+fn follow_children(root: u32, config: py_spy::Config, tx: Sender<Event>) {
+    thread::spawn(move || {
+        let mut seen = std::collections::HashSet::new();
+        while process_running(root) {
+            for pid in descendants(root) {
+                if seen.insert(pid) {
+                    spawn_sampler(pid, config.clone(), Pass::Child, tx.clone(), true);
+                }
+            }
+            thread::sleep(Duration::from_millis(50));
+            // The receiver is gone once recording stops.
+            if tx.send(Event::Started(Pass::Child, None)).is_err() {
+                return;
+            }
+        }
+    });
+}
+
+/// Every process whose chain of parents leads to `root`, read from `/proc`.
+fn descendants(root: u32) -> Vec<u32> {
+    let Ok(dir) = std::fs::read_dir("/proc") else {
+        return Vec::new();
+    };
+    let parents: Vec<(u32, u32)> = dir
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter_map(|pid| {
+            let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+            let rest = &stat[stat.rfind(')')? + 1..];
+            let ppid = rest.split_whitespace().nth(1)?.parse().ok()?;
+            Some((pid, ppid))
+        })
+        .collect();
+    let mut found = vec![root];
+    let mut i = 0;
+    while i < found.len() {
+        let parent = found[i];
+        found.extend(
+            parents
+                .iter()
+                .filter(|(_, pp)| *pp == parent)
+                .map(|(p, _)| *p),
+        );
+        i += 1;
+    }
+    found.remove(0);
+    found
 }
 
 fn is_permission_error(e: &anyhow::Error) -> bool {

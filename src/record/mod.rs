@@ -5,6 +5,7 @@
 //! see (qualified names, first lines, module names) from the source files afterwards.
 //! py-spy's types stay inside `live`.
 
+mod activity;
 pub mod launch;
 mod live;
 pub mod source;

@@ -1,0 +1,147 @@
+//! Shared helpers for the live tests: finding interpreters, running the real binary against
+//! real Python processes, and reading the profiles it writes.
+#![allow(dead_code)]
+
+use std::path::{Path, PathBuf};
+use std::process::Output;
+
+use port_advisor::analyze::{analyze, Analysis, AnalyzeOptions};
+use port_advisor::profile::Profile;
+
+/// The CPython versions the live tests run against.
+pub const VERSIONS: [&str; 6] = ["3.8", "3.9", "3.10", "3.11", "3.12", "3.13"];
+
+pub fn repo() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+}
+
+pub fn fixture(name: &str) -> PathBuf {
+    repo().join("fixtures/programs").join(name)
+}
+
+/// The interpreter for a `major.minor` version from pyenv, if this machine has it.
+pub fn python(version: &str) -> Option<PathBuf> {
+    let root = std::env::var_os("PYENV_ROOT")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".pyenv")))?;
+    let mut found: Vec<PathBuf> = std::fs::read_dir(root.join("versions"))
+        .ok()?
+        .filter_map(|e| e.ok())
+        .filter(|e| {
+            let name = e.file_name().to_string_lossy().into_owned();
+            name.strip_prefix(version).is_some_and(|rest| {
+                rest.starts_with('.') && rest[1..].chars().all(|c| c.is_ascii_digit())
+            })
+        })
+        .map(|e| e.path().join("bin").join(format!("python{version}")))
+        .filter(|p| p.exists())
+        .collect();
+    found.sort();
+    found.pop()
+}
+
+/// Every supported interpreter on this machine; prints the reason for each one skipped.
+pub fn pythons() -> Vec<(&'static str, PathBuf)> {
+    let found: Vec<(&str, PathBuf)> = VERSIONS
+        .iter()
+        .filter_map(|v| match python(v) {
+            Some(p) => Some((*v, p)),
+            None => {
+                eprintln!("skipping Python {v}: not installed on this machine (pyenv versions)");
+                None
+            }
+        })
+        .collect();
+    assert!(!found.is_empty(), "no CPython 3.8-3.13 found through pyenv");
+    found
+}
+
+/// Live tests hold this while a profiled program runs: on a 2-core machine, programs that
+/// compete for the CPU get preempted preferentially at system calls, which skews the very
+/// wall-time shares the tests check.
+pub fn exclusive() -> std::sync::MutexGuard<'static, ()> {
+    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
+    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+}
+
+pub fn bin() -> assert_cmd::Command {
+    let mut cmd = assert_cmd::Command::cargo_bin("port-advisor").expect("binary built");
+    cmd.timeout(std::time::Duration::from_secs(120));
+    cmd
+}
+
+/// A finished `port-advisor profile` run.
+pub struct Run {
+    pub output: Output,
+    pub dir: tempfile::TempDir,
+}
+
+impl Run {
+    pub fn folder(&self) -> PathBuf {
+        self.dir.path().join("run")
+    }
+
+    pub fn profile(&self) -> Profile {
+        Profile::load(&self.folder().join("profile.json")).unwrap_or_else(|e| {
+            panic!(
+                "no profile: {e:#}\nstderr: {}",
+                String::from_utf8_lossy(&self.output.stderr)
+            )
+        })
+    }
+
+    pub fn analysis(&self) -> Analysis {
+        analyze(&self.profile(), &AnalyzeOptions::default())
+    }
+
+    pub fn stderr(&self) -> String {
+        String::from_utf8_lossy(&self.output.stderr).into_owned()
+    }
+
+    pub fn stdout(&self) -> String {
+        String::from_utf8_lossy(&self.output.stdout).into_owned()
+    }
+
+    pub fn code(&self) -> Option<i32> {
+        self.output.status.code()
+    }
+}
+
+/// Runs `port-advisor profile --python PY FLAGS... SCRIPT ARGS...` into a fresh run folder.
+pub fn profile(python: &Path, flags: &[&str], script: &str, args: &[&str]) -> Run {
+    let dir = tempfile::tempdir().unwrap();
+    let mut cmd = bin();
+    cmd.current_dir(repo())
+        .arg("profile")
+        .arg("--quiet")
+        .arg("--python")
+        .arg(python)
+        .arg("-o")
+        .arg(dir.path().join("run"))
+        .args(flags)
+        .arg(fixture(script))
+        .args(args);
+    let output = {
+        let _one_at_a_time = exclusive();
+        cmd.output().unwrap()
+    };
+    Run { output, dir }
+}
+
+/// Share (0-100) of a function's inclusive time, by qualified name.
+pub fn inclusive(a: &Analysis, name: &str) -> f64 {
+    a.functions
+        .iter()
+        .filter(|f| f.name == name)
+        .map(|f| 100.0 * a.share(f.inclusive_weight))
+        .fold(0.0, f64::max)
+}
+
+/// Share (0-100) of a function's self time, by qualified name.
+pub fn self_share(a: &Analysis, name: &str) -> f64 {
+    a.functions
+        .iter()
+        .filter(|f| f.name == name)
+        .map(|f| 100.0 * a.share(f.self_weight))
+        .sum()
+}

@@ -1,0 +1,236 @@
+//! Live tests: the real binary samples real Python processes from `fixtures/programs`, on
+//! every CPython 3.8-3.13 that this machine has, and the hot spots and shares it finds are
+//! checked against what each fixture does by construction.
+
+mod common;
+
+use common::{inclusive, profile, pythons, self_share};
+use port_advisor::profile::FrameKind;
+
+#[test]
+fn numeric_loop_is_found_as_the_hot_spot() {
+    for (v, py) in pythons() {
+        let run = profile(&py, &[], "numeric_loop.py", &["1.5"]);
+        assert_eq!(run.code(), Some(0), "{v}: {}", run.stderr());
+        let a = run.analysis();
+        let incl = inclusive(&a, "mandelbrot_row");
+        let own = self_share(&a, "mandelbrot_row");
+        assert!(
+            incl > 85.0 && own > 80.0,
+            "{v}: mandelbrot_row {own:.1}% self, {incl:.1}% inclusive"
+        );
+        let p = run.profile();
+        assert_eq!(
+            p.meta.python_version.as_deref().map(|s| s.starts_with(v)),
+            Some(true),
+            "{v}"
+        );
+        assert!(p.meta.samples >= 100, "{v}: {} samples", p.meta.samples);
+        let f = a.find("mandelbrot_row").expect("one mandelbrot_row");
+        assert_eq!(f.first_line, Some(6), "{v}: first line from the source");
+        assert_eq!(f.module.as_deref(), Some("numeric_loop"), "{v}");
+        assert!(
+            run.stdout().contains("numeric_loop.mandelbrot_row"),
+            "{v}: summary names it"
+        );
+        let svg = std::fs::read_to_string(run.folder().join("flame.svg")).unwrap();
+        assert!(
+            svg.contains("mandelbrot_row (numeric_loop.py:6)"),
+            "{v}: flame graph names it"
+        );
+    }
+}
+
+#[test]
+fn recursive_function_is_deep_and_dominant() {
+    for (v, py) in pythons() {
+        let run = profile(&py, &[], "recursive.py", &["1.5"]);
+        assert_eq!(run.code(), Some(0), "{v}: {}", run.stderr());
+        let a = run.analysis();
+        let incl = inclusive(&a, "fib");
+        assert!(incl > 85.0, "{v}: fib {incl:.1}% inclusive");
+        // Self time is fib's too: recursion is counted once per sample, not once per frame.
+        assert!(self_share(&a, "fib") > 80.0, "{v}");
+        let p = run.profile();
+        let deepest = p
+            .stacks
+            .iter()
+            .map(|s| {
+                s.frames
+                    .iter()
+                    .filter(|&&f| p.frames[f as usize].name == "fib")
+                    .count()
+            })
+            .max()
+            .unwrap_or(0);
+        assert!(deepest >= 10, "{v}: deepest fib recursion seen {deepest}");
+    }
+}
+
+#[test]
+fn json_and_regex_time_is_charged_to_their_callers() {
+    for (v, py) in pythons() {
+        let run = profile(&py, &[], "json_re.py", &["1.5"]);
+        assert_eq!(run.code(), Some(0), "{v}: {}", run.stderr());
+        let a = run.analysis();
+        let enc = inclusive(&a, "encode_decode");
+        let scan = inclusive(&a, "scan_emails");
+        assert!(
+            enc > 10.0 && scan > 10.0 && enc + scan > 80.0,
+            "{v}: {enc:.1}% + {scan:.1}%"
+        );
+        // Without --native, the C time of re's engine shows as the calling frame's self time.
+        assert!(self_share(&a, "scan_emails") > 0.6 * scan, "{v}");
+    }
+}
+
+#[test]
+fn multiprocessing_pool_workers_are_sampled_with_subprocesses() {
+    for (v, py) in pythons() {
+        let run = profile(&py, &["--subprocesses"], "mp_pool.py", &["1.5"]);
+        assert_eq!(run.code(), Some(0), "{v}: {}", run.stderr());
+        let p = run.profile();
+        let a = run.analysis();
+        let crunch = inclusive(&a, "crunch");
+        assert!(crunch > 60.0, "{v}: crunch {crunch:.1}% of busy samples");
+        let pids: std::collections::BTreeSet<u32> = p.threads.iter().map(|t| t.pid).collect();
+        assert!(
+            pids.len() >= 3,
+            "{v}: parent and two workers sampled, got {pids:?}"
+        );
+        let folded = port_advisor::report::folded::lines(&p, &Default::default());
+        assert!(
+            folded
+                .iter()
+                .any(|l| l.starts_with("process ") && l.contains("crunch")),
+            "{v}"
+        );
+    }
+}
+
+#[test]
+fn threads_are_told_apart_and_idle_ones_set_aside() {
+    for (v, py) in pythons() {
+        let run = profile(&py, &["--threads"], "threads.py", &["1.5"]);
+        assert_eq!(run.code(), Some(0), "{v}: {}", run.stderr());
+        let p = run.profile();
+        let names: Vec<&str> = p.threads.iter().filter_map(|t| t.name.as_deref()).collect();
+        for want in ["primes-0", "primes-1", "sleeper"] {
+            assert!(names.contains(&want), "{v}: thread {want} in {names:?}");
+        }
+        let a = run.analysis();
+        let primes = inclusive(&a, "count_primes");
+        assert!(
+            primes > 80.0,
+            "{v}: count_primes {primes:.1}% of busy samples"
+        );
+        assert!(
+            inclusive(&a, "sleeper") < 10.0,
+            "{v}: a sleeping thread is idle, not busy"
+        );
+        let svg = std::fs::read_to_string(run.folder().join("flame.svg")).unwrap();
+        assert!(
+            svg.contains("thread primes-0"),
+            "{v}: --threads roots the flame graph per thread"
+        );
+    }
+}
+
+#[test]
+fn failing_program_keeps_its_profile_and_passes_on_its_status() {
+    for (v, py) in pythons() {
+        let run = profile(&py, &[], "fails.py", &["1"]);
+        assert_eq!(run.code(), Some(1), "{v}: {}", run.stderr());
+        assert!(
+            run.stderr().contains("RuntimeError"),
+            "{v}: the program's own traceback shows"
+        );
+        assert!(
+            run.stderr().contains("the program failed (exit status 1)"),
+            "{v}"
+        );
+        let p = run.profile();
+        assert_eq!(p.meta.exit.map(|e| e.code), Some(Some(1)), "{v}");
+        assert!(inclusive(&run.analysis(), "work") > 60.0, "{v}");
+        assert!(run.folder().join("flame.svg").exists(), "{v}");
+    }
+}
+
+/// The accuracy contract of the default mode: every share within 3 percentage points of the
+/// truth that the fixture measures in-process, including a function that sits next to a
+/// system call (which py-spy's blocking mode over-counts many times over).
+#[test]
+fn default_mode_shares_are_within_three_points_of_the_truth() {
+    for (v, py) in pythons() {
+        let truth_file = tempfile::NamedTempFile::new().unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let _one_at_a_time = common::exclusive();
+        let out = common::bin()
+            .current_dir(common::repo())
+            .env("PA_TRUTH", truth_file.path())
+            .args(["profile", "--quiet", "--rate", "500", "-o"])
+            .arg(dir.path())
+            .arg("--python")
+            .arg(&py)
+            .arg(common::fixture("known_shares.py"))
+            .arg("2")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{v}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let truth: std::collections::BTreeMap<String, f64> =
+            serde_json::from_slice(&std::fs::read(truth_file.path()).unwrap()).unwrap();
+        let p = port_advisor::profile::Profile::load(&dir.path().join("profile.json")).unwrap();
+        let a = port_advisor::analyze::analyze(&p, &Default::default());
+        let find = |name: &str| {
+            a.functions
+                .iter()
+                .find(|f| f.name == name && f.module.as_deref() == Some("known_shares"))
+                .unwrap_or_else(|| panic!("{v}: {name} not sampled"))
+        };
+        let main = find("main").inclusive_weight as f64;
+        for (name, true_share) in &truth {
+            let f = find(name);
+            let measured = 100.0 * f.inclusive_weight as f64 / main;
+            let expected = 100.0 * true_share;
+            assert!(
+                (measured - expected).abs() <= 3.0,
+                "{v}: {name} measured {measured:.1}%, true {expected:.1}%"
+            );
+        }
+    }
+}
+
+#[test]
+fn native_pass_sees_c_frames_without_moving_the_time_shares() {
+    let (v, py) = pythons().pop().unwrap();
+    let run = profile(&py, &["--native"], "json_re.py", &["1.5"]);
+    assert_eq!(run.code(), Some(0), "{v}: {}", run.stderr());
+    let p = run.profile();
+    assert_eq!(p.meta.sampling.native_rate_hz, Some(20));
+    let native_frames: Vec<&str> = p
+        .native_stacks
+        .iter()
+        .flat_map(|s| s.frames.iter())
+        .map(|&f| &p.frames[f as usize])
+        .filter(|f| f.kind == FrameKind::Native)
+        .map(|f| f.name.as_str())
+        .collect();
+    assert!(
+        !native_frames.is_empty(),
+        "{v}: the native pass unwound C frames"
+    );
+    // The time stacks stay Python-only and come from the non-blocking sampler.
+    assert!(p.stacks.iter().all(|s| s
+        .frames
+        .iter()
+        .all(|&f| p.frames[f as usize].kind == FrameKind::Python)));
+    let a = run.analysis();
+    assert!(
+        inclusive(&a, "encode_decode") + inclusive(&a, "scan_emails") > 80.0,
+        "{v}"
+    );
+}
