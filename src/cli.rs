@@ -249,6 +249,9 @@ fn names_script(first: &OsString) -> bool {
     if path.extension().is_some_and(|e| e == "py" || e == "pyw") {
         return true;
     }
+    if path.is_dir() {
+        return true;
+    }
     if !path.is_file() {
         return false;
     }

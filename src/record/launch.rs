@@ -9,7 +9,7 @@ use std::ffi::OsString;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 
-use anyhow::{Context, Result};
+use anyhow::Result;
 use serde::Deserialize;
 
 use crate::error::UserError;
@@ -222,11 +222,10 @@ fn spawn(argv: Vec<OsString>, python: Option<PythonInfo>) -> Result<Launched> {
         .spawn()
         .map_err(|e| {
             UserError::Preflight(format!(
-                "cannot start {}: {e}",
+                "cannot start {}: {e}; give a .py script, or after `--` a command that starts Python",
                 Path::new(&argv[0]).display()
             ))
-        })
-        .context("launching the program")?;
+        })?;
     Ok(Launched {
         child,
         argv: argv

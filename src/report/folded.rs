@@ -17,6 +17,9 @@ pub struct FoldOptions {
     pub threads: bool,
 }
 
+/// The label of a sample taken while no Python code ran on the thread.
+pub const NO_FRAME: &str = "(no Python frame)";
+
 /// The label of a frame in a flame graph: the function, then where it is.
 pub fn frame_label(frame: &Frame) -> String {
     let label = match frame.kind {
@@ -80,8 +83,9 @@ pub fn lines(profile: &Profile, opts: &FoldOptions) -> Vec<String> {
             parts.push(&thread_label);
         }
         parts.extend(stack.frames.iter().map(|&f| labels[f as usize].as_str()));
-        if parts.is_empty() {
-            continue;
+        if stack.frames.is_empty() {
+            // The interpreter ran with no Python frame (start-up, shutdown): still time.
+            parts.push(NO_FRAME);
         }
         *merged.entry(parts.join(";")).or_default() += stack.weight;
     }

@@ -1,0 +1,223 @@
+//! Bad input: each case gets one clear line naming the fix, its documented exit code, and
+//! leaves no files behind.
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Stdio};
+
+use common::{bin, fixture};
+
+/// Runs `port-advisor ARGS` in a fresh empty folder; returns (code, stderr, folder).
+fn run_in_empty_dir(args: &[&str]) -> (Option<i32>, String, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let out = bin().current_dir(dir.path()).args(args).output().unwrap();
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        dir,
+    )
+}
+
+fn assert_one_line(stderr: &str) {
+    assert_eq!(
+        stderr.trim_end().lines().count(),
+        1,
+        "one line expected: {stderr}"
+    );
+    assert!(stderr.starts_with("port-advisor: error: "), "{stderr}");
+}
+
+fn assert_empty(dir: &Path) {
+    let left: Vec<_> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .collect();
+    assert!(left.is_empty(), "files left behind: {left:?}");
+}
+
+#[test]
+fn missing_script_names_the_path_tried() {
+    let (code, err, dir) = run_in_empty_dir(&["profile", "no_such_script.py"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert_one_line(&err);
+    assert!(err.contains("script not found: no_such_script.py"), "{err}");
+    assert!(
+        err.contains(&dir.path().join("no_such_script.py").display().to_string()),
+        "{err}"
+    );
+    assert_empty(dir.path());
+}
+
+#[test]
+fn syntax_error_is_reported_before_anything_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("broken.py");
+    std::fs::write(&script, "print('ran')\ndef f(:\n    pass\n").unwrap();
+    let out = bin()
+        .current_dir(dir.path())
+        .args(["profile", "broken.py"])
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_one_line(&err);
+    assert!(err.contains("syntax error in broken.py line 2"), "{err}");
+    assert!(out.stdout.is_empty(), "the script must not have run");
+    let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+    assert_eq!(left.len(), 1, "only the script remains");
+}
+
+#[test]
+fn a_directory_is_not_a_script() {
+    let (code, err, _dir) = run_in_empty_dir(&["profile", "/tmp/"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert_one_line(&err);
+    assert!(err.contains("is a directory"), "{err}");
+}
+
+#[test]
+fn nothing_to_profile_teaches_the_forms() {
+    let (code, err, dir) = run_in_empty_dir(&["profile"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("--pid PID"), "{err}");
+    assert_empty(dir.path());
+}
+
+#[test]
+fn missing_pid_exits_4() {
+    let (code, err, dir) = run_in_empty_dir(&["profile", "--pid", "999999999"]);
+    assert_eq!(code, Some(4), "{err}");
+    assert_one_line(&err);
+    assert!(err.contains("no process with pid 999999999"), "{err}");
+    assert_empty(dir.path());
+}
+
+#[test]
+fn a_process_that_is_not_python_exits_3() {
+    let mut sleeper = Command::new("sleep").arg("30").spawn().unwrap();
+    let pid = sleeper.id().to_string();
+    let (code, err, dir) = run_in_empty_dir(&["profile", "--pid", &pid, "--duration", "1"]);
+    sleeper.kill().unwrap();
+    sleeper.wait().unwrap();
+    assert_eq!(code, Some(3), "{err}");
+    assert_one_line(&err);
+    assert!(err.contains("not a Python program"), "{err}");
+    assert_empty(dir.path());
+}
+
+#[test]
+fn unwritable_output_fails_before_the_program_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let blocker = dir.path().join("a-file");
+    std::fs::write(&blocker, "").unwrap();
+    let marker = dir.path().join("ran");
+    let script = dir.path().join("touch.py");
+    std::fs::write(
+        &script,
+        format!("open({:?}, 'w').close()\n", marker.display().to_string()),
+    )
+    .unwrap();
+    for target in [
+        blocker.join("run"),
+        blocker.clone(),
+        "/proc/no/such/place".into(),
+    ] {
+        let out = bin()
+            .current_dir(dir.path())
+            .arg("profile")
+            .arg("-o")
+            .arg(&target)
+            .arg(&script)
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(5), "{}: {err}", target.display());
+        assert_one_line(&err);
+        assert!(err.contains("-o DIR"), "{err}");
+        assert!(
+            !marker.exists(),
+            "the program must not run when output cannot be written"
+        );
+    }
+}
+
+#[test]
+fn bad_duration_is_a_usage_error() {
+    let (code, err, _dir) = run_in_empty_dir(&[
+        "profile",
+        "--duration",
+        "-3",
+        fixture("numeric_loop.py").to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("--duration"), "{err}");
+}
+
+#[test]
+fn flamegraph_of_a_missing_or_foreign_profile() {
+    let (code, err, _dir) = run_in_empty_dir(&["flamegraph", "nothing.json"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("profile not found: nothing.json"), "{err}");
+
+    let dir = tempfile::tempdir().unwrap();
+    let p = dir.path().join("future.json");
+    std::fs::write(&p, r#"{"schema": 7, "meta": {}}"#).unwrap();
+    let out = bin().arg("flamegraph").arg(&p).output().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert!(err.contains("schema 7"), "{err}");
+}
+
+/// Attaching without ptrace rights: run as an unprivileged user against a root-owned Python.
+#[test]
+fn no_ptrace_permission_names_sudo_and_the_capability() {
+    if !nix::unistd::Uid::effective().is_root() {
+        eprintln!("skipping: needs root to start a process as another user");
+        return;
+    }
+    if Command::new("setpriv").arg("--version").output().is_err() {
+        eprintln!("skipping: setpriv (util-linux) is not installed");
+        return;
+    }
+    let py = common::python("3.11")
+        .or_else(|| common::pythons().pop().map(|(_, p)| p))
+        .unwrap();
+    let mut target = Command::new(&py)
+        .args(["-c", "import time; time.sleep(30)"])
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let dir = tempfile::tempdir().unwrap();
+    // The unprivileged user must be able to write the run folder.
+    Command::new("chmod")
+        .arg("777")
+        .arg(dir.path())
+        .status()
+        .unwrap();
+    let out = Command::new("setpriv")
+        .args([
+            "--reuid=65534",
+            "--regid=65534",
+            "--clear-groups",
+            "--inh-caps=-all",
+        ])
+        .arg(assert_cmd::cargo::cargo_bin("port-advisor"))
+        .args(["profile", "--quiet", "--duration", "1", "--pid"])
+        .arg(target.id().to_string())
+        .arg("-o")
+        .arg(dir.path().join("run"))
+        .output()
+        .unwrap();
+    target.kill().unwrap();
+    target.wait().unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(4), "{err}");
+    assert_one_line(&err);
+    assert!(err.contains("sudo") && err.contains("SYS_PTRACE"), "{err}");
+    assert!(
+        !dir.path().join("run").exists(),
+        "no run folder left behind"
+    );
+}
