@@ -205,3 +205,42 @@ fn flamegraph_renders_a_saved_run_again() {
     let svg = std::fs::read_to_string(&svg_path).unwrap();
     assert!(svg.starts_with("<?xml") && svg.contains("fib (recursive.py:6)"));
 }
+
+#[test]
+fn an_active_virtualenv_is_respected() {
+    let py = default_python();
+    let dir = tempfile::tempdir().unwrap();
+    let venv = dir.path().join("venv");
+    let made = Command::new(&py)
+        .args(["-m", "venv", "--without-pip"])
+        .arg(&venv)
+        .status()
+        .unwrap();
+    assert!(made.success());
+    let path = format!(
+        "{}:{}",
+        venv.join("bin").display(),
+        std::env::var("PATH").unwrap_or_default()
+    );
+    let out = {
+        let _one = common::exclusive();
+        bin()
+            .env("VIRTUAL_ENV", &venv)
+            .env("PATH", path)
+            .args(["profile", "--quiet", "-o"])
+            .arg(dir.path().join("run"))
+            .arg(fixture("numeric_loop.py"))
+            .arg("0.3")
+            .output()
+            .unwrap()
+    };
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let p = Profile::load(&dir.path().join("run/profile.json")).unwrap();
+    let exe = p.meta.python_executable.unwrap();
+    assert!(exe.starts_with(&venv.display().to_string()), "{exe}");
+}
