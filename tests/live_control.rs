@@ -244,3 +244,38 @@ fn an_active_virtualenv_is_respected() {
     let exe = p.meta.python_executable.unwrap();
     assert!(exe.starts_with(&venv.display().to_string()), "{exe}");
 }
+
+#[test]
+fn the_runner_leaves_no_trace_in_the_program() {
+    for (v, py) in common::pythons() {
+        let direct = Command::new(&py)
+            .current_dir(repo())
+            .args(["fixtures/programs/introspect.py", "--flag", "x y"])
+            .output()
+            .unwrap();
+        let dir = tempfile::tempdir().unwrap();
+        let profiled = bin()
+            .current_dir(repo())
+            .args(["profile", "--quiet", "--python"])
+            .arg(&py)
+            .arg("-o")
+            .arg(dir.path())
+            .args(["fixtures/programs/introspect.py", "--flag", "x y"])
+            .output()
+            .unwrap();
+        assert_eq!(
+            profiled.status.code(),
+            Some(0),
+            "{v}: {}",
+            String::from_utf8_lossy(&profiled.stderr)
+        );
+        let summary_start = String::from_utf8_lossy(&profiled.stdout)
+            .find("Recorded ")
+            .unwrap();
+        assert_eq!(
+            String::from_utf8_lossy(&direct.stdout),
+            String::from_utf8_lossy(&profiled.stdout)[..summary_start],
+            "{v}"
+        );
+    }
+}

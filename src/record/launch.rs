@@ -1,15 +1,15 @@
 //! Starting the program: which interpreter, what to check before it runs, how to spawn it.
 //!
 //! The interpreter is the one the user would get: `--python`, else the active virtualenv's,
-//! else `python3` (then `python`) on PATH. A pre-flight run of that interpreter reports its
-//! real executable (resolving pyenv shims and similar launchers), its version, and whether
-//! the script compiles, so that a bad script fails in one line before anything is recorded.
+//! else `python3` (then `python`) on PATH. Scripts and modules are started through a small
+//! runner (`bootstrap.py`) that reports the real interpreter and version and refuses a script
+//! that does not compile before any of it runs, without a second interpreter start-up.
 
 use std::ffi::OsString;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Child, Command};
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 use serde::Deserialize;
 
 use crate::error::UserError;
@@ -44,43 +44,42 @@ pub struct PythonInfo {
 /// A program that has been started.
 #[derive(Debug)]
 pub struct Launched {
-    pub child: Child,
+    /// Taken by whoever watches the program.
+    pub child: Option<Child>,
+    /// The command line as the user would write it (without the runner).
     pub argv: Vec<String>,
-    pub python: Option<PythonInfo>,
+    /// Where the runner reports the interpreter, or why it refused to run the program.
+    handshake: Option<tempfile::TempPath>,
 }
 
-/// Runs in the target interpreter before the program; it must work on Python 2.7 too.
-const PREFLIGHT: &str = r#"
-import sys, json
-def main():
-    kind, target = sys.argv[1], sys.argv[2]
-    problem = None
-    try:
-        if kind == "script":
-            f = open(target, "rb")
-            try:
-                src = f.read()
-            finally:
-                f.close()
-            compile(src, target, "exec")
-        elif kind == "module":
-            import importlib.util
-            try:
-                spec = importlib.util.find_spec(target)
-            except Exception as e:
-                spec = None
-            if spec is None:
-                problem = "no module named %r for %s" % (target, sys.executable)
-    except SyntaxError as e:
-        problem = "syntax error in %s line %s: %s" % (e.filename, e.lineno, e.msg)
-    except Exception as e:
-        problem = "%s: %s" % (type(e).__name__, e)
-    v = sys.version_info
-    print(json.dumps({"executable": sys.executable,
-                      "version": "%d.%d.%d" % (v[0], v[1], v[2]),
-                      "problem": problem}))
-main()
-"#;
+impl Launched {
+    /// Whether the program's outermost frames are the runner's, to be left out of stacks.
+    pub fn has_runner(&self) -> bool {
+        self.handshake.is_some()
+    }
+
+    /// What the runner reported; `Err` when it refused to run the program.
+    pub fn python(&self) -> Result<Option<PythonInfo>> {
+        let Some(path) = &self.handshake else {
+            return Ok(None);
+        };
+        let Ok(text) = std::fs::read_to_string(path) else {
+            return Ok(None);
+        };
+        let Ok(info) = serde_json::from_str::<PythonInfo>(&text) else {
+            return Ok(None);
+        };
+        if let Some(problem) = &info.problem {
+            return Err(UserError::Preflight(format!("{problem}; fix it and run again")).into());
+        }
+        Ok(Some(info))
+    }
+}
+
+/// The runner's source; its frames have this file name.
+const BOOTSTRAP: &str = include_str!("bootstrap.py");
+/// The file name Python gives to `-c` code, which the runner's frames carry.
+pub const RUNNER_FILE: &str = "<string>";
 
 impl PythonChoice {
     /// The interpreter command as the user would get it, before pre-flight.
@@ -125,17 +124,17 @@ pub fn start(launch: &Launch, python: &PythonChoice) -> Result<Launched> {
     match launch {
         Launch::Script { path, args } => {
             check_script(path)?;
-            let info = preflight(python, "script", path.as_os_str())?;
-            let mut argv: Vec<OsString> = vec![info.executable.clone().into(), path.into()];
-            argv.extend(args.iter().cloned());
-            spawn(argv, Some(info))
+            let shown: Vec<OsString> = std::iter::once(path.into())
+                .chain(args.iter().cloned())
+                .collect();
+            spawn_with_runner(python, "script", path.as_os_str(), &shown)
         }
         Launch::Module { name, args } => {
-            let info = preflight(python, "module", name.as_ref())?;
-            let mut argv: Vec<OsString> =
-                vec![info.executable.clone().into(), "-m".into(), name.into()];
-            argv.extend(args.iter().cloned());
-            spawn(argv, Some(info))
+            let shown: Vec<OsString> = ["-m".into(), name.into()]
+                .into_iter()
+                .chain(args.iter().cloned())
+                .collect();
+            spawn_with_runner(python, "module", name.as_ref(), &shown)
         }
         Launch::Command { argv } => {
             if argv.is_empty() {
@@ -144,9 +143,66 @@ pub fn start(launch: &Launch, python: &PythonChoice) -> Result<Launched> {
                 )
                 .into());
             }
-            spawn(argv.clone(), None)
+            let child = spawn(argv)?;
+            Ok(Launched {
+                child: Some(child),
+                argv: lossy(argv),
+                handshake: None,
+            })
         }
     }
+}
+
+/// `python -c RUNNER kind target args...`; `shown` is what the user's command line would be
+/// after the interpreter.
+fn spawn_with_runner(
+    python: &PythonChoice,
+    kind: &str,
+    target: &std::ffi::OsStr,
+    shown: &[OsString],
+) -> Result<Launched> {
+    let interpreter = python.candidate()?;
+    let handshake = tempfile::Builder::new()
+        .prefix("port-advisor-handshake-")
+        .tempfile()
+        .context("cannot create a temporary file")?
+        .into_temp_path();
+    let mut argv: Vec<OsString> = vec![
+        interpreter.clone().into(),
+        "-c".into(),
+        BOOTSTRAP.into(),
+        kind.into(),
+        target.into(),
+    ];
+    argv.extend(
+        shown
+            .iter()
+            .skip(if kind == "module" { 2 } else { 1 })
+            .cloned(),
+    );
+    let child = Command::new(&argv[0])
+        .args(&argv[1..])
+        .env("PORT_ADVISOR_HANDSHAKE", &handshake)
+        .spawn()
+        .map_err(|e| {
+            UserError::Unsupported(format!(
+                "cannot run {}: {e}; name a Python interpreter with --python PATH",
+                interpreter.display()
+            ))
+        })?;
+    let mut user_argv = vec![interpreter.display().to_string()];
+    user_argv.extend(lossy(shown));
+    Ok(Launched {
+        child: Some(child),
+        argv: user_argv,
+        handshake: Some(handshake),
+    })
+}
+
+fn lossy(args: &[OsString]) -> Vec<String> {
+    args.iter()
+        .map(|a| a.to_string_lossy().into_owned())
+        .collect()
 }
 
 fn check_script(path: &Path) -> Result<()> {
@@ -177,61 +233,15 @@ fn check_script(path: &Path) -> Result<()> {
     Ok(())
 }
 
-fn preflight(python: &PythonChoice, kind: &str, target: &std::ffi::OsStr) -> Result<PythonInfo> {
-    let interpreter = python.candidate()?;
-    let out = Command::new(&interpreter)
-        .arg("-c")
-        .arg(PREFLIGHT)
-        .arg(kind)
-        .arg(target)
-        .stdin(Stdio::null())
-        .output()
-        .map_err(|e| {
-            UserError::Unsupported(format!(
-                "cannot run {}: {e}; name a Python interpreter with --python PATH",
-                interpreter.display()
-            ))
-        })?;
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    let info: PythonInfo = stdout
-        .lines()
-        .last()
-        .and_then(|l| serde_json::from_str(l).ok())
-        .ok_or_else(|| {
-            let stderr = String::from_utf8_lossy(&out.stderr);
-            let why = stderr
-                .lines()
-                .last()
-                .unwrap_or("no output")
-                .trim()
-                .to_owned();
-            UserError::Unsupported(format!(
-                "{} does not behave like a Python interpreter ({why}); name one with --python PATH",
-                interpreter.display()
-            ))
-        })?;
-    if let Some(problem) = &info.problem {
-        return Err(UserError::Preflight(format!("{problem}; fix it and run again")).into());
-    }
-    Ok(info)
-}
-
-fn spawn(argv: Vec<OsString>, python: Option<PythonInfo>) -> Result<Launched> {
-    let child = Command::new(&argv[0])
+fn spawn(argv: &[OsString]) -> Result<Child> {
+    Command::new(&argv[0])
         .args(&argv[1..])
         .spawn()
         .map_err(|e| {
             UserError::Preflight(format!(
-                "cannot start {}: {e}; give a .py script, or after `--` a command that starts Python",
-                Path::new(&argv[0]).display()
-            ))
-        })?;
-    Ok(Launched {
-        child,
-        argv: argv
-            .iter()
-            .map(|a| a.to_string_lossy().into_owned())
-            .collect(),
-        python,
-    })
+            "cannot start {}: {e}; give a .py script, or after `--` a command that starts Python",
+            Path::new(&argv[0]).display()
+        ))
+            .into()
+        })
 }

@@ -76,27 +76,27 @@ pub fn record(target: &Target, python: &PythonChoice, opts: &RecordOptions) -> R
     }
 
     let started_at = chrono::Local::now().to_rfc3339();
+    let mut started_program = None;
     let (pid, mut child, argv, mut meta) = match target {
         Target::Launch(launch) => {
-            let launched = launch::start(launch, python)?;
-            let pid = launched.child.id();
+            let mut started = launch::start(launch, python)?;
+            let process = started
+                .child
+                .take()
+                .expect("a launched program has a child");
+            let pid = process.id();
+            let argv = started.argv.clone();
             let meta = Meta {
-                command: launched.argv.clone(),
+                command: argv.clone(),
                 target: TargetKind::Launched,
                 pid,
-                python_version: launched.python.as_ref().map(|p| p.version.clone()),
-                python_executable: launched.python.as_ref().map(|p| p.executable.clone()),
                 cwd: std::env::current_dir()
                     .ok()
                     .map(|p| p.display().to_string()),
                 ..Meta::default()
             };
-            (
-                pid,
-                Some(ChildWatch::new(launched.child)),
-                launched.argv,
-                meta,
-            )
+            started_program = Some(started);
+            (pid, Some(ChildWatch::new(process)), argv, meta)
         }
         Target::Attach(pid) => {
             check_attachable(*pid)?;
@@ -143,6 +143,10 @@ pub fn record(target: &Target, python: &PythonChoice, opts: &RecordOptions) -> R
     let progress = Progress::new(opts.progress, pid, &argv);
     let mut session = Session {
         builder: ProfileBuilder::default(),
+        runner_pid: started_program
+            .as_ref()
+            .filter(|l| l.has_runner())
+            .map(|_| pid),
         meta,
         started: Instant::now(),
         last_checkpoint: Instant::now(),
@@ -162,6 +166,13 @@ pub fn record(target: &Target, python: &PythonChoice, opts: &RecordOptions) -> R
     if let StopReason::Exited(exit) = stop {
         session.meta.exit = Some(exit);
     }
+    if let Some(launched) = &started_program {
+        // A program the runner refused (syntax error, no such module) is an error, not a run.
+        if let Some(info) = launched.python()? {
+            session.meta.python_version = Some(info.version);
+            session.meta.python_executable = Some(info.executable);
+        }
+    }
     let profile = session.builder.to_profile(session.meta);
     Ok(Recording { profile, stop })
 }
@@ -169,6 +180,8 @@ pub fn record(target: &Target, python: &PythonChoice, opts: &RecordOptions) -> R
 /// The state of one recording while samples arrive.
 struct Session {
     builder: ProfileBuilder,
+    /// The process whose outermost frames are port-advisor's runner, not the program.
+    runner_pid: Option<u32>,
     meta: Meta,
     started: Instant,
     last_checkpoint: Instant,
@@ -285,10 +298,14 @@ impl Session {
                 trace.thread_id,
                 trace.thread_name.as_deref(),
             );
-            let frames = trace
-                .frames
-                .iter()
-                .rev()
+            let mut outermost = trace.frames.iter().rev().peekable();
+            if self.runner_pid == Some(trace.pid as u32) {
+                while outermost
+                    .next_if(|f| f.filename == launch::RUNNER_FILE)
+                    .is_some()
+                {}
+            }
+            let frames = outermost
                 .map(|f| self.builder.intern_frame(convert_frame(f)))
                 .collect();
             self.builder
