@@ -62,7 +62,10 @@ fn syntax_error_is_reported_before_anything_runs() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert_one_line(&err);
-    assert!(err.contains("syntax error in ") && err.contains("broken.py line 2"), "{err}");
+    assert!(
+        err.contains("syntax error in ") && err.contains("broken.py line 2"),
+        "{err}"
+    );
     assert!(out.stdout.is_empty(), "the script must not have run");
     let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
     assert_eq!(left.len(), 1, "only the script remains");

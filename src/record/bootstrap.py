@@ -12,19 +12,18 @@ import sys
 
 
 def _port_advisor_main():
-    import json
     import os
 
     kind, target = sys.argv[1], sys.argv[2]
     handshake = os.environ.pop("PORT_ADVISOR_HANDSHAKE", None)
     v = sys.version_info
-    info = {"executable": sys.executable, "version": "%d.%d.%d" % (v[0], v[1], v[2])}
 
     def report(problem):
-        info["problem"] = problem
+        # Three lines: executable, version, problem (empty when none). Plain text, so that
+        # the runner imports nothing the program would not.
         if handshake:
             with open(handshake, "w") as f:
-                f.write(json.dumps(info))
+                f.write("%s\n%d.%d.%d\n%s\n" % (sys.executable, v[0], v[1], v[2], problem or ""))
         if problem:
             sys.exit(2)
 

@@ -10,7 +10,6 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 
 use anyhow::{Context, Result};
-use serde::Deserialize;
 
 use crate::error::UserError;
 
@@ -33,7 +32,7 @@ pub struct PythonChoice {
 }
 
 /// What the pre-flight learned about the interpreter.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone)]
 pub struct PythonInfo {
     pub executable: String,
     pub version: String,
@@ -66,8 +65,14 @@ impl Launched {
         let Ok(text) = std::fs::read_to_string(path) else {
             return Ok(None);
         };
-        let Ok(info) = serde_json::from_str::<PythonInfo>(&text) else {
+        let mut lines = text.lines();
+        let (Some(executable), Some(version)) = (lines.next(), lines.next()) else {
             return Ok(None);
+        };
+        let info = PythonInfo {
+            executable: executable.to_owned(),
+            version: version.to_owned(),
+            problem: lines.next().filter(|p| !p.is_empty()).map(str::to_owned),
         };
         if let Some(problem) = &info.problem {
             return Err(UserError::Preflight(format!("{problem}; fix it and run again")).into());

@@ -217,6 +217,15 @@ fn def_header(text: &str) -> Option<(bool, String)> {
 /// library folder when it lives there, otherwise relative to the first root that holds it.
 pub fn module_name(file: &Path, roots: &[PathBuf]) -> String {
     let text = file.to_string_lossy();
+    // Frozen standard modules (`<frozen importlib._bootstrap>`) name themselves.
+    if let Some(name) = text
+        .rsplit('/')
+        .next()
+        .and_then(|t| t.strip_prefix("<frozen "))
+        .and_then(|t| t.strip_suffix('>'))
+    {
+        return name.to_owned();
+    }
     let mut rel: Option<String> = None;
     for marker in ["/site-packages/", "/dist-packages/"] {
         if let Some(i) = text.rfind(marker) {
@@ -398,5 +407,9 @@ def last():
         );
         assert_eq!(m("/home/u/proj/pkg/mod.py"), "pkg.mod");
         assert_eq!(m("/elsewhere/tool.py"), "tool");
+        assert_eq!(
+            m("/home/u/proj/<frozen importlib._bootstrap>"),
+            "importlib._bootstrap"
+        );
     }
 }
