@@ -158,7 +158,9 @@ fn failing_program_keeps_its_profile_and_passes_on_its_status() {
 
 /// The accuracy contract of the default mode: every share within 3 percentage points of the
 /// truth that the fixture measures in-process, including a function that sits next to a
-/// system call (which py-spy's blocking mode over-counts many times over).
+/// system call (which py-spy's blocking mode over-counts many times over). About 3,000
+/// samples per run keep the binomial noise on a 50% share near 0.9 points, so a miss is a
+/// bias, not bad luck.
 #[test]
 fn default_mode_shares_are_within_three_points_of_the_truth() {
     for (v, py) in pythons() {
@@ -168,12 +170,12 @@ fn default_mode_shares_are_within_three_points_of_the_truth() {
         let out = common::bin()
             .current_dir(common::repo())
             .env("PA_TRUTH", truth_file.path())
-            .args(["profile", "--quiet", "--rate", "500", "-o"])
+            .args(["profile", "--quiet", "--rate", "1000", "-o"])
             .arg(dir.path())
             .arg("--python")
             .arg(&py)
             .arg(common::fixture("known_shares.py"))
-            .arg("2")
+            .arg("3")
             .output()
             .unwrap();
         assert!(

@@ -27,6 +27,18 @@ def _port_advisor_main():
         if problem:
             sys.exit(2)
 
+    def wait_for_sampler():
+        # Hold the program until port-advisor samples it, so that its first moments are
+        # measured too; never longer than a few seconds.
+        go = os.environ.pop("PORT_ADVISOR_GO", None)
+        if not go:
+            return
+        import time
+
+        deadline = time.time() + 5.0
+        while not os.path.exists(go) and time.time() < deadline:
+            time.sleep(0.001)
+
     if kind == "module":
         sys.argv = [target] + sys.argv[3:]
         sys.path[0] = os.getcwd()
@@ -41,6 +53,7 @@ def _port_advisor_main():
         if not found:
             report("no module named %r for %s" % (target, sys.executable))
         report(None)
+        wait_for_sampler()
         import runpy
 
         runpy._run_module_as_main(target, alter_argv=True)
@@ -58,6 +71,7 @@ def _port_advisor_main():
     except (IOError, OSError) as e:
         report("cannot read script %s: %s" % (target, e))
     report(None)
+    wait_for_sampler()
 
     sys.argv = [argv0] + sys.argv[3:]
     sys.path[0] = os.path.dirname(os.path.abspath(target))

@@ -47,8 +47,9 @@ pub struct Launched {
     pub child: Option<Child>,
     /// The command line as the user would write it (without the runner).
     pub argv: Vec<String>,
-    /// Where the runner reports the interpreter, or why it refused to run the program.
-    handshake: Option<tempfile::TempPath>,
+    /// Where the runner reports the interpreter (or why it refused to run the program) and
+    /// waits for the sampler; removed with this value.
+    handshake: Option<tempfile::TempDir>,
 }
 
 impl Launched {
@@ -57,12 +58,20 @@ impl Launched {
         self.handshake.is_some()
     }
 
+    /// Lets the runner start the program: the sampler is reading it.
+    pub fn release(&self) {
+        if let Some(dir) = &self.handshake {
+            // If this fails the runner starts the program after its own timeout.
+            let _ = std::fs::write(dir.path().join(GO_FILE), b"");
+        }
+    }
+
     /// What the runner reported; `Err` when it refused to run the program.
     pub fn python(&self) -> Result<Option<PythonInfo>> {
-        let Some(path) = &self.handshake else {
+        let Some(dir) = &self.handshake else {
             return Ok(None);
         };
-        let Ok(text) = std::fs::read_to_string(path) else {
+        let Ok(text) = std::fs::read_to_string(dir.path().join(REPORT_FILE)) else {
             return Ok(None);
         };
         let mut lines = text.lines();
@@ -83,6 +92,9 @@ impl Launched {
 
 /// The runner's source; its frames have this file name.
 const BOOTSTRAP: &str = include_str!("bootstrap.py");
+const REPORT_FILE: &str = "report";
+const GO_FILE: &str = "go";
+
 /// The file name Python gives to `-c` code, which the runner's frames carry.
 pub const RUNNER_FILE: &str = "<string>";
 
@@ -169,9 +181,8 @@ fn spawn_with_runner(
     let interpreter = python.candidate()?;
     let handshake = tempfile::Builder::new()
         .prefix("port-advisor-handshake-")
-        .tempfile()
-        .context("cannot create a temporary file")?
-        .into_temp_path();
+        .tempdir()
+        .context("cannot create a temporary folder")?;
     let mut argv: Vec<OsString> = vec![
         interpreter.clone().into(),
         "-c".into(),
@@ -187,7 +198,8 @@ fn spawn_with_runner(
     );
     let child = Command::new(&argv[0])
         .args(&argv[1..])
-        .env("PORT_ADVISOR_HANDSHAKE", &handshake)
+        .env("PORT_ADVISOR_HANDSHAKE", handshake.path().join(REPORT_FILE))
+        .env("PORT_ADVISOR_GO", handshake.path().join(GO_FILE))
         .spawn()
         .map_err(|e| {
             UserError::Unsupported(format!(

@@ -152,7 +152,12 @@ pub fn record(target: &Target, python: &PythonChoice, opts: &RecordOptions) -> R
         last_checkpoint: Instant::now(),
         time_running: true,
     };
-    let stop = session.run(&rx, child.as_mut(), &signal, opts, &progress)?;
+    let release = || {
+        if let Some(l) = &started_program {
+            l.release();
+        }
+    };
+    let stop = session.run(&rx, child.as_mut(), &signal, opts, &progress, &release)?;
     progress.finish();
     drop(rx);
 
@@ -196,6 +201,7 @@ impl Session {
         signal: &AtomicUsize,
         opts: &RecordOptions,
         progress: &Progress,
+        release: &dyn Fn(),
     ) -> Result<StopReason> {
         let mut time_started = false;
         loop {
@@ -225,6 +231,7 @@ impl Session {
                 Ok(Event::Started(pass, version)) => {
                     if pass == Pass::Time {
                         time_started = true;
+                        release();
                         self.started = Instant::now();
                         if self.meta.python_version.is_none() {
                             self.meta.python_version = version;
@@ -239,6 +246,7 @@ impl Session {
                     // A child that is not Python (a shell, a resource tracker that exited).
                 }
                 Ok(Event::InitFailed(pass, err)) => {
+                    release();
                     if let Some(c) = child.as_deref_mut() {
                         if !c.is_alive() {
                             // The program ended before it could be read: keep the empty
