@@ -8,7 +8,7 @@ use std::time::Duration;
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::error::UserError;
-use crate::record::{Launch, PythonChoice, RecordOptions, Target};
+use crate::record::{Launch, ProbeOptions, PythonChoice, RecordOptions, Target};
 use crate::report::folded::FoldOptions;
 
 #[derive(Debug, Parser)]
@@ -113,6 +113,15 @@ pub struct ProfileArgs {
     /// No progress line on stderr.
     #[arg(short, long)]
     pub quiet: bool,
+
+    /// Do not start the in-process probe (call counts, argument types and sizes); the time
+    /// shares never depend on it.
+    #[arg(long)]
+    pub no_probe: bool,
+
+    /// Let the probe count and observe, but keep no pickled examples of real calls.
+    #[arg(long)]
+    pub no_examples: bool,
 }
 
 #[derive(Debug, Clone, Copy, Default, ValueEnum)]
@@ -229,6 +238,10 @@ impl ProfileArgs {
                 subprocesses: self.subprocesses,
                 gil_only: self.gil,
                 progress: !self.quiet,
+                probe: ProbeOptions {
+                    enabled: !self.no_probe,
+                    examples: !self.no_examples,
+                },
                 checkpoint: None,
             },
             fold: FoldOptions {

@@ -42,6 +42,82 @@ pub struct Profile {
     /// Sampling errors, grouped by message, with how many samples each one cost.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub errors: Vec<ErrorCount>,
+    /// What the in-process probe measured: call counts, argument types and sizes, examples.
+    /// `None` when there was no probe (attached with `--pid`, `--no-probe`, imported).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub probe: Option<ProbeResults>,
+}
+
+/// Results of the in-process probe.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ProbeResults {
+    /// How calls were observed (`sys.monitoring`), or `none`.
+    pub method: String,
+    /// Why there are no results, when there are none (e.g. the Python is too old).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub unavailable: Option<String>,
+    /// How long the probe ran, in seconds.
+    #[serde(default)]
+    pub seconds: f64,
+    #[serde(default)]
+    pub functions: Vec<ProbedFunction>,
+}
+
+/// One function the probe watched.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ProbedFunction {
+    /// `co_filename`, as in the frames.
+    pub file: String,
+    /// `co_name`.
+    pub name: String,
+    /// `co_qualname`.
+    pub qualname: String,
+    /// `co_firstlineno` (the first decorator's line when decorated).
+    pub first_line: u32,
+    /// Calls counted, plus calls estimated while the function was too hot to count.
+    pub calls: u64,
+    /// True when every call was counted.
+    pub calls_exact: bool,
+    /// One standard error of the estimated part of `calls`.
+    #[serde(default)]
+    pub calls_error: u64,
+    /// Seconds after start when counting began (0: from the first call).
+    #[serde(default)]
+    pub counted_since: f64,
+    /// The sampler found it hot enough to observe its arguments.
+    pub candidate: bool,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub args: Vec<TypeObservation>,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub returns: Vec<TypeObservation>,
+    /// Calls whose arguments were observed.
+    #[serde(default)]
+    pub observed_calls: u64,
+    /// Small real inputs and outputs, pickled then base64-encoded.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub examples: Vec<Example>,
+}
+
+/// How often an argument (or the return value) had one type, and its sizes: element count
+/// for containers, length for str/bytes, bit length for int, element count for arrays.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct TypeObservation {
+    /// Argument name, or `return`.
+    pub name: String,
+    /// `float`, `list[float]`, `dict[str, int]`, `numpy.ndarray[float64]`, ...
+    #[serde(rename = "type")]
+    pub type_name: String,
+    pub count: u64,
+    pub mean_size: f64,
+    pub max_size: u64,
+}
+
+/// One recorded call: pickled keyword arguments and result (base64), `None` when they could
+/// not be pickled or were too large.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct Example {
+    pub args: Option<String>,
+    pub result: Option<String>,
 }
 
 /// How and what was recorded.
@@ -73,10 +149,17 @@ pub struct Meta {
     pub late_ticks: u64,
     /// Rounds that failed to read the target; see [`Profile::errors`].
     pub error_ticks: u64,
+    /// Samples dropped because they showed the probe's own code, not the program's.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub probe_samples: u64,
     /// True when recording stopped on Ctrl-C or a signal rather than the target's exit.
     pub interrupted: bool,
     /// How the launched target ended; `None` while it still ran or when attached.
     pub exit: Option<ExitInfo>,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// Whether port-advisor launched the program or attached to it.
@@ -219,6 +302,7 @@ impl Profile {
             stacks: Vec::new(),
             native_stacks: Vec::new(),
             errors: Vec::new(),
+            probe: None,
         }
     }
 
@@ -365,6 +449,67 @@ impl ProfileBuilder {
         *self.errors.entry(message).or_default() += 1;
     }
 
+    /// The hottest Python functions so far as `(file, name)`, by inclusive weight among busy
+    /// samples, each with at least `min_share` of them, followed by their direct callers;
+    /// empty until `min_samples` busy samples exist. Module-level code and comprehensions
+    /// (`<module>`, `<listcomp>`, ...) are not functions a port could replace and are skipped.
+    pub fn hot_python_functions(
+        &self,
+        n: usize,
+        min_share: f64,
+        min_samples: u64,
+    ) -> Vec<(String, String)> {
+        let busy: Vec<&Stack> = self.stacks.iter().filter(|s| !s.idle).collect();
+        let total: u64 = busy.iter().map(|s| s.weight).sum();
+        if total < min_samples {
+            return Vec::new();
+        }
+        let key = |id: FrameId| {
+            let f = &self.frames[id as usize];
+            (f.kind == FrameKind::Python && !f.name.starts_with('<'))
+                .then(|| (f.file.clone(), f.name.clone()))
+        };
+        let mut inclusive: HashMap<(String, String), u64> = HashMap::new();
+        for s in &busy {
+            let mut seen: Vec<(String, String)> = Vec::new();
+            for &f in &s.frames {
+                if let Some(k) = key(f) {
+                    if !seen.contains(&k) {
+                        seen.push(k);
+                    }
+                }
+            }
+            for k in seen {
+                *inclusive.entry(k).or_default() += s.weight;
+            }
+        }
+        let mut ranked: Vec<((String, String), u64)> = inclusive
+            .into_iter()
+            .filter(|(_, w)| *w as f64 >= min_share * total as f64)
+            .collect();
+        // Innermost first: rank by inclusive weight, then prefer leaves on ties.
+        ranked.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        let mut chosen: Vec<(String, String)> =
+            ranked.into_iter().take(n).map(|(k, _)| k).collect();
+        let mut callers: Vec<(String, String)> = Vec::new();
+        for s in &busy {
+            let keys: Vec<Option<(String, String)>> = s.frames.iter().map(|&f| key(f)).collect();
+            for pair in keys.windows(2) {
+                if let (Some(caller), Some(callee)) = (&pair[0], &pair[1]) {
+                    if chosen.contains(callee)
+                        && !chosen.contains(caller)
+                        && !callers.contains(caller)
+                    {
+                        callers.push(caller.clone());
+                    }
+                }
+            }
+        }
+        chosen.extend(callers);
+        chosen.sort();
+        chosen
+    }
+
     /// A snapshot of everything gathered so far, under `meta`.
     pub fn to_profile(&self, meta: Meta) -> Profile {
         let mut errors: Vec<ErrorCount> = self
@@ -384,6 +529,7 @@ impl ProfileBuilder {
             stacks: self.stacks.clone(),
             native_stacks: self.native_stacks.clone(),
             errors,
+            probe: None,
         }
     }
 }

@@ -27,6 +27,26 @@ def _port_advisor_main():
         if problem:
             sys.exit(2)
 
+    def start_probe():
+        # The probe (CPython 3.12+) counts calls and observes arguments of the functions the
+        # sampler finds hot; see probe.py.
+        folder = os.environ.pop("PORT_ADVISOR_PROBE", None)
+        examples = os.environ.pop("PORT_ADVISOR_NO_EXAMPLES", None) is None
+        if not folder or sys.version_info < (3, 12):
+            return
+        path = os.path.join(folder, "probe.py")
+        space = {"__name__": "port_advisor_probe"}
+        with open(path) as f:
+            exec(compile(f.read(), path, "exec"), space)
+        roots = [os.getcwd()]
+        if kind == "script":
+            roots.append(os.path.dirname(os.path.abspath(target)))
+        probe = space["Probe"](folder, roots, path, examples)
+        if probe.error is None:
+            import atexit
+
+            atexit.register(probe.write)
+
     def wait_for_sampler():
         # Hold the program until port-advisor samples it, so that its first moments are
         # measured too; never longer than a few seconds.
@@ -53,6 +73,7 @@ def _port_advisor_main():
         if not found:
             report("no module named %r for %s" % (target, sys.executable))
         report(None)
+        start_probe()
         wait_for_sampler()
         import runpy
 
@@ -71,6 +92,7 @@ def _port_advisor_main():
     except (IOError, OSError) as e:
         report("cannot read script %s: %s" % (target, e))
     report(None)
+    start_probe()
     wait_for_sampler()
 
     sys.argv = [argv0] + sys.argv[3:]

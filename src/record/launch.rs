@@ -58,6 +58,14 @@ impl Launched {
         self.handshake.is_some()
     }
 
+    /// The folder the probe reads candidates from and writes results to, when it runs.
+    pub fn probe_folder(&self) -> Option<&Path> {
+        self.handshake
+            .as_ref()
+            .map(|d| d.path())
+            .filter(|d| d.join(PROBE_FILE).exists())
+    }
+
     /// Lets the runner start the program: the sampler is reading it.
     pub fn release(&self) {
         if let Some(dir) = &self.handshake {
@@ -92,6 +100,19 @@ impl Launched {
 
 /// The runner's source; its frames have this file name.
 const BOOTSTRAP: &str = include_str!("bootstrap.py");
+/// The probe's source, written beside the handshake for the runner to load.
+const PROBE: &str = include_str!("probe.py");
+/// The probe's file name in the handshake folder.
+pub const PROBE_FILE: &str = "probe.py";
+
+/// What the in-process probe does.
+#[derive(Debug, Clone, Copy)]
+pub struct ProbeOptions {
+    /// Start the probe (CPython 3.12+).
+    pub enabled: bool,
+    /// Keep small pickled examples of real calls.
+    pub examples: bool,
+}
 const REPORT_FILE: &str = "report";
 const GO_FILE: &str = "go";
 
@@ -137,21 +158,21 @@ fn is_executable(p: &Path) -> bool {
 }
 
 /// Checks what can be checked before launching, then starts the program.
-pub fn start(launch: &Launch, python: &PythonChoice) -> Result<Launched> {
+pub fn start(launch: &Launch, python: &PythonChoice, probe: ProbeOptions) -> Result<Launched> {
     match launch {
         Launch::Script { path, args } => {
             check_script(path)?;
             let shown: Vec<OsString> = std::iter::once(path.into())
                 .chain(args.iter().cloned())
                 .collect();
-            spawn_with_runner(python, "script", path.as_os_str(), &shown)
+            spawn_with_runner(python, "script", path.as_os_str(), &shown, probe)
         }
         Launch::Module { name, args } => {
             let shown: Vec<OsString> = ["-m".into(), name.into()]
                 .into_iter()
                 .chain(args.iter().cloned())
                 .collect();
-            spawn_with_runner(python, "module", name.as_ref(), &shown)
+            spawn_with_runner(python, "module", name.as_ref(), &shown, probe)
         }
         Launch::Command { argv } => {
             if argv.is_empty() {
@@ -177,12 +198,17 @@ fn spawn_with_runner(
     kind: &str,
     target: &std::ffi::OsStr,
     shown: &[OsString],
+    probe: ProbeOptions,
 ) -> Result<Launched> {
     let interpreter = python.candidate()?;
     let handshake = tempfile::Builder::new()
         .prefix("port-advisor-handshake-")
         .tempdir()
         .context("cannot create a temporary folder")?;
+    if probe.enabled {
+        std::fs::write(handshake.path().join(PROBE_FILE), PROBE)
+            .context("cannot write the probe to a temporary folder")?;
+    }
     let mut argv: Vec<OsString> = vec![
         interpreter.clone().into(),
         "-c".into(),
@@ -196,17 +222,23 @@ fn spawn_with_runner(
             .skip(if kind == "module" { 2 } else { 1 })
             .cloned(),
     );
-    let child = Command::new(&argv[0])
+    let mut command = Command::new(&argv[0]);
+    command
         .args(&argv[1..])
         .env("PORT_ADVISOR_HANDSHAKE", handshake.path().join(REPORT_FILE))
-        .env("PORT_ADVISOR_GO", handshake.path().join(GO_FILE))
-        .spawn()
-        .map_err(|e| {
-            UserError::Unsupported(format!(
-                "cannot run {}: {e}; name a Python interpreter with --python PATH",
-                interpreter.display()
-            ))
-        })?;
+        .env("PORT_ADVISOR_GO", handshake.path().join(GO_FILE));
+    if probe.enabled {
+        command.env("PORT_ADVISOR_PROBE", handshake.path());
+        if !probe.examples {
+            command.env("PORT_ADVISOR_NO_EXAMPLES", "1");
+        }
+    }
+    let child = command.spawn().map_err(|e| {
+        UserError::Unsupported(format!(
+            "cannot run {}: {e}; name a Python interpreter with --python PATH",
+            interpreter.display()
+        ))
+    })?;
     let mut user_argv = vec![interpreter.display().to_string()];
     user_argv.extend(lossy(shown));
     Ok(Launched {

@@ -22,7 +22,8 @@ use super::launch::{self, PythonChoice};
 use super::{RecordOptions, Target};
 use crate::error::UserError;
 use crate::profile::{
-    ExitInfo, Frame, FrameKind, Meta, Profile, ProfileBuilder, Sampling, SamplingMode, TargetKind,
+    ExitInfo, Frame, FrameKind, Meta, ProbeResults, Profile, ProfileBuilder, Sampling,
+    SamplingMode, TargetKind,
 };
 
 /// Why recording stopped.
@@ -79,7 +80,7 @@ pub fn record(target: &Target, python: &PythonChoice, opts: &RecordOptions) -> R
     let mut started_program = None;
     let (pid, mut child, argv, mut meta) = match target {
         Target::Launch(launch) => {
-            let mut started = launch::start(launch, python)?;
+            let mut started = launch::start(launch, python, opts.probe)?;
             let process = started
                 .child
                 .take()
@@ -147,6 +148,10 @@ pub fn record(target: &Target, python: &PythonChoice, opts: &RecordOptions) -> R
             .as_ref()
             .filter(|l| l.has_runner())
             .map(|_| pid),
+        probe: started_program
+            .as_ref()
+            .and_then(|l| l.probe_folder())
+            .map(|dir| ProbeLink::new(dir.to_path_buf())),
         meta,
         started: Instant::now(),
         last_checkpoint: Instant::now(),
@@ -178,13 +183,20 @@ pub fn record(target: &Target, python: &PythonChoice, opts: &RecordOptions) -> R
             session.meta.python_executable = Some(info.executable);
         }
     }
-    let profile = session.builder.to_profile(session.meta);
+    let probe_results = match &session.probe {
+        Some(link) => Some(link.results(session.meta.python_version.as_deref())),
+        None => None,
+    };
+    let mut profile = session.builder.to_profile(session.meta);
+    profile.probe = probe_results;
     Ok(Recording { profile, stop })
 }
 
 /// The state of one recording while samples arrive.
 struct Session {
     builder: ProfileBuilder,
+    /// The probe of a launched program, when it has one.
+    probe: Option<ProbeLink>,
     /// The process whose outermost frames are port-advisor's runner, not the program.
     runner_pid: Option<u32>,
     meta: Meta,
@@ -269,6 +281,9 @@ impl Session {
                 Err(RecvTimeoutError::Timeout) => {}
                 Err(RecvTimeoutError::Disconnected) => self.time_running = false,
             }
+            if let Some(probe) = self.probe.as_mut() {
+                probe.choose_candidates(&self.builder);
+            }
             if let Some(path) = &opts.checkpoint {
                 if self.last_checkpoint.elapsed() >= CHECKPOINT_EVERY {
                     self.last_checkpoint = Instant::now();
@@ -306,6 +321,19 @@ impl Session {
                 trace.thread_id,
                 trace.thread_name.as_deref(),
             );
+            if let Some(probe) = &self.probe {
+                if trace
+                    .frames
+                    .iter()
+                    .any(|f| probe.is_probe_file(&f.filename))
+                {
+                    // The probe's own time: its thread, or a callback on top of a call.
+                    if pass == Pass::Time && trace.active {
+                        self.meta.probe_samples += 1;
+                    }
+                    continue;
+                }
+            }
             let mut outermost = trace.frames.iter().rev().peekable();
             if self.runner_pid == Some(trace.pid as u32) {
                 while outermost
@@ -516,6 +544,90 @@ fn proc_cmdline(pid: u32) -> Vec<String> {
                 .collect()
         })
         .unwrap_or_default()
+}
+
+/// How the recorder talks to the probe: it tells it which functions are candidates (the
+/// hottest Python functions by inclusive time, and their callers) and reads its results.
+struct ProbeLink {
+    folder: std::path::PathBuf,
+    probe_file: String,
+    last_choice: Instant,
+    written: Vec<(String, String)>,
+}
+
+/// How many of the hottest functions become candidates, and the least share that qualifies.
+const CANDIDATES: usize = 12;
+const CANDIDATE_MIN_SHARE: f64 = 0.02;
+/// How often the candidate set is reconsidered, and the samples needed first.
+const CHOOSE_EVERY: Duration = Duration::from_millis(500);
+const CHOOSE_AFTER_SAMPLES: u64 = 20;
+
+impl ProbeLink {
+    fn new(folder: std::path::PathBuf) -> ProbeLink {
+        let probe_file = folder.join(launch::PROBE_FILE).display().to_string();
+        ProbeLink {
+            folder,
+            probe_file,
+            last_choice: Instant::now(),
+            written: Vec::new(),
+        }
+    }
+
+    fn is_probe_file(&self, file: &str) -> bool {
+        file == self.probe_file
+    }
+
+    fn choose_candidates(&mut self, builder: &ProfileBuilder) {
+        if self.last_choice.elapsed() < CHOOSE_EVERY {
+            return;
+        }
+        self.last_choice = Instant::now();
+        let hot =
+            builder.hot_python_functions(CANDIDATES, CANDIDATE_MIN_SHARE, CHOOSE_AFTER_SAMPLES);
+        if hot.is_empty() || hot == self.written {
+            return;
+        }
+        let text: String = hot
+            .iter()
+            .map(|(file, name)| format!("{file}\t{name}\n"))
+            .collect();
+        let path = self.folder.join("candidates");
+        if crate::profile::write_atomic(&path, |w| Ok(w.write_all(text.as_bytes())?)).is_ok() {
+            self.written = hot;
+        }
+    }
+
+    /// What the probe wrote last; a probe that could not run says why.
+    fn results(&self, python_version: Option<&str>) -> ProbeResults {
+        let too_old = python_version.is_some_and(|v| {
+            let mut parts = v.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+            (parts.next().unwrap_or(0), parts.next().unwrap_or(0)) < (3, 12)
+        });
+        if too_old {
+            return ProbeResults {
+                method: "none".into(),
+                unavailable: Some(format!(
+                    "the probe needs CPython 3.12+ (sys.monitoring); this program ran on {}",
+                    python_version.unwrap_or("an unknown version")
+                )),
+                ..ProbeResults::default()
+            };
+        }
+        let path = self.folder.join("results.json");
+        match std::fs::read(&path)
+            .ok()
+            .and_then(|b| serde_json::from_slice::<ProbeResults>(&b).ok())
+        {
+            Some(results) => results,
+            None => ProbeResults {
+                method: "none".into(),
+                unavailable: Some(
+                    "the probe wrote no results (the program ended before its first report)".into(),
+                ),
+                ..ProbeResults::default()
+            },
+        }
+    }
 }
 
 /// Whether a process exists and has not exited: `/proc/PID/stat` is readable and its state

@@ -13,7 +13,7 @@ pub mod source;
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub use launch::{Launch, PythonChoice};
+pub use launch::{Launch, ProbeOptions, PythonChoice};
 pub use live::{record, Recording, StopReason};
 
 /// What to record.
@@ -44,6 +44,8 @@ pub struct RecordOptions {
     pub gil_only: bool,
     /// Show a progress line on stderr.
     pub progress: bool,
+    /// The in-process probe (launched programs on CPython 3.12+).
+    pub probe: ProbeOptions,
     /// Where the profile is checkpointed while recording, so that a killed recorder loses at
     /// most the last few seconds.
     pub checkpoint: Option<PathBuf>,
@@ -60,6 +62,10 @@ impl Default for RecordOptions {
             subprocesses: false,
             gil_only: false,
             progress: true,
+            probe: ProbeOptions {
+                enabled: true,
+                examples: true,
+            },
             checkpoint: None,
         }
     }

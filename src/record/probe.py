@@ -1,0 +1,398 @@
+# port-advisor's in-process probe (CPython 3.12+, sys.monitoring).
+#
+# It counts calls of the program's own functions from the first call, learns which of them
+# port-advisor's sampler finds hot (the `candidates` file, rewritten while the program runs),
+# stops watching everything else, and for the candidates observes argument and return types
+# and sizes on a thinning schedule and keeps a few small pickled examples. Results are written
+# to `results.json` twice a second and at exit, so a program that calls os._exit or is killed
+# still leaves what was measured.
+#
+# Cost control: a watched function costs one Python callback per call (about 0.5 us). A
+# function called faster than HOT_RATE is switched to windowed counting: it is disabled, and
+# every WINDOW_EVERY seconds a short window re-measures its call rate; its count becomes an
+# estimate with an error bar.
+import sys
+
+_mon = sys.monitoring
+_E = _mon.events
+_DISABLE = _mon.DISABLE
+
+HOT_RATE = 200000.0  # calls per second above which a function's counting turns to windows
+TOTAL_RATE = 300000.0  # callbacks per second the probe allows itself in all (~8% at 250 ns)
+RETURNS = 8  # return values observed per function between restarts of disabled events
+HOT_CHECK = 1024  # calls between rate checks of a watched function
+WINDOW_CALLS = 512  # calls measured per window
+WINDOW_EVERY = 0.25  # seconds between windows
+EXAMPLES = 3  # examples kept per candidate
+EXAMPLE_BYTES = 16384  # largest pickled example kept
+OBSERVATIONS = 256  # argument observations per candidate
+
+
+# A watched function's state. Compared by identity on the hot path.
+_COUNT = "count"  # every call counted
+_HOT = "hot"  # too hot to count: disabled between windows
+_WINDOW = "window"  # a window is measuring its call rate
+_OFF = "off"  # not watched: its events are disabled
+
+
+class _Stats(object):
+    __slots__ = (
+        "code", "calls", "state", "user", "candidate", "checked_at", "check_time",
+        "window_start", "window_calls", "estimate", "est_var", "windows", "last_window",
+        "observed", "args", "returns", "examples", "pending", "returns_seen", "since",
+        "next_event", "last_total",
+    )
+
+    def __init__(self, code, user, now):
+        self.code = code
+        self.calls = 0
+        self.state = _COUNT if user else _OFF
+        self.user = user
+        self.candidate = False
+        self.checked_at = 0
+        self.check_time = now
+        self.window_start = 0.0
+        self.window_calls = 0
+        self.estimate = 0.0  # calls estimated while windowed
+        self.est_var = 0.0
+        self.windows = 0
+        self.last_window = now
+        self.observed = 0
+        self.args = {}
+        self.returns = {}
+        self.examples = []
+        self.pending = {}
+        self.returns_seen = 0
+        self.since = 0.0  # seconds after start when counting began
+        self.next_event = 1  # call number at which the slow path runs next
+        self.last_total = 0  # calls at the probe thread's last look
+
+
+def _describe(value, depth=0):
+    """A short type description with a size: ("list[float]", 10000)."""
+    t = type(value)
+    name = t.__name__
+    mod = t.__module__
+    if mod == "numpy" and hasattr(value, "dtype") and hasattr(value, "shape"):
+        return "numpy.ndarray[%s]" % value.dtype, int(getattr(value, "size", 0))
+    if t in (str, bytes, bytearray):
+        return name, len(value)
+    if t in (list, tuple, set, frozenset, dict) or hasattr(t, "__len__") and hasattr(t, "__iter__"):
+        try:
+            n = len(value)
+        except Exception:
+            return name, None
+        if depth == 0 and n:
+            try:
+                if t is dict:
+                    k, v = next(iter(value.items()))
+                    inner = "%s, %s" % (_describe(k, 1)[0], _describe(v, 1)[0])
+                else:
+                    inner = _describe(next(iter(value)), 1)[0]
+                return "%s[%s]" % (name if mod == "builtins" else mod + "." + name, inner), n
+            except Exception:
+                pass
+        return name if mod == "builtins" else mod + "." + name, n
+    if mod != "builtins":
+        name = mod + "." + name
+    if t is int:
+        return name, value.bit_length()
+    return name, None
+
+
+def _note(table, key, desc):
+    type_name, size = desc
+    entry = table.get((key, type_name))
+    if entry is None:
+        entry = table[(key, type_name)] = [0, 0, 0]  # count, total size, max size
+    entry[0] += 1
+    if size is not None:
+        entry[1] += size
+        if size > entry[2]:
+            entry[2] = size
+
+
+class Probe(object):
+    def __init__(self, folder, user_roots, own_file, examples=True):
+        import os
+        import threading
+        import time
+
+        self._os = os
+        self._time = time
+        self.folder = folder
+        self.user_roots = tuple(r.rstrip("/") + "/" for r in user_roots)
+        self.own_file = own_file
+        self.keep_examples = examples
+        self.stats = {}
+        self.lock = threading.Lock()
+        self.candidates = set()
+        self.candidates_mtime = None
+        self.started = time.perf_counter()
+        self.tool = None
+        for tool in (_mon.PROFILER_ID, 3, 4, 5):
+            if _mon.get_tool(tool) is None:
+                self.tool = tool
+                break
+        if self.tool is None:
+            self.error = "no free sys.monitoring tool id"
+            return
+        self.error = None
+        _mon.use_tool_id(self.tool, "port-advisor")
+        _mon.register_callback(self.tool, _E.PY_START, self._on_start)
+        _mon.register_callback(self.tool, _E.PY_RETURN, self._on_return)
+        self._get = self.stats.get
+        _mon.set_events(self.tool, _E.PY_START)
+        t = threading.Thread(target=self._run, name="port-advisor-probe", daemon=True)
+        t.start()
+
+    # -- callbacks: keep them short, they run on every watched call --
+
+    def _on_start(self, code, offset):
+        # The fast path: one dict lookup, one increment, one comparison.
+        st = self._get(code)
+        if st is None:
+            st = self._new(code)
+        if st.state is _OFF:
+            return _DISABLE
+        st.calls += 1
+        if st.calls >= st.next_event:
+            return self._slow(st)
+
+    def _slow(self, st):
+        if st.state is _WINDOW:
+            self._close_window(st)
+            return _DISABLE
+        if st.calls - st.checked_at >= HOT_CHECK:
+            self._check_rate(st)
+            if st.state is _HOT:
+                return _DISABLE
+        if st.candidate and st.observed < OBSERVATIONS:
+            self._observe(st, sys._getframe(2))
+        self._schedule(st)
+
+    def _schedule(self, st):
+        """Sets the next call at which the slow path must run."""
+        nxt = st.checked_at + HOT_CHECK
+        if st.candidate and st.observed < OBSERVATIONS:
+            # Every one of the first 8 calls, then every 64th.
+            nxt = min(nxt, st.calls + (1 if st.observed < 8 else 64))
+        st.next_event = nxt
+
+    def _on_return(self, code, offset, value):
+        # Returns are observed a few at a time: a function returns as often as it is called,
+        # so this event is disabled again at once and re-enabled with the next windows.
+        st = self._get(code)
+        if st is None or not st.candidate:
+            return _DISABLE
+        st.returns_seen += 1
+        if st.pending:
+            key = id(sys._getframe(1))
+            i = st.pending.pop(key, None)
+            if i is not None:
+                st.examples[i][1] = self._pickle(value)
+        if st.returns_seen % RETURNS == 0 and not st.pending:
+            _note(st.returns, "return", _describe(value))
+            return _DISABLE
+        _note(st.returns, "return", _describe(value))
+
+    def _new(self, code):
+        # Runs once per code object, on its first call.
+        filename = code.co_filename
+        user = (
+            filename.startswith(self.user_roots)
+            and "site-packages" not in filename
+            and filename != self.own_file
+        )
+        st = _Stats(code, user, self._time.perf_counter())
+        st.candidate = (filename, code.co_name) in self.candidates
+        if st.candidate:
+            st.state = _COUNT
+        if not user:
+            st.since = st.check_time - self.started
+        self.stats[code] = st
+        return st
+
+    def _check_rate(self, st):
+        now = self._time.perf_counter()
+        rate = (st.calls - st.checked_at) / max(now - st.check_time, 1e-9)
+        st.checked_at = st.calls
+        st.check_time = now
+        if rate > HOT_RATE:
+            self._make_hot(st, now)
+
+    def _make_hot(self, st, now):
+        st.state = _HOT
+        st.last_window = now
+        st.next_event = 1 << 62
+
+    def _close_window(self, st):
+        now = self._time.perf_counter()
+        rate = WINDOW_CALLS / max(now - st.window_start, 1e-9)
+        gap = max(st.window_start - st.last_window, 0.0)
+        st.estimate += rate * gap
+        # Each window's rate varies with what the program does; count that as the error.
+        st.est_var += (0.25 * rate * gap) ** 2
+        st.windows += 1
+        st.last_window = now
+        st.state = _HOT
+        st.next_event = 1 << 62
+
+    def _observe(self, st, frame):
+        code = st.code
+        st.observed += 1
+        n = code.co_argcount + code.co_kwonlyargcount
+        names = code.co_varnames[:n]
+        f_locals = frame.f_locals
+        for name in names:
+            if name in f_locals:
+                _note(st.args, name, _describe(f_locals[name]))
+        if self.keep_examples and len(st.examples) < EXAMPLES:
+            args = dict((k, f_locals[k]) for k in names if k in f_locals)
+            blob = self._pickle(args)
+            if blob is not None:
+                st.examples.append([blob, None])
+                st.pending[id(frame)] = len(st.examples) - 1
+
+    def _pickle(self, value):
+        try:
+            import pickle
+
+            blob = pickle.dumps(value, protocol=4)
+        except Exception:
+            return None
+        return blob if len(blob) <= EXAMPLE_BYTES else None
+
+    # -- the probe's own thread --
+
+    def _run(self):
+        last = self._time.perf_counter()
+        while True:
+            self._time.sleep(WINDOW_EVERY)
+            try:
+                now = self._time.perf_counter()
+                self._keep_budget(now - last)
+                last = now
+                self._read_candidates()
+                self._open_windows()
+                self.write()
+            except Exception:
+                pass
+
+    def _keep_budget(self, elapsed):
+        """Turns the busiest counted functions to windows while all counting together costs
+        more than TOTAL_RATE callbacks per second."""
+        counting = []
+        total = 0.0
+        for st in list(self.stats.values()):
+            if st.state is _COUNT:
+                rate = (st.calls - st.last_total) / max(elapsed, 1e-9)
+                counting.append((rate, id(st), st))
+                total += rate
+            st.last_total = st.calls
+        counting.sort(reverse=True)
+        now = self._time.perf_counter()
+        for rate, _, st in counting:
+            if total <= TOTAL_RATE:
+                break
+            self._make_hot(st, now)
+            total -= rate
+
+    def _open_windows(self):
+        now = self._time.perf_counter()
+        hot = [st for st in list(self.stats.values()) if st.state is _HOT]
+        for st in hot:
+            st.state = _WINDOW
+            st.window_calls = 0
+            st.window_start = now
+            st.next_event = st.calls + WINDOW_CALLS
+        if hot:
+            _mon.restart_events()
+
+    def _read_candidates(self):
+        path = self._os.path.join(self.folder, "candidates")
+        try:
+            mtime = self._os.stat(path).st_mtime
+        except OSError:
+            return
+        if mtime == self.candidates_mtime:
+            return
+        self.candidates_mtime = mtime
+        wanted = set()
+        with open(path) as f:
+            for line in f:
+                parts = line.rstrip("\n").split("\t")
+                if len(parts) == 2:
+                    wanted.add((parts[0], parts[1]))
+        self.candidates = wanted
+        newly = False
+        for st in list(self.stats.values()):
+            key = (st.code.co_filename, st.code.co_name)
+            was = st.candidate
+            st.candidate = key in wanted
+            if st.candidate and not was:
+                _mon.set_local_events(self.tool, st.code, _E.PY_RETURN)
+                self._schedule(st)
+                if st.state is _OFF:
+                    st.state = _COUNT
+                    st.since = self._time.perf_counter() - self.started
+                    newly = True
+            elif not st.candidate and st.state is _COUNT:
+                st.state = _OFF
+        if newly:
+            _mon.restart_events()
+
+    def write(self):
+        import json
+
+        out = []
+        for st in list(self.stats.values()):
+            if not st.candidate and not (st.user and st.calls):
+                continue
+            windowed = st.windows > 0 or st.state in (_HOT, _WINDOW)
+            code = st.code
+            entry = {
+                "file": code.co_filename,
+                "name": code.co_name,
+                "qualname": getattr(code, "co_qualname", code.co_name),
+                "first_line": code.co_firstlineno,
+                "calls": int(st.calls + st.estimate),
+                "calls_exact": not windowed and st.user,
+                "calls_error": int(st.est_var ** 0.5) if windowed else 0,
+                "candidate": st.candidate,
+                "counted_since": st.since,
+            }
+            if st.candidate:
+                entry["args"] = _table(st.args)
+                entry["returns"] = _table(st.returns)
+                entry["observed_calls"] = st.observed
+                entry["examples"] = [
+                    {"args": _b64(a), "result": _b64(r)} for a, r in st.examples if a is not None
+                ]
+            out.append(entry)
+        doc = {
+            "method": "sys.monitoring",
+            "seconds": self._time.perf_counter() - self.started,
+            "functions": out,
+        }
+        path = self._os.path.join(self.folder, "results.json")
+        tmp = path + ".tmp"
+        with open(tmp, "w") as f:
+            json.dump(doc, f)
+        self._os.replace(tmp, path)
+
+
+def _table(table):
+    rows = []
+    for (key, type_name), (count, total, largest) in sorted(table.items()):
+        rows.append({"name": key, "type": type_name, "count": count,
+                     "mean_size": (total / count) if count else 0, "max_size": largest})
+    return rows
+
+
+def _b64(blob):
+    if blob is None:
+        return None
+    import base64
+
+    return base64.b64encode(blob).decode("ascii")
