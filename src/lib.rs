@@ -24,6 +24,7 @@ pub mod error;
 pub mod profile;
 pub mod record;
 pub mod report;
+pub mod rules;
 pub mod run_folder;
 
 use anyhow::Result;

@@ -24,7 +24,7 @@ HOT_CHECK = 1024  # calls between rate checks of a watched function
 WINDOW_CALLS = 512  # calls measured per window
 WINDOW_EVERY = 0.25  # seconds between windows
 EXAMPLES = 3  # examples kept per candidate
-EXAMPLE_BYTES = 16384  # largest pickled example kept
+EXAMPLE_BYTES = 262144  # largest pickled example kept (a list of 10,000 floats is 90 KB)
 OBSERVATIONS = 256  # argument observations per candidate
 
 
@@ -337,8 +337,6 @@ class Probe(object):
                     st.state = _COUNT
                     st.since = self._time.perf_counter() - self.started
                     newly = True
-            elif not st.candidate and st.state is _COUNT:
-                st.state = _OFF
         if newly:
             _mon.restart_events()
 

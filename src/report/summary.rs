@@ -6,7 +6,9 @@ use std::io::Write;
 use anyhow::Result;
 
 use crate::analyze::{Analysis, FunctionStats};
-use crate::profile::{FrameKind, Profile, SamplingMode};
+use crate::profile::{
+    FrameKind, ProbedFunction, Profile, SamplingMode, TargetKind, TypeObservation,
+};
 
 /// Below this many samples, shares are too noisy to act on and the summary says so.
 pub const FEW_SAMPLES: u64 = 50;
@@ -104,7 +106,102 @@ pub fn write(
         cwd,
         opts.top,
     )?;
+    writeln!(w)?;
+    probe_section(w, profile, opts.top)?;
     Ok(())
+}
+
+/// Call counts and observed argument types of the probe's candidates, or why they are unknown.
+fn probe_section(w: &mut dyn Write, profile: &Profile, top: usize) -> Result<()> {
+    let probe = match &profile.probe {
+        None => {
+            let why = match profile.meta.target {
+                TargetKind::Attached => {
+                    "attached with --pid: the probe runs only in programs port-advisor launches"
+                }
+                TargetKind::Launched => "no probe ran (--no-probe, or a command after --)",
+            };
+            writeln!(w, "Call counts and argument data: unknown ({why}).")?;
+            return Ok(());
+        }
+        Some(p) => p,
+    };
+    if let Some(why) = &probe.unavailable {
+        writeln!(w, "Call counts and argument data: unknown ({why}).")?;
+        return Ok(());
+    }
+    let mut rows: Vec<&ProbedFunction> = probe.functions.iter().filter(|f| f.candidate).collect();
+    rows.sort_by(|a, b| b.calls.cmp(&a.calls).then(a.qualname.cmp(&b.qualname)));
+    writeln!(
+        w,
+        "Calls and arguments of the hottest functions ({})",
+        probe.method
+    )?;
+    writeln!(
+        w,
+        "  {:>16}  {:<32}  arguments -> return",
+        "calls", "function"
+    )?;
+    for f in rows.into_iter().take(top) {
+        let calls = if f.calls_exact {
+            group_digits(f.calls)
+        } else if f.calls_error > 0 {
+            format!(
+                "~{} ±{}",
+                group_digits(f.calls),
+                group_digits(f.calls_error)
+            )
+        } else {
+            format!("~{}", group_digits(f.calls))
+        };
+        let args: Vec<String> = f.args.iter().map(type_text).collect();
+        let returns: Vec<String> = f.returns.iter().map(type_text).collect();
+        let returns = if returns.is_empty() {
+            "?".to_owned()
+        } else {
+            returns.join(" | ")
+        };
+        writeln!(
+            w,
+            "  {:>16}  {:<32}  ({}) -> {returns}",
+            calls,
+            truncate(&f.qualname, 32),
+            args.join(", "),
+        )?;
+    }
+    Ok(())
+}
+
+/// `values: list[float] (10000)`; the size is a length (a bit length for int).
+fn type_text(t: &TypeObservation) -> String {
+    let sized = !matches!(t.type_name.as_str(), "bool" | "float" | "NoneType");
+    let size = if t.max_size > 0 && sized {
+        if (t.mean_size - t.max_size as f64).abs() < 0.5 {
+            format!(" ({})", t.max_size)
+        } else {
+            format!(" (~{:.0}, max {})", t.mean_size, t.max_size)
+        }
+    } else {
+        String::new()
+    };
+    if t.name == "return" {
+        format!("{}{size}", t.type_name)
+    } else {
+        format!("{}: {}{size}", t.name, t.type_name)
+    }
+}
+
+/// `1234567` as `1,234,567`.
+fn group_digits(n: u64) -> String {
+    let s = n.to_string();
+    let mut out = String::new();
+    for (i, c) in s.chars().enumerate() {
+        if i > 0 && (s.len() - i) % 3 == 0 {
+            out.push(',');
+        }
+        out.push(c);
+    }
+    out
 }
 
 fn table(

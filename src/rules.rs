@@ -1,0 +1,704 @@
+//! Declarative knowledge about native code: which Python frames and which calls on a source
+//! line run as machine code, and which standard library code is interpreted.
+//!
+//! The knowledge is data, in `rules/*.toml` (compiled into the binary), so that it can be read,
+//! reviewed and extended without touching code; a user adds or replaces files with a rules
+//! directory. Every entry is loaded with `deny_unknown_fields` and checked, so a typo is an
+//! error naming its file and line rather than a rule that silently never matches.
+//!
+//! This module only loads and answers lookups. It reads no profile and decides nothing about
+//! candidates: the scoring stage asks it questions.
+
+use std::cmp::Reverse;
+use std::ffi::OsStr;
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use serde::{Deserialize, Serialize};
+use thiserror::Error;
+
+/// The built-in rule files: the name a user file replaces them by, and their text.
+const BUILTIN: &[(&str, &str)] = &[("native.toml", include_str!("../rules/native.toml"))];
+
+/// A Python frame whose self time is spent in native code it calls.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NativeRule {
+    /// Dotted module, exact; `pkg.*` matches `pkg` and every module below it.
+    pub module: String,
+    /// Qualified name inside the module, exact; `*` matches all, `Name.*` `Name` and its insides.
+    pub function: String,
+    pub what: String,
+    pub why: String,
+    pub example: String,
+}
+
+/// How a [`NativeCallRule`]'s callee is found on a source line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum CallKind {
+    /// `.NAME(`: a method of some object.
+    Method,
+    /// `NAME(` not preceded by `.` or a name character: a builtin or an imported name.
+    Function,
+    /// The dotted name as written (`json.dumps(`), not preceded by a name character.
+    Qualified,
+}
+
+/// A call to native code, recognised on a source line (such callees have no Python frame).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NativeCallRule {
+    pub callee: String,
+    pub kind: CallKind,
+    /// The module whose object or function the callee usually is, for reports.
+    #[serde(default)]
+    pub module_hint: Option<String>,
+    pub what: String,
+    pub why: String,
+    pub example: String,
+}
+
+/// Standard library code known to be interpreted Python.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct PurePythonRule {
+    /// Matched like [`NativeRule::module`].
+    pub module: String,
+    /// Matched like [`NativeRule::function`].
+    pub function: String,
+    pub what: String,
+    pub why: String,
+    pub example: String,
+}
+
+/// One rule file as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RuleFile {
+    #[serde(default)]
+    native: Vec<NativeRule>,
+    #[serde(default)]
+    native_call: Vec<NativeCallRule>,
+    #[serde(default)]
+    pure_python: Vec<PurePythonRule>,
+}
+
+/// A problem in a rules directory or file that its author can fix.
+#[derive(Debug, Error)]
+pub enum RuleError {
+    #[error("{}: cannot read the rules directory: {source}", .dir.display())]
+    Dir {
+        dir: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("{file}: cannot read: {source}")]
+    Read {
+        file: String,
+        source: std::io::Error,
+    },
+    /// Not TOML, or an unknown, missing or mistyped key: the message comes from the parser.
+    #[error("{file}: {message}{}", at_line(*.line))]
+    Parse {
+        file: String,
+        message: String,
+        line: Option<usize>,
+    },
+    /// A key whose value cannot work, with how to write it.
+    #[error("{file}: [[{table}]] entry {index}{}: `{key} = {value:?}`: {fix}", at_line(*.line))]
+    Invalid {
+        file: String,
+        table: &'static str,
+        /// 1-based position of the entry in its table.
+        index: usize,
+        line: Option<usize>,
+        key: &'static str,
+        value: String,
+        fix: &'static str,
+    },
+}
+
+fn at_line(line: Option<usize>) -> String {
+    line.map(|l| format!(" at line {l}")).unwrap_or_default()
+}
+
+/// All rules in force, in load order: built-in files first, then a user's.
+#[derive(Debug, Clone, Default)]
+pub struct Rules {
+    pub native: Vec<NativeRule>,
+    pub native_calls: Vec<NativeCallRule>,
+    pub pure_python: Vec<PurePythonRule>,
+}
+
+/// The best frame rule for a function, across both frame tables.
+enum FrameRule<'a> {
+    Native(&'a NativeRule),
+    PurePython(&'a PurePythonRule),
+}
+
+impl Rules {
+    /// The built-in rules (the files of `rules/`, compiled into the binary with `include_str!`).
+    pub fn builtin() -> Rules {
+        let mut rules = Rules::default();
+        for (name, text) in BUILTIN {
+            // The built-in files are checked by this module's tests: failing here is a bug.
+            let file = parse(&format!("rules/{name}"), text)
+                .unwrap_or_else(|e| panic!("built-in rules do not load: {e}"));
+            rules.add(file);
+        }
+        rules
+    }
+
+    /// Built-in rules, then each `*.toml` file in `dir`: a file with the same name as a built-in
+    /// one replaces it; other files add entries.
+    pub fn load(dir: Option<&Path>) -> Result<Rules> {
+        let Some(dir) = dir else {
+            return Ok(Rules::builtin());
+        };
+        let dir_error = |source| RuleError::Dir {
+            dir: dir.to_path_buf(),
+            source,
+        };
+        let mut user: Vec<PathBuf> = Vec::new();
+        for entry in fs::read_dir(dir).map_err(dir_error)? {
+            let path = entry.map_err(dir_error)?.path();
+            if path.extension().is_some_and(|e| e == "toml") && path.is_file() {
+                user.push(path);
+            }
+        }
+        // Sorted, so that which of two equal entries wins does not depend on the file system.
+        user.sort();
+        let read = |path: &Path| {
+            fs::read_to_string(path).map_err(|source| RuleError::Read {
+                file: path.display().to_string(),
+                source,
+            })
+        };
+
+        let mut rules = Rules::default();
+        for (name, text) in BUILTIN {
+            let file = match user
+                .iter()
+                .position(|p| p.file_name() == Some(OsStr::new(name)))
+            {
+                Some(i) => {
+                    let path = user.remove(i);
+                    parse(&path.display().to_string(), &read(&path)?)?
+                }
+                None => parse(&format!("rules/{name}"), text)?,
+            };
+            rules.add(file);
+        }
+        for path in &user {
+            rules.add(parse(&path.display().to_string(), &read(path)?)?);
+        }
+        Ok(rules)
+    }
+
+    /// Whether a Python frame's self time is known to be native: by module + qualname (supports
+    /// `module.*` prefixes and function `*`). A more specific `[[pure_python]]` entry wins.
+    pub fn native_function(&self, module: &str, qualname: &str) -> Option<&NativeRule> {
+        match self.frame_rule(module, qualname)? {
+            FrameRule::Native(rule) => Some(rule),
+            FrameRule::PurePython(_) => None,
+        }
+    }
+
+    /// Whether a function is known pure-Python stdlib. A more specific `[[native]]` entry wins
+    /// (e.g. `logging.StreamHandler.flush` is native inside an otherwise Python `logging`).
+    pub fn pure_python(&self, module: &str, qualname: &str) -> Option<&PurePythonRule> {
+        match self.frame_rule(module, qualname)? {
+            FrameRule::PurePython(rule) => Some(rule),
+            FrameRule::Native(_) => None,
+        }
+    }
+
+    /// The native call on a source line, if the line calls one: the leftmost when it calls
+    /// several. Text in string literals and after a `#` comment is not code and is ignored.
+    pub fn native_call_on_line(&self, line: &str) -> Option<&NativeCallRule> {
+        let code = code_of(line);
+        // Leftmost first; at one position the longer callee (`re.split` over `.split`); among
+        // equals the rule loaded last, so that a user's rule overrides a built-in one.
+        self.native_calls
+            .iter()
+            .filter_map(|rule| call_start(&code, rule).map(|start| (start, rule)))
+            .max_by_key(|(start, rule)| (Reverse(*start), rule.callee.len()))
+            .map(|(_, rule)| rule)
+    }
+
+    fn add(&mut self, file: RuleFile) {
+        self.native.extend(file.native);
+        self.native_calls.extend(file.native_call);
+        self.pure_python.extend(file.pure_python);
+    }
+
+    fn frame_rule(&self, module: &str, qualname: &str) -> Option<FrameRule<'_>> {
+        // `max_by_key` keeps the last of equals: the rule loaded last wins a tie.
+        let native = self
+            .native
+            .iter()
+            .filter_map(|r| specificity(&r.module, &r.function, module, qualname).map(|s| (s, r)))
+            .max_by_key(|(s, _)| *s);
+        let pure = self
+            .pure_python
+            .iter()
+            .filter_map(|r| specificity(&r.module, &r.function, module, qualname).map(|s| (s, r)))
+            .max_by_key(|(s, _)| *s);
+        match (native, pure) {
+            (Some((n, rule)), Some((p, _))) if n >= p => Some(FrameRule::Native(rule)),
+            (_, Some((_, rule))) => Some(FrameRule::PurePython(rule)),
+            (Some((_, rule)), None) => Some(FrameRule::Native(rule)),
+            (None, None) => None,
+        }
+    }
+}
+
+/// How specifically a (module, function) pattern matches a frame, or `None` when it does not:
+/// the function pattern counts first (exact > `Name.*` > `*`, longer prefixes more), then the
+/// module pattern (exact > `pkg.*`, longer prefixes more).
+fn specificity(
+    module_pat: &str,
+    function_pat: &str,
+    module: &str,
+    qualname: &str,
+) -> Option<(u8, usize, u8, usize)> {
+    let (m_rank, m_len) = pattern_match(module_pat, module)?;
+    let (f_rank, f_len) = if function_pat == "*" {
+        (0, 0)
+    } else {
+        pattern_match(function_pat, qualname)?
+    };
+    Some((f_rank, f_len, m_rank, m_len))
+}
+
+/// Matches a dotted pattern: exact (rank 2), or `prefix.*` matching `prefix` and `prefix.…`
+/// (rank 1, with the prefix length).
+fn pattern_match(pattern: &str, name: &str) -> Option<(u8, usize)> {
+    match pattern.strip_suffix(".*") {
+        Some(prefix) => {
+            let inside = name
+                .strip_prefix(prefix)
+                .is_some_and(|rest| rest.is_empty() || rest.starts_with('.'));
+            inside.then_some((1, prefix.len()))
+        }
+        None => (pattern == name).then_some((2, pattern.len())),
+    }
+}
+
+fn is_name_char(c: char) -> bool {
+    c.is_alphanumeric() || c == '_'
+}
+
+/// The line with string literal contents blanked (quotes kept, so `", ".join(` still reads
+/// as a method call) and a `#` comment cut. A line inside a multi-line string cannot be told
+/// from code without the lines before it; callers pass single lines, so that case is accepted.
+fn code_of(line: &str) -> String {
+    let chars: Vec<char> = line.chars().collect();
+    let mut out = String::with_capacity(line.len());
+    // The open string's quote character and how many of it close it (1 or 3).
+    let mut open: Option<(char, usize)> = None;
+    let closes = |i: usize, q: char, n: usize| (0..n).all(|k| chars.get(i + k) == Some(&q));
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        match open {
+            None if c == '#' => break,
+            None if c == '"' || c == '\'' => {
+                let n = if closes(i, c, 3) { 3 } else { 1 };
+                out.extend(std::iter::repeat_n(c, n));
+                open = Some((c, n));
+                i += n;
+                continue;
+            }
+            None => out.push(c),
+            Some(_) if c == '\\' => {
+                // An escape hides the next character, even a quote (in raw strings too).
+                out.push_str("  ");
+                i += 2;
+                continue;
+            }
+            Some((q, n)) if closes(i, q, n) => {
+                out.extend(std::iter::repeat_n(q, n));
+                open = None;
+                i += n;
+                continue;
+            }
+            Some(_) => out.push(' '),
+        }
+        i += 1;
+    }
+    out
+}
+
+/// Where on `code` (already passed through [`code_of`]) the rule's callee is called.
+fn call_start(code: &str, rule: &NativeCallRule) -> Option<usize> {
+    let blank = |c: char| c == ' ' || c == '\t';
+    code.match_indices(rule.callee.as_str())
+        .find_map(|(i, callee)| {
+            let after = code[i + callee.len()..].trim_start_matches(blank);
+            if !after.starts_with('(') {
+                return None;
+            }
+            let before = &code[..i];
+            if before.chars().next_back().is_some_and(is_name_char) {
+                return None;
+            }
+            let before_trimmed = before.trim_end_matches(blank);
+            match rule.kind {
+                CallKind::Method => before_trimmed
+                    .strip_suffix('.')
+                    .map(|dot_before| dot_before.len()),
+                CallKind::Function => {
+                    // `def sorted(` defines a function; it does not call one.
+                    let last_word = before_trimmed.rsplit(|c: char| !is_name_char(c)).next();
+                    let is_definition = matches!(last_word, Some("def" | "class"));
+                    let after_dot = before_trimmed.ends_with('.');
+                    (!after_dot && !is_definition).then_some(i)
+                }
+                CallKind::Qualified => Some(i),
+            }
+        })
+}
+
+/// Parses and checks one rule file; `file` is the name its errors give.
+fn parse(file: &str, text: &str) -> Result<RuleFile, RuleError> {
+    let rules: RuleFile = toml::from_str(text).map_err(|e| RuleError::Parse {
+        file: file.to_owned(),
+        message: e.message().trim_end().to_owned(),
+        line: e.span().map(|span| line_of(text, span.start)),
+    })?;
+    let invalid =
+        |table: &'static str, index: usize, key: &'static str, value: &str, fix: &'static str| {
+            RuleError::Invalid {
+                file: file.to_owned(),
+                table,
+                index: index + 1,
+                line: entry_line(text, table, index),
+                key,
+                value: value.to_owned(),
+                fix,
+            }
+        };
+    let frame_entries = rules
+        .native
+        .iter()
+        .map(|r| {
+            (
+                "native",
+                r.module.as_str(),
+                r.function.as_str(),
+                texts(&r.what, &r.why, &r.example),
+            )
+        })
+        .enumerate()
+        .chain(
+            rules
+                .pure_python
+                .iter()
+                .map(|r| {
+                    (
+                        "pure_python",
+                        r.module.as_str(),
+                        r.function.as_str(),
+                        texts(&r.what, &r.why, &r.example),
+                    )
+                })
+                .enumerate(),
+        );
+    for (index, (table, module, function, texts)) in frame_entries {
+        if !valid_pattern(module) || module == "*" {
+            return Err(invalid(table, index, "module", module,
+                "write a dotted module like \"json.encoder\", or \"numpy.*\" for a package and everything below it"));
+        }
+        if !valid_pattern(function) {
+            return Err(invalid(table, index, "function", function,
+                "write a qualified name like \"JSONEncoder.iterencode\", \"Class.*\" for a class and its methods, or \"*\" for every function"));
+        }
+        check_texts(texts, |key, value| {
+            invalid(
+                table,
+                index,
+                key,
+                value,
+                "write it out: every entry says what, why and an example",
+            )
+        })?;
+    }
+    for (index, rule) in rules.native_call.iter().enumerate() {
+        let ok = match rule.kind {
+            CallKind::Method | CallKind::Function => is_identifier(&rule.callee),
+            CallKind::Qualified => {
+                rule.callee.contains('.') && rule.callee.split('.').all(is_identifier)
+            }
+        };
+        if !ok {
+            let fix = match rule.kind {
+                CallKind::Method | CallKind::Function => {
+                    "write the bare name without `.` or `(`, e.g. \"findall\""
+                }
+                CallKind::Qualified => "write the dotted name without `(`, e.g. \"json.dumps\"",
+            };
+            return Err(invalid("native_call", index, "callee", &rule.callee, fix));
+        }
+        check_texts(texts(&rule.what, &rule.why, &rule.example), |key, value| {
+            invalid(
+                "native_call",
+                index,
+                key,
+                value,
+                "write it out: every entry says what, why and an example",
+            )
+        })?;
+    }
+    Ok(rules)
+}
+
+/// The prose keys of an entry, named.
+fn texts<'a>(what: &'a str, why: &'a str, example: &'a str) -> [(&'static str, &'a str); 3] {
+    [("what", what), ("why", why), ("example", example)]
+}
+
+/// Every entry says what, why and an example: an empty one is as good as missing.
+fn check_texts(
+    texts: [(&'static str, &str); 3],
+    invalid: impl Fn(&'static str, &str) -> RuleError,
+) -> Result<(), RuleError> {
+    for (key, value) in texts {
+        if value.trim().is_empty() {
+            return Err(invalid(key, value));
+        }
+    }
+    Ok(())
+}
+
+/// A module or function pattern: non-empty, no blanks, and `*` only as a whole or a `.*` end.
+fn valid_pattern(pattern: &str) -> bool {
+    if pattern == "*" {
+        return true;
+    }
+    let body = pattern.strip_suffix(".*").unwrap_or(pattern);
+    !body.is_empty()
+        && !body.contains('*')
+        && !body.chars().any(char::is_whitespace)
+        && !body.split('.').any(str::is_empty)
+}
+
+fn is_identifier(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars.next().is_some_and(|c| c.is_alphabetic() || c == '_') && chars.all(is_name_char)
+}
+
+/// 1-based line of a byte offset.
+fn line_of(text: &str, offset: usize) -> usize {
+    text[..offset.min(text.len())].matches('\n').count() + 1
+}
+
+/// 1-based line of the `[[table]]` header that opens entry `index` of the table.
+fn entry_line(text: &str, table: &str, index: usize) -> Option<usize> {
+    let header = format!("[[{table}]]");
+    text.lines()
+        .enumerate()
+        .filter(|(_, l)| l.trim_start().starts_with(&header))
+        .nth(index)
+        .map(|(n, _)| n + 1)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn call<'a>(rules: &'a Rules, line: &str) -> Option<&'a str> {
+        rules.native_call_on_line(line).map(|r| r.callee.as_str())
+    }
+
+    #[test]
+    fn builtin_file_parses_and_is_not_empty() {
+        let rules = Rules::builtin();
+        assert!(rules.native.len() >= 30);
+        assert!(rules.native_calls.len() >= 50);
+        assert!(rules.pure_python.len() >= 30);
+    }
+
+    #[test]
+    fn every_builtin_call_rule_matches_its_own_example() {
+        for rule in &Rules::builtin().native_calls {
+            let code = code_of(&rule.example);
+            assert!(
+                call_start(&code, rule).is_some(),
+                "{:?} `{}` does not match its example `{}`",
+                rule.kind,
+                rule.callee,
+                rule.example
+            );
+        }
+    }
+
+    #[test]
+    fn finds_a_native_frame_by_module_and_qualname() {
+        let rules = Rules::builtin();
+        let rule = rules
+            .native_function("json.encoder", "JSONEncoder.iterencode")
+            .expect("iterencode is native");
+        assert!(rule.why.contains("c_make_encoder"));
+        assert!(rules
+            .native_function("json.encoder", "JSONEncoder")
+            .is_none());
+        assert!(rules
+            .native_function("myapp.json.encoder", "JSONEncoder.iterencode")
+            .is_none());
+    }
+
+    #[test]
+    fn module_prefix_matches_the_package_and_below_only() {
+        let rules = Rules::builtin();
+        for module in ["numpy", "numpy.core.fromnumeric", "numpy._core.fromnumeric"] {
+            assert!(rules.native_function(module, "sum").is_some(), "{module}");
+        }
+        assert!(rules.native_function("numpyish", "sum").is_none());
+        assert!(rules
+            .pure_python("email.feedparser", "FeedParser.feed")
+            .is_some());
+        assert!(rules.pure_python("emailer", "send").is_none());
+    }
+
+    #[test]
+    fn function_prefix_covers_nested_definitions() {
+        let rules = Rules::builtin();
+        let nested = "Template.substitute.<locals>.convert";
+        assert!(rules.pure_python("string", nested).is_some());
+        assert!(rules.pure_python("string", "Templates").is_none());
+        assert!(rules
+            .pure_python("ast", "literal_eval.<locals>._convert")
+            .is_some());
+    }
+
+    #[test]
+    fn the_most_specific_frame_rule_wins_across_tables() {
+        let rules = Rules::builtin();
+        // `logging.*` is pure Python, but flushing the stream is I/O.
+        assert!(rules
+            .native_function("logging", "StreamHandler.flush")
+            .is_some());
+        assert!(rules
+            .pure_python("logging", "StreamHandler.flush")
+            .is_none());
+        assert!(rules.pure_python("logging", "Logger.handle").is_some());
+        assert!(rules.native_function("logging", "Logger.handle").is_none());
+        // The specific copy.deepcopy entry is chosen over copy's `*`.
+        let deepcopy = rules.pure_python("copy", "deepcopy").unwrap();
+        assert_eq!(deepcopy.function, "deepcopy");
+    }
+
+    #[test]
+    fn finds_a_method_call_and_ignores_comments() {
+        let rules = Rules::builtin();
+        let line = "    return len(WORD.findall(TEXT))  # .sub( in comment";
+        assert_eq!(call(&rules, line), Some("findall"));
+    }
+
+    #[test]
+    fn ignores_calls_inside_string_literals() {
+        let rules = Rules::builtin();
+        assert_eq!(
+            call(&rules, r#"    msg = "use sorted(x) or x.findall(y)""#),
+            None
+        );
+        assert_eq!(call(&rules, r#"    msg = 'it\'s json.dumps(x)'"#), None);
+        assert_eq!(call(&rules, r#"    doc = """pickle.loads(b)""""#), None);
+        assert_eq!(call(&rules, r#"    return ", ".join(names)"#), Some("join"));
+    }
+
+    #[test]
+    fn function_kind_needs_a_bare_name() {
+        let rules = Rules::builtin();
+        assert_eq!(call(&rules, "    out = obj.sorted(items)"), None);
+        assert_eq!(call(&rules, "    out = my_sorted(items)"), None);
+        assert_eq!(call(&rules, "def sorted(items):"), None);
+        assert_eq!(call(&rules, "    out = sorted (items)"), Some("sorted"));
+    }
+
+    #[test]
+    fn the_leftmost_and_most_qualified_call_wins() {
+        let rules = Rules::builtin();
+        assert_eq!(
+            call(&rules, "    parts = re.split(r',', line)"),
+            Some("re.split")
+        );
+        assert_eq!(call(&rules, "    parts = line.split(',')"), Some("split"));
+        assert_eq!(call(&rules, "    x = sorted(text.split())"), Some("sorted"));
+        assert_eq!(
+            call(&rules, "    d = datetime.datetime.fromisoformat(s)"),
+            Some("datetime.fromisoformat")
+        );
+        assert_eq!(call(&rules, "    x = pre.split(',')"), Some("split"));
+    }
+
+    #[test]
+    fn an_unknown_key_names_the_file_the_key_and_the_line() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("mine.toml");
+        fs::write(
+            &path,
+            "[[native]]\nmodule = \"m\"\nfunction = \"f\"\nwat = \"x\"\nwhy = \"y\"\nexample = \"z\"\n",
+        )
+        .unwrap();
+        let err = Rules::load(Some(dir.path())).unwrap_err().to_string();
+        assert!(err.starts_with(&path.display().to_string()), "{err}");
+        assert!(err.contains("unknown field `wat`"), "{err}");
+        assert!(err.contains("at line 4"), "{err}");
+    }
+
+    #[test]
+    fn a_value_that_cannot_work_says_how_to_write_it() {
+        let text = "[[native_call]]\ncallee = \"findall(\"\nkind = \"method\"\n\
+                    what = \"w\"\nwhy = \"y\"\nexample = \"e\"\n";
+        let err = parse("mine.toml", text).unwrap_err().to_string();
+        assert!(
+            err.starts_with("mine.toml: [[native_call]] entry 1 at line 1"),
+            "{err}"
+        );
+        assert!(err.contains("callee = \"findall(\""), "{err}");
+        let text = "[[native_call]]\ncallee = \"x\"\nkind = \"methd\"\n\
+                    what = \"w\"\nwhy = \"y\"\nexample = \"e\"\n";
+        let err = parse("mine.toml", text).unwrap_err().to_string();
+        assert!(err.contains("unknown variant `methd`"), "{err}");
+    }
+
+    #[test]
+    fn a_user_file_named_like_a_builtin_replaces_it_and_others_add() {
+        let dir = tempfile::tempdir().unwrap();
+        fs::write(
+            dir.path().join("native.toml"),
+            "[[native]]\nmodule = \"fastlib\"\nfunction = \"*\"\n\
+             what = \"fastlib\"\nwhy = \"it is Rust\"\nexample = \"fastlib.go()\"\n",
+        )
+        .unwrap();
+        fs::write(
+            dir.path().join("extra.toml"),
+            "[[native_call]]\ncallee = \"crunch\"\nkind = \"function\"\n\
+             what = \"crunch\"\nwhy = \"C\"\nexample = \"crunch(x)\"\n",
+        )
+        .unwrap();
+        fs::write(dir.path().join("notes.txt"), "not rules").unwrap();
+        let rules = Rules::load(Some(dir.path())).unwrap();
+        assert_eq!(rules.native.len(), 1);
+        assert!(rules.native_function("fastlib", "go").is_some());
+        assert!(rules
+            .native_function("json.encoder", "JSONEncoder.iterencode")
+            .is_none());
+        assert!(rules.pure_python.is_empty());
+        assert_eq!(call(&rules, "    crunch(data)"), Some("crunch"));
+    }
+
+    #[test]
+    fn a_missing_directory_is_an_error_naming_it() {
+        let err = Rules::load(Some(Path::new("/no/such/rules")))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.starts_with("/no/such/rules: cannot read the rules directory"),
+            "{err}"
+        );
+    }
+}

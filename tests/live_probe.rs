@@ -1,0 +1,187 @@
+//! Live tests of the in-process probe: exact call counts, observed argument types and sizes,
+//! and a program whose behaviour the probe must not change.
+
+mod common;
+
+use std::process::Command;
+
+use common::{bin, fixture, profile, pythons, repo};
+use port_advisor::profile::{ProbedFunction, Profile};
+
+/// The interpreters that have `sys.monitoring`.
+fn probe_pythons() -> Vec<(&'static str, std::path::PathBuf)> {
+    pythons()
+        .into_iter()
+        .filter(|(v, _)| matches!(*v, "3.12" | "3.13"))
+        .collect()
+}
+
+fn function<'a>(p: &'a Profile, name: &str) -> &'a ProbedFunction {
+    let probe = p.probe.as_ref().expect("probe results");
+    probe
+        .functions
+        .iter()
+        .find(|f| f.name == name)
+        .unwrap_or_else(|| panic!("{name} not in probe results: {:?}", probe.unavailable))
+}
+
+#[test]
+fn counts_are_exact() {
+    for (v, py) in probe_pythons() {
+        let run = profile(&py, &[], "exact_calls.py", &[]);
+        assert_eq!(run.code(), Some(0), "{v}: {}", run.stderr());
+        let p = run.profile();
+        for (name, calls) in [("tally", 250_000), ("drive", 1), ("rarely", 7)] {
+            let f = function(&p, name);
+            assert_eq!((f.calls, f.calls_exact), (calls, true), "{v}: {name}");
+        }
+        assert!(
+            function(&p, "tally").candidate,
+            "{v}: the hot function is a candidate"
+        );
+        assert!(
+            run.stdout().contains("250,000  tally"),
+            "{v}: {}",
+            run.stdout()
+        );
+    }
+}
+
+#[test]
+fn argument_types_and_sizes_are_seen() {
+    for (v, py) in probe_pythons() {
+        let run = profile(&py, &[], "float_list.py", &[]);
+        assert_eq!(run.code(), Some(0), "{v}: {}", run.stderr());
+        let p = run.profile();
+        let f = function(&p, "weighted_mean");
+        assert_eq!((f.calls, f.calls_exact), (2400, true), "{v}");
+        for arg in ["values", "weights"] {
+            let seen: Vec<_> = f.args.iter().filter(|a| a.name == arg).collect();
+            assert_eq!(seen.len(), 1, "{v}: one type for {arg}: {seen:?}");
+            assert_eq!(seen[0].type_name, "list[float]", "{v}");
+            assert_eq!(
+                (seen[0].max_size, seen[0].mean_size),
+                (10_000, 10_000.0),
+                "{v}"
+            );
+        }
+        assert!(
+            f.returns.iter().all(|r| r.type_name == "float"),
+            "{v}: {:?}",
+            f.returns
+        );
+        assert!(!f.examples.is_empty() && f.examples.len() <= 3, "{v}");
+        assert!(f.examples[0].args.is_some(), "{v}: the example was pickled");
+        assert!(
+            run.stdout().contains("values: list[float] (10000)"),
+            "{v}: {}",
+            run.stdout()
+        );
+    }
+}
+
+#[test]
+fn no_examples_keeps_none() {
+    let Some((v, py)) = probe_pythons().pop() else {
+        eprintln!("skipping: no CPython 3.12+ on this machine");
+        return;
+    };
+    let run = profile(&py, &["--no-examples"], "float_list.py", &["0.3"]);
+    assert_eq!(run.code(), Some(0), "{v}: {}", run.stderr());
+    assert!(
+        function(&run.profile(), "weighted_mean")
+            .examples
+            .is_empty(),
+        "{v}"
+    );
+}
+
+#[test]
+fn older_pythons_say_the_probe_is_unavailable() {
+    for (v, py) in pythons()
+        .into_iter()
+        .filter(|(v, _)| !matches!(*v, "3.12" | "3.13"))
+    {
+        let run = profile(&py, &[], "exact_calls.py", &["0.1"]);
+        assert_eq!(run.code(), Some(0), "{v}: {}", run.stderr());
+        let why = run
+            .profile()
+            .probe
+            .and_then(|p| p.unavailable)
+            .unwrap_or_default();
+        assert!(why.contains("3.12"), "{v}: {why}");
+        assert!(
+            run.stdout()
+                .contains("Call counts and argument data: unknown"),
+            "{v}"
+        );
+    }
+}
+
+#[test]
+fn the_probe_does_not_change_what_the_program_does() {
+    for (v, py) in probe_pythons() {
+        for args in [&["0.5"][..], &["0.5", "exit"][..]] {
+            let direct = Command::new(&py)
+                .arg(fixture("probe_edge.py"))
+                .args(args)
+                .output()
+                .unwrap();
+            let run = profile(&py, &[], "probe_edge.py", args);
+            assert_eq!(
+                run.code(),
+                direct.status.code(),
+                "{v} {args:?}: {}",
+                run.stderr()
+            );
+            let out = run.stdout();
+            let program_out = &out[..out.find("Recorded ").unwrap_or(out.len())];
+            assert_eq!(
+                program_out,
+                String::from_utf8_lossy(&direct.stdout),
+                "{v} {args:?}"
+            );
+            // Even after os._exit, the probe's last periodic report is kept.
+            let p = run.profile();
+            assert_eq!(
+                function(&p, "gen").calls,
+                1000,
+                "{v} {args:?}: generators count once"
+            );
+            let unpicklable = function(&p, "takes_unpicklable");
+            assert_eq!(unpicklable.calls, 50, "{v} {args:?}");
+        }
+    }
+}
+
+#[test]
+fn attached_runs_say_call_counts_are_unknown() {
+    let (_, py) = pythons().pop().unwrap();
+    let mut target = Command::new(&py)
+        .arg(fixture("numeric_loop.py"))
+        .arg("20")
+        .stdout(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let dir = tempfile::tempdir().unwrap();
+    let out = bin()
+        .current_dir(repo())
+        .args(["profile", "--quiet", "--duration", "0.5", "--pid"])
+        .arg(target.id().to_string())
+        .arg("-o")
+        .arg(dir.path())
+        .output()
+        .unwrap();
+    target.kill().unwrap();
+    target.wait().unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        stdout.contains("Call counts and argument data: unknown (attached with --pid"),
+        "{stdout}"
+    );
+    assert!(Profile::load(&dir.path().join("profile.json"))
+        .unwrap()
+        .probe
+        .is_none());
+}
