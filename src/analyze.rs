@@ -1,18 +1,46 @@
-//! Analysis of a profile: per-function self and inclusive time.
+//! Analysis of a profile: per-function self, inclusive and native time, per-line time, who
+//! calls whom, and the probe's call counts.
 //!
-//! Works on any profile, saved or fresh; reads only the model in [`crate::profile`].
-//! A function is identified by its file and qualified name (Python) or its library and
+//! Works on any profile, saved or fresh; reads only the model in [`crate::profile`] and the
+//! rules. A function is identified by its file and qualified name (Python) or its library and
 //! symbol (native), so that the many sampled lines of one function add up.
+//!
+//! Native time has three sources, because each alone misses some: the `--native` pass
+//! (which C frames run under a Python line; py-spy hides libpython's own C, such as big-integer
+//! `pow`), the rules of known-native functions (`json.encoder.JSONEncoder.iterencode` is a thin
+//! Python frame over C), and the sampled line's own text (`pattern.findall(text)`: the C call
+//! is charged to the calling line by a Python-only sampler).
 
 use std::collections::HashMap;
 
-use crate::profile::{FrameKind, Profile};
+use crate::profile::{Frame, FrameId, FrameKind, Profile};
+use crate::rules::Rules;
 
-/// What the analysis counts.
-#[derive(Debug, Clone, Default)]
+/// What the analysis counts, and with which knowledge.
+#[derive(Debug, Clone)]
 pub struct AnalyzeOptions {
     /// Count samples of threads that were waiting, not running.
     pub include_idle: bool,
+    /// Known native and pure-Python code.
+    pub rules: Rules,
+}
+
+impl Default for AnalyzeOptions {
+    fn default() -> Self {
+        AnalyzeOptions {
+            include_idle: false,
+            rules: Rules::builtin(),
+        }
+    }
+}
+
+/// A call count from the probe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Calls {
+    pub count: u64,
+    /// Every call was counted; otherwise `count` is an estimate with `error`.
+    pub exact: bool,
+    pub error: u64,
 }
 
 /// One function's share of the samples.
@@ -28,6 +56,12 @@ pub struct FunctionStats {
     pub self_weight: u64,
     /// Samples in which this function was anywhere on the stack (counted once per sample).
     pub inclusive_weight: u64,
+    /// The part of `inclusive_weight` estimated to run as native code.
+    pub native_weight: f64,
+    /// Why time under this function counts as native, most weighty first.
+    pub native_evidence: Vec<String>,
+    /// From the probe, when it watched this function.
+    pub calls: Option<Calls>,
 }
 
 impl FunctionStats {
@@ -38,6 +72,34 @@ impl FunctionStats {
             None => self.file.clone(),
         }
     }
+
+    /// Share of this function's inclusive time that is native, 0 to 1.
+    pub fn native_share(&self) -> f64 {
+        if self.inclusive_weight == 0 {
+            0.0
+        } else {
+            (self.native_weight / self.inclusive_weight as f64).min(1.0)
+        }
+    }
+}
+
+/// Time on one source line, as the innermost frame.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LineStats {
+    /// Index into [`Analysis::functions`].
+    pub function: usize,
+    pub line: u32,
+    pub code: Option<String>,
+    pub self_weight: u64,
+    pub native_weight: f64,
+}
+
+/// Time spent in `callee` when called from `caller` (indexes into [`Analysis::functions`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CallEdge {
+    pub caller: usize,
+    pub callee: usize,
+    pub weight: u64,
 }
 
 /// Per-function results for a whole profile.
@@ -47,6 +109,14 @@ pub struct Analysis {
     pub total_weight: u64,
     /// Every function seen, hottest (inclusive) first.
     pub functions: Vec<FunctionStats>,
+    /// Lines with self time, hottest first.
+    pub lines: Vec<LineStats>,
+    /// Caller-callee pairs with their inclusive weight.
+    pub edges: Vec<CallEdge>,
+    /// Estimated weight spent collecting garbage (seen only with `--native`).
+    pub gc_weight: f64,
+    /// Samples of the `--native` pass, the evidence behind native shares from native frames.
+    pub native_pass_samples: u64,
 }
 
 impl Analysis {
@@ -71,6 +141,20 @@ impl Analysis {
         let first = it.next()?;
         it.next().is_none().then_some(first)
     }
+
+    /// The callers of function `i`, heaviest first.
+    pub fn callers(&self, i: usize) -> Vec<&CallEdge> {
+        let mut v: Vec<&CallEdge> = self.edges.iter().filter(|e| e.callee == i).collect();
+        v.sort_by(|a, b| b.weight.cmp(&a.weight));
+        v
+    }
+
+    /// The callees of function `i`, heaviest first.
+    pub fn callees(&self, i: usize) -> Vec<&CallEdge> {
+        let mut v: Vec<&CallEdge> = self.edges.iter().filter(|e| e.caller == i).collect();
+        v.sort_by(|a, b| b.weight.cmp(&a.weight));
+        v
+    }
 }
 
 /// The identity of a function, shared by all its frames.
@@ -81,11 +165,159 @@ struct FunctionKey {
     name: String,
 }
 
+/// Of the native pass's samples whose innermost Python frame is one frame: how many had
+/// native frames below it, which ones, and how many were collecting garbage.
+#[derive(Debug, Default)]
+struct NativeEvidence {
+    total: u64,
+    native: u64,
+    gc: u64,
+    symbols: HashMap<String, u64>,
+}
+
+/// Below this many native-pass samples on a line, its native ratio is not trusted.
+const MIN_NATIVE_PASS_SAMPLES: u64 = 3;
+
 pub fn analyze(profile: &Profile, opts: &AnalyzeOptions) -> Analysis {
-    // Map each frame to its function once.
+    let (frame_fn, mut functions) = functions_of_frames(profile);
+    let evidence = native_pass_evidence(profile);
+    let native_pass_samples = profile.native_stacks.iter().map(|s| s.weight).sum();
+
+    // Per leaf frame: the native fraction of its self time, and why.
+    let mut leaf_native: HashMap<FrameId, (f64, Option<String>)> = HashMap::new();
+    let mut total = 0;
+    let mut gc_weight = 0.0;
+    let mut seen: Vec<u32> = vec![u32::MAX; functions.len()];
+    let mut edges: HashMap<(usize, usize), u64> = HashMap::new();
+    let mut lines: HashMap<(usize, u32), LineStats> = HashMap::new();
+    let mut why: Vec<HashMap<String, f64>> = vec![HashMap::new(); functions.len()];
+    for (i, stack) in profile.stacks.iter().enumerate() {
+        if stack.idle && !opts.include_idle {
+            continue;
+        }
+        total += stack.weight;
+        let Some(&leaf) = stack.frames.last() else {
+            continue;
+        };
+        let (fraction, reason) = leaf_native
+            .entry(leaf)
+            .or_insert_with(|| {
+                native_fraction(
+                    &profile.frames[leaf as usize],
+                    evidence.get(&leaf),
+                    &opts.rules,
+                )
+            })
+            .clone();
+        if let Some(ev) = evidence
+            .get(&leaf)
+            .filter(|e| e.total >= MIN_NATIVE_PASS_SAMPLES)
+        {
+            gc_weight += stack.weight as f64 * ev.gc as f64 / ev.total as f64;
+        }
+        let native = stack.weight as f64 * fraction;
+        let leaf_fn = frame_fn[leaf as usize];
+        functions[leaf_fn].self_weight += stack.weight;
+        if let Some(line) = profile.frames[leaf as usize].line {
+            let entry = lines.entry((leaf_fn, line)).or_insert_with(|| LineStats {
+                function: leaf_fn,
+                line,
+                code: profile.frames[leaf as usize].code.clone(),
+                self_weight: 0,
+                native_weight: 0.0,
+            });
+            entry.self_weight += stack.weight;
+            entry.native_weight += native;
+        }
+        let mut pairs: Vec<(usize, usize)> = Vec::new();
+        let mut previous: Option<usize> = None;
+        for &frame in &stack.frames {
+            let f = frame_fn[frame as usize];
+            if seen[f] != i as u32 {
+                seen[f] = i as u32;
+                functions[f].inclusive_weight += stack.weight;
+                functions[f].native_weight += native;
+                if let Some(r) = &reason {
+                    *why[f].entry(r.clone()).or_default() += native;
+                }
+            }
+            if let Some(caller) = previous.filter(|&c| c != f) {
+                // Counted once per stack even when recursion repeats the pair.
+                if !pairs.contains(&(caller, f)) {
+                    pairs.push((caller, f));
+                }
+            }
+            previous = Some(f);
+        }
+        for pair in pairs {
+            *edges.entry(pair).or_default() += stack.weight;
+        }
+    }
+    for (f, reasons) in functions.iter_mut().zip(why) {
+        let mut reasons: Vec<(String, f64)> = reasons.into_iter().collect();
+        reasons.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        f.native_evidence = reasons.into_iter().take(3).map(|(r, _)| r).collect();
+    }
+    attach_probe_counts(profile, &mut functions);
+
+    // Sort hottest first and renumber everything that refers to functions.
+    let mut order: Vec<usize> = (0..functions.len())
+        .filter(|&i| functions[i].inclusive_weight > 0)
+        .collect();
+    order.sort_by(|&a, &b| {
+        let (fa, fb) = (&functions[a], &functions[b]);
+        fb.inclusive_weight
+            .cmp(&fa.inclusive_weight)
+            .then(fb.self_weight.cmp(&fa.self_weight))
+            .then(fa.name.cmp(&fb.name))
+    });
+    let mut new_index = vec![usize::MAX; functions.len()];
+    for (new, &old) in order.iter().enumerate() {
+        new_index[old] = new;
+    }
+    let sorted: Vec<FunctionStats> = order.iter().map(|&i| functions[i].clone()).collect();
+    let mut lines: Vec<LineStats> = lines
+        .into_values()
+        .map(|mut l| {
+            l.function = new_index[l.function];
+            l
+        })
+        .collect();
+    lines.sort_by(|a, b| {
+        b.self_weight
+            .cmp(&a.self_weight)
+            .then(a.function.cmp(&b.function))
+            .then(a.line.cmp(&b.line))
+    });
+    let mut edges: Vec<CallEdge> = edges
+        .into_iter()
+        .map(|((caller, callee), weight)| CallEdge {
+            caller: new_index[caller],
+            callee: new_index[callee],
+            weight,
+        })
+        .collect();
+    edges.sort_by(|a, b| {
+        b.weight
+            .cmp(&a.weight)
+            .then(a.caller.cmp(&b.caller))
+            .then(a.callee.cmp(&b.callee))
+    });
+    Analysis {
+        total_weight: total,
+        functions: sorted,
+        lines,
+        edges,
+        gc_weight,
+        native_pass_samples,
+    }
+}
+
+/// Maps every frame to its function, creating the function entries.
+fn functions_of_frames(profile: &Profile) -> (Vec<usize>, Vec<FunctionStats>) {
     let mut keys: HashMap<FunctionKey, usize> = HashMap::new();
     let mut functions: Vec<FunctionStats> = Vec::new();
-    let frame_fn: Vec<usize> = profile
+    let frame_fn = profile
         .frames
         .iter()
         .map(|f| {
@@ -106,40 +338,121 @@ pub fn analyze(profile: &Profile, opts: &AnalyzeOptions) -> Analysis {
                     kind: f.kind,
                     self_weight: 0,
                     inclusive_weight: 0,
+                    native_weight: 0.0,
+                    native_evidence: Vec::new(),
+                    calls: None,
                 });
                 functions.len() - 1
             })
         })
         .collect();
+    (frame_fn, functions)
+}
 
-    let mut total = 0;
-    let mut seen: Vec<u32> = vec![u32::MAX; functions.len()];
-    for (i, stack) in profile.stacks.iter().enumerate() {
-        if stack.idle && !opts.include_idle {
+/// What the `--native` pass saw under each innermost Python frame.
+fn native_pass_evidence(profile: &Profile) -> HashMap<FrameId, NativeEvidence> {
+    let mut out: HashMap<FrameId, NativeEvidence> = HashMap::new();
+    for stack in &profile.native_stacks {
+        let Some(py) = stack
+            .frames
+            .iter()
+            .rposition(|&f| profile.frames[f as usize].kind == FrameKind::Python)
+        else {
             continue;
+        };
+        let below = &stack.frames[py + 1..];
+        let e = out.entry(stack.frames[py]).or_default();
+        e.total += stack.weight;
+        if !below.is_empty() {
+            e.native += stack.weight;
+            let leaf = &profile.frames[*below.last().expect("not empty") as usize];
+            *e.symbols.entry(leaf.name.clone()).or_default() += stack.weight;
         }
-        total += stack.weight;
-        if let Some(&leaf) = stack.frames.last() {
-            functions[frame_fn[leaf as usize]].self_weight += stack.weight;
-        }
-        for &frame in &stack.frames {
-            let f = frame_fn[frame as usize];
-            if seen[f] != i as u32 {
-                seen[f] = i as u32;
-                functions[f].inclusive_weight += stack.weight;
-            }
+        if below
+            .iter()
+            .any(|&f| is_gc_symbol(&profile.frames[f as usize].name))
+        {
+            e.gc += stack.weight;
         }
     }
-    functions.retain(|f| f.inclusive_weight > 0);
-    functions.sort_by(|a, b| {
-        b.inclusive_weight
-            .cmp(&a.inclusive_weight)
-            .then(b.self_weight.cmp(&a.self_weight))
-            .then(a.name.cmp(&b.name))
-    });
-    Analysis {
-        total_weight: total,
-        functions,
+    out
+}
+
+fn is_gc_symbol(name: &str) -> bool {
+    name.starts_with("gc_collect") || name == "collect" || name.starts_with("_PyGC_Collect")
+}
+
+/// The native fraction of a leaf frame's self time, with the evidence that decided it.
+fn native_fraction(
+    frame: &Frame,
+    evidence: Option<&NativeEvidence>,
+    rules: &Rules,
+) -> (f64, Option<String>) {
+    if frame.kind == FrameKind::Native {
+        return (1.0, Some(format!("native frame {}", frame.name)));
+    }
+    let module = frame.module.as_deref().unwrap_or("");
+    if let Some(rule) = rules.native_function(module, frame.display_name()) {
+        return (
+            1.0,
+            Some(format!("{} (rules: {})", rule.what, rule.example)),
+        );
+    }
+    let from_pass = evidence
+        .filter(|e| e.total >= MIN_NATIVE_PASS_SAMPLES)
+        .map(|e| {
+            let top = e
+                .symbols
+                .iter()
+                .max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0)))
+                .map(|(s, _)| s.clone())
+                .unwrap_or_default();
+            (e.native as f64 / e.total as f64, top)
+        });
+    if let Some(rule) = frame
+        .code
+        .as_deref()
+        .and_then(|c| rules.native_call_on_line(c))
+    {
+        // py-spy cannot see C inside libpython (sorted, pow on big ints), so a line that calls
+        // a known native function counts as native even when the native pass saw nothing.
+        return (
+            1.0,
+            Some(format!(
+                "line {} calls {} ({})",
+                frame.line.unwrap_or(0),
+                rule.callee,
+                rule.what
+            )),
+        );
+    }
+    match from_pass {
+        Some((ratio, top)) if ratio > 0.0 => {
+            (ratio, Some(format!("native frames under it ({top})")))
+        }
+        _ => (0.0, None),
+    }
+}
+
+/// Attaches the probe's counts to the functions it watched.
+fn attach_probe_counts(profile: &Profile, functions: &mut [FunctionStats]) {
+    let Some(probe) = &profile.probe else {
+        return;
+    };
+    for f in functions.iter_mut().filter(|f| f.kind == FrameKind::Python) {
+        let plain = f.name.rsplit('.').next().unwrap_or(&f.name);
+        let found = probe
+            .functions
+            .iter()
+            .filter(|p| p.file == f.file && p.name == plain)
+            .find(|p| p.qualname == f.name || p.qualname == p.name);
+        if let Some(p) = found {
+            f.calls = Some(Calls {
+                count: p.calls,
+                exact: p.calls_exact,
+                error: p.calls_error,
+            });
+        }
     }
 }
 
@@ -157,6 +470,7 @@ mod tests {
             line: Some(line),
             module: None,
             kind: FrameKind::Python,
+            code: None,
         }
     }
 
@@ -179,7 +493,82 @@ mod tests {
         assert_eq!((fib.self_weight, fib.inclusive_weight), (3, 3));
         let main = a.find("main").unwrap();
         assert_eq!((main.self_weight, main.inclusive_weight), (1, 4));
-        let with_idle = analyze(&p, &AnalyzeOptions { include_idle: true });
+        let with_idle = analyze(
+            &p,
+            &AnalyzeOptions {
+                include_idle: true,
+                ..AnalyzeOptions::default()
+            },
+        );
         assert_eq!(with_idle.find("main").unwrap().inclusive_weight, 5);
+    }
+
+    fn frame(name: &str, module: &str, line: u32, code: &str, kind: FrameKind) -> Frame {
+        Frame {
+            name: name.into(),
+            qualname: Some(name.into()),
+            file: format!("{module}.py"),
+            first_line: Some(1),
+            line: Some(line),
+            module: Some(module.into()),
+            kind,
+            code: Some(code.into()),
+        }
+    }
+
+    #[test]
+    fn native_time_comes_from_rules_lines_and_the_native_pass() {
+        let mut b = ProfileBuilder::default();
+        let t = b.intern_thread(1, 1, None);
+        let main = b.intern_frame(frame("main", "app", 3, "run()", FrameKind::Python));
+        // A thin Python frame over C, known from the rules.
+        let iterencode = b.intern_frame(frame(
+            "JSONEncoder.iterencode",
+            "json.encoder",
+            250,
+            "return _iterencode(o, 0)",
+            FrameKind::Python,
+        ));
+        // A line whose text calls a C method.
+        let scan = b.intern_frame(frame(
+            "scan",
+            "app",
+            9,
+            "return len(WORD.findall(TEXT))",
+            FrameKind::Python,
+        ));
+        // A pure-Python line that the native pass saw in C half of the time.
+        let mixed = b.intern_frame(frame(
+            "mixed",
+            "app",
+            20,
+            "total += helper(x)",
+            FrameKind::Python,
+        ));
+        let c_fn = b.intern_frame(frame("c_helper", "ext.so", 0, "", FrameKind::Native));
+        let pure = b.intern_frame(frame("loop", "app", 30, "s += i * i", FrameKind::Python));
+        for _ in 0..4 {
+            b.add_stack(t, vec![main, iterencode], false, true, false);
+            b.add_stack(t, vec![main, scan], false, true, false);
+            b.add_stack(t, vec![main, mixed], false, true, false);
+            b.add_stack(t, vec![main, pure], false, true, false);
+            b.add_stack(t, vec![main, mixed, c_fn], false, true, true);
+            b.add_stack(t, vec![main, mixed], false, true, true);
+        }
+        let p = b.to_profile(Meta::default());
+        let a = analyze(&p, &AnalyzeOptions::default());
+        let share = |n: &str| a.find(n).unwrap().native_share();
+        assert_eq!(share("JSONEncoder.iterencode"), 1.0);
+        assert_eq!(share("scan"), 1.0);
+        assert!((share("mixed") - 0.5).abs() < 1e-9);
+        assert_eq!(share("loop"), 0.0);
+        assert!((share("main") - 2.5 / 4.0).abs() < 1e-9);
+        assert!(a.find("scan").unwrap().native_evidence[0].contains("findall"));
+        assert_eq!(a.native_pass_samples, 8);
+        let main_i = a.functions.iter().position(|f| f.name == "main").unwrap();
+        assert_eq!(a.callees(main_i).len(), 4);
+        assert!(a.callees(main_i).iter().all(|e| e.weight == 4));
+        let hot_line = a.lines.iter().find(|l| l.line == 9).unwrap();
+        assert_eq!((hot_line.self_weight, hot_line.native_weight), (4, 4.0));
     }
 }

@@ -40,6 +40,7 @@ pub fn profile(mut plan: ProfilePlan) -> Result<u8> {
         &profile,
         &AnalyzeOptions {
             include_idle: plan.fold.include_idle,
+            ..AnalyzeOptions::default()
         },
     );
     let stdout = std::io::stdout();

@@ -249,6 +249,10 @@ pub struct Frame {
     /// Python module (`json.encoder`) or shared library basename (`_json.cpython-311...so`).
     pub module: Option<String>,
     pub kind: FrameKind,
+    /// The text of the sampled line (trimmed), read from the source after recording, so that
+    /// a saved profile carries its own line-level evidence.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<String>,
 }
 
 impl Frame {
@@ -547,6 +551,7 @@ mod tests {
             line: Some(line),
             module: Some("m".into()),
             kind: FrameKind::Python,
+            code: None,
         }
     }
 

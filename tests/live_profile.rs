@@ -236,3 +236,31 @@ fn native_pass_sees_c_frames_without_moving_the_time_shares() {
         "{v}"
     );
 }
+
+/// Native share of the hot function: C time under a thin Python frame (json, known from the
+/// rules), C time charged to the calling line (re's findall, big-integer pow, known from the
+/// line's text), and a pure-Python loop with none.
+#[test]
+fn native_share_is_found_without_native_frames() {
+    for (v, py) in pythons() {
+        for (script, function, low, high) in [
+            ("json_heavy.py", "roundtrip", 80.0, 100.0),
+            ("regex_heavy.py", "count_matches", 80.0, 100.0),
+            ("builtin_line.py", "checksum", 80.0, 100.0),
+            ("pure_loop.py", "collatz_lengths", 0.0, 10.0),
+        ] {
+            let run = profile(&py, &["--no-probe"], script, &["0.7"]);
+            assert_eq!(run.code(), Some(0), "{v} {script}: {}", run.stderr());
+            let a = run.analysis();
+            let f = a
+                .find(function)
+                .unwrap_or_else(|| panic!("{v}: {function} not sampled"));
+            let native = 100.0 * f.native_share();
+            assert!(
+                (low..=high).contains(&native),
+                "{v} {script}: {function} native {native:.1}% ({:?})",
+                f.native_evidence
+            );
+        }
+    }
+}

@@ -372,6 +372,7 @@ fn convert_frame(f: &py_spy::Frame) -> Frame {
         } else {
             FrameKind::Python
         },
+        code: None,
     }
 }
 

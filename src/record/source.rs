@@ -22,10 +22,11 @@ pub struct Def {
     pub is_class: bool,
 }
 
-/// The blocks of one source file.
+/// The blocks of one source file, and its lines.
 #[derive(Debug, Default)]
 pub struct SourceIndex {
     defs: Vec<Def>,
+    lines: Vec<String>,
 }
 
 impl SourceIndex {
@@ -62,7 +63,14 @@ impl SourceIndex {
         for (_, i) in open {
             defs[i].last_line = last_code_line.max(defs[i].first_line);
         }
-        SourceIndex { defs }
+        let lines = text.lines().map(|l| l.trim().to_owned()).collect();
+        SourceIndex { defs, lines }
+    }
+
+    /// The text of a line (1-based), trimmed.
+    pub fn line(&self, line: u32) -> Option<&str> {
+        let i = (line as usize).checked_sub(1)?;
+        self.lines.get(i).map(String::as_str)
     }
 
     pub fn defs(&self) -> &[Def] {
@@ -300,6 +308,10 @@ pub fn enrich(profile: &mut Profile) {
         let (Some(index), Some(line)) = (index.as_ref(), frame.line) else {
             continue;
         };
+        frame.code = index
+            .line(line)
+            .filter(|l| !l.is_empty())
+            .map(|l| l.chars().take(300).collect());
         if frame.name.starts_with('<') {
             if let Some(outer) = index.enclosing(line) {
                 frame.qualname = Some(format!("{}.<locals>.{}", outer.qualname, frame.name));

@@ -215,8 +215,8 @@ fn table(
     writeln!(w, "{title}")?;
     writeln!(
         w,
-        "  {:>6}  {:>6}  {:<40}  location",
-        "self", "total", "function"
+        "  {:>6}  {:>6}  {:>6}  {:<40}  location",
+        "self", "total", "native", "function"
     )?;
     for f in rows.into_iter().take(top) {
         let name = match (f.kind, &f.module) {
@@ -228,9 +228,10 @@ fn table(
         };
         writeln!(
             w,
-            "  {:>5.1}%  {:>5.1}%  {:<40}  {}",
+            "  {:>5.1}%  {:>5.1}%  {:>5.0}%  {:<40}  {}",
             100.0 * analysis.share(f.self_weight),
             100.0 * analysis.share(f.inclusive_weight),
+            100.0 * f.native_share(),
             truncate(&name, 40),
             relative(&f.location(), cwd)
         )?;
