@@ -145,14 +145,14 @@ impl Analysis {
     /// The callers of function `i`, heaviest first.
     pub fn callers(&self, i: usize) -> Vec<&CallEdge> {
         let mut v: Vec<&CallEdge> = self.edges.iter().filter(|e| e.callee == i).collect();
-        v.sort_by(|a, b| b.weight.cmp(&a.weight));
+        v.sort_by_key(|e| std::cmp::Reverse(e.weight));
         v
     }
 
     /// The callees of function `i`, heaviest first.
     pub fn callees(&self, i: usize) -> Vec<&CallEdge> {
         let mut v: Vec<&CallEdge> = self.edges.iter().filter(|e| e.caller == i).collect();
-        v.sort_by(|a, b| b.weight.cmp(&a.weight));
+        v.sort_by_key(|e| std::cmp::Reverse(e.weight));
         v
     }
 }
