@@ -185,3 +185,16 @@ fn attached_runs_say_call_counts_are_unknown() {
         .probe
         .is_none());
 }
+
+#[test]
+fn a_program_killed_by_sigkill_keeps_what_was_measured() {
+    for (v, py) in probe_pythons() {
+        let run = profile(&py, &[], "killed.py", &["1"]);
+        assert_eq!(run.code(), Some(128 + 9), "{v}: {}", run.stderr());
+        assert!(run.stderr().contains("killed by signal 9"), "{v}: {}", run.stderr());
+        let p = run.profile();
+        assert_eq!(p.meta.exit.and_then(|e| e.signal), Some(9), "{v}");
+        assert!(common::inclusive(&run.analysis(), "work") > 50.0, "{v}");
+        assert!(function(&p, "work").calls >= 1, "{v}: the probe's periodic report survived");
+    }
+}
