@@ -57,7 +57,10 @@ Then two verdict lines, judged on the figures as printed:
       sampling noise: with about 1,000 samples (2 s at 500 Hz), one share is
       uncertain by about 1 point, up to 1.6 points for a share near 50%, so a FAIL
       close to the target deserves a rerun, or a higher --share-rate, before it is
-      read as the probe's doing.
+      read as the probe's doing. The table's heading also gives each run's failed
+      sampling rounds (rounds that could not read the program's stack): those
+      samples are lost, and if reads fail more often on some stacks than on others,
+      shares move between runs by more than that noise, probe or no probe.
 
 Last, for context, the probe's call counts for the five most-called functions it
 chose to observe (its candidates), from the same probe run. A count marked `~` was
@@ -216,8 +219,9 @@ def pick_python(requested):
         if described is not None and described[1] >= MIN_PYTHON:
             return described[0]
     if requested is not None:
-        fail("%s is not a runnable Python %d.%d+ (the probe needs sys.monitoring)"
-             % ((requested,) + MIN_PYTHON))
+        found = "cannot be run" if described is None else "is Python %d.%d" % described[1]
+        fail("%s %s; the probe needs Python %d.%d+ (sys.monitoring)"
+             % ((requested, found) + MIN_PYTHON))
     fail("no Python %d.%d+ found in ~/.pyenv/versions or as python3; pass --python"
          % MIN_PYTHON)
 
@@ -365,8 +369,12 @@ def inclusive_shares(profile):
     return dict((function, weight / float(total)) for function, weight in weights.items())
 
 
-def samples_kept(profile):
-    return sum(stack["weight"] for stack in profile["stacks"] if not stack.get("idle"))
+def sampling_summary(profile):
+    """`N samples, F% of rounds failed`: how much the shares of one run rest on."""
+    kept = sum(stack["weight"] for stack in profile["stacks"] if not stack.get("idle"))
+    meta = profile["meta"]
+    failed = 100.0 * meta["error_ticks"] / meta["ticks"] if meta["ticks"] else 0.0
+    return "%d samples, %.0f%% of rounds failed" % (kept, failed)
 
 
 def share_shifts(with_probe, without_probe):
@@ -387,9 +395,9 @@ def share_shifts(with_probe, without_probe):
 def print_share_shift(variants, share_rate):
     with_probe = by_name(variants, WITH_PROBE).last_profile
     without_probe = by_name(variants, WITHOUT_PROBE).last_profile
-    print("inclusive shares of non-idle samples, last round, %d Hz "
-          "(%d samples without the probe, %d with it):" % (
-              share_rate, samples_kept(without_probe), samples_kept(with_probe)))
+    print("inclusive shares of non-idle samples, last round, %d Hz" % share_rate)
+    print("  no probe: %s" % sampling_summary(without_probe))
+    print("  probe:    %s" % sampling_summary(with_probe))
     shifts = share_shifts(inclusive_shares(with_probe), inclusive_shares(without_probe))
     header = "  %-40s %8s %8s %8s" % ("function", "no probe", "probe", "shift")
     print(header)

@@ -470,7 +470,8 @@ impl ProfileBuilder {
         }
         let key = |id: FrameId| {
             let f = &self.frames[id as usize];
-            (f.kind == FrameKind::Python && !f.name.starts_with('<'))
+            // Frozen import machinery (`<frozen importlib._bootstrap>`) is no port candidate.
+            (f.kind == FrameKind::Python && !f.name.starts_with('<') && !f.file.starts_with('<'))
                 .then(|| (f.file.clone(), f.name.clone()))
         };
         let mut inclusive: HashMap<(String, String), u64> = HashMap::new();

@@ -170,7 +170,7 @@ fn default_mode_shares_are_within_three_points_of_the_truth() {
         let out = common::bin()
             .current_dir(common::repo())
             .env("PA_TRUTH", truth_file.path())
-            .args(["profile", "--quiet", "--rate", "1000", "-o"])
+            .args(["profile", "--quiet", "--no-probe", "--rate", "1000", "-o"])
             .arg(dir.path())
             .arg("--python")
             .arg(&py)

@@ -28,11 +28,11 @@ def _port_advisor_main():
             sys.exit(2)
 
     def start_probe():
-        # The probe (CPython 3.12+) counts calls and observes arguments of the functions the
+        # The probe (CPython 3.8+) counts calls and observes arguments of the functions the
         # sampler finds hot; see probe.py.
         folder = os.environ.pop("PORT_ADVISOR_PROBE", None)
         examples = os.environ.pop("PORT_ADVISOR_NO_EXAMPLES", None) is None
-        if not folder or sys.version_info < (3, 12):
+        if not folder or sys.version_info < (3, 8):
             return
         path = os.path.join(folder, "probe.py")
         space = {"__name__": "port_advisor_probe"}
@@ -41,7 +41,8 @@ def _port_advisor_main():
         roots = [os.getcwd()]
         if kind == "script":
             roots.append(os.path.dirname(os.path.abspath(target)))
-        probe = space["Probe"](folder, roots, path, examples)
+        kind_of_probe = space["Probe"] if sys.version_info >= (3, 12) else space["WrapperProbe"]
+        probe = kind_of_probe(folder, roots, path, examples)
         if probe.error is None:
             import atexit
 

@@ -321,11 +321,12 @@ impl Session {
                 trace.thread_id,
                 trace.thread_name.as_deref(),
             );
+            // py-spy lists the innermost frame first.
+            let mut kept: Vec<&py_spy::Frame> = trace.frames.iter().collect();
             if let Some(probe) = &self.probe {
-                if trace
-                    .frames
-                    .iter()
-                    .any(|f| probe.is_probe_file(&f.filename))
+                if kept
+                    .first()
+                    .is_some_and(|f| probe.is_probe_file(&f.filename))
                 {
                     // The probe's own time: its thread, or a callback on top of a call.
                     if pass == Pass::Time && trace.active {
@@ -333,13 +334,22 @@ impl Session {
                     }
                     continue;
                 }
+                // A wrapper between a caller and a candidate (Python before 3.12).
+                kept.retain(|f| !probe.is_probe_file(&f.filename));
             }
-            let mut outermost = trace.frames.iter().rev().peekable();
+            let mut outermost = kept.into_iter().rev().peekable();
             if self.runner_pid == Some(trace.pid as u32) {
+                let mut runner_frames = 0;
                 while outermost
                     .next_if(|f| f.filename == launch::RUNNER_FILE)
                     .is_some()
-                {}
+                {
+                    runner_frames += 1;
+                }
+                if runner_frames > 0 && outermost.peek().is_none() {
+                    // Only the runner was on the stack (waiting to start the program).
+                    continue;
+                }
             }
             let frames = outermost
                 .map(|f| self.builder.intern_frame(convert_frame(f)))
@@ -602,13 +612,13 @@ impl ProbeLink {
     fn results(&self, python_version: Option<&str>) -> ProbeResults {
         let too_old = python_version.is_some_and(|v| {
             let mut parts = v.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
-            (parts.next().unwrap_or(0), parts.next().unwrap_or(0)) < (3, 12)
+            (parts.next().unwrap_or(0), parts.next().unwrap_or(0)) < (3, 8)
         });
         if too_old {
             return ProbeResults {
                 method: "none".into(),
                 unavailable: Some(format!(
-                    "the probe needs CPython 3.12+ (sys.monitoring); this program ran on {}",
+                    "the probe needs CPython 3.8+; this program ran on {}",
                     python_version.unwrap_or("an unknown version")
                 )),
                 ..ProbeResults::default()

@@ -1,4 +1,5 @@
-# port-advisor's in-process probe (CPython 3.12+, sys.monitoring).
+# port-advisor's in-process probe: `Probe` on CPython 3.12+ (sys.monitoring), `WrapperProbe`
+# on 3.8-3.11 (wrappers around the candidate function objects only).
 #
 # It counts calls of the program's own functions from the first call, learns which of them
 # port-advisor's sampler finds hot (the `candidates` file, rewritten while the program runs),
@@ -13,9 +14,9 @@
 # estimate with an error bar.
 import sys
 
-_mon = sys.monitoring
-_E = _mon.events
-_DISABLE = _mon.DISABLE
+_mon = getattr(sys, "monitoring", None)
+_E = _mon.events if _mon else None
+_DISABLE = _mon.DISABLE if _mon else None
 
 HOT_RATE = 200000.0  # calls per second above which a function's counting turns to windows
 TOTAL_RATE = 300000.0  # callbacks per second the probe allows itself in all (~8% at 250 ns)
@@ -113,22 +114,10 @@ def _note(table, key, desc):
 
 
 class Probe(object):
-    def __init__(self, folder, user_roots, own_file, examples=True):
-        import os
-        import threading
-        import time
+    method = "sys.monitoring"
 
-        self._os = os
-        self._time = time
-        self.folder = folder
-        self.user_roots = tuple(r.rstrip("/") + "/" for r in user_roots)
-        self.own_file = own_file
-        self.keep_examples = examples
-        self.stats = {}
-        self.lock = threading.Lock()
-        self.candidates = set()
-        self.candidates_mtime = None
-        self.started = time.perf_counter()
+    def __init__(self, folder, user_roots, own_file, examples=True):
+        self._setup(folder, user_roots, own_file, examples)
         self.tool = None
         for tool in (_mon.PROFILER_ID, 3, 4, 5):
             if _mon.get_tool(tool) is None:
@@ -141,10 +130,33 @@ class Probe(object):
         _mon.use_tool_id(self.tool, "port-advisor")
         _mon.register_callback(self.tool, _E.PY_START, self._on_start)
         _mon.register_callback(self.tool, _E.PY_RETURN, self._on_return)
-        self._get = self.stats.get
         _mon.set_events(self.tool, _E.PY_START)
+        self._start_thread()
+
+    def _start_thread(self):
+        import threading
+
         t = threading.Thread(target=self._run, name="port-advisor-probe", daemon=True)
         t.start()
+
+    def _setup(self, folder, user_roots, own_file, examples):
+        import os
+        import time
+
+        self._os = os
+        self._time = time
+        self.folder = folder
+        self.user_roots = tuple(r.rstrip("/") + "/" for r in user_roots)
+        self.own_file = own_file
+        self.keep_examples = examples
+        self.stats = {}
+        self._get = self.stats.get
+        self.candidates = set()
+        self.candidates_mtime = None
+        self.started = time.perf_counter()
+        import threading
+
+        self._write_lock = threading.Lock()
 
     # -- callbacks: keep them short, they run on every watched call --
 
@@ -309,14 +321,15 @@ class Probe(object):
         if hot:
             _mon.restart_events()
 
-    def _read_candidates(self):
+    def _load_candidate_file(self):
+        """The candidate set when the file changed since the last look, else None."""
         path = self._os.path.join(self.folder, "candidates")
         try:
             mtime = self._os.stat(path).st_mtime
         except OSError:
-            return
+            return None
         if mtime == self.candidates_mtime:
-            return
+            return None
         self.candidates_mtime = mtime
         wanted = set()
         with open(path) as f:
@@ -324,6 +337,12 @@ class Probe(object):
                 parts = line.rstrip("\n").split("\t")
                 if len(parts) == 2:
                     wanted.add((parts[0], parts[1]))
+        return wanted
+
+    def _read_candidates(self):
+        wanted = self._load_candidate_file()
+        if wanted is None:
+            return
         self.candidates = wanted
         newly = False
         for st in list(self.stats.values()):
@@ -341,6 +360,12 @@ class Probe(object):
             _mon.restart_events()
 
     def write(self):
+        # Called by the probe's thread and at exit: one at a time, or the two would interleave
+        # in the temporary file.
+        with self._write_lock:
+            self._write()
+
+    def _write(self):
         import json
 
         out = []
@@ -355,7 +380,7 @@ class Probe(object):
                 "qualname": getattr(code, "co_qualname", code.co_name),
                 "first_line": code.co_firstlineno,
                 "calls": int(st.calls + st.estimate),
-                "calls_exact": not windowed and st.user,
+                "calls_exact": not windowed and st.user and st.since == 0,
                 "calls_error": int(st.est_var ** 0.5) if windowed else 0,
                 "candidate": st.candidate,
                 "counted_since": st.since,
@@ -369,7 +394,7 @@ class Probe(object):
                 ]
             out.append(entry)
         doc = {
-            "method": "sys.monitoring",
+            "method": self.method,
             "seconds": self._time.perf_counter() - self.started,
             "functions": out,
         }
@@ -378,6 +403,152 @@ class Probe(object):
         with open(tmp, "w") as f:
             json.dump(doc, f)
         self._os.replace(tmp, path)
+
+
+
+class WrapperProbe(Probe):
+    """For CPython 3.8-3.11, which have no sys.monitoring: a global profile hook would cost
+    every call of the program (3.7x measured on 3.11), so only the candidate function objects
+    are wrapped, found through gc when the sampler names them. Counting therefore starts when
+    a function becomes a candidate (`counted_since`); its count before is not known."""
+
+    method = "function wrappers"
+
+    def __init__(self, folder, user_roots, own_file, examples=True):
+        self._setup(folder, user_roots, own_file, examples)
+        self.error = None
+        self.replaced = {}  # code -> [(holder, key, original, wrapper)]
+        self._start_thread()
+
+    def _read_candidates(self):
+        wanted = self._load_candidate_file()
+        if wanted is None:
+            return
+        new = wanted - self.candidates
+        self.candidates = self.candidates | wanted  # once wrapped, a function stays watched
+        if new:
+            self._wrap_new(new)
+
+    def _wrap_new(self, wanted):
+        import gc
+        import types
+
+        now = self._time.perf_counter()
+        found = {}
+        for obj in gc.get_objects():
+            if type(obj) is types.FunctionType:
+                code = obj.__code__
+                if (code.co_filename, code.co_name) in wanted and code.co_filename != self.own_file:
+                    found.setdefault(code, []).append(obj)
+        for code, funcs in found.items():
+            st = self.stats.get(code)
+            if st is None:
+                st = self.stats[code] = _Stats(code, False, now)
+                st.since = now - self.started
+                st.state = _COUNT
+            st.candidate = True
+            st.user = True  # counted, but only since `since`
+            self._schedule(st)
+            for func in funcs:
+                self._wrap(st, func)
+
+    def _wrap(self, st, func):
+        import functools
+        import gc
+
+        probe = self
+
+        def port_advisor_call(*args, **kwargs):
+            st.calls += 1
+            observe = st.calls >= st.next_event and probe._slow_call(st, args, kwargs)
+            result = func(*args, **kwargs)
+            if observe:
+                probe._note_return(st, result)
+            return result
+
+        functools.update_wrapper(port_advisor_call, func)
+        holders = []
+        for holder in gc.get_referrers(func):
+            if type(holder) is not dict:
+                continue
+            for key, value in list(holder.items()):
+                if value is not func:
+                    continue
+                owner = [t for t in gc.get_referrers(holder)
+                         if isinstance(t, type) and t.__dict__.get(key) is func]
+                holders.append((owner[0] if owner else holder, key, func, port_advisor_call))
+        self.replaced.setdefault(st.code, []).extend(holders)
+        self._swap(st.code, wrapped=True)
+
+    def _swap(self, code, wrapped):
+        for holder, key, original, wrapper in self.replaced.get(code, ()):
+            value = wrapper if wrapped else original
+            if isinstance(holder, type):
+                setattr(holder, key, value)
+            else:
+                holder[key] = value
+
+    def _slow_call(self, st, args, kwargs):
+        """Runs on the calls the schedule picks; returns whether to observe the result."""
+        if st.state is _WINDOW:
+            self._close_window(st)
+            self._swap(st.code, wrapped=False)
+            return False
+        if st.calls - st.checked_at >= HOT_CHECK:
+            self._check_rate(st)
+            if st.state is _HOT:
+                self._swap(st.code, wrapped=False)
+                return False
+        observed = False
+        if st.observed < OBSERVATIONS:
+            code = st.code
+            names = code.co_varnames[: code.co_argcount + code.co_kwonlyargcount]
+            values = dict(zip(names, args))
+            values.update(kwargs)
+            st.observed += 1
+            for name, value in values.items():
+                _note(st.args, name, _describe(value))
+            if self.keep_examples and len(st.examples) < EXAMPLES:
+                blob = self._pickle(values)
+                if blob is not None:
+                    st.examples.append([blob, None])
+                    st.pending[0] = len(st.examples) - 1
+            observed = True
+        self._schedule(st)
+        return observed
+
+    def _note_return(self, st, value):
+        _note(st.returns, "return", _describe(value))
+        i = st.pending.pop(0, None)
+        if i is not None:
+            st.examples[i][1] = self._pickle(value)
+
+    def _open_windows(self):
+        now = self._time.perf_counter()
+        for st in list(self.stats.values()):
+            if st.state is _HOT:
+                st.state = _WINDOW
+                st.window_start = now
+                st.next_event = st.calls + WINDOW_CALLS
+                self._swap(st.code, wrapped=True)
+
+    def _keep_budget(self, elapsed):
+        counting = []
+        total = 0.0
+        for st in list(self.stats.values()):
+            if st.state is _COUNT:
+                rate = (st.calls - st.last_total) / max(elapsed, 1e-9)
+                counting.append((rate, id(st), st))
+                total += rate
+            st.last_total = st.calls
+        counting.sort(reverse=True)
+        now = self._time.perf_counter()
+        for rate, _, st in counting:
+            if total <= TOTAL_RATE:
+                break
+            self._make_hot(st, now)
+            self._swap(st.code, wrapped=False)
+            total -= rate
 
 
 def _table(table):

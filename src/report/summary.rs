@@ -139,12 +139,15 @@ fn probe_section(w: &mut dyn Write, profile: &Profile, top: usize) -> Result<()>
     )?;
     writeln!(
         w,
-        "  {:>16}  {:<32}  arguments -> return",
+        "  {:>20}  {:<32}  arguments -> return",
         "calls", "function"
     )?;
     for f in rows.into_iter().take(top) {
         let calls = if f.calls_exact {
             group_digits(f.calls)
+        } else if f.counted_since > 0.0 && f.calls_error == 0 {
+            // Counted only once the sampler named it a candidate.
+            format!(">={} from {:.1}s", group_digits(f.calls), f.counted_since)
         } else if f.calls_error > 0 {
             format!(
                 "~{} ±{}",
@@ -163,7 +166,7 @@ fn probe_section(w: &mut dyn Write, profile: &Profile, top: usize) -> Result<()>
         };
         writeln!(
             w,
-            "  {:>16}  {:<32}  ({}) -> {returns}",
+            "  {:>20}  {:<32}  ({}) -> {returns}",
             calls,
             truncate(&f.qualname, 32),
             args.join(", "),
