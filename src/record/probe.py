@@ -497,7 +497,6 @@ class WrapperProbe(Probe):
         if st.calls - st.checked_at >= HOT_CHECK:
             self._check_rate(st)
             if st.state is _HOT:
-                self._swap(st.code, wrapped=False)
                 return False
         observed = False
         if st.observed < OBSERVATIONS:
@@ -532,23 +531,9 @@ class WrapperProbe(Probe):
                 st.next_event = st.calls + WINDOW_CALLS
                 self._swap(st.code, wrapped=True)
 
-    def _keep_budget(self, elapsed):
-        counting = []
-        total = 0.0
-        for st in list(self.stats.values()):
-            if st.state is _COUNT:
-                rate = (st.calls - st.last_total) / max(elapsed, 1e-9)
-                counting.append((rate, id(st), st))
-                total += rate
-            st.last_total = st.calls
-        counting.sort(reverse=True)
-        now = self._time.perf_counter()
-        for rate, _, st in counting:
-            if total <= TOTAL_RATE:
-                break
-            self._make_hot(st, now)
-            self._swap(st.code, wrapped=False)
-            total -= rate
+    def _make_hot(self, st, now):
+        Probe._make_hot(self, st, now)
+        self._swap(st.code, wrapped=False)
 
 
 def _table(table):
