@@ -51,45 +51,19 @@ import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
-import time
+
+from benchlib import (
+    DEFAULT_BIN, DEFAULT_PROGRAM, GNU_TIME, UNPROFILED, RunFailed, Variant, by_name, fail,
+    print_failure, print_table, run_rounds,
+)
 
 PY_SPY_VERSION = "0.4.3"
 PY_SPY_INSTALL_HINT = "pip install py-spy==%s" % PY_SPY_VERSION
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DEFAULT_PROGRAM = os.path.join(REPO_ROOT, "fixtures", "programs", "call_heavy.py")
-DEFAULT_BIN = os.path.join(REPO_ROOT, "target", "release", "port-advisor")
-GNU_TIME = "/usr/bin/time"
 
-UNPROFILED = "unprofiled"
 PORT_ADVISOR_100 = "port-advisor 100 Hz"
 PY_SPY_100_BLOCKING = "py-spy record 100 Hz (blocking default)"
 PY_SPY_100_NONBLOCKING = "py-spy record 100 Hz --nonblocking"
-
-# How many lines of a failed run's stderr to show.
-STDERR_TAIL_LINES = 20
-
-
-class Variant(object):
-    """One way of running the program, and the measurements of its runs."""
-
-    def __init__(self, name, build_command):
-        self.name = name
-        # Called with a fresh, not yet existing output path for each run, so
-        # profilers never find the previous run's files in their way.
-        self.build_command = build_command
-        self.seconds = []
-        self.peak_rss_kib = []
-
-
-class RunFailed(Exception):
-    def __init__(self, variant, command, returncode, stderr):
-        Exception.__init__(self, variant)
-        self.variant = variant
-        self.command = command
-        self.returncode = returncode
-        self.stderr = stderr
 
 
 def parse_args():
@@ -122,11 +96,6 @@ def parse_args():
     if args.rounds < 1:
         parser.error("--rounds must be at least 1")
     return args
-
-
-def fail(message):
-    print("error: %s" % message, file=sys.stderr)
-    sys.exit(2)
 
 
 def resolve_python(python):
@@ -192,81 +161,6 @@ def build_variants(python, program_command, port_advisor, py_spy):
     return variants
 
 
-def run_once(variant, output_path, memory_path):
-    """Run one variant to completion; record its wall time and, if measured, peak RSS."""
-    command = variant.build_command(output_path)
-    if memory_path is not None:
-        # -o keeps GNU time's report out of the command's own stderr, which is
-        # what gets shown if the run fails.
-        command = [GNU_TIME, "-f", "%M", "-o", memory_path] + command
-    start = time.perf_counter()
-    completed = subprocess.run(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE)
-    elapsed = time.perf_counter() - start
-    if completed.returncode != 0:
-        raise RunFailed(variant.name, command, completed.returncode,
-                        completed.stderr.decode("utf-8", "replace"))
-    variant.seconds.append(elapsed)
-    if memory_path is not None:
-        variant.peak_rss_kib.append(read_peak_rss_kib(memory_path))
-
-
-def read_peak_rss_kib(memory_path):
-    # The last line is the %M figure; GNU time puts notes such as
-    # "Command exited with non-zero status" on the lines before it.
-    with open(memory_path) as report:
-        lines = [line.strip() for line in report if line.strip()]
-    return int(lines[-1])
-
-
-def remove_outputs(output_path):
-    """Delete a run's profile (port-advisor's folder or py-spy's SVG) before the next run."""
-    if os.path.isdir(output_path):
-        shutil.rmtree(output_path)
-    if os.path.exists(output_path + ".svg"):
-        os.remove(output_path + ".svg")
-
-
-def run_rounds(variants, rounds, measure_memory):
-    with tempfile.TemporaryDirectory(prefix="overhead-bench-") as scratch:
-        output_path = os.path.join(scratch, "out")
-        memory_path = os.path.join(scratch, "rss") if measure_memory else None
-        for round_index in range(rounds):
-            # Start each round one variant later, so no variant always runs first
-            # (on a cold cache) or always right after the slowest one.
-            shift = round_index % len(variants)
-            for variant in variants[shift:] + variants[:shift]:
-                run_once(variant, output_path, memory_path)
-                remove_outputs(output_path)
-                print("round %d/%d  %-40s %6.2f s" % (
-                    round_index + 1, rounds, variant.name, variant.seconds[-1]),
-                    file=sys.stderr, flush=True)
-
-
-def print_table(variants, measure_memory):
-    baseline = statistics.median(by_name(variants, UNPROFILED).seconds)
-    header = "%-40s %9s %7s %7s %7s" % ("variant", "median s", "min s", "max s", "ratio")
-    if measure_memory:
-        header += " %13s" % "peak RSS MiB"
-    print(header)
-    print("-" * len(header))
-    for variant in variants:
-        median = statistics.median(variant.seconds)
-        row = "%-40s %9.3f %7.3f %7.3f %6.2fx" % (
-            variant.name, median, min(variant.seconds), max(variant.seconds),
-            median / baseline)
-        if measure_memory:
-            row += " %13.1f" % (max(variant.peak_rss_kib) / 1024.0)
-        print(row)
-
-
-def by_name(variants, name):
-    for variant in variants:
-        if variant.name == name:
-            return variant
-    return None
-
-
 def print_verdict(label, numerator, denominator, target):
     """Print `LABEL X.XXx (target <= T.TTx): PASS/FAIL`; LABEL ends with its own ':' or '='."""
     if numerator is None or denominator is None:
@@ -286,14 +180,6 @@ def print_verdicts(variants):
                   port_advisor, by_name(variants, PY_SPY_100_BLOCKING), 1.00)
     print_verdict("port-advisor 100 Hz vs py-spy record 100 Hz (--nonblocking):",
                   port_advisor, by_name(variants, PY_SPY_100_NONBLOCKING), 1.00)
-
-
-def print_failure(failure):
-    print("error: %s exited with status %d: %s" % (
-        failure.variant, failure.returncode, " ".join(failure.command)), file=sys.stderr)
-    tail = failure.stderr.rstrip().splitlines()[-STDERR_TAIL_LINES:]
-    for line in tail:
-        print("  | " + line, file=sys.stderr)
 
 
 def main():

@@ -78,28 +78,25 @@ without it, the pyinstrument row is skipped.
 """
 import argparse
 import glob
-import json
 import os
 import re
-import shutil
 import statistics
 import subprocess
 import sys
-import tempfile
-import time
+
+from benchlib import (
+    DEFAULT_BIN, DEFAULT_PROGRAM, UNPROFILED, RunFailed, Variant, by_name, fail,
+    print_failure, print_table, run_rounds,
+)
 
 PYINSTRUMENT_VERSION = "5.1.3"
 
-REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-DEFAULT_PROGRAM = os.path.join(REPO_ROOT, "fixtures", "programs", "call_heavy.py")
-DEFAULT_BIN = os.path.join(REPO_ROOT, "target", "release", "port-advisor")
 # Where pyenv keeps its interpreters; the newest 3.12+ one is the default.
 PYENV_PYTHONS = os.path.expanduser("~/.pyenv/versions/3.1[2-9]*/bin/python3.1[2-9]")
 
 # sys.monitoring, which the probe uses, appeared in CPython 3.12.
 MIN_PYTHON = (3, 12)
 
-UNPROFILED = "unprofiled"
 WITH_PROBE = "port-advisor (sampling + probe + report)"
 WITHOUT_PROBE = "port-advisor --no-probe"
 CPROFILE = "cProfile"
@@ -111,33 +108,6 @@ SHIFT_TARGET_POINTS = 2.0
 # their shares are a handful of samples, all noise.
 MIN_SHARE = 0.01
 TOP_CANDIDATES = 5
-
-# How many lines of a failed run's stderr to show.
-STDERR_TAIL_LINES = 20
-
-
-class Variant(object):
-    """One way of running the program, and the measurements of its runs."""
-
-    def __init__(self, name, build_command, keeps_profile=False):
-        self.name = name
-        # Called with a fresh, not yet existing output path for each run, so
-        # profilers never find the previous run's files in their way.
-        self.build_command = build_command
-        # port-advisor variants: read profile.json after each run, so the last
-        # round's profile is at hand once the run folder is gone.
-        self.keeps_profile = keeps_profile
-        self.last_profile = None
-        self.seconds = []
-
-
-class RunFailed(Exception):
-    def __init__(self, variant, command, returncode, stderr):
-        Exception.__init__(self, variant)
-        self.variant = variant
-        self.command = command
-        self.returncode = returncode
-        self.stderr = stderr
 
 
 def parse_args():
@@ -177,11 +147,6 @@ def parse_args():
     if args.share_rate < 1:
         parser.error("--share-rate must be at least 1")
     return args
-
-
-def fail(message):
-    print("error: %s" % message, file=sys.stderr)
-    sys.exit(2)
 
 
 def describe_python(python):
@@ -267,68 +232,6 @@ def build_variants(python, program_command, port_advisor, share_rate, with_pyins
     if with_pyinstrument:
         variants.append(Variant(PYINSTRUMENT, pyinstrument))
     return variants
-
-
-def run_once(variant, output_path):
-    """Run one variant to completion; record its wall time and, if kept, its profile."""
-    command = variant.build_command(output_path)
-    start = time.perf_counter()
-    completed = subprocess.run(command, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE)
-    elapsed = time.perf_counter() - start
-    stderr = completed.stderr.decode("utf-8", "replace")
-    if completed.returncode != 0:
-        raise RunFailed(variant.name, command, completed.returncode, stderr)
-    variant.seconds.append(elapsed)
-    if variant.keeps_profile:
-        profile_path = os.path.join(output_path, "profile.json")
-        if not os.path.isfile(profile_path):
-            raise RunFailed(variant.name, command, 0,
-                            stderr + "\n%s was not written" % profile_path)
-        with open(profile_path) as profile_file:
-            variant.last_profile = json.load(profile_file)
-
-
-def remove_outputs(output_path):
-    """Delete a run's output (port-advisor's folder or a profiler's file) before the next run."""
-    if os.path.isdir(output_path):
-        shutil.rmtree(output_path)
-    elif os.path.exists(output_path):
-        os.remove(output_path)
-
-
-def run_rounds(variants, rounds):
-    with tempfile.TemporaryDirectory(prefix="probe-overhead-bench-") as scratch:
-        output_path = os.path.join(scratch, "out")
-        for round_index in range(rounds):
-            # Start each round one variant later, so no variant always runs first
-            # (on a cold cache) or always right after the slowest one.
-            shift = round_index % len(variants)
-            for variant in variants[shift:] + variants[:shift]:
-                run_once(variant, output_path)
-                remove_outputs(output_path)
-                print("round %d/%d  %-42s %6.2f s" % (
-                    round_index + 1, rounds, variant.name, variant.seconds[-1]),
-                    file=sys.stderr, flush=True)
-
-
-def by_name(variants, name):
-    for variant in variants:
-        if variant.name == name:
-            return variant
-    return None
-
-
-def print_table(variants):
-    baseline = statistics.median(by_name(variants, UNPROFILED).seconds)
-    header = "%-42s %9s %7s %7s %7s" % ("variant", "median s", "min s", "max s", "ratio")
-    print(header)
-    print("-" * len(header))
-    for variant in variants:
-        median = statistics.median(variant.seconds)
-        print("%-42s %9.3f %7.3f %7.3f %6.2fx" % (
-            variant.name, median, min(variant.seconds), max(variant.seconds),
-            median / baseline))
 
 
 def print_overhead_verdict(variants):
@@ -437,14 +340,6 @@ def print_probe_calls(variants):
         print("  %22s  %s" % (format_calls(function), function["qualname"]))
     if not candidates:
         print("  (no candidates)")
-
-
-def print_failure(failure):
-    print("error: %s exited with status %d: %s" % (
-        failure.variant, failure.returncode, " ".join(failure.command)), file=sys.stderr)
-    tail = failure.stderr.rstrip().splitlines()[-STDERR_TAIL_LINES:]
-    for line in tail:
-        print("  | " + line, file=sys.stderr)
 
 
 def main():
