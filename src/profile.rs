@@ -149,6 +149,10 @@ pub struct Meta {
     pub late_ticks: u64,
     /// Rounds that failed to read the target; see [`Profile::errors`].
     pub error_ticks: u64,
+    /// Rounds whose non-blocking reads failed or came back cut short (they race the running
+    /// program), read again with the program paused for the moment of the read.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub locked_reads: u64,
     /// Samples dropped because they showed the probe's own code, not the program's.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub probe_samples: u64,

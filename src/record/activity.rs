@@ -40,7 +40,7 @@ impl ThreadActivity {
         Some(state == 'R')
     }
 
-    fn tid(&mut self, pid: u32, pthread: u64) -> Option<u32> {
+    pub fn tid(&mut self, pid: u32, pthread: u64) -> Option<u32> {
         let proc_threads = self.processes.entry(pid).or_default();
         if let Some(&tid) = proc_threads.tids.get(&pthread) {
             return Some(tid);

@@ -5,6 +5,7 @@
 //! `--native` adds a second, low-rate blocking sampler that unwinds native frames; its stacks
 //! are kept apart so they never skew the time shares.
 
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
 use std::sync::Arc;
@@ -15,10 +16,12 @@ use anyhow::Result;
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid as NixPid;
 use py_spy::config::LockingStrategy;
-use py_spy::sampler::{Sample, Sampler};
+use py_spy::timer::Timer;
+use py_spy::{PythonSpy, StackTrace};
 
 use super::activity::ThreadActivity;
 use super::launch::{self, PythonChoice};
+use super::pause::Pause;
 use super::{RecordOptions, Target};
 use crate::error::UserError;
 use crate::profile::{
@@ -57,9 +60,21 @@ enum Pass {
     Native,
 }
 
+/// What one tick of a sampler read.
+struct Tick {
+    traces: Vec<StackTrace>,
+    /// The last read error, when every attempt of the tick failed.
+    error: Option<anyhow::Error>,
+    /// The tick's non-blocking reads failed or came back cut short, and it paused the
+    /// program to read it.
+    locked: bool,
+    /// How far behind schedule the tick was taken.
+    late: Option<Duration>,
+}
+
 enum Event {
     Started(Pass, Option<String>),
-    Sample(Pass, Sample),
+    Sample(Pass, Tick),
     InitFailed(Pass, anyhow::Error),
     Ended(Pass),
 }
@@ -297,23 +312,22 @@ impl Session {
         }
     }
 
-    fn add(&mut self, pass: Pass, sample: Sample) {
+    fn add(&mut self, pass: Pass, sample: Tick) {
         let native_pass = pass == Pass::Native;
         if pass == Pass::Time {
             self.meta.ticks += 1;
+            self.meta.locked_reads += u64::from(sample.locked);
             if sample.late.is_some() {
                 self.meta.late_ticks += 1;
             }
         }
-        if let Some(errors) = sample.sampling_errors {
+        if let Some(err) = sample.error {
             if pass == Pass::Time {
                 self.meta.error_ticks += 1;
             }
-            for (_, err) in errors {
-                let first = err.to_string();
-                let first = first.lines().next().unwrap_or("").chars().take(200);
-                self.builder.add_error(first.collect());
-            }
+            let first = err.to_string();
+            let first = first.lines().next().unwrap_or("").chars().take(200);
+            self.builder.add_error(first.collect());
         }
         for trace in sample.traces {
             let thread = self.builder.intern_thread(
@@ -325,10 +339,11 @@ impl Session {
             let mut kept: Vec<&py_spy::Frame> = trace.frames.iter().collect();
             if let Some(probe) = &self.probe {
                 if kept
-                    .first()
-                    .is_some_and(|f| probe.is_probe_file(&f.filename))
+                    .iter()
+                    .any(|f| probe.is_probe_file(&f.filename) && !f.name.ends_with(PROBE_WRAPPER))
                 {
-                    // The probe's own time: its thread, or a callback on top of a call.
+                    // The probe's own time: its thread (imports it makes included), or a
+                    // callback on top of a call.
                     if pass == Pass::Time && trace.active {
                         self.meta.probe_samples += 1;
                     }
@@ -418,13 +433,18 @@ fn native_config(opts: &RecordOptions) -> py_spy::Config {
     }
 }
 
+/// The function of the probe's wrappers (Python before 3.12), which sit between a caller
+/// and a candidate function: removed from stacks, unlike the probe's other frames.
+const PROBE_WRAPPER: &str = "port_advisor_call";
+
 /// Starts a sampler on its own thread, forwarding its samples (tagged) into `tx`. For a
 /// launched program it keeps trying to attach while the program is alive and starting up.
 fn spawn_sampler(pid: u32, config: py_spy::Config, pass: Pass, tx: Sender<Event>, launched: bool) {
     thread::spawn(move || {
         let deadline = Instant::now() + ATTACH_PATIENCE;
-        let sampler = loop {
-            match Sampler::new(pid as py_spy::Pid, &config) {
+        // py-spy's reader is not `Send` on Linux: it lives on this thread.
+        let mut spy = loop {
+            match PythonSpy::new(pid as py_spy::Pid, &config) {
                 Ok(s) => break s,
                 Err(e) => {
                     let still_starting = launched
@@ -439,25 +459,124 @@ fn spawn_sampler(pid: u32, config: py_spy::Config, pass: Pass, tx: Sender<Event>
                 }
             }
         };
-        let version = sampler.version.as_ref().map(|v| v.to_string());
-        if tx.send(Event::Started(pass, version)).is_err() {
+        if tx
+            .send(Event::Started(pass, Some(spy.version.to_string())))
+            .is_err()
+        {
             return;
         }
         let mut activity = ThreadActivity::default();
-        for mut sample in sampler {
-            for trace in sample.traces.iter_mut() {
-                if trace.os_thread_id.is_none() {
-                    if let Some(running) = activity.is_running(trace.pid as u32, trace.thread_id) {
-                        trace.active = running;
+        let mut roots = Roots::default();
+        let non_blocking = config.blocking == LockingStrategy::NonBlocking;
+        // `--blocking` pauses with a job-control stop, which keeps a launched program's exit
+        // status (see `pause`); the native pass needs py-spy's ptrace pause to unwind.
+        let always_pause = !non_blocking && pass != Pass::Native;
+        if always_pause {
+            spy.config.blocking = LockingStrategy::NonBlocking;
+        }
+        for sleep in Timer::new(config.sampling_rate as f64) {
+            let mut tick = Tick {
+                traces: Vec::new(),
+                error: None,
+                locked: false,
+                late: sleep.err(),
+            };
+            let mut paused_running: Option<HashMap<u32, bool>> = None;
+            let mut read;
+            if always_pause {
+                let pause = Pause::start(pid);
+                read = spy.get_stack_traces();
+                paused_running = pause.as_ref().map(|p| p.running.clone());
+            } else {
+                read = spy.get_stack_traces();
+            }
+            if non_blocking {
+                // A non-blocking read races the program. When frames change under it, it can
+                // fail or come back cut short (an empty stack, or one without its outer frames).
+                // Reading again without pausing would keep only the moments with shallow stacks,
+                // so the tick pauses the program for one consistent read instead. (It can also
+                // mix frames of two moments, dropping the middle of deep, call-heavy stacks;
+                // pausing on every tick that looks unsettled would fix that but stop the program
+                // at system calls far more often than they run: see the README.)
+                let stable = read.as_ref().is_ok_and(|t| roots.whole(t));
+                if !stable {
+                    let pause = Pause::start(pid);
+                    read = spy.get_stack_traces();
+                    // Every thread reads as stopped while paused: activity is from before.
+                    paused_running = pause.as_ref().map(|p| p.running.clone());
+                    drop(pause);
+                    tick.locked = true;
+                    if let Ok(traces) = &read {
+                        roots.learn(traces);
                     }
                 }
             }
-            if tx.send(Event::Sample(pass, sample)).is_err() {
+            match read {
+                Ok(traces) => tick.traces = traces,
+                Err(e) => {
+                    if spy.process.exe().is_err() {
+                        // The process exited.
+                        let _ = tx.send(Event::Ended(pass));
+                        return;
+                    }
+                    tick.error = Some(e);
+                }
+            }
+            for trace in tick.traces.iter_mut() {
+                let running = match &paused_running {
+                    Some(before) => trace
+                        .os_thread_id
+                        .map(|tid| tid as u32)
+                        .or_else(|| activity.tid(trace.pid as u32, trace.thread_id))
+                        .and_then(|tid| before.get(&tid).copied()),
+                    None if trace.os_thread_id.is_none() => {
+                        activity.is_running(trace.pid as u32, trace.thread_id)
+                    }
+                    None => None,
+                };
+                if let Some(running) = running {
+                    trace.active = running;
+                }
+            }
+            if tx.send(Event::Sample(pass, tick)).is_err() {
                 return;
             }
         }
-        let _ = tx.send(Event::Ended(pass));
     });
+}
+
+/// The outermost frames a whole stack starts with. A stack read while the program changes it
+/// can come back empty or without its outer frames; it is told apart by where it starts.
+#[derive(Default)]
+struct Roots {
+    /// Outermost frames (file, function) seen in consistent (paused) reads.
+    learned: std::collections::HashSet<(String, String)>,
+}
+
+impl Roots {
+    /// True when every running thread's stack starts where a whole stack starts: a module's
+    /// top level (the program, a `-c` command, port-advisor's runner), a thread started by
+    /// `threading`, or an outermost frame a paused read has shown before.
+    fn whole(&self, traces: &[StackTrace]) -> bool {
+        traces
+            .iter()
+            .filter(|t| t.active)
+            .all(|t| match t.frames.last() {
+                None => false,
+                Some(f) => {
+                    f.name == "<module>"
+                        || f.filename == launch::RUNNER_FILE
+                        || f.filename.ends_with("threading.py")
+                        || self.learned.contains(&(f.filename.clone(), f.name.clone()))
+                }
+            })
+    }
+
+    fn learn(&mut self, traces: &[StackTrace]) {
+        for f in traces.iter().filter_map(|t| t.frames.last()) {
+            self.learned.insert((f.filename.clone(), f.name.clone()));
+        }
+    }
 }
 
 /// Starts a sampler for every descendant process of `root` as it appears, until `tx` closes.

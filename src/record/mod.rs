@@ -8,6 +8,7 @@
 mod activity;
 pub mod launch;
 mod live;
+mod pause;
 pub mod source;
 
 use std::path::PathBuf;
