@@ -32,9 +32,10 @@ class Variant(object):
         # Called with a fresh, not yet existing output path for each run, so
         # profilers never find the previous run's files in their way.
         self.build_command = build_command
-        # port-advisor variants: read profile.json after each run, so the last
+        # port-advisor variants: read profile.json after each run, so every
         # round's profile is at hand once the run folder is gone.
         self.keeps_profile = keeps_profile
+        self.profiles = []
         self.last_profile = None
         self.seconds = []
         self.peak_rss_kib = []
@@ -79,6 +80,7 @@ def run_once(variant, output_path, memory_path=None):
                             stderr + "\n%s was not written" % profile_path)
         with open(profile_path) as profile_file:
             variant.last_profile = json.load(profile_file)
+        variant.profiles.append(variant.last_profile)
 
 
 def read_peak_rss_kib(memory_path):

@@ -48,16 +48,16 @@ Then two verdict lines, judged on the figures as printed:
   largest share shift with the probe: X.X points (FUNC) (target <= 2.0)
       The probe runs inside the program, so it slows down the functions it watches.
       If it slowed some functions more than others, the time shares the sampler
-      reports would be distorted. From the last round's two port-advisor runs, this
-      takes each Python function's inclusive share of the non-idle samples (the
+      reports would be distorted. Pooling the samples of every round's two port-advisor
+      runs, this takes each Python function's inclusive share of the non-idle samples (the
       share of samples with the function anywhere on the stack, as the report's
       "total" column counts it) with and without the probe, and prints the largest
       difference, in percentage points, among functions that have at least 1% in
       either run. A table of those shares comes first. Part of any difference is
-      sampling noise: with about 1,000 samples (2 s at 500 Hz), one share is
-      uncertain by about 1 point, up to 1.6 points for a share near 50%, so a FAIL
-      close to the target deserves a rerun, or a higher --share-rate, before it is
-      read as the probe's doing. The table's heading also gives each run's failed
+      sampling noise: with about 1,000 samples per run (2 s at 500 Hz) and 5 rounds,
+      one share is uncertain by about 0.5 point, up to 0.7 point for a share near 50%,
+      so a FAIL close to the target deserves more --rounds before it is read as the
+      probe's doing. The table's heading also gives the pooled runs' failed
       sampling rounds (rounds that could not read the program's stack): those
       samples are lost, and if reads fail more often on some stacks than on others,
       shares move between runs by more than that noise, probe or no probe.
@@ -243,41 +243,45 @@ def print_overhead_verdict(variants):
         WITH_PROBE, UNPROFILED, ratio, OVERHEAD_TARGET, verdict))
 
 
-def inclusive_shares(profile):
-    """{(file, name): share} of each Python function over the non-idle samples.
+def inclusive_shares(profiles):
+    """{(file, name): share} of each Python function over the non-idle samples of all
+    `profiles` together.
 
     A function is its file and qualified name (the plain name when the qualified one
     is unknown), so that its many sampled lines add up, as in the report. It counts
     once per stack, so recursion does not count a sample twice. The denominator is
     every non-idle sample, stacks without Python frames included, which is how the
     report's shares are computed too."""
-    functions = []
-    for frame in profile["frames"]:
-        if frame["kind"] == "python":
-            functions.append((frame["file"], frame.get("qualname") or frame["name"]))
-        else:
-            functions.append(None)
     total = 0
     weights = {}
-    for stack in profile["stacks"]:
-        if stack.get("idle"):
-            continue
-        total += stack["weight"]
-        on_stack = set(functions[frame_id] for frame_id in stack["frames"])
-        on_stack.discard(None)
-        for function in on_stack:
-            weights[function] = weights.get(function, 0) + stack["weight"]
+    for profile in profiles:
+        functions = []
+        for frame in profile["frames"]:
+            if frame["kind"] == "python":
+                functions.append((frame["file"], frame.get("qualname") or frame["name"]))
+            else:
+                functions.append(None)
+        for stack in profile["stacks"]:
+            if stack.get("idle"):
+                continue
+            total += stack["weight"]
+            on_stack = set(functions[frame_id] for frame_id in stack["frames"])
+            on_stack.discard(None)
+            for function in on_stack:
+                weights[function] = weights.get(function, 0) + stack["weight"]
     if total == 0:
         return {}
     return dict((function, weight / float(total)) for function, weight in weights.items())
 
 
-def sampling_summary(profile):
-    """`N samples, F% of rounds failed`: how much the shares of one run rest on."""
-    kept = sum(stack["weight"] for stack in profile["stacks"] if not stack.get("idle"))
-    meta = profile["meta"]
-    failed = 100.0 * meta["error_ticks"] / meta["ticks"] if meta["ticks"] else 0.0
-    return "%d samples, %.0f%% of rounds failed" % (kept, failed)
+def sampling_summary(profiles):
+    """`N runs, S samples, F% of rounds failed`: how much the pooled shares rest on."""
+    kept = sum(stack["weight"] for profile in profiles for stack in profile["stacks"]
+               if not stack.get("idle"))
+    ticks = sum(profile["meta"]["ticks"] for profile in profiles)
+    errors = sum(profile["meta"]["error_ticks"] for profile in profiles)
+    failed = 100.0 * errors / ticks if ticks else 0.0
+    return "%d runs, %d samples, %.0f%% of rounds failed" % (len(profiles), kept, failed)
 
 
 def share_shifts(with_probe, without_probe):
@@ -296,9 +300,9 @@ def share_shifts(with_probe, without_probe):
 
 
 def print_share_shift(variants, share_rate):
-    with_probe = by_name(variants, WITH_PROBE).last_profile
-    without_probe = by_name(variants, WITHOUT_PROBE).last_profile
-    print("inclusive shares of non-idle samples, last round, %d Hz" % share_rate)
+    with_probe = by_name(variants, WITH_PROBE).profiles
+    without_probe = by_name(variants, WITHOUT_PROBE).profiles
+    print("inclusive shares of non-idle samples, all rounds pooled, %d Hz" % share_rate)
     print("  no probe: %s" % sampling_summary(without_probe))
     print("  probe:    %s" % sampling_summary(with_probe))
     shifts = share_shifts(inclusive_shares(with_probe), inclusive_shares(without_probe))
