@@ -1,5 +1,7 @@
-//! Declarative knowledge about native code: which Python frames and which calls on a source
-//! line run as machine code, and which standard library code is interpreted.
+//! Declarative knowledge: which Python frames and which calls on a source line run as machine
+//! code, which standard library code is interpreted, which libraries and crates do a job
+//! natively (`analogues`), how measurements become verdicts (`scoring`) and what crossing the
+//! Python/Rust boundary costs (`costs`).
 //!
 //! The knowledge is data, in `rules/*.toml` (compiled into the binary), so that it can be read,
 //! reviewed and extended without touching code; a user adds or replaces files with a rules
@@ -19,7 +21,17 @@ use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
 /// The built-in rule files: the name a user file replaces them by, and their text.
-const BUILTIN: &[(&str, &str)] = &[("native.toml", include_str!("../rules/native.toml"))];
+const BUILTIN: &[(&str, &str)] = &[
+    ("native.toml", include_str!("../../rules/native.toml")),
+    ("analogues.toml", include_str!("../../rules/analogues.toml")),
+];
+
+mod documents;
+
+pub use documents::{
+    CallCost, Conversion, Costs, Direction, Factors, Measured, ReadinessWeights, Scoring, Span,
+    Thresholds,
+};
 
 /// A Python frame whose self time is spent in native code it calls.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -73,6 +85,52 @@ pub struct PurePythonRule {
     pub example: String,
 }
 
+/// A library or crate that does natively what some Python code does.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AnalogueRule {
+    /// Hot code in this module (a pure-Python library; pattern as in [`NativeRule::module`]).
+    #[serde(default)]
+    pub module: Option<String>,
+    /// Program functions of one of these names (case-insensitive) reimplement it.
+    #[serde(default)]
+    pub names: Vec<String>,
+    /// Functions calling one of these (`itertools.permutations`, `re.*`) would use the crate.
+    #[serde(default)]
+    pub calls: Vec<String>,
+    /// The native Python library or builtin to use instead, without a port.
+    #[serde(default, rename = "use")]
+    pub use_instead: Option<String>,
+    /// The Rust crate doing the same job, for a port.
+    #[serde(default, rename = "crate")]
+    pub rust_crate: Option<String>,
+    pub what: String,
+    pub why: String,
+    pub example: String,
+}
+
+impl AnalogueRule {
+    /// Whether a program function of this name reimplements the analogue.
+    pub fn matches_name(&self, name: &str) -> bool {
+        let plain = name.rsplit('.').next().unwrap_or(name);
+        self.names.iter().any(|n| n.eq_ignore_ascii_case(plain))
+    }
+
+    /// Whether code of this module is the analogue's pure-Python library.
+    pub fn matches_module(&self, module: &str) -> bool {
+        self.module
+            .as_deref()
+            .is_some_and(|pattern| pattern_match(pattern, module).is_some())
+    }
+
+    /// Whether a call of this dotted name uses what the analogue replaces.
+    pub fn matches_call(&self, callee: &str) -> bool {
+        self.calls
+            .iter()
+            .any(|pattern| pattern_match(pattern, callee).is_some())
+    }
+}
+
 /// One rule file as written.
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -83,6 +141,8 @@ struct RuleFile {
     native_call: Vec<NativeCallRule>,
     #[serde(default)]
     pure_python: Vec<PurePythonRule>,
+    #[serde(default)]
+    analogue: Vec<AnalogueRule>,
 }
 
 /// A problem in a rules directory or file that its author can fix.
@@ -129,6 +189,9 @@ pub struct Rules {
     pub native: Vec<NativeRule>,
     pub native_calls: Vec<NativeCallRule>,
     pub pure_python: Vec<PurePythonRule>,
+    pub analogues: Vec<AnalogueRule>,
+    pub scoring: Scoring,
+    pub costs: Costs,
 }
 
 /// The best frame rule for a function, across both frame tables.
@@ -177,6 +240,30 @@ impl Rules {
         };
 
         let mut rules = Rules::default();
+        let mut take = |name: &str| -> Result<Option<(String, String)>, RuleError> {
+            match user
+                .iter()
+                .position(|p| p.file_name() == Some(OsStr::new(name)))
+            {
+                Some(i) => {
+                    let path = user.remove(i);
+                    let text = read(&path)?;
+                    Ok(Some((path.display().to_string(), text)))
+                }
+                None => Ok(None),
+            }
+        };
+        if let Some((file, text)) = take("scoring.toml")? {
+            rules.scoring = documents::load(
+                "rules/scoring.toml",
+                documents::SCORING,
+                Some((&file, &text)),
+            )?;
+        }
+        if let Some((file, text)) = take("costs.toml")? {
+            rules.costs =
+                documents::load("rules/costs.toml", documents::COSTS, Some((&file, &text)))?;
+        }
         for (name, text) in BUILTIN {
             let file = match user
                 .iter()
@@ -231,6 +318,36 @@ impl Rules {
         self.native.extend(file.native);
         self.native_calls.extend(file.native_call);
         self.pure_python.extend(file.pure_python);
+        self.analogues.extend(file.analogue);
+    }
+
+    /// The library replacement for hot code in `module`, if one is known.
+    pub fn analogue_for_module(&self, module: &str) -> Option<&AnalogueRule> {
+        self.analogues
+            .iter()
+            .rev()
+            .find(|a| a.use_instead.is_some() && a.matches_module(module))
+    }
+
+    /// The library a program function of this name reimplements, if one is known.
+    pub fn analogue_for_name(&self, name: &str) -> Option<&AnalogueRule> {
+        self.analogues
+            .iter()
+            .rev()
+            .find(|a| a.use_instead.is_some() && a.matches_name(name))
+    }
+
+    /// Rust crates for what a function calls, with the calls that need them, in rule order.
+    pub fn crates_for_calls<'a>(&'a self, callees: &[String]) -> Vec<(&'a AnalogueRule, String)> {
+        let mut out: Vec<(&AnalogueRule, String)> = Vec::new();
+        for rule in self.analogues.iter().filter(|a| a.rust_crate.is_some()) {
+            if let Some(callee) = callees.iter().find(|c| rule.matches_call(c)) {
+                if !out.iter().any(|(r, _)| r.rust_crate == rule.rust_crate) {
+                    out.push((rule, callee.clone()));
+                }
+            }
+        }
+        out
     }
 
     fn frame_rule(&self, module: &str, qualname: &str) -> Option<FrameRule<'_>> {
@@ -444,6 +561,45 @@ fn parse(file: &str, text: &str) -> Result<RuleFile, RuleError> {
         check_texts(texts(&rule.what, &rule.why, &rule.example), |key, value| {
             invalid(
                 "native_call",
+                index,
+                key,
+                value,
+                "write it out: every entry says what, why and an example",
+            )
+        })?;
+    }
+    for (index, rule) in rules.analogue.iter().enumerate() {
+        let patterns = rule.module.iter().chain(&rule.calls);
+        if let Some(bad) = patterns.into_iter().find(|p| !valid_pattern(p)) {
+            return Err(invalid(
+                "analogue",
+                index,
+                "module/calls",
+                bad,
+                "write a dotted name, or `pkg.*` for a package and everything below it",
+            ));
+        }
+        if rule.module.is_none() && rule.names.is_empty() && rule.calls.is_empty() {
+            return Err(invalid(
+                "analogue",
+                index,
+                "module",
+                "",
+                "say what it matches: `module`, `names` or `calls`",
+            ));
+        }
+        if rule.use_instead.is_none() && rule.rust_crate.is_none() {
+            return Err(invalid(
+                "analogue",
+                index,
+                "use",
+                "",
+                "say what to use instead: `use` (a Python library) or `crate` (a Rust crate)",
+            ));
+        }
+        check_texts(texts(&rule.what, &rule.why, &rule.example), |key, value| {
+            invalid(
+                "analogue",
                 index,
                 key,
                 value,
