@@ -506,9 +506,9 @@ fn spawn_sampler(pid: u32, config: py_spy::Config, pass: Pass, tx: Sender<Event>
                     paused_running = pause.as_ref().map(|p| p.running.clone());
                     drop(pause);
                     tick.locked = true;
-                    if let Ok(traces) = &read {
-                        roots.learn(traces);
-                    }
+                }
+                if let Ok(traces) = &read {
+                    roots.learn(traces);
                 }
             }
             match read {
@@ -551,6 +551,8 @@ fn spawn_sampler(pid: u32, config: py_spy::Config, pass: Pass, tx: Sender<Event>
 struct Roots {
     /// Outermost frames (file, function) seen in consistent (paused) reads.
     learned: std::collections::HashSet<(String, String)>,
+    /// Frames seen below the outermost one of a whole stack: never a root of their own.
+    inner: std::collections::HashSet<(String, String)>,
 }
 
 impl Roots {
@@ -572,9 +574,21 @@ impl Roots {
             })
     }
 
+    /// Remembers the outermost frames of a paused read as roots, unless they were seen called
+    /// by something (a generator resumed by its consumer can read as a root even paused).
     fn learn(&mut self, traces: &[StackTrace]) {
+        for t in traces {
+            if self.whole(std::slice::from_ref(t)) {
+                for f in t.frames.iter().rev().skip(1) {
+                    self.inner.insert((f.filename.clone(), f.name.clone()));
+                }
+            }
+        }
         for f in traces.iter().filter_map(|t| t.frames.last()) {
-            self.learned.insert((f.filename.clone(), f.name.clone()));
+            let key = (f.filename.clone(), f.name.clone());
+            if !self.inner.contains(&key) {
+                self.learned.insert(key);
+            }
         }
     }
 }

@@ -46,7 +46,7 @@ class _Stats(object):
         "code", "calls", "state", "user", "candidate", "checked_at", "check_time",
         "window_start", "window_calls", "estimate", "est_var", "windows", "last_window",
         "observed", "args", "returns", "examples", "pending", "returns_seen", "since",
-        "next_event", "last_total",
+        "next_event", "last_total", "last_rate", "observing",
     )
 
     def __init__(self, code, user, now):
@@ -57,7 +57,9 @@ class _Stats(object):
         self.candidate = False
         self.checked_at = 0
         self.check_time = now
-        self.window_start = 0.0
+        self.window_start = 0.0  # 0 while an open window waits for its first call
+        self.last_rate = 0.0  # calls per second when last measured
+        self.observing = 0  # calls to observe when a window opens, before its clock starts
         self.window_calls = 0
         self.estimate = 0.0  # calls estimated while windowed
         self.est_var = 0.0
@@ -72,6 +74,23 @@ class _Stats(object):
         self.since = 0.0  # seconds after start when counting began
         self.next_event = 1  # call number at which the slow path runs next
         self.last_total = 0  # calls at the probe thread's last look
+
+
+def _observations_per_window(st):
+    """How many calls a window observes before timing: a few for a candidate still short of
+    its observations, so a function too hot to watch every call is still described."""
+    if not st.candidate:
+        return 0
+    return max(0, min(8, OBSERVATIONS - st.observed))
+
+
+def _calibrate():
+    """A function that does nothing, to time what counting a call costs."""
+
+
+def _key(code):
+    """A function as the sampler names it: the qualified name on 3.11+, else the name."""
+    return code.co_filename, getattr(code, "co_qualname", code.co_name)
 
 
 def _describe(value, depth=0):
@@ -135,8 +154,30 @@ class Probe(object):
         _mon.use_tool_id(self.tool, "port-advisor")
         _mon.register_callback(self.tool, _E.PY_START, self._on_start)
         _mon.register_callback(self.tool, _E.PY_RETURN, self._on_return)
+        self.call_cost = self._calibrate()
         _mon.set_events(self.tool, _E.PY_START)
         self._start_thread()
+
+    def _calibrate(self):
+        """Seconds one counted call adds (the callback and its dispatch). A window measures the
+        call rate with every call counted, so without this correction a function whose own
+        work is as short as the callback would read at half its real rate."""
+        code = _calibrate.__code__
+        st = _Stats(code, True, 0.0)
+        st.next_event = 1 << 62
+        self.stats[code] = st
+        on_start = self._on_start
+        timer = self._time.perf_counter
+        best = None
+        for _ in range(5):
+            t0 = timer()
+            for _ in range(200):
+                on_start(code, 0)
+            t = (timer() - t0) / 200
+            best = t if best is None else min(best, t)
+        del self.stats[code]
+        # The interpreter's own dispatch of the event to the callback, measured on 3.12.
+        return best + 60e-9
 
     def _start_thread(self):
         import threading
@@ -178,7 +219,15 @@ class Probe(object):
 
     def _slow(self, st):
         if st.state is _WINDOW:
-            self._close_window(st)
+            if st.observing:
+                # A hot candidate's arguments are observed as a window opens, before its
+                # clock starts, so that observing does not slow the calls it times.
+                st.observing -= 1
+                self._observe(st, sys._getframe(2))
+                st.next_event = st.calls + 1
+                return None
+            if self._window_call(st):
+                return None
             return _DISABLE
         if st.calls - st.checked_at >= HOT_CHECK:
             self._check_rate(st)
@@ -222,7 +271,7 @@ class Probe(object):
             and filename != self.own_file
         )
         st = _Stats(code, user, self._time.perf_counter())
-        st.candidate = (filename, code.co_name) in self.candidates
+        st.candidate = _key(code) in self.candidates
         if st.candidate:
             st.state = _COUNT
         if not user:
@@ -236,16 +285,34 @@ class Probe(object):
         st.checked_at = st.calls
         st.check_time = now
         if rate > HOT_RATE:
-            self._make_hot(st, now)
+            self._make_hot(st, now, rate)
 
-    def _make_hot(self, st, now):
+    def _make_hot(self, st, now, rate):
         st.state = _HOT
         st.last_window = now
+        st.last_rate = rate
         st.next_event = 1 << 62
+
+    def _window_call(self, st):
+        """A call in an open window: the first one starts the clock (the window opened on the
+        probe's thread, and the program's thread may only get the GIL milliseconds later);
+        the last one closes it. Returns whether the window stays open."""
+        if st.window_start == 0.0:
+            st.window_start = self._time.perf_counter()
+            st.window_calls = st.calls
+            st.next_event = st.calls + WINDOW_CALLS
+            return True
+        self._close_window(st)
+        return False
 
     def _close_window(self, st):
         now = self._time.perf_counter()
-        rate = WINDOW_CALLS / max(now - st.window_start, 1e-9)
+        counted = st.calls - st.window_calls
+        elapsed = now - st.window_start
+        # The window's calls ran slower by the counting itself: take that out.
+        uncounted = max(elapsed - counted * self.call_cost, 0.1 * elapsed)
+        rate = counted / max(uncounted, 1e-9)
+        st.last_rate = rate
         gap = max(st.window_start - st.last_window, 0.0)
         st.estimate += rate * gap
         # Each window's rate varies with what the program does; count that as the error.
@@ -317,7 +384,7 @@ class Probe(object):
         for rate, _, st in counting:
             if total <= TOTAL_RATE:
                 break
-            self._make_hot(st, now)
+            self._make_hot(st, now, rate)
             total -= rate
 
     def _open_windows(self):
@@ -325,9 +392,9 @@ class Probe(object):
         hot = [st for st in list(self.stats.values()) if st.state is _HOT]
         for st in hot:
             st.state = _WINDOW
-            st.window_calls = 0
-            st.window_start = now
-            st.next_event = st.calls + WINDOW_CALLS
+            st.window_start = 0.0
+            st.observing = _observations_per_window(st)
+            st.next_event = st.calls + 1
         if hot:
             _mon.restart_events()
 
@@ -356,7 +423,7 @@ class Probe(object):
         self.candidates = wanted
         newly = False
         for st in list(self.stats.values()):
-            key = (st.code.co_filename, st.code.co_name)
+            key = _key(st.code)
             was = st.candidate
             st.candidate = key in wanted
             if st.candidate and not was:
@@ -379,19 +446,22 @@ class Probe(object):
         import json
 
         out = []
+        now = self._time.perf_counter()
         for st in list(self.stats.values()):
             if not st.candidate and not (st.user and st.calls):
                 continue
             windowed = st.windows > 0 or st.state in (_HOT, _WINDOW)
+            # Calls since the last window, at the last measured rate.
+            tail = st.last_rate * max(now - st.last_window, 0.0) if st.state is _HOT else 0.0
             code = st.code
             entry = {
                 "file": code.co_filename,
                 "name": code.co_name,
                 "qualname": getattr(code, "co_qualname", code.co_name),
                 "first_line": code.co_firstlineno,
-                "calls": int(st.calls + st.estimate),
+                "calls": int(st.calls + st.estimate + tail),
                 "calls_exact": not windowed and st.user and st.since == 0,
-                "calls_error": int(st.est_var ** 0.5) if windowed else 0,
+                "calls_error": int((st.est_var + (0.25 * tail) ** 2) ** 0.5) if windowed else 0,
                 "candidate": st.candidate,
                 "counted_since": st.since,
             }
@@ -428,7 +498,27 @@ class WrapperProbe(Probe):
         self._setup(folder, user_roots, own_file, examples)
         self.error = None
         self.replaced = {}  # code -> [(holder, key, original, wrapper)]
+        self.call_cost = self._calibrate()
         self._start_thread()
+
+    def _calibrate(self):
+        """Seconds a wrapper adds to a call (see Probe._calibrate)."""
+        st = _Stats(_calibrate.__code__, True, 0.0)
+        st.next_event = 1 << 62
+        wrapped = self._wrapper(st, _calibrate)
+        timer = self._time.perf_counter
+
+        def per_call(fn):
+            best = None
+            for _ in range(5):
+                t0 = timer()
+                for _ in range(200):
+                    fn()
+                t = (timer() - t0) / 200
+                best = t if best is None else min(best, t)
+            return best
+
+        return max(per_call(wrapped) - per_call(_calibrate), 0.0)
 
     def _read_candidates(self):
         wanted = self._load_candidate_file()
@@ -448,7 +538,7 @@ class WrapperProbe(Probe):
         for obj in gc.get_objects():
             if type(obj) is types.FunctionType:
                 code = obj.__code__
-                if (code.co_filename, code.co_name) in wanted and code.co_filename != self.own_file:
+                if _key(code) in wanted and code.co_filename != self.own_file:
                     found.setdefault(code, []).append(obj)
         for code, funcs in found.items():
             st = self.stats.get(code)
@@ -462,9 +552,8 @@ class WrapperProbe(Probe):
             for func in funcs:
                 self._wrap(st, func)
 
-    def _wrap(self, st, func):
+    def _wrapper(self, st, func):
         import functools
-        import gc
 
         probe = self
 
@@ -477,6 +566,12 @@ class WrapperProbe(Probe):
             return result
 
         functools.update_wrapper(port_advisor_call, func)
+        return port_advisor_call
+
+    def _wrap(self, st, func):
+        import gc
+
+        port_advisor_call = self._wrapper(st, func)
         holders = []
         for holder in gc.get_referrers(func):
             if type(holder) is not dict:
@@ -501,13 +596,23 @@ class WrapperProbe(Probe):
     def _slow_call(self, st, args, kwargs):
         """Runs on the calls the schedule picks; returns whether to observe the result."""
         if st.state is _WINDOW:
-            self._close_window(st)
-            self._swap(st.code, wrapped=False)
+            if st.observing:
+                st.observing -= 1
+                st.next_event = st.calls + 1
+                return self._observe_args(st, args, kwargs)
+            if not self._window_call(st):
+                self._swap(st.code, wrapped=False)
             return False
         if st.calls - st.checked_at >= HOT_CHECK:
             self._check_rate(st)
             if st.state is _HOT:
                 return False
+        observed = self._observe_args(st, args, kwargs)
+        self._schedule(st)
+        return observed
+
+    def _observe_args(self, st, args, kwargs):
+        """Observes one call's arguments; returns whether to observe its result."""
         observed = False
         if st.observed < OBSERVATIONS:
             code = st.code
@@ -523,7 +628,6 @@ class WrapperProbe(Probe):
                     st.examples.append([blob, None])
                     st.pending[0] = len(st.examples) - 1
             observed = True
-        self._schedule(st)
         return observed
 
     def _note_return(self, st, value):
@@ -537,12 +641,13 @@ class WrapperProbe(Probe):
         for st in list(self.stats.values()):
             if st.state is _HOT:
                 st.state = _WINDOW
-                st.window_start = now
-                st.next_event = st.calls + WINDOW_CALLS
+                st.window_start = 0.0
+                st.observing = _observations_per_window(st)
+                st.next_event = st.calls + 1
                 self._swap(st.code, wrapped=True)
 
-    def _make_hot(self, st, now):
-        Probe._make_hot(self, st, now)
+    def _make_hot(self, st, now, rate):
+        Probe._make_hot(self, st, now, rate)
         self._swap(st.code, wrapped=False)
 
 
