@@ -35,7 +35,7 @@ impl Default for AnalyzeOptions {
 }
 
 /// A call count from the probe.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Calls {
     pub count: u64,
     /// Every call was counted; otherwise `count` is an estimate with `error`.
@@ -117,6 +117,11 @@ pub struct Analysis {
     pub gc_weight: f64,
     /// Samples of the `--native` pass, the evidence behind native shares from native frames.
     pub native_pass_samples: u64,
+    /// For each frame of the profile, its function (an index into `functions`), or `None` for
+    /// frames of functions without counted samples.
+    pub frame_function: Vec<Option<usize>>,
+    /// For each frame seen as the innermost one, the native fraction of its self time.
+    pub leaf_native: HashMap<FrameId, f64>,
 }
 
 impl Analysis {
@@ -303,6 +308,14 @@ pub fn analyze(profile: &Profile, opts: &AnalyzeOptions) -> Analysis {
             .then(a.caller.cmp(&b.caller))
             .then(a.callee.cmp(&b.callee))
     });
+    let frame_function = frame_fn
+        .iter()
+        .map(|&f| Some(new_index[f]).filter(|&i| i != usize::MAX))
+        .collect();
+    let leaf_native = leaf_native
+        .into_iter()
+        .map(|(frame, (fraction, _))| (frame, fraction))
+        .collect();
     Analysis {
         total_weight: total,
         functions: sorted,
@@ -310,6 +323,8 @@ pub fn analyze(profile: &Profile, opts: &AnalyzeOptions) -> Analysis {
         edges,
         gc_weight,
         native_pass_samples,
+        frame_function,
+        leaf_native,
     }
 }
 
@@ -447,10 +462,26 @@ fn attach_probe_counts(profile: &Profile, functions: &mut [FunctionStats]) {
             .filter(|p| p.file == f.file && p.name == plain)
             .find(|p| p.qualname == f.name || p.qualname == p.name);
         if let Some(p) = found {
-            f.calls = Some(Calls {
-                count: p.calls,
-                exact: p.calls_exact,
-                error: p.calls_error,
+            let counted = probe.seconds - p.counted_since;
+            f.calls = Some(if p.counted_since > 0.0 && counted > 0.0 && p.calls > 1 {
+                // Counted only since it became a candidate (Python before 3.12): the whole
+                // run's count at the same rate, its uncertainty growing with the part guessed.
+                let scale = probe.seconds / counted;
+                let count = (p.calls as f64 * scale).round() as u64;
+                Calls {
+                    count,
+                    exact: false,
+                    error: ((p.calls_error as f64 * scale).powi(2)
+                        + (0.25 * (count - p.calls) as f64).powi(2))
+                    .sqrt()
+                    .round() as u64,
+                }
+            } else {
+                Calls {
+                    count: p.calls,
+                    exact: p.calls_exact,
+                    error: p.calls_error,
+                }
             });
         }
     }

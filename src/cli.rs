@@ -17,10 +17,14 @@ use crate::report::folded::FoldOptions;
     version,
     about = "Profiles a Python program and tells which functions are worth porting to Rust",
     long_about = "Profiles a Python program from outside (py-spy, no change to the program) \
-                  and reports where its time goes, as a summary, a saved profile and a flame graph.",
+                  and tells which of its functions would pay off if ported to Rust with PyO3: \
+                  where to cut the boundary, and the whole-program speedup to expect, with \
+                  every number's evidence. Each run writes a folder with the profile, the \
+                  advice (report.json, report.md) and a flame graph.",
     after_help = "Examples:\n  port-advisor profile fixtures/programs/numeric_loop.py\n  \
                   port-advisor profile -m mypkg.cli --input data.csv\n  \
                   port-advisor profile --pid 4242 --duration 30\n  \
+                  port-advisor report port-advisor-out/numeric_loop-20261124-120000 --format markdown\n  \
                   port-advisor flamegraph port-advisor-out/numeric_loop-20261124-120000"
 )]
 pub struct Cli {
@@ -34,6 +38,9 @@ pub enum Command {
     Profile(ProfileArgs),
     /// Render a saved profile again as a flame graph or as folded stacks.
     Flamegraph(FlamegraphArgs),
+    /// Advise again on a saved profile (what to port, where to cut, what it gains), without
+    /// running the program.
+    Report(ReportArgs),
 }
 
 #[derive(Debug, Args)]
@@ -42,7 +49,8 @@ pub enum Command {
     port-advisor profile -m package.module -- --its-own-flag\n  \
     port-advisor profile -- python -X importtime script.py\n  \
     port-advisor profile --pid 4242 --duration 30\n\n\
-    The run folder holds profile.json (the profile, versioned JSON) and flame.svg.\n\
+    The run folder holds profile.json (the profile, versioned JSON), report.json and\n\
+    report.md (the advice) and flame.svg.\n\
     A failing program's exit status becomes port-advisor's; Ctrl-C keeps the profile.")]
 pub struct ProfileArgs {
     /// The script to run and its arguments; or, after `--`, any command that starts Python;
@@ -122,6 +130,76 @@ pub struct ProfileArgs {
     /// Let the probe count and observe, but keep no pickled examples of real calls.
     #[arg(long)]
     pub no_examples: bool,
+
+    #[command(flatten)]
+    pub advice: AdviceArgs,
+}
+
+/// Options of the advice, shared by `profile` and `report`.
+#[derive(Debug, Clone, Args)]
+pub struct AdviceArgs {
+    /// A folder of rule files (*.toml) adding to or overriding the built-in rules: a file
+    /// named like a built-in one (native.toml, analogues.toml, scoring.toml, costs.toml)
+    /// overrides it, others add entries. Unknown keys are errors.
+    #[arg(long, value_name = "DIR")]
+    pub rules: Option<PathBuf>,
+
+    /// Report at most this many candidates.
+    #[arg(long, default_value_t = 10, value_name = "N")]
+    pub top: usize,
+
+    /// Leave out candidates below this percentage of the run [default: scoring.toml's
+    /// min_share, 2%].
+    #[arg(long, value_name = "PERCENT", value_parser = parse_percent)]
+    pub min_share: Option<f64>,
+
+    /// Do not look for tests and git history of the candidates.
+    #[arg(long)]
+    pub no_readiness: bool,
+}
+
+fn parse_percent(s: &str) -> Result<f64, String> {
+    let number = s.trim().trim_end_matches('%');
+    match number.parse::<f64>() {
+        Ok(p) if (0.0..=100.0).contains(&p) => Ok(p / 100.0),
+        _ => Err(format!(
+            "`{s}` is not a percentage between 0 and 100 (e.g. 2 or 2%)"
+        )),
+    }
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+pub enum ReportFormat {
+    /// A ranked table for the terminal.
+    #[default]
+    Table,
+    /// The advice model, versioned JSON (what report.json holds).
+    Json,
+    /// The table and every candidate's evidence (what report.md holds).
+    Markdown,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  \
+    port-advisor report port-advisor-out/app-20261124-120000\n  \
+    port-advisor report run/profile.json --format json > advice.json\n  \
+    port-advisor report run --rules my-rules/ --top 5 --min-share 5\n\n\
+    Reads the profile only: the program is not run again. With rules changed (for example\n\
+    costs.toml measured on the machine that will run the port), the advice changes with them.")]
+pub struct ReportArgs {
+    /// A profile.json, or a run folder holding one.
+    #[arg(value_name = "PROFILE")]
+    pub profile: PathBuf,
+
+    #[arg(short, long, value_enum, default_value_t = ReportFormat::Table)]
+    pub format: ReportFormat,
+
+    /// Count threads that were waiting, as in the recording's summary.
+    #[arg(short, long)]
+    pub idle: bool,
+
+    #[command(flatten)]
+    pub advice: AdviceArgs,
 }
 
 #[derive(Debug, Clone, Copy, Default, ValueEnum)]
@@ -169,6 +247,7 @@ pub struct ProfilePlan {
     pub output: Option<PathBuf>,
     /// Names the default run folder.
     pub stem: String,
+    pub advice: AdviceArgs,
 }
 
 impl ProfileArgs {
@@ -250,6 +329,7 @@ impl ProfileArgs {
             },
             output: self.output,
             stem,
+            advice: self.advice,
         })
     }
 }

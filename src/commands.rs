@@ -5,17 +5,22 @@ use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
-use crate::analyze::{self, AnalyzeOptions};
-use crate::cli::{FlameFormat, FlamegraphArgs, ProfilePlan};
+use crate::advise::{self, Advice, AdviseOptions};
+use crate::analyze::{self, Analysis, AnalyzeOptions};
+use crate::cli::{AdviceArgs, FlameFormat, FlamegraphArgs, ProfilePlan, ReportArgs, ReportFormat};
 use crate::error::UserError;
 use crate::profile::{write_atomic, Profile, TargetKind};
 use crate::record::{self, StopReason};
+use crate::report::advice::TableOptions;
 use crate::report::{self, folded::FoldOptions, summary::SummaryOptions};
+use crate::rules::Rules;
 use crate::run_folder::RunFolder;
 
 /// `port-advisor profile`: record, keep the profile, draw the flame graph, summarize.
 /// Returns the process exit code.
 pub fn profile(mut plan: ProfilePlan) -> Result<u8> {
+    // Rules are read before the program runs: a typo in them must not cost a recording.
+    let rules = load_rules(&plan.advice)?;
     let folder = RunFolder::create(plan.output.as_deref(), &plan.stem)?;
     let profile_path = folder.file("profile.json");
     plan.record.checkpoint = Some(profile_path.clone());
@@ -40,16 +45,28 @@ pub fn profile(mut plan: ProfilePlan) -> Result<u8> {
         &profile,
         &AnalyzeOptions {
             include_idle: plan.fold.include_idle,
-            ..AnalyzeOptions::default()
+            rules: rules.clone(),
         },
     );
+    let advice = advise_on(&profile, &analysis, &rules, &plan.advice);
+    write_atomic(&folder.file("report.json"), |w| {
+        report::advice::write_json(&advice, w)
+    })?;
+    write_atomic(&folder.file("report.md"), |w| {
+        report::advice::write_markdown(&advice, w)
+    })?;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     report::summary::write(&profile, &analysis, &SummaryOptions::default(), &mut out)?;
     writeln!(out)?;
+    let table = TableOptions {
+        color: report::advice::stdout_wants_color(),
+    };
+    report::advice::write_table(&advice, &table, &mut out)?;
+    writeln!(out)?;
     writeln!(
         out,
-        "Wrote {}/ (profile.json, flame.svg)",
+        "Wrote {}/ (profile.json, report.json, report.md, flame.svg)",
         folder.path.display()
     )?;
     out.flush()?;
@@ -134,6 +151,57 @@ pub fn flamegraph(args: FlamegraphArgs) -> Result<u8> {
         eprintln!("Wrote {}", output.display());
     }
     Ok(0)
+}
+
+/// `port-advisor report`: the advice on a saved profile, in the chosen format.
+pub fn report(args: ReportArgs) -> Result<u8> {
+    let rules = load_rules(&args.advice)?;
+    let path = profile_file(&args.profile)?;
+    let profile = Profile::load(&path)?;
+    let analysis = analyze::analyze(
+        &profile,
+        &AnalyzeOptions {
+            include_idle: args.idle,
+            rules: rules.clone(),
+        },
+    );
+    let advice = advise_on(&profile, &analysis, &rules, &args.advice);
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    match args.format {
+        ReportFormat::Table => {
+            let table = TableOptions {
+                color: report::advice::stdout_wants_color(),
+            };
+            report::advice::write_table(&advice, &table, &mut out)?
+        }
+        ReportFormat::Json => report::advice::write_json(&advice, &mut out)?,
+        ReportFormat::Markdown => report::advice::write_markdown(&advice, &mut out)?,
+    }
+    out.flush()?;
+    Ok(0)
+}
+
+fn load_rules(args: &AdviceArgs) -> Result<Rules> {
+    Rules::load(args.rules.as_deref()).map_err(|e| {
+        UserError::Usage(format!(
+            "{e:#} (fix the rules file, or leave out --rules to use the built-in rules)"
+        ))
+        .into()
+    })
+}
+
+fn advise_on(profile: &Profile, analysis: &Analysis, rules: &Rules, args: &AdviceArgs) -> Advice {
+    advise::advise(
+        profile,
+        analysis,
+        rules,
+        &AdviseOptions {
+            readiness: !args.no_readiness,
+            top: args.top,
+            min_share: args.min_share,
+        },
+    )
 }
 
 /// A profile path, or a run folder holding `profile.json`.

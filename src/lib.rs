@@ -17,11 +17,14 @@
 //! The pipeline, one module per stage: [`cli`] -> [`record`] -> [`profile`] -> [`analyze`] ->
 //! [`report`]. [`profile`] is the model every stage shares and depends on nothing else.
 
+pub mod advise;
 pub mod analyze;
 pub mod cli;
 mod commands;
 pub mod error;
 pub mod profile;
+pub mod pysource;
+pub mod readiness;
 pub mod record;
 pub mod report;
 pub mod rules;
@@ -34,5 +37,6 @@ pub fn run(cli: cli::Cli) -> Result<u8> {
     match cli.command {
         cli::Command::Profile(args) => commands::profile(args.into_plan()?),
         cli::Command::Flamegraph(args) => commands::flamegraph(args),
+        cli::Command::Report(args) => commands::report(args),
     }
 }

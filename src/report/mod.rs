@@ -3,6 +3,7 @@
 //! Each writer reads the profile (and its analysis) and writes to any `Write`; none of them
 //! records or analyzes anything itself.
 
+pub mod advice;
 pub mod flamegraph;
 pub mod folded;
 pub mod summary;

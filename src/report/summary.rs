@@ -144,18 +144,22 @@ fn probe_section(w: &mut dyn Write, profile: &Profile, top: usize) -> Result<()>
     )?;
     for f in rows.into_iter().take(top) {
         let calls = if f.calls_exact {
-            group_digits(f.calls)
+            crate::advise::thousands(f.calls)
         } else if f.counted_since > 0.0 && f.calls_error == 0 {
             // Counted only once the sampler named it a candidate.
-            format!(">={} from {:.1}s", group_digits(f.calls), f.counted_since)
+            format!(
+                ">={} from {:.1}s",
+                crate::advise::thousands(f.calls),
+                f.counted_since
+            )
         } else if f.calls_error > 0 {
             format!(
                 "~{} ±{}",
-                group_digits(f.calls),
-                group_digits(f.calls_error)
+                crate::advise::thousands(f.calls),
+                crate::advise::thousands(f.calls_error)
             )
         } else {
-            format!("~{}", group_digits(f.calls))
+            format!("~{}", crate::advise::thousands(f.calls))
         };
         let args: Vec<String> = f.args.iter().map(type_text).collect();
         let returns: Vec<String> = f.returns.iter().map(type_text).collect();
@@ -192,19 +196,6 @@ fn type_text(t: &TypeObservation) -> String {
     } else {
         format!("{}: {}{size}", t.name, t.type_name)
     }
-}
-
-/// `1234567` as `1,234,567`.
-fn group_digits(n: u64) -> String {
-    let s = n.to_string();
-    let mut out = String::new();
-    for (i, c) in s.chars().enumerate() {
-        if i > 0 && (s.len() - i) % 3 == 0 {
-            out.push(',');
-        }
-        out.push(c);
-    }
-    out
 }
 
 fn table(

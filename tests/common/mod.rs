@@ -90,6 +90,17 @@ impl Run {
         })
     }
 
+    /// The advice the run wrote (`report.json`).
+    pub fn advice(&self) -> port_advisor::advise::Advice {
+        let text = std::fs::read_to_string(self.folder().join("report.json")).unwrap_or_else(|e| {
+            panic!(
+                "no report.json: {e}\nstderr: {}",
+                String::from_utf8_lossy(&self.output.stderr)
+            )
+        });
+        serde_json::from_str(&text).expect("report.json parses as the advice model")
+    }
+
     pub fn analysis(&self) -> Analysis {
         analyze(&self.profile(), &AnalyzeOptions::default())
     }

@@ -1,0 +1,304 @@
+//! The advice as a terminal table, as Markdown (`report.md`) and as JSON (`report.json`).
+
+use std::io::Write;
+
+use anyhow::Result;
+
+use crate::advise::{thousands, Advice, Candidate, DataFlow, Verdict};
+
+/// How the terminal table looks.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct TableOptions {
+    /// ANSI colours (only on a terminal, never with `NO_COLOR`).
+    pub color: bool,
+}
+
+/// Whether to colour output written to stdout.
+pub fn stdout_wants_color() -> bool {
+    use std::io::IsTerminal;
+    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+}
+
+pub fn write_json(advice: &Advice, w: &mut dyn Write) -> Result<()> {
+    serde_json::to_writer_pretty(&mut *w, advice)?;
+    writeln!(w)?;
+    Ok(())
+}
+
+/// The ranked table, then each candidate's one-line verdict and the unknowns.
+pub fn write_table(advice: &Advice, opts: &TableOptions, w: &mut dyn Write) -> Result<()> {
+    if advice.candidates.is_empty() {
+        writeln!(
+            w,
+            "No candidate: no function of the program has enough of the run. Profile a longer \
+             or more representative run."
+        )?;
+        write_unknowns(advice, w)?;
+        return Ok(());
+    }
+    writeln!(w, "What to port")?;
+    writeln!(
+        w,
+        "  {:>2}  {:<11} {:<34} {:>6} {:>6} {:>11} {:<20} {:>13}",
+        "#", "verdict", "function", "time", "native", "calls", "data/call", "speedup"
+    )?;
+    for c in &advice.candidates {
+        let verdict = paint(opts, c.verdict, &format!("{:<11}", c.verdict.label()));
+        writeln!(
+            w,
+            "  {:>2}  {} {:<34} {:>6} {:>6} {:>11} {:<20} {:>13}",
+            c.rank,
+            verdict,
+            clip(&c.function.name, 34),
+            pct(c.time_share),
+            pct(c.native_share),
+            c.calls
+                .map(|k| format!("{}{}", if k.exact { "" } else { "~" }, thousands(k.count)))
+                .unwrap_or_else(|| "?".into()),
+            clip(&data_per_call(&c.data), 20),
+            c.speedup
+                .map(|s| format!("{:.1}x-{:.1}x", s[0], s[1]))
+                .unwrap_or_else(|| "-".into()),
+        )?;
+    }
+    writeln!(w)?;
+    for c in &advice.candidates {
+        writeln!(w, "  {:>2}. {}", c.rank, c.summary)?;
+        for note in c.readiness.iter().filter(|n| n.effect < 1.0) {
+            writeln!(
+                w,
+                "      x{:.2} {}: {}",
+                note.effect, note.signal, note.note
+            )?;
+        }
+    }
+    if let Some(s) = advice.combined_speedup {
+        writeln!(w)?;
+        writeln!(
+            w,
+            "Porting every `port` candidate: {:.1}x-{:.1}x for the whole program.",
+            s[0], s[1]
+        )?;
+    }
+    write_unknowns(advice, w)?;
+    Ok(())
+}
+
+fn write_unknowns(advice: &Advice, w: &mut dyn Write) -> Result<()> {
+    for u in &advice.unknowns {
+        writeln!(w)?;
+        writeln!(w, "Unknown: {u}")?;
+    }
+    Ok(())
+}
+
+/// `report.md`: the table, then every candidate with its evidence and alternatives.
+pub fn write_markdown(advice: &Advice, w: &mut dyn Write) -> Result<()> {
+    writeln!(
+        w,
+        "# What to port: `{}`",
+        md_code(&advice.command.join(" "))
+    )?;
+    writeln!(w)?;
+    writeln!(
+        w,
+        "{:.2} s, {} samples{}. Crossing costs measured on {}.",
+        advice.wall_seconds,
+        advice.run_samples,
+        advice
+            .python_version
+            .as_deref()
+            .map(|v| format!(", Python {v}"))
+            .unwrap_or_default(),
+        advice.costs_measured
+    )?;
+    if let Some(s) = advice.combined_speedup {
+        writeln!(w)?;
+        writeln!(
+            w,
+            "Porting every `port` candidate: **{:.1}x-{:.1}x** for the whole program.",
+            s[0], s[1]
+        )?;
+    }
+    for u in &advice.unknowns {
+        writeln!(w)?;
+        writeln!(w, "> Unknown: {}", md_text(u))?;
+    }
+    writeln!(w)?;
+    writeln!(
+        w,
+        "| # | verdict | function | time | native | calls | data/call | speedup |"
+    )?;
+    writeln!(w, "|---|---|---|---|---|---|---|---|")?;
+    for c in &advice.candidates {
+        writeln!(
+            w,
+            "| {} | {} | `{}` | {} | {} | {} | {} | {} |",
+            c.rank,
+            c.verdict.label(),
+            md_code(&c.function.name),
+            pct(c.time_share),
+            pct(c.native_share),
+            c.calls
+                .map(|k| thousands(k.count))
+                .unwrap_or_else(|| "?".into()),
+            md_text(&data_per_call(&c.data)),
+            c.speedup
+                .map(|s| format!("{:.1}x-{:.1}x", s[0], s[1]))
+                .unwrap_or_else(|| "-".into()),
+        )?;
+    }
+    for c in &advice.candidates {
+        write_candidate_md(c, w)?;
+    }
+    Ok(())
+}
+
+fn write_candidate_md(c: &Candidate, w: &mut dyn Write) -> Result<()> {
+    writeln!(w)?;
+    writeln!(
+        w,
+        "## {}. {} `{}`",
+        c.rank,
+        c.verdict.label(),
+        md_code(&c.function.dotted())
+    )?;
+    writeln!(w)?;
+    writeln!(
+        w,
+        "{} (`{}:{}`)",
+        md_text(&c.summary),
+        md_code(&c.function.file),
+        c.function.first_line.unwrap_or(0)
+    )?;
+    if !c.evidence.is_empty() {
+        writeln!(w)?;
+        for e in &c.evidence {
+            writeln!(w, "- {}", md_text(e))?;
+        }
+    }
+    if c.alternatives.len() > 1 {
+        writeln!(w)?;
+        writeln!(
+            w,
+            "| boundary | time | native | functions | calls | crossing | speedup | note |"
+        )?;
+        writeln!(w, "|---|---|---|---|---|---|---|---|")?;
+        for o in &c.alternatives {
+            writeln!(
+                w,
+                "| `{}` | {} | {} | {} | {} | {} | {:.1}x-{:.1}x | {} |",
+                md_code(&o.function.name),
+                pct(o.time_share),
+                pct(o.native_share),
+                o.functions,
+                o.calls
+                    .map(|k| thousands(k.count))
+                    .unwrap_or_else(|| "?".into()),
+                o.crossing_share.map(pct).unwrap_or_else(|| "?".into()),
+                o.speedup[0],
+                o.speedup[1],
+                if o.chosen {
+                    "**chosen**".to_string()
+                } else {
+                    md_text(o.excluded.as_deref().unwrap_or(""))
+                }
+            )?;
+        }
+    }
+    if !c.readiness.is_empty() {
+        writeln!(w)?;
+        for n in &c.readiness {
+            writeln!(w, "- {} (x{:.2}): {}", n.signal, n.effect, md_text(&n.note))?;
+        }
+    }
+    if !c.analogues.is_empty() {
+        writeln!(w)?;
+        for a in &c.analogues {
+            writeln!(w, "- {}", md_text(a))?;
+        }
+    }
+    if c.verdict == Verdict::Port {
+        writeln!(w)?;
+        writeln!(
+            w,
+            "Stub crate: `port-advisor stub RUN --function {}`",
+            md_code(&c.function.spec())
+        )?;
+    }
+    Ok(())
+}
+
+fn data_per_call(data: &[DataFlow]) -> String {
+    let args: Vec<String> = data
+        .iter()
+        .filter(|d| d.name != "self" && d.mean_size >= 2.0 && d.type_name != "int")
+        .map(|d| format!("{} {:.0}", d.type_name, d.mean_size))
+        .collect();
+    if args.is_empty() {
+        if data.is_empty() {
+            "-".into()
+        } else {
+            "scalars".into()
+        }
+    } else {
+        args.join(", ")
+    }
+}
+
+fn pct(x: f64) -> String {
+    format!("{:.1}%", 100.0 * x)
+}
+
+/// At most `n` characters, with `…` when cut.
+fn clip(s: &str, n: usize) -> String {
+    if s.chars().count() <= n {
+        s.to_owned()
+    } else {
+        let mut out: String = s.chars().take(n - 1).collect();
+        out.push('…');
+        out
+    }
+}
+
+fn paint(opts: &TableOptions, verdict: Verdict, text: &str) -> String {
+    if !opts.color {
+        return text.to_owned();
+    }
+    let code = match verdict {
+        Verdict::Port => "1;32",
+        Verdict::UseLibrary => "1;36",
+        Verdict::LeaveIt => "2",
+    };
+    format!("\x1b[{code}m{text}\x1b[0m")
+}
+
+/// Text safe inside Markdown: no table breaks, no HTML.
+fn md_text(s: &str) -> String {
+    s.replace('|', "\\|")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('\n', " ")
+}
+
+/// Text safe inside a Markdown code span.
+fn md_code(s: &str) -> String {
+    s.replace('`', "'").replace('|', "\\|").replace('\n', " ")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn clip_marks_cut_text() {
+        assert_eq!(clip("abc", 5), "abc");
+        assert_eq!(clip("abcdef", 4), "abc…");
+    }
+
+    #[test]
+    fn markdown_text_cannot_break_a_table_or_inject_html() {
+        assert_eq!(md_text("a|b<script>"), "a\\|b&lt;script&gt;");
+        assert_eq!(md_code("x`y|z"), "x'y\\|z");
+    }
+}
