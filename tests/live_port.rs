@@ -1,0 +1,146 @@
+//! The estimate against the real thing: `fixtures/ports/spectral_port` is the Rust port of
+//! the loop the advice picks in `fixtures/programs/advice/spectral.py`. This test builds it
+//! with maturin, times the program with and without it, and checks that the speedup range
+//! the advice gave contains the speedup measured.
+//!
+//! Needs the pinned maturin that `.ci/setup` installs into `target/tools-venv`.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::{bin, exclusive, fixture, python, repo};
+use port_advisor::advise::{Advice, Verdict};
+
+fn run(cmd: &mut Command, what: &str) {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{what}: {e}"));
+    assert!(
+        out.status.success(),
+        "{what} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
+/// A virtualenv of `python` with the port installed, built once per target folder.
+fn venv_with_port(python: &Path) -> PathBuf {
+    let tools = repo().join("target/tools-venv/bin");
+    let maturin = tools.join("maturin");
+    assert!(
+        maturin.exists(),
+        "{} is missing: run `bash .ci/setup` first (it installs the pinned maturin)",
+        maturin.display()
+    );
+    let ports = repo().join("target/ports");
+    let wheels = ports.join("wheels");
+    let _ = std::fs::remove_dir_all(&wheels);
+    run(
+        Command::new(&maturin)
+            .args(["build", "--release", "--quiet", "-m"])
+            .arg(repo().join("fixtures/ports/spectral_port/Cargo.toml"))
+            .arg("-i")
+            .arg(python)
+            .arg("-o")
+            .arg(&wheels)
+            .env("CARGO_TARGET_DIR", ports.join("cargo")),
+        "maturin build",
+    );
+    let venv = ports.join("venv");
+    run(
+        Command::new(python)
+            .args(["-m", "venv", "--clear"])
+            .arg(&venv),
+        "python -m venv",
+    );
+    let wheel = std::fs::read_dir(&wheels)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|e| e == "whl"))
+        .expect("maturin wrote a wheel");
+    run(
+        Command::new(venv.join("bin/python"))
+            .args(["-m", "pip", "install", "--quiet", "--no-index", "--no-deps"])
+            .arg(&wheel),
+        "pip install the wheel",
+    );
+    venv.join("bin/python")
+}
+
+/// The best of three wall times of the program, with or without the port.
+fn wall(python: &Path, ported: bool) -> Duration {
+    (0..3)
+        .map(|_| {
+            let mut cmd = Command::new(python);
+            cmd.arg(fixture("advice/spectral.py"));
+            if ported {
+                cmd.env("SPECTRAL_PORT", "1");
+            }
+            let start = Instant::now();
+            run(&mut cmd, "spectral.py");
+            start.elapsed()
+        })
+        .min()
+        .unwrap()
+}
+
+#[test]
+fn the_estimated_range_contains_the_measured_speedup_of_a_real_port() {
+    let Some(base) = python("3.11") else {
+        eprintln!("skipping: CPython 3.11 is not installed");
+        return;
+    };
+    let python = venv_with_port(&base);
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir.path().join("run");
+    let out = {
+        let _one_at_a_time = exclusive();
+        bin()
+            .current_dir(repo())
+            .args(["profile", "--quiet", "--rate", "200", "--python"])
+            .arg(&python)
+            .arg("-o")
+            .arg(&folder)
+            .arg(fixture("advice/spectral.py"))
+            .output()
+            .unwrap()
+    };
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let advice: Advice =
+        serde_json::from_str(&std::fs::read_to_string(folder.join("report.json")).unwrap())
+            .unwrap();
+    let port = &advice.candidates[0];
+    assert_eq!(
+        (port.verdict, port.function.name.as_str()),
+        (Verdict::Port, "times_ata_u"),
+        "{}",
+        port.summary
+    );
+    let range = port.speedup.expect("a port has a range");
+
+    let (before, after) = {
+        let _one_at_a_time = exclusive();
+        (wall(&python, false), wall(&python, true))
+    };
+    let measured = before.as_secs_f64() / after.as_secs_f64();
+    eprintln!(
+        "spectral.py: {:.3} s in Python, {:.3} s with the port: {measured:.1}x; estimated \
+         {:.1}x-{:.1}x",
+        before.as_secs_f64(),
+        after.as_secs_f64(),
+        range[0],
+        range[1]
+    );
+    assert!(
+        range[0] <= measured && measured <= range[1],
+        "measured {measured:.1}x is outside the estimate {:.1}x-{:.1}x",
+        range[0],
+        range[1]
+    );
+}
