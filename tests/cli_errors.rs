@@ -224,3 +224,45 @@ fn no_ptrace_permission_names_sudo_and_the_capability() {
         "no run folder left behind"
     );
 }
+
+#[test]
+fn an_unknown_rules_key_names_the_file_and_key_before_anything_runs() {
+    let rules = tempfile::tempdir().unwrap();
+    std::fs::write(
+        rules.path().join("scoring.toml"),
+        "[thresholds]\nmin_gian = 0.1\n",
+    )
+    .unwrap();
+    let script = fixture("numeric_loop.py");
+    let (code, stderr, dir) = run_in_empty_dir(&[
+        "profile",
+        "--rules",
+        rules.path().to_str().unwrap(),
+        script.to_str().unwrap(),
+    ]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert_one_line(&stderr);
+    assert!(stderr.contains("scoring.toml"), "{stderr}");
+    assert!(stderr.contains("thresholds.min_gian"), "{stderr}");
+    assert!(stderr.contains("line 2"), "{stderr}");
+    assert_empty(dir.path());
+
+    std::fs::remove_file(rules.path().join("scoring.toml")).unwrap();
+    std::fs::write(
+        rules.path().join("mine.toml"),
+        "[[analogue]]\nnames = [\"frobnicate\"]\nwhat = \"x\"\nwhy = \"y\"\nexample = \"z\"\n",
+    )
+    .unwrap();
+    let (code, stderr, _dir) = run_in_empty_dir(&[
+        "report",
+        "--rules",
+        rules.path().to_str().unwrap(),
+        "nowhere.json",
+    ]);
+    assert_eq!(code, Some(2), "{stderr}");
+    assert!(stderr.contains("mine.toml"), "{stderr}");
+    assert!(
+        stderr.contains("`use`") || stderr.contains("crate"),
+        "{stderr}"
+    );
+}

@@ -11,11 +11,16 @@ use common::{profile, python, Run};
 use port_advisor::advise::{Advice, Candidate, Reason, Verdict};
 
 fn advise(version: &str, script: &str) -> Option<(Run, Advice)> {
+    advise_any(version, &format!("advice/{script}"))
+}
+
+/// Profiles any fixture program (a path under fixtures/programs) and reads its advice.
+fn advise_any(version: &str, script: &str) -> Option<(Run, Advice)> {
     let Some(py) = python(version) else {
         eprintln!("skipping Python {version}: not installed");
         return None;
     };
-    let run = profile(&py, &["--rate", "200"], &format!("advice/{script}"), &[]);
+    let run = profile(&py, &["--rate", "200"], script, &[]);
     assert_eq!(run.code(), Some(0), "{script}: {}", run.stderr());
     let advice = run.advice();
     Some((run, advice))
@@ -83,9 +88,14 @@ fn spectral_norm_ports_the_loop_not_its_body() {
 }
 
 #[test]
-fn pickle_and_native_text_work_are_left_alone() {
-    for script in ["pickle_heavy.py", "pair_native.py"] {
-        let Some((_, a)) = advise("3.12", script) else {
+fn pickle_json_regex_and_native_text_work_are_left_alone() {
+    for script in [
+        "advice/pickle_heavy.py",
+        "advice/pair_native.py",
+        "json_heavy.py",
+        "regex_heavy.py",
+    ] {
+        let Some((_, a)) = advise_any("3.12", script) else {
             return;
         };
         assert!(
@@ -214,5 +224,103 @@ fn report_rereads_a_run_with_other_rules() {
         ports(&a).is_empty(),
         "with Rust no faster than Python nothing pays:\n{}",
         describe(&a)
+    );
+}
+
+#[test]
+fn a_hand_written_edit_distance_points_to_a_library() {
+    let Some((run, a)) = advise("3.12", "edit_distance.py") else {
+        return;
+    };
+    let first = &a.candidates[0];
+    assert_eq!(
+        (first.verdict, first.function.name.as_str()),
+        (Verdict::UseLibrary, "levenshtein"),
+        "\n{}",
+        describe(&a)
+    );
+    assert!(first.summary.contains("rapidfuzz"), "{}", first.summary);
+    // The terminal table and report.md say the same.
+    assert!(run.stdout().contains("use library"), "{}", run.stdout());
+    let md = std::fs::read_to_string(run.folder().join("report.md")).unwrap();
+    assert!(md.contains("use library `"), "{md}");
+}
+
+#[test]
+fn tests_and_history_of_a_candidate_are_found_in_its_project() {
+    let Some(py) = python("3.12") else {
+        return;
+    };
+    // A small project: the program, a test that calls the hot function, one commit.
+    let project = tempfile::tempdir().unwrap();
+    let root = project.path();
+    std::fs::copy(
+        common::fixture("advice/pair_pure.py"),
+        root.join("pair_pure.py"),
+    )
+    .unwrap();
+    std::fs::create_dir(root.join("tests")).unwrap();
+    std::fs::write(
+        root.join("tests/test_words.py"),
+        "from pair_pure import count_words\n\n\ndef test_counts():\n    \
+         assert count_words(\"a b a\")[\"a\"] == 2\n",
+    )
+    .unwrap();
+    let git = |args: &[&str]| {
+        let out = std::process::Command::new("git")
+            .args(["-c", "user.email=dev@example.com", "-c", "user.name=Dev"])
+            .args(args)
+            .current_dir(root)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "git {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    git(&["init", "-q"]);
+    git(&["add", "."]);
+    git(&["commit", "-q", "-m", "first"]);
+
+    let out = {
+        let _one = common::exclusive();
+        common::bin()
+            .current_dir(root)
+            .args(["profile", "--quiet", "--rate", "200", "--python"])
+            .arg(&py)
+            .args(["-o", "run", "pair_pure.py", "0.5"])
+            .output()
+            .unwrap()
+    };
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let a: Advice =
+        serde_json::from_str(&std::fs::read_to_string(root.join("run/report.json")).unwrap())
+            .unwrap();
+    let port = a
+        .candidates
+        .iter()
+        .find(|c| c.function.name == "count_words")
+        .unwrap_or_else(|| panic!("count_words:\n{}", describe(&a)));
+    let tests = port
+        .readiness
+        .iter()
+        .find(|n| n.signal == "tests")
+        .expect("a tests note");
+    assert_eq!(tests.effect, 1.0, "{}", tests.note);
+    assert!(tests.note.contains("test_words.py"), "{}", tests.note);
+    let history = port
+        .readiness
+        .iter()
+        .find(|n| n.signal == "history")
+        .expect("a history note");
+    assert!(
+        history.note.starts_with("1 commit by 1 author"),
+        "{}",
+        history.note
     );
 }

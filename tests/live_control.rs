@@ -58,6 +58,21 @@ fn attach_with_duration_leaves_the_target_running() {
     assert!(p.meta.python_version.is_some());
     let a = port_advisor::analyze::analyze(&p, &Default::default());
     assert!(common::inclusive(&a, "mandelbrot_row") > 85.0);
+    // No probe when attached: the advice says what it therefore does not know.
+    let advice: port_advisor::advise::Advice =
+        serde_json::from_str(&std::fs::read_to_string(dir.path().join("report.json")).unwrap())
+            .unwrap();
+    assert!(!advice.probe.available);
+    assert!(
+        advice
+            .unknowns
+            .iter()
+            .any(|u| u.contains("Call counts and argument data are unknown")
+                && u.contains("--pid")),
+        "{:?}",
+        advice.unknowns
+    );
+    assert!(advice.candidates.iter().all(|c| c.calls.is_none()));
 }
 
 #[test]

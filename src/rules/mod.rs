@@ -67,6 +67,10 @@ pub struct NativeCallRule {
     /// The module whose object or function the callee usually is, for reports.
     #[serde(default)]
     pub module_hint: Option<String>,
+    /// Native only when called with one positional argument (`min(values)` loops in C;
+    /// `min(a, b)` of two scalars is mostly the interpreter's call overhead).
+    #[serde(default)]
+    pub single_argument: bool,
     pub what: String,
     pub why: String,
     pub example: String,
@@ -457,6 +461,9 @@ fn call_start(code: &str, rule: &NativeCallRule) -> Option<usize> {
             if !after.starts_with('(') {
                 return None;
             }
+            if rule.single_argument && positional_arguments(after) > 1 {
+                return None;
+            }
             let before = &code[..i];
             if before.chars().next_back().is_some_and(is_name_char) {
                 return None;
@@ -476,6 +483,49 @@ fn call_start(code: &str, rule: &NativeCallRule) -> Option<usize> {
                 CallKind::Qualified => Some(i),
             }
         })
+}
+
+/// The positional arguments of the call whose `(` starts `args` (keyword arguments and a call
+/// cut by the end of the line count as far as they go).
+fn positional_arguments(args: &str) -> usize {
+    let mut depth = 0usize;
+    let mut count = 0usize;
+    let mut current = String::new();
+    let finish = |current: &mut String, count: &mut usize| {
+        let arg = current.trim();
+        let keyword = arg
+            .split_once('=')
+            .is_some_and(|(name, rest)| is_identifier(name.trim()) && !rest.starts_with('='));
+        if !arg.is_empty() && !keyword {
+            *count += 1;
+        }
+        current.clear();
+    };
+    for c in args.chars() {
+        match c {
+            '(' | '[' | '{' => {
+                depth += 1;
+                if depth == 1 {
+                    continue;
+                }
+            }
+            ')' | ']' | '}' => {
+                depth = depth.saturating_sub(1);
+                if depth == 0 {
+                    finish(&mut current, &mut count);
+                    return count;
+                }
+            }
+            ',' if depth == 1 => {
+                finish(&mut current, &mut count);
+                continue;
+            }
+            _ => {}
+        }
+        current.push(c);
+    }
+    finish(&mut current, &mut count);
+    count
 }
 
 /// Parses and checks one rule file; `file` is the name its errors give.
@@ -666,6 +716,16 @@ mod tests {
 
     fn call<'a>(rules: &'a Rules, line: &str) -> Option<&'a str> {
         rules.native_call_on_line(line).map(|r| r.callee.as_str())
+    }
+
+    #[test]
+    fn min_of_scalars_is_interpreted_but_min_of_an_iterable_is_native() {
+        let rules = Rules::builtin();
+        assert_eq!(call(&rules, "lowest = min(values)"), Some("min"));
+        assert_eq!(call(&rules, "lowest = min(values, key=len)"), Some("min"));
+        assert_eq!(call(&rules, "best = min(insert, delete, replace)"), None);
+        assert_eq!(call(&rules, "m = max(f(a, b), c)"), None);
+        assert_eq!(call(&rules, "m = max([a, b])"), Some("max"));
     }
 
     #[test]
