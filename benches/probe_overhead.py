@@ -8,10 +8,12 @@ script runs the same call-heavy program several ways, side by side in one go:
 
   unprofiled                                 python PROGRAM
   port-advisor (sampling + probe + report)   port-advisor profile --quiet --python python
-                                               --rate SHARE_RATE -o DIR PROGRAM
+                                               --rate 100 -o DIR PROGRAM (the default rate)
   port-advisor --no-probe                    the same with --no-probe: sampling and
                                                report only, so the gap between these
                                                two rows is the probe's own cost
+  port-advisor at --share-rate [--no-probe]  both again at --share-rate (default 500 Hz),
+                                               for the share-shift check
   cProfile                                   python -m cProfile -o FILE PROGRAM
   pyinstrument                               python -m pyinstrument --renderer text
                                                -o FILE PROGRAM
@@ -26,10 +28,10 @@ interleaved: each round runs every variant once, starting one variant later than
 the previous round, so slow drifts of the machine (other jobs, thermal throttling)
 spread over all variants instead of landing on one.
 
-Both port-advisor rows sample at --share-rate (default 500 Hz), not port-advisor's
-default of 100 Hz, because their profiles also feed the share-shift check below,
-which needs many samples. Sampling costs more at a higher rate, so the overhead
-measured here is on the pessimistic side of what a default run costs.
+The overhead is judged at port-advisor's default rate, 100 Hz. The share-shift check
+needs many samples, so it reads the profiles of two more rows at --share-rate; their
+wall times are printed too (a higher rate costs more: on deep stacks a good part of
+the rounds pause the program for one consistent read).
 
 How to read the output:
 
@@ -48,7 +50,7 @@ Then two verdict lines, judged on the figures as printed:
   largest share shift with the probe: X.X points (FUNC) (target <= 2.0)
       The probe runs inside the program, so it slows down the functions it watches.
       If it slowed some functions more than others, the time shares the sampler
-      reports would be distorted. Pooling the samples of every round's two port-advisor
+      reports would be distorted. Pooling the samples of every round's two --share-rate
       runs, this takes each Python function's inclusive share of the non-idle samples (the
       share of samples with the function anywhere on the stack, as the report's
       "total" column counts it) with and without the probe, and prints the largest
@@ -90,6 +92,8 @@ from benchlib import (
 )
 
 PYINSTRUMENT_VERSION = "5.1.3"
+# port-advisor's default --rate: the overhead verdict is about what a default run costs.
+DEFAULT_RATE = 100
 
 # Where pyenv keeps its interpreters; the newest 3.12+ one is the default.
 PYENV_PYTHONS = os.path.expanduser("~/.pyenv/versions/3.1[2-9]*/bin/python3.1[2-9]")
@@ -99,6 +103,8 @@ MIN_PYTHON = (3, 12)
 
 WITH_PROBE = "port-advisor (sampling + probe + report)"
 WITHOUT_PROBE = "port-advisor --no-probe"
+SHARES_WITH_PROBE = "port-advisor at --share-rate"
+SHARES_WITHOUT_PROBE = "port-advisor at --share-rate --no-probe"
 CPROFILE = "cProfile"
 PYINSTRUMENT = "pyinstrument"
 
@@ -207,12 +213,12 @@ def build_variants(python, program_command, port_advisor, share_rate, with_pyins
     def unprofiled(output_path):
         return [python] + program_command
 
-    def port_advisor_run(extra):
+    def port_advisor_run(rate, extra):
         def command(output_path):
             # --python pins the interpreter; otherwise port-advisor would pick the
             # active virtualenv's or PATH's, which may not be the one measured here.
             return ([port_advisor, "profile", "--quiet", "--python", python,
-                     "--rate", str(share_rate), "-o", output_path] + extra +
+                     "--rate", str(rate), "-o", output_path] + extra +
                     program_command)
         return command
 
@@ -225,8 +231,11 @@ def build_variants(python, program_command, port_advisor, share_rate, with_pyins
 
     variants = [
         Variant(UNPROFILED, unprofiled),
-        Variant(WITH_PROBE, port_advisor_run([]), keeps_profile=True),
-        Variant(WITHOUT_PROBE, port_advisor_run(["--no-probe"]), keeps_profile=True),
+        Variant(WITH_PROBE, port_advisor_run(DEFAULT_RATE, [])),
+        Variant(WITHOUT_PROBE, port_advisor_run(DEFAULT_RATE, ["--no-probe"])),
+        Variant(SHARES_WITH_PROBE, port_advisor_run(share_rate, []), keeps_profile=True),
+        Variant(SHARES_WITHOUT_PROBE, port_advisor_run(share_rate, ["--no-probe"]),
+                keeps_profile=True),
         Variant(CPROFILE, cprofile),
     ]
     if with_pyinstrument:
@@ -300,8 +309,8 @@ def share_shifts(with_probe, without_probe):
 
 
 def print_share_shift(variants, share_rate):
-    with_probe = by_name(variants, WITH_PROBE).profiles
-    without_probe = by_name(variants, WITHOUT_PROBE).profiles
+    with_probe = by_name(variants, SHARES_WITH_PROBE).profiles
+    without_probe = by_name(variants, SHARES_WITHOUT_PROBE).profiles
     print("inclusive shares of non-idle samples, all rounds pooled, %d Hz" % share_rate)
     print("  no probe: %s" % sampling_summary(without_probe))
     print("  probe:    %s" % sampling_summary(with_probe))
@@ -331,7 +340,7 @@ def format_calls(function):
 
 
 def print_probe_calls(variants):
-    probe = by_name(variants, WITH_PROBE).last_profile.get("probe")
+    probe = by_name(variants, SHARES_WITH_PROBE).last_profile.get("probe")
     if not probe or not probe.get("functions"):
         reason = (probe or {}).get("unavailable") or "no functions recorded"
         print("probe call counts: none (%s)" % reason)
@@ -370,7 +379,8 @@ def main():
                               pyinstrument is not None)
     print("python:       %s" % python)
     print("program:      %s" % " ".join(program_command))
-    print("port-advisor: %s (--rate %d in both of its rows)" % (port_advisor, args.share_rate))
+    print("port-advisor: %s (--rate %d, its default, for the overhead; --rate %d for the "
+          "share-shift check)" % (port_advisor, DEFAULT_RATE, args.share_rate))
     print("pyinstrument: %s" % (pyinstrument or "not installed"))
     print("rounds:       %d, interleaved" % args.rounds)
     sys.stdout.flush()

@@ -1,21 +1,23 @@
 //! port-advisor profiles a Python program from outside and tells which functions would pay
-//! off if ported to Rust.
+//! off if ported to Rust, where to cut the boundary, and what the whole program would gain.
 //!
 //! ```console
-//! $ port-advisor profile fixtures/programs/numeric_loop.py
-//! Recorded 212 samples in 2.13 s at 100 Hz (non-blocking, Python 3.11.7).
-//!
-//! Top functions by self time
-//!     self   total  function                                  location
-//!    91.5%   91.5%  numeric_loop.mandelbrot_row               fixtures/programs/numeric_loop.py:9
+//! $ port-advisor profile fixtures/programs/advice/spectral.py
+//! Recorded 199 samples in 1.93 s at 100 Hz (non-blocking, Python 3.11.7).
 //! ...
-//! Wrote port-advisor-out/numeric_loop-20261124-120000/ (profile.json, flame.svg)
+//! What to port
+//!    #  verdict     function                             time native       calls data/call                  speedup
+//!    1  port        times_ata_u                         95.0%   0.0%         ~19 list[float] 550, li…    7.0x-36.3x
+//! ...
+//! Wrote port-advisor-out/spectral-20261124-145315/ (profile.json, report.json, report.md, flame.svg)
 //!
-//! $ port-advisor flamegraph port-advisor-out/numeric_loop-20261124-120000 --format folded -o -
+//! $ port-advisor report port-advisor-out/spectral-20261124-145315 --format markdown
 //! ```
 //!
 //! The pipeline, one module per stage: [`cli`] -> [`record`] -> [`profile`] -> [`analyze`] ->
-//! [`report`]. [`profile`] is the model every stage shares and depends on nothing else.
+//! [`advise`] -> [`report`]. [`profile`] is the model every stage shares and depends on nothing
+//! else; [`rules`] holds the knowledge as data; [`pysource`] and [`readiness`] read the
+//! program's source, tests and history.
 
 pub mod advise;
 pub mod analyze;

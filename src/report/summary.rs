@@ -130,7 +130,13 @@ fn probe_section(w: &mut dyn Write, profile: &Profile, top: usize) -> Result<()>
         writeln!(w, "Call counts and argument data: unknown ({why}).")?;
         return Ok(());
     }
-    let mut rows: Vec<&ProbedFunction> = probe.functions.iter().filter(|f| f.candidate).collect();
+    // A candidate seen neither called nor observed since it was wrapped (already running, like
+    // `main`, or done) has nothing to show.
+    let mut rows: Vec<&ProbedFunction> = probe
+        .functions
+        .iter()
+        .filter(|f| f.candidate && (f.calls > 0 || f.observed_calls > 0))
+        .collect();
     rows.sort_by(|a, b| b.calls.cmp(&a.calls).then(a.qualname.cmp(&b.qualname)));
     writeln!(
         w,
