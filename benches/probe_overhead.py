@@ -58,11 +58,12 @@ Then two verdict lines, judged on the figures as printed:
       either run. A table of those shares comes first. Part of any difference is
       sampling noise: with about 1,000 samples per run (2 s at 500 Hz) and 5 rounds,
       one share is uncertain by about 0.5 point, up to 0.7 point for a share near 50%,
-      so a FAIL close to the target deserves more --rounds before it is read as the
-      probe's doing. The table's heading also gives the pooled runs' failed
-      sampling rounds (rounds that could not read the program's stack): those
-      samples are lost, and if reads fail more often on some stacks than on others,
-      shares move between runs by more than that noise, probe or no probe.
+      from counting alone. Runs of the same command also differ by more than that (on
+      call_heavy.py, 2-3 points between batches of runs): the line after the verdict
+      computes the same statistic between the odd and the even rounds without the
+      probe, and a shift no larger than that floor cannot be told from the machine's
+      run-to-run variation. The table's heading also gives the pooled runs' failed
+      sampling rounds (rounds that could not read the program's stack).
 
 Last, for context, the probe's call counts for the five most-called functions it
 chose to observe (its candidates), from the same probe run. A count marked `~` was
@@ -330,6 +331,13 @@ def print_share_shift(variants, share_rate):
     verdict = "PASS" if round(points, 1) <= SHIFT_TARGET_POINTS else "FAIL"
     print("largest share shift with the probe: %.1f points (%s) (target <= %.1f): %s" % (
         points, name, SHIFT_TARGET_POINTS, verdict))
+    if len(without_probe) >= 2:
+        floor = share_shifts(inclusive_shares(without_probe[0::2]),
+                             inclusive_shares(without_probe[1::2]))
+        if floor:
+            points, _, _, (_, name) = floor[0]
+            print("noise floor, the same between odd and even rounds without the probe: "
+                  "%.1f points (%s)" % (points, name))
 
 
 def format_calls(function):

@@ -782,16 +782,36 @@ impl<'a> Model<'a> {
         }
         let evidence = self.evidence(&o, seed, boundary);
         let summary = self.summary(verdict, reason, &o, &options, seed_stats);
-        let mid_saved = mid(&o).max(0.0);
+        let mut c = self.candidate(verdict, reason, summary, b_stats, &o);
+        c.hot_functions = vec![seed_stats.name.clone()];
+        if verdict == Verdict::Port {
+            c.speedup = Some(o.speedup);
+            c.score = mid(&o).max(0.0);
+        }
+        c.alternatives = options;
+        c.analogues = analogues;
+        c.evidence = evidence;
+        c
+    }
+
+    /// A candidate about `stats`, with the numbers of its boundary option `o`.
+    fn candidate(
+        &self,
+        verdict: Verdict,
+        reason: Reason,
+        summary: String,
+        stats: &FunctionStats,
+        o: &BoundaryOption,
+    ) -> Candidate {
         Candidate {
             rank: 0,
             verdict,
             reason,
             summary,
-            function: FunctionRef::of(b_stats),
-            hot_functions: vec![seed_stats.name.clone()],
+            function: FunctionRef::of(stats),
+            hot_functions: vec![stats.name.clone()],
             time_share: o.time_share,
-            self_share: self.analysis.share(b_stats.self_weight),
+            self_share: self.analysis.share(stats.self_weight),
             native_share: o.native_share,
             calls: o.calls,
             data: o.data.clone(),
@@ -799,16 +819,12 @@ impl<'a> Model<'a> {
             code_kind: o.code_kind.clone(),
             factor: o.factor,
             saved: o.saved,
-            speedup: (verdict == Verdict::Port).then_some(o.speedup),
-            alternatives: options,
+            speedup: None,
+            alternatives: vec![o.clone()],
             readiness: Vec::new(),
-            analogues,
-            score: if verdict == Verdict::Port {
-                mid_saved
-            } else {
-                0.0
-            },
-            evidence,
+            analogues: Vec::new(),
+            score: 0.0,
+            evidence: Vec::new(),
         }
     }
 
@@ -1314,33 +1330,14 @@ impl<'a> Model<'a> {
             .first()
             .cloned()
             .unwrap_or_else(|| "native code under it".into());
-        Candidate {
-            rank: 0,
-            verdict: Verdict::LeaveIt,
-            reason: Reason::AlreadyNative,
-            summary: format!(
-                "{} is already {:.0}% native: {why}",
-                stats.name,
-                100.0 * stats.native_share()
-            ),
-            function: FunctionRef::of(stats),
-            hot_functions: vec![stats.name.clone()],
-            time_share: o.time_share,
-            self_share: self.analysis.share(stats.self_weight),
-            native_share: o.native_share,
-            calls: o.calls,
-            data: o.data.clone(),
-            crossing_share: o.crossing_share,
-            code_kind: o.code_kind.clone(),
-            factor: o.factor,
-            saved: o.saved,
-            speedup: None,
-            alternatives: vec![o],
-            readiness: Vec::new(),
-            analogues: Vec::new(),
-            score: 0.0,
-            evidence: stats.native_evidence.clone(),
-        }
+        let summary = format!(
+            "{} is already {:.0}% native: {why}",
+            stats.name,
+            100.0 * stats.native_share()
+        );
+        let mut c = self.candidate(Verdict::LeaveIt, Reason::AlreadyNative, summary, stats, &o);
+        c.evidence = stats.native_evidence.clone();
+        c
     }
 
     /// Pure-Python libraries with a native replacement, by the share of their code.

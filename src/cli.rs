@@ -51,7 +51,8 @@ pub enum Command {
     port-advisor profile --pid 4242 --duration 30\n\n\
     The run folder holds profile.json (the profile, versioned JSON), report.json and\n\
     report.md (the advice) and flame.svg.\n\
-    A failing program's exit status becomes port-advisor's; Ctrl-C keeps the profile.")]
+    A failing program's exit status becomes port-advisor's; Ctrl-C keeps the profile.\n\
+    port-advisor's options go before the script: everything after it is the script's own.")]
 pub struct ProfileArgs {
     /// The script to run and its arguments; or, after `--`, any command that starts Python;
     /// or, with -m, the module's arguments.
