@@ -1679,6 +1679,87 @@ mod tests {
     }
 
     #[test]
+    fn the_kind_of_code_comes_from_what_the_body_does() {
+        let src = "def mean_sq(xs):\n    t = 0.0\n    for x in xs:\n        t += x * x - 1\n    return t / len(xs)\n\n\ndef shout(words):\n    return ' '.join(w.upper().strip() for w in words)\n";
+        let m = pysource::parse_source(src).unwrap();
+        assert_eq!(
+            CodeKind::of(m.find("mean_sq", None).unwrap()),
+            CodeKind::Numeric
+        );
+        assert_eq!(CodeKind::of(m.find("shout", None).unwrap()), CodeKind::Text);
+    }
+
+    fn leave_it(name: &str, reason: Reason, top: &str) -> Candidate {
+        let f = FunctionRef {
+            name: top.into(),
+            module: None,
+            file: "app.py".into(),
+            first_line: None,
+        };
+        let option = BoundaryOption {
+            function: f.clone(),
+            time_share: 0.9,
+            native_share: 0.0,
+            functions: 20,
+            calls: None,
+            crossing_ns: None,
+            crossing_share: None,
+            data: Vec::new(),
+            code_kind: "object".into(),
+            factor: [1.5, 4.0],
+            saved: [0.0, 0.0],
+            speedup: [1.0, 1.0],
+            excluded: Some("too big".into()),
+            exclusion: Some(Exclusion::Scope),
+            chosen: false,
+        };
+        Candidate {
+            rank: 0,
+            verdict: Verdict::LeaveIt,
+            reason,
+            summary: format!("{name} alone"),
+            function: FunctionRef {
+                name: name.into(),
+                ..f
+            },
+            hot_functions: vec![name.into()],
+            time_share: 0.05,
+            self_share: 0.04,
+            native_share: 0.0,
+            calls: None,
+            data: Vec::new(),
+            crossing_share: None,
+            code_kind: "object".into(),
+            factor: [1.5, 4.0],
+            saved: [0.0, 0.0],
+            speedup: None,
+            alternatives: vec![option],
+            readiness: Vec::new(),
+            analogues: Vec::new(),
+            score: 0.0,
+            evidence: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn leave_its_under_one_boundary_become_one_row() {
+        let grouped = group_leave_its(vec![
+            leave_it("Vec.add", Reason::SpreadThin, "World.step"),
+            leave_it("Vec.scale", Reason::SpreadThin, "World.step"),
+            leave_it("Box.hit", Reason::SpreadThin, "Other.loop"),
+            leave_it("parse", Reason::InterpreterMachinery, "World.step"),
+        ]);
+        assert_eq!(grouped.len(), 3);
+        assert_eq!(grouped[0].hot_functions, ["Vec.add", "Vec.scale"]);
+        assert!((grouped[0].self_share - 0.08).abs() < 1e-9);
+        assert!(
+            grouped[0].summary.contains("2 functions"),
+            "{}",
+            grouped[0].summary
+        );
+    }
+
+    #[test]
     fn amdahl_bounds_the_saving() {
         assert_eq!(amdahl(0.0), 1.0);
         assert!((amdahl(0.5) - 2.0).abs() < 1e-9);
