@@ -41,6 +41,9 @@ pub enum Command {
     /// Advise again on a saved profile (what to port, where to cut, what it gains), without
     /// running the program.
     Report(ReportArgs),
+    /// Write a PyO3 crate for the functions worth porting: it builds with maturin, and its
+    /// parity test and benchmark replay calls recorded from the real run.
+    Stub(StubArgs),
 }
 
 #[derive(Debug, Args)]
@@ -236,6 +239,50 @@ pub struct FlamegraphArgs {
     /// Show each thread as its own root.
     #[arg(short, long)]
     pub threads: bool,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  \
+    port-advisor stub port-advisor-out/spectral-20261124-120000\n  \
+    port-advisor stub run --function spectral:times_ata_u -o spectral_rs --name spectral_rs\n  \
+    port-advisor stub run --top 3 --force\n\n\
+    Then, in the crate: maturin develop --release && pytest tests && python bench.py.\n\
+    The crate builds before a line of Rust is written: each function raises\n\
+    NotImplementedError, and the parity test reports it as not ported yet.")]
+pub struct StubArgs {
+    /// A profile.json, or a run folder holding one (its program's sources must be readable).
+    #[arg(value_name = "RUN_OR_PROFILE")]
+    pub profile: PathBuf,
+
+    /// A function to port, as module:qualname (e.g. spectral:times_ata_u or
+    /// shapes:Circle.area); repeat for several [default: the advice's top `port` candidates].
+    #[arg(long = "function", value_name = "MODULE:QUALNAME")]
+    pub functions: Vec<String>,
+
+    /// How many of the advice's `port` candidates, without --function.
+    #[arg(
+        long,
+        default_value_t = 1,
+        value_name = "N",
+        conflicts_with = "functions"
+    )]
+    pub top: usize,
+
+    /// The crate folder to write [default: ./<name>].
+    #[arg(short, long, value_name = "DIR")]
+    pub output: Option<PathBuf>,
+
+    /// The crate and Python module name [default: <program>_rs].
+    #[arg(long, value_name = "CRATE")]
+    pub name: Option<String>,
+
+    /// Overwrite the generated files in an existing, non-empty folder.
+    #[arg(long)]
+    pub force: bool,
+
+    /// A folder of rule files, as for `report`.
+    #[arg(long, value_name = "DIR")]
+    pub rules: Option<PathBuf>,
 }
 
 /// Everything `profile` needs, in plain structs.

@@ -7,7 +7,9 @@ use anyhow::Result;
 
 use crate::advise::{self, Advice, AdviseOptions};
 use crate::analyze::{self, Analysis, AnalyzeOptions};
-use crate::cli::{AdviceArgs, FlameFormat, FlamegraphArgs, ProfilePlan, ReportArgs, ReportFormat};
+use crate::cli::{
+    AdviceArgs, FlameFormat, FlamegraphArgs, ProfilePlan, ReportArgs, ReportFormat, StubArgs,
+};
 use crate::error::UserError;
 use crate::profile::{write_atomic, Profile, TargetKind};
 use crate::record::{self, StopReason};
@@ -180,6 +182,87 @@ pub fn report(args: ReportArgs) -> Result<u8> {
     }
     out.flush()?;
     Ok(0)
+}
+
+/// `port-advisor stub`: a PyO3 crate for the chosen functions.
+pub fn stub(args: StubArgs) -> Result<u8> {
+    let advice_args = AdviceArgs {
+        rules: args.rules.clone(),
+        top: 50,
+        min_share: Some(0.0),
+        no_readiness: true,
+    };
+    let rules = load_rules(&advice_args)?;
+    let path = profile_file(&args.profile)?;
+    let profile = Profile::load(&path)?;
+    let analysis = analyze::analyze(
+        &profile,
+        &AnalyzeOptions {
+            include_idle: false,
+            rules: rules.clone(),
+        },
+    );
+    let advice = advise_on(&profile, &analysis, &rules, &advice_args);
+    let name = args
+        .name
+        .clone()
+        .unwrap_or_else(|| default_crate_name(&profile));
+    let output = args.output.clone().unwrap_or_else(|| PathBuf::from(&name));
+    let opts = crate::stub::StubOptions {
+        functions: args.functions.clone(),
+        top: args.top,
+        output: output.clone(),
+        crate_name: name.clone(),
+        force: args.force,
+    };
+    let functions = crate::stub::stub(&profile, &analysis, &advice, &rules, &opts)?;
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    writeln!(out, "Wrote the crate {name} to {}/:", output.display())?;
+    for f in &functions {
+        let examples = f.examples.iter().filter(|e| e.args.is_some()).count();
+        writeln!(
+            out,
+            "  {}.{}  ({} recorded call{} for its parity test)",
+            f.module,
+            f.source.qualname,
+            examples,
+            if examples == 1 { "" } else { "s" }
+        )?;
+    }
+    writeln!(out)?;
+    writeln!(
+        out,
+        "Next: cd {} && maturin develop --release && pytest tests && python bench.py",
+        output.display()
+    )?;
+    out.flush()?;
+    Ok(0)
+}
+
+/// `<program>_rs`, as a valid crate name.
+fn default_crate_name(profile: &Profile) -> String {
+    let program = profile
+        .meta
+        .command
+        .iter()
+        .find(|a| a.ends_with(".py"))
+        .map(|a| {
+            Path::new(a)
+                .file_stem()
+                .map(|s| s.to_string_lossy().into_owned())
+                .unwrap_or_default()
+        })
+        .unwrap_or_else(|| "port".into());
+    let mut name: String = program
+        .to_lowercase()
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
+        .collect();
+    if !name.starts_with(|c: char| c.is_ascii_lowercase()) {
+        name.insert_str(0, "py_");
+    }
+    format!("{name}_rs")
 }
 
 fn load_rules(args: &AdviceArgs) -> Result<Rules> {

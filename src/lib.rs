@@ -31,6 +31,7 @@ pub mod record;
 pub mod report;
 pub mod rules;
 pub mod run_folder;
+pub mod stub;
 
 use anyhow::Result;
 
@@ -40,5 +41,6 @@ pub fn run(cli: cli::Cli) -> Result<u8> {
         cli::Command::Profile(args) => commands::profile(args.into_plan()?),
         cli::Command::Flamegraph(args) => commands::flamegraph(args),
         cli::Command::Report(args) => commands::report(args),
+        cli::Command::Stub(args) => commands::stub(args),
     }
 }

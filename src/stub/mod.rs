@@ -1,0 +1,385 @@
+//! `port-advisor stub`: a PyO3 crate for the functions worth porting, that builds with
+//! maturin before a line of Rust is written, with parity tests and a benchmark on the real
+//! inputs the probe recorded.
+//!
+//! The Rust source is built as `syn` items and printed with `prettyplease`; the original
+//! Python goes beside each body as a comment. Signatures come from the Python source's
+//! annotations, else from the types the probe observed.
+
+mod files;
+pub mod types;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{Context, Result};
+
+use crate::advise::{Advice, Verdict};
+use crate::analyze::{Analysis, FunctionStats};
+use crate::error::UserError;
+use crate::profile::{Example, ProbedFunction, Profile};
+use crate::pysource::{self, ParamKind, PyFunction};
+use crate::rules::Rules;
+use types::PyType;
+
+/// What to generate.
+#[derive(Debug, Clone)]
+pub struct StubOptions {
+    /// `module:qualname` of each function; empty: the advice's top `port` candidates.
+    pub functions: Vec<String>,
+    pub top: usize,
+    pub output: PathBuf,
+    pub crate_name: String,
+    pub force: bool,
+}
+
+/// One function of the crate.
+#[derive(Debug, Clone)]
+pub struct StubFunction {
+    /// The Python module it lives in (`spectral`, `pkg.mod`).
+    pub module: String,
+    /// Its source file, as found on this machine.
+    pub file: PathBuf,
+    pub source: PyFunction,
+    pub params: Vec<StubParam>,
+    pub returns: PyType,
+    pub examples: Vec<Example>,
+    /// The advice's estimate for the whole program, when it advised porting it.
+    pub estimate: Option<[f64; 2]>,
+    /// Crates that do what the Python uses, with why.
+    pub crates: Vec<(String, String)>,
+    /// Functions of the same file it calls (as sampled), which a port takes along.
+    pub callees: Vec<PyFunction>,
+}
+
+/// One parameter with its type and where the type came from.
+#[derive(Debug, Clone)]
+pub struct StubParam {
+    pub name: String,
+    pub kind: ParamKind,
+    pub ty: PyType,
+    /// `annotation`, `observed`, or `unknown`.
+    pub source: &'static str,
+    /// The Python default, as written.
+    pub default: Option<String>,
+}
+
+/// Chooses the functions, reads their sources and writes the crate.
+pub fn stub(
+    profile: &Profile,
+    analysis: &Analysis,
+    advice: &Advice,
+    rules: &Rules,
+    opts: &StubOptions,
+) -> Result<Vec<StubFunction>> {
+    if !valid_crate_name(&opts.crate_name) {
+        return Err(UserError::Usage(format!(
+            "`{}` is not a valid crate name: use lowercase letters, digits and `_`, starting \
+             with a letter (e.g. `fast_parts`)",
+            opts.crate_name
+        ))
+        .into());
+    }
+    check_output(&opts.output, opts.force)?;
+    let chosen: Vec<&FunctionStats> = if opts.functions.is_empty() {
+        let ports: Vec<&FunctionStats> = advice
+            .candidates
+            .iter()
+            .filter(|c| c.verdict == Verdict::Port)
+            .take(opts.top)
+            .filter_map(|c| {
+                analysis
+                    .functions
+                    .iter()
+                    .find(|f| f.name == c.function.name && f.file == c.function.file)
+            })
+            .collect();
+        if ports.is_empty() {
+            return Err(UserError::Usage(
+                "the advice has no `port` candidate for this profile: name functions with \
+                 --function module:qualname"
+                    .into(),
+            )
+            .into());
+        }
+        ports
+    } else {
+        opts.functions
+            .iter()
+            .map(|spec| find_function(analysis, spec))
+            .collect::<Result<_>>()?
+    };
+    let mut functions = Vec::new();
+    for stats in chosen {
+        functions.push(describe(profile, analysis, advice, rules, stats)?);
+    }
+    files::write_crate(&opts.output, &opts.crate_name, &functions, opts.force)?;
+    Ok(functions)
+}
+
+/// A crate name maturin and Python both accept as a module name.
+fn valid_crate_name(name: &str) -> bool {
+    let mut chars = name.chars();
+    chars.next().is_some_and(|c| c.is_ascii_lowercase())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+}
+
+fn check_output(dir: &Path, force: bool) -> Result<()> {
+    if dir.is_file() {
+        return Err(UserError::Output(format!(
+            "{} is a file: give a folder for the crate with -o",
+            dir.display()
+        ))
+        .into());
+    }
+    let non_empty = std::fs::read_dir(dir)
+        .map(|mut d| d.next().is_some())
+        .unwrap_or(false);
+    if non_empty && !force {
+        return Err(UserError::Output(format!(
+            "{} already exists and is not empty: choose another folder with -o, or pass \
+             --force to overwrite the generated files",
+            dir.display()
+        ))
+        .into());
+    }
+    Ok(())
+}
+
+/// The function a `module:qualname` (or a bare qualified name) names, or an error listing the
+/// closest names in the profile.
+fn find_function<'a>(analysis: &'a Analysis, spec: &str) -> Result<&'a FunctionStats> {
+    let (module, name) = match spec.split_once(':') {
+        Some((m, n)) => (Some(m), n),
+        None => (None, spec),
+    };
+    let matches: Vec<&FunctionStats> = analysis
+        .functions
+        .iter()
+        .filter(|f| f.name == name)
+        .filter(|f| module.is_none_or(|m| m.is_empty() || f.module.as_deref() == Some(m)))
+        .collect();
+    match matches.as_slice() {
+        [one] => Ok(one),
+        [] => {
+            let mut close: Vec<(usize, String)> = analysis
+                .functions
+                .iter()
+                .filter(|f| f.kind == crate::profile::FrameKind::Python)
+                .map(|f| {
+                    let full = format!("{}:{}", f.module.as_deref().unwrap_or(""), f.name);
+                    (distance(&full.to_lowercase(), &spec.to_lowercase()), full)
+                })
+                .collect();
+            close.sort();
+            close.dedup_by(|a, b| a.1 == b.1);
+            let names: Vec<String> = close.into_iter().take(3).map(|(_, n)| n).collect();
+            Err(UserError::Usage(format!(
+                "no function `{spec}` in this profile; closest: {}",
+                names.join(", ")
+            ))
+            .into())
+        }
+        several => Err(UserError::Usage(format!(
+            "`{spec}` names {} functions: write it as module:qualname ({})",
+            several.len(),
+            several
+                .iter()
+                .map(|f| format!("{}:{}", f.module.as_deref().unwrap_or(""), f.name))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))
+        .into()),
+    }
+}
+
+/// Levenshtein distance, for suggestions.
+fn distance(a: &str, b: &str) -> usize {
+    let b: Vec<char> = b.chars().collect();
+    let mut previous: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.chars().enumerate() {
+        let mut current = vec![i + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let replace = previous[j] + usize::from(ca != *cb);
+            current.push(replace.min(previous[j + 1] + 1).min(current[j] + 1));
+        }
+        previous = current;
+    }
+    previous[b.len()]
+}
+
+/// Reads one function's source and what the probe saw of it.
+fn describe(
+    profile: &Profile,
+    analysis: &Analysis,
+    advice: &Advice,
+    rules: &Rules,
+    stats: &FunctionStats,
+) -> Result<StubFunction> {
+    let path = resolve(&stats.file, profile.meta.cwd.as_deref());
+    let text = std::fs::read(&path).map_err(|e| {
+        UserError::Usage(format!(
+            "the source of {} is not at {} ({e}): run port-advisor stub where the program's \
+             files are",
+            stats.name,
+            path.display()
+        ))
+    })?;
+    let module = pysource::parse_source(&String::from_utf8_lossy(&text))
+        .map_err(|e| UserError::Usage(format!("{}: {e}", path.display())))?;
+    let source = module
+        .find(&stats.name, stats.first_line)
+        .cloned()
+        .with_context(|| format!("{} has no function {}", path.display(), stats.name))
+        .map_err(|e| UserError::Usage(format!("{e:#}")))?;
+    let probed = probed(profile, stats);
+    let observed = |name: &str| -> Option<PyType> {
+        let obs = probed.map(|p| {
+            if name == "return" {
+                &p.returns
+            } else {
+                &p.args
+            }
+        })?;
+        obs.iter()
+            .filter(|o| o.name == name)
+            .max_by_key(|o| o.count)
+            .map(|o| PyType::from_observed(&o.type_name))
+    };
+    let params = source
+        .params
+        .iter()
+        .map(|p| {
+            let (ty, from) = match (&p.annotation, observed(&p.name)) {
+                (Some(a), _) => (PyType::from_annotation(a), "annotation"),
+                (None, Some(t)) => (t, "observed"),
+                (None, None) => (PyType::Object("unknown".into()), "unknown"),
+            };
+            StubParam {
+                name: p.name.clone(),
+                kind: p.kind,
+                ty,
+                source: from,
+                default: p.default.clone(),
+            }
+        })
+        .collect();
+    let returns = match (&source.returns, observed("return")) {
+        (Some(a), _) => PyType::from_annotation(a),
+        (None, Some(t)) => t,
+        (None, None) => PyType::Object("unknown".into()),
+    };
+    let estimate = advice
+        .candidates
+        .iter()
+        .find(|c| c.function.name == stats.name && c.function.file == stats.file)
+        .and_then(|c| c.speedup);
+    let crates = rules
+        .crates_for_calls(&source.features.called_names)
+        .into_iter()
+        .chain(
+            source
+                .features
+                .modules_used
+                .iter()
+                .flat_map(|m| rules.crates_for_calls(&[format!("{m}.x")])),
+        )
+        .filter_map(|(rule, callee)| {
+            rule.rust_crate
+                .clone()
+                .map(|c| (c, format!("{} ({callee})", rule.why)))
+        })
+        .fold(Vec::new(), |mut acc: Vec<(String, String)>, (c, why)| {
+            if !acc.iter().any(|(x, _)| *x == c) {
+                acc.push((c, why));
+            }
+            acc
+        });
+    let callees = callees_in_file(analysis, stats)
+        .into_iter()
+        .filter_map(|c| module.find(&c.name, c.first_line).cloned())
+        .collect();
+    Ok(StubFunction {
+        callees,
+        module: stats.module.clone().unwrap_or_else(|| file_stem(&path)),
+        file: path,
+        examples: probed.map(|p| p.examples.clone()).unwrap_or_default(),
+        source,
+        params,
+        returns,
+        estimate,
+        crates,
+    })
+}
+
+/// The functions of the same file under `stats` in the sampled call tree, nearest first.
+fn callees_in_file<'a>(analysis: &'a Analysis, stats: &FunctionStats) -> Vec<&'a FunctionStats> {
+    let Some(start) = analysis
+        .functions
+        .iter()
+        .position(|f| f.name == stats.name && f.file == stats.file)
+    else {
+        return Vec::new();
+    };
+    let mut seen = vec![start];
+    let mut next = 0;
+    while next < seen.len() && seen.len() <= 32 {
+        for edge in analysis.callees(seen[next]) {
+            let callee = &analysis.functions[edge.callee];
+            if callee.file == stats.file && !seen.contains(&edge.callee) {
+                seen.push(edge.callee);
+            }
+        }
+        next += 1;
+    }
+    seen.into_iter()
+        .skip(1)
+        .map(|i| &analysis.functions[i])
+        .collect()
+}
+
+fn file_stem(path: &Path) -> String {
+    path.file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "module".into())
+}
+
+fn resolve(file: &str, cwd: Option<&str>) -> PathBuf {
+    let path = Path::new(file);
+    match cwd {
+        Some(cwd) if path.is_relative() => Path::new(cwd).join(path),
+        _ => path.to_path_buf(),
+    }
+}
+
+fn probed<'a>(profile: &'a Profile, stats: &FunctionStats) -> Option<&'a ProbedFunction> {
+    let plain = stats.name.rsplit('.').next().unwrap_or(&stats.name);
+    profile
+        .probe
+        .as_ref()?
+        .functions
+        .iter()
+        .filter(|p| p.file == stats.file && p.name == plain)
+        .find(|p| p.qualname == stats.name || p.qualname == p.name)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn crate_names_are_python_module_names() {
+        assert!(valid_crate_name("fast_parts"));
+        assert!(valid_crate_name("spectral2"));
+        assert!(!valid_crate_name("Fast"));
+        assert!(!valid_crate_name("fast-parts"));
+        assert!(!valid_crate_name("2fast"));
+        assert!(!valid_crate_name(""));
+    }
+
+    #[test]
+    fn distance_counts_edits() {
+        assert_eq!(distance("times_u", "times_u"), 0);
+        assert_eq!(distance("time_u", "times_u"), 1);
+        assert_eq!(distance("", "abc"), 3);
+    }
+}

@@ -1,0 +1,264 @@
+//! The whole stub workflow on a real run: profile a program, generate the crate, build it with
+//! maturin into a fresh virtualenv, see the parity test say "not ported yet", write the Rust
+//! body, rebuild, and see parity pass and the benchmark print a speedup.
+//!
+//! Needs the pinned maturin that `.ci/setup` installs into `target/tools-venv`, and pip access
+//! to the package index for pytest (pinned in `.ci/requirements.txt`).
+
+mod common;
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+use common::{exclusive, fixture, python, repo};
+
+/// The port-advisor binary under test, as a plain command.
+fn port_advisor() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_port-advisor"))
+}
+
+fn run(cmd: &mut Command, what: &str) -> Output {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{what}: {e}"));
+    assert!(
+        out.status.success(),
+        "{what} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+fn text(out: &Output) -> String {
+    String::from_utf8_lossy(&out.stdout).into_owned() + &String::from_utf8_lossy(&out.stderr)
+}
+
+/// Builds the crate and installs it into the virtualenv.
+fn build_and_install(crate_dir: &Path, venv: &Path) {
+    let maturin = repo().join("target/tools-venv/bin/maturin");
+    let wheels = crate_dir.join("wheels");
+    let _ = std::fs::remove_dir_all(&wheels);
+    run(
+        Command::new(&maturin)
+            .args(["build", "--release", "--quiet", "-m"])
+            .arg(crate_dir.join("Cargo.toml"))
+            .arg("-i")
+            .arg(venv.join("bin/python"))
+            .arg("-o")
+            .arg(&wheels)
+            .env("CARGO_TARGET_DIR", repo().join("target/stubs")),
+        "maturin build",
+    );
+    let wheel = std::fs::read_dir(&wheels)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|e| e == "whl"))
+        .expect("a wheel");
+    run(
+        Command::new(venv.join("bin/python"))
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--force-reinstall",
+                "--no-deps",
+            ])
+            .arg(&wheel),
+        "pip install the wheel",
+    );
+}
+
+#[test]
+fn a_generated_crate_builds_reports_not_ported_then_passes_parity_once_written() {
+    let maturin = repo().join("target/tools-venv/bin/maturin");
+    assert!(
+        maturin.exists(),
+        "{} is missing: run `bash .ci/setup` first",
+        maturin.display()
+    );
+    let Some(base) = python("3.11") else {
+        eprintln!("skipping: CPython 3.11 is not installed");
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    let venv = work.path().join("venv");
+    run(
+        Command::new(&base).args(["-m", "venv"]).arg(&venv),
+        "python -m venv",
+    );
+    let pins = std::fs::read_to_string(repo().join(".ci/requirements.txt")).unwrap();
+    let pytest = pins
+        .lines()
+        .find(|l| l.starts_with("pytest=="))
+        .expect("pytest is pinned");
+    run(
+        Command::new(venv.join("bin/python")).args([
+            "-m",
+            "pip",
+            "install",
+            "--quiet",
+            "--disable-pip-version-check",
+            pytest,
+        ]),
+        "pip install pytest",
+    );
+
+    // Profile the program with the virtualenv's Python, so the probe records real calls.
+    let runs = work.path().join("run");
+    {
+        let _one = exclusive();
+        run(
+            port_advisor()
+                .current_dir(repo())
+                .args(["profile", "--quiet", "--python"])
+                .arg(venv.join("bin/python"))
+                .arg("-o")
+                .arg(&runs)
+                .arg(fixture("float_list.py")),
+            "port-advisor profile",
+        );
+    }
+    let crate_dir = work.path().join("fl_rs");
+    let out = run(
+        port_advisor()
+            .arg("stub")
+            .arg(&runs)
+            .args([
+                "--function",
+                "float_list:weighted_mean",
+                "--name",
+                "fl_rs",
+                "-o",
+            ])
+            .arg(&crate_dir),
+        "port-advisor stub",
+    );
+    assert!(text(&out).contains("recorded call"), "{}", text(&out));
+    let lib = std::fs::read_to_string(crate_dir.join("src/lib.rs")).unwrap();
+    assert!(lib.contains("values: Vec<f64>"), "{lib}");
+    assert!(lib.contains("// Python original"), "{lib}");
+
+    // Before a line of Rust: it builds, imports, and parity says "not ported yet".
+    build_and_install(&crate_dir, &venv);
+    let pytest = |extra: &[&str]| {
+        Command::new(venv.join("bin/python"))
+            .args(["-m", "pytest", "-rs", "-q"])
+            .args(extra)
+            .arg("tests")
+            .current_dir(&crate_dir)
+            .output()
+            .unwrap()
+    };
+    let before = pytest(&[]);
+    assert!(before.status.success(), "{}", text(&before));
+    assert!(
+        text(&before).contains("not ported yet"),
+        "{}",
+        text(&before)
+    );
+
+    // Write the body where the placeholder is, rebuild: parity passes, the bench times it.
+    let start = lib
+        .find("let _ = (&values, &weights);")
+        .expect("the placeholder");
+    let end = lib[start..].find("\n}\n").expect("the end of the function") + start + 1;
+    let body = "let mut total = 0.0;\n    let mut weight_sum = 0.0;\n    \
+                for (v, w) in values.iter().zip(&weights) {\n        \
+                total += v * w;\n        weight_sum += w;\n    }\n    \
+                Ok(total / weight_sum)\n";
+    let ported = format!("{}{body}{}", &lib[..start], &lib[end..]);
+    std::fs::write(crate_dir.join("src/lib.rs"), ported).unwrap();
+    build_and_install(&crate_dir, &venv);
+    let after = pytest(&[]);
+    assert!(after.status.success(), "{}", text(&after));
+    assert!(!text(&after).contains("not ported yet"), "{}", text(&after));
+    assert!(text(&after).contains("passed"), "{}", text(&after));
+    let bench = run(
+        Command::new(venv.join("bin/python"))
+            .arg("bench.py")
+            .current_dir(&crate_dir),
+        "bench.py",
+    );
+    let line = text(&bench)
+        .lines()
+        .find(|l| l.starts_with("weighted_mean"))
+        .map(str::to_owned)
+        .unwrap_or_else(|| panic!("{}", text(&bench)));
+    let speedup: f64 = line
+        .split_whitespace()
+        .find_map(|w| w.strip_suffix('x').and_then(|n| n.parse().ok()))
+        .unwrap_or_else(|| panic!("a speedup in: {line}"));
+    assert!(speedup > 1.0, "{line}");
+}
+
+#[test]
+fn bad_stub_requests_are_refused_with_the_fix_and_nothing_written() {
+    let Some(py) = python("3.12") else {
+        eprintln!("skipping: CPython 3.12 is not installed");
+        return;
+    };
+    let work = tempfile::tempdir().unwrap();
+    // The program is copied, so that its source can then go missing.
+    let program = work.path().join("float_list.py");
+    std::fs::copy(fixture("float_list.py"), &program).unwrap();
+    let runs = work.path().join("run");
+    {
+        let _one = exclusive();
+        run(
+            port_advisor()
+                .args(["profile", "--quiet", "--python"])
+                .arg(&py)
+                .arg("-o")
+                .arg(&runs)
+                .arg(&program)
+                .arg("0.3"),
+            "port-advisor profile",
+        );
+    }
+    let stub = |args: &[&str]| {
+        let out = port_advisor()
+            .arg("stub")
+            .arg(&runs)
+            .args(args)
+            .current_dir(work.path())
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr).into_owned();
+        assert_eq!(stderr.trim_end().lines().count(), 1, "one line: {stderr}");
+        (out.status.code(), stderr)
+    };
+
+    let (code, err) = stub(&["--function", "float_list:weighted_men", "-o", "a"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("float_list:weighted_mean"),
+        "close matches: {err}"
+    );
+    assert!(!work.path().join("a").exists());
+
+    let (code, err) = stub(&[
+        "--function",
+        "float_list:weighted_mean",
+        "--name",
+        "Bad-Name",
+    ]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("not a valid crate name"), "{err}");
+
+    std::fs::create_dir(work.path().join("taken")).unwrap();
+    std::fs::write(work.path().join("taken/keep.txt"), "mine").unwrap();
+    let (code, err) = stub(&["--function", "float_list:weighted_mean", "-o", "taken"]);
+    assert_eq!(code, Some(5), "{err}");
+    assert!(err.contains("--force"), "{err}");
+    assert_eq!(
+        std::fs::read_to_string(work.path().join("taken/keep.txt")).unwrap(),
+        "mine"
+    );
+
+    std::fs::remove_file(&program).unwrap();
+    let (code, err) = stub(&["--function", "float_list:weighted_mean", "-o", "b"]);
+    assert_eq!(code, Some(2), "{err}");
+    assert!(err.contains("source of weighted_mean"), "{err}");
+    assert!(!work.path().join("b").exists());
+}
