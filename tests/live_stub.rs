@@ -262,3 +262,35 @@ fn bad_stub_requests_are_refused_with_the_fix_and_nothing_written() {
     assert!(err.contains("source of weighted_mean"), "{err}");
     assert!(!work.path().join("b").exists());
 }
+
+/// Every kind of signature the generator handles (scalars, lists, nested lists, str and bytes,
+/// dicts, Optional, defaults, numpy arrays, *args and **kwargs, a method on a class) compiles
+/// against the pinned pyo3 and numpy crates.
+#[test]
+fn crates_for_every_kind_of_signature_compile() {
+    let source = fixture("../stubs/kinds.py");
+    let code = std::fs::read_to_string(&source).unwrap();
+    let files = port_advisor::stub::crate_from_source("kinds_rs", "kinds", &source, &code).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    for (file, contents) in &files {
+        let path = dir.path().join(file);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, contents).unwrap();
+    }
+    let python = python("3.12")
+        .or_else(|| python("3.11"))
+        .expect("a CPython");
+    let out = Command::new("cargo")
+        .args(["check", "--quiet", "--manifest-path"])
+        .arg(dir.path().join("Cargo.toml"))
+        .env("PYO3_PYTHON", python)
+        .env("CARGO_TARGET_DIR", repo().join("target/stubs"))
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", text(&out));
+    assert!(
+        !String::from_utf8_lossy(&out.stderr).contains("warning"),
+        "{}",
+        text(&out)
+    );
+}

@@ -18,21 +18,24 @@ use crate::pysource::ParamKind;
 const PYO3: &str = "0.30";
 const NUMPY: &str = "0.30";
 
-pub fn write_crate(dir: &Path, name: &str, functions: &[StubFunction], _force: bool) -> Result<()> {
+/// The crate's files: (path inside the crate, text).
+pub fn render(name: &str, functions: &[StubFunction]) -> Result<Vec<(String, String)>> {
     let numpy = functions.iter().any(uses_numpy);
-    let files: Vec<(&str, String)> = vec![
-        ("Cargo.toml", cargo_toml(name, functions, numpy)),
-        ("pyproject.toml", pyproject(name, numpy)),
-        ("src/lib.rs", lib_rs(name, functions)?),
-        ("__NAME__.pyi", pyi(functions)),
-        ("tests/examples.json", examples_json(functions)?),
-        ("tests/test_parity.py", parity_test(name, functions)),
-        ("bench.py", bench(name, functions)),
-        ("README.md", readme(name, functions)),
-        (".gitignore", "/target\n__pycache__/\n*.so\n".into()),
-    ];
-    for (file, text) in files {
-        let file = file.replace("__NAME__", name);
+    Ok(vec![
+        ("Cargo.toml".into(), cargo_toml(name, functions, numpy)),
+        ("pyproject.toml".into(), pyproject(name, numpy)),
+        ("src/lib.rs".into(), lib_rs(name, functions)?),
+        (format!("{name}.pyi"), pyi(functions)),
+        ("tests/examples.json".into(), examples_json(functions)?),
+        ("tests/test_parity.py".into(), parity_test(name, functions)),
+        ("bench.py".into(), bench(name, functions)),
+        ("README.md".into(), readme(name, functions)),
+        (".gitignore".into(), "/target\n__pycache__/\n*.so\n".into()),
+    ])
+}
+
+pub fn write_crate(dir: &Path, name: &str, functions: &[StubFunction]) -> Result<()> {
+    for (file, text) in render(name, functions)? {
         let path = dir.join(&file);
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(|e| {
@@ -167,6 +170,8 @@ fn rust_default(default: &str, ty: &PyType) -> Option<String> {
 
 /// A parameter's Rust type and its `signature` entry.
 fn param_parts(p: &StubParam) -> (String, String) {
+    let name = ident(&p.name).to_string();
+    let p = &StubParam { name, ..p.clone() };
     match p.kind {
         ParamKind::VarArgs => (
             "&Bound<'py, pyo3::types::PyTuple>".into(),
@@ -435,7 +440,7 @@ fn pyi(functions: &[StubFunction]) -> String {
     let mut out =
         String::from("# Types of the Rust port, as port-advisor generated them.\nimport typing\n");
     if functions.iter().any(uses_numpy) {
-        out.push_str("import numpy\n");
+        out.push_str("import numpy\nimport numpy.typing\n");
     }
     let mut classes: Vec<(&str, Vec<String>)> = Vec::new();
     for f in functions {

@@ -112,7 +112,7 @@ pub fn stub(
     for stats in chosen {
         functions.push(describe(profile, analysis, advice, rules, stats)?);
     }
-    files::write_crate(&opts.output, &opts.crate_name, &functions, opts.force)?;
+    files::write_crate(&opts.output, &opts.crate_name, &functions)?;
     Ok(functions)
 }
 
@@ -232,42 +232,7 @@ fn describe(
         .with_context(|| format!("{} has no function {}", path.display(), stats.name))
         .map_err(|e| UserError::Usage(format!("{e:#}")))?;
     let probed = probed(profile, stats);
-    let observed = |name: &str| -> Option<PyType> {
-        let obs = probed.map(|p| {
-            if name == "return" {
-                &p.returns
-            } else {
-                &p.args
-            }
-        })?;
-        obs.iter()
-            .filter(|o| o.name == name)
-            .max_by_key(|o| o.count)
-            .map(|o| PyType::from_observed(&o.type_name))
-    };
-    let params = source
-        .params
-        .iter()
-        .map(|p| {
-            let (ty, from) = match (&p.annotation, observed(&p.name)) {
-                (Some(a), _) => (PyType::from_annotation(a), "annotation"),
-                (None, Some(t)) => (t, "observed"),
-                (None, None) => (PyType::Object("unknown".into()), "unknown"),
-            };
-            StubParam {
-                name: p.name.clone(),
-                kind: p.kind,
-                ty,
-                source: from,
-                default: p.default.clone(),
-            }
-        })
-        .collect();
-    let returns = match (&source.returns, observed("return")) {
-        (Some(a), _) => PyType::from_annotation(a),
-        (None, Some(t)) => t,
-        (None, None) => PyType::Object("unknown".into()),
-    };
+    let (params, returns) = signature(&source, probed);
     let estimate = advice
         .candidates
         .iter()
@@ -337,6 +302,81 @@ fn callees_in_file<'a>(analysis: &'a Analysis, stats: &FunctionStats) -> Vec<&'a
         .collect()
 }
 
+/// The files of a crate for every function of a Python source (methods included, `__init__`
+/// left out), typed from its annotations alone: how the generator handles each kind of
+/// signature, without a profile.
+pub fn crate_from_source(
+    crate_name: &str,
+    module: &str,
+    file: &Path,
+    text: &str,
+) -> Result<Vec<(String, String)>> {
+    let parsed = pysource::parse_source(text)
+        .map_err(|e| UserError::Usage(format!("{}: {e}", file.display())))?;
+    let functions: Vec<StubFunction> = parsed
+        .functions
+        .iter()
+        .filter(|f| f.name != "__init__")
+        .map(|source| {
+            let (params, returns) = signature(source, None);
+            StubFunction {
+                module: module.to_owned(),
+                file: file.to_path_buf(),
+                source: source.clone(),
+                params,
+                returns,
+                examples: Vec::new(),
+                estimate: None,
+                crates: Vec::new(),
+                callees: Vec::new(),
+            }
+        })
+        .collect();
+    files::render(crate_name, &functions)
+}
+
+/// Parameter and return types: the annotation where there is one, else the type the probe
+/// observed most often, else unknown.
+fn signature(source: &PyFunction, probed: Option<&ProbedFunction>) -> (Vec<StubParam>, PyType) {
+    let observed = |name: &str| -> Option<PyType> {
+        let obs = probed.map(|p| {
+            if name == "return" {
+                &p.returns
+            } else {
+                &p.args
+            }
+        })?;
+        obs.iter()
+            .filter(|o| o.name == name)
+            .max_by_key(|o| o.count)
+            .map(|o| PyType::from_observed(&o.type_name))
+    };
+    let params = source
+        .params
+        .iter()
+        .map(|p| {
+            let (ty, from) = match (&p.annotation, observed(&p.name)) {
+                (Some(a), _) => (PyType::from_annotation(a), "annotation"),
+                (None, Some(t)) => (t, "observed"),
+                (None, None) => (PyType::Object("unknown".into()), "unknown"),
+            };
+            StubParam {
+                name: p.name.clone(),
+                kind: p.kind,
+                ty,
+                source: from,
+                default: p.default.clone(),
+            }
+        })
+        .collect();
+    let returns = match (&source.returns, observed("return")) {
+        (Some(a), _) => PyType::from_annotation(a),
+        (None, Some(t)) => t,
+        (None, None) => PyType::Object("unknown".into()),
+    };
+    (params, returns)
+}
+
 fn file_stem(path: &Path) -> String {
     path.file_stem()
         .map(|s| s.to_string_lossy().into_owned())
@@ -365,6 +405,40 @@ fn probed<'a>(profile: &'a Profile, stats: &FunctionStats) -> Option<&'a ProbedF
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The crate for every function of `fixtures/stubs/kinds.py`, from its annotations alone.
+    fn kinds_crate() -> Vec<(String, String)> {
+        let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("fixtures/stubs/kinds.py");
+        let text = std::fs::read_to_string(&path).unwrap();
+        // A relative path, so that the snapshots read the same on every machine.
+        crate_from_source(
+            "kinds_rs",
+            "kinds",
+            Path::new("fixtures/stubs/kinds.py"),
+            &text,
+        )
+        .unwrap()
+    }
+
+    #[test]
+    fn generated_rust_covers_every_kind_of_signature() {
+        let files = kinds_crate();
+        let lib = &files.iter().find(|(f, _)| f == "src/lib.rs").unwrap().1;
+        insta::assert_snapshot!("kinds_lib_rs", lib);
+        // It is Rust that parses (pyo3's macros aside, which the maturin test builds).
+        syn::parse_file(lib).expect("valid Rust");
+    }
+
+    #[test]
+    fn generated_stub_files_match_their_snapshots() {
+        for (file, text) in kinds_crate() {
+            if file == "src/lib.rs" || file == "tests/examples.json" {
+                continue;
+            }
+            let name = file.replace(['/', '.'], "_");
+            insta::assert_snapshot!(name, text);
+        }
+    }
 
     #[test]
     fn crate_names_are_python_module_names() {

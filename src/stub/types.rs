@@ -103,7 +103,7 @@ impl PyType {
             PyType::Dict(k, v) => format!("dict[{}, {}]", k.pyi(), v.pyi()),
             PyType::Set(t) => format!("set[{}]", t.pyi()),
             PyType::Optional(t) => format!("{} | None", t.pyi()),
-            PyType::Array(dtype) => format!("numpy.ndarray  # of {dtype}"),
+            PyType::Array(dtype) => format!("numpy.typing.NDArray[numpy.{dtype}]"),
             PyType::Object(_) => "typing.Any".into(),
         }
     }
