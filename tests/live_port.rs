@@ -15,38 +15,12 @@ use common::{bin, exclusive, fixture, python, repo};
 use port_advisor::advise::{Advice, Verdict};
 
 fn run(cmd: &mut Command, what: &str) {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{what}: {e}"));
-    assert!(
-        out.status.success(),
-        "{what} failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    common::run_ok(cmd, what);
 }
 
-/// A virtualenv of `python` with the port installed, built once per target folder.
+/// A virtualenv of `python` with the port installed.
 fn venv_with_port(python: &Path) -> PathBuf {
-    let tools = repo().join("target/tools-venv/bin");
-    let maturin = tools.join("maturin");
-    assert!(
-        maturin.exists(),
-        "{} is missing: run `bash .ci/setup` first (it installs the pinned maturin)",
-        maturin.display()
-    );
     let ports = repo().join("target/ports");
-    let wheels = ports.join("wheels");
-    let _ = std::fs::remove_dir_all(&wheels);
-    run(
-        Command::new(&maturin)
-            .args(["build", "--release", "--quiet", "-m"])
-            .arg(repo().join("fixtures/ports/spectral_port/Cargo.toml"))
-            .arg("-i")
-            .arg(python)
-            .arg("-o")
-            .arg(&wheels)
-            .env("CARGO_TARGET_DIR", ports.join("cargo")),
-        "maturin build",
-    );
     let venv = ports.join("venv");
     run(
         Command::new(python)
@@ -54,17 +28,10 @@ fn venv_with_port(python: &Path) -> PathBuf {
             .arg(&venv),
         "python -m venv",
     );
-    let wheel = std::fs::read_dir(&wheels)
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .map(|e| e.path())
-        .find(|p| p.extension().is_some_and(|e| e == "whl"))
-        .expect("maturin wrote a wheel");
-    run(
-        Command::new(venv.join("bin/python"))
-            .args(["-m", "pip", "install", "--quiet", "--no-index", "--no-deps"])
-            .arg(&wheel),
-        "pip install the wheel",
+    common::maturin_install(
+        &repo().join("fixtures/ports/spectral_port/Cargo.toml"),
+        &venv,
+        &ports,
     );
     venv.join("bin/python")
 }

@@ -18,14 +18,7 @@ fn port_advisor() -> Command {
 }
 
 fn run(cmd: &mut Command, what: &str) -> Output {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{what}: {e}"));
-    assert!(
-        out.status.success(),
-        "{what} failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
+    common::run_ok(cmd, what)
 }
 
 fn text(out: &Output) -> String {
@@ -34,38 +27,10 @@ fn text(out: &Output) -> String {
 
 /// Builds the crate and installs it into the virtualenv.
 fn build_and_install(crate_dir: &Path, venv: &Path) {
-    let maturin = repo().join("target/tools-venv/bin/maturin");
-    let wheels = crate_dir.join("wheels");
-    let _ = std::fs::remove_dir_all(&wheels);
-    run(
-        Command::new(&maturin)
-            .args(["build", "--release", "--quiet", "-m"])
-            .arg(crate_dir.join("Cargo.toml"))
-            .arg("-i")
-            .arg(venv.join("bin/python"))
-            .arg("-o")
-            .arg(&wheels)
-            .env("CARGO_TARGET_DIR", repo().join("target/stubs")),
-        "maturin build",
-    );
-    let wheel = std::fs::read_dir(&wheels)
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .map(|e| e.path())
-        .find(|p| p.extension().is_some_and(|e| e == "whl"))
-        .expect("a wheel");
-    run(
-        Command::new(venv.join("bin/python"))
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--force-reinstall",
-                "--no-deps",
-            ])
-            .arg(&wheel),
-        "pip install the wheel",
+    common::maturin_install(
+        &crate_dir.join("Cargo.toml"),
+        venv,
+        &repo().join("target/stubs"),
     );
 }
 

@@ -156,3 +156,58 @@ pub fn self_share(a: &Analysis, name: &str) -> f64 {
         .map(|f| 100.0 * a.share(f.self_weight))
         .sum()
 }
+
+/// Runs a command to success, or fails the test with its output.
+pub fn run_ok(cmd: &mut std::process::Command, what: &str) -> Output {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{what}: {e}"));
+    assert!(
+        out.status.success(),
+        "{what} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// Builds the PyO3 crate at `manifest` with the pinned maturin (from `.ci/setup`) for the
+/// virtualenv `venv`, and installs the wheel there. Cargo builds into `target_dir`.
+pub fn maturin_install(manifest: &Path, venv: &Path, target_dir: &Path) {
+    let maturin = repo().join("target/tools-venv/bin/maturin");
+    assert!(
+        maturin.exists(),
+        "{} is missing: run `bash .ci/setup` first (it installs the pinned maturin)",
+        maturin.display()
+    );
+    let wheels = target_dir.join("wheels");
+    let _ = std::fs::remove_dir_all(&wheels);
+    run_ok(
+        std::process::Command::new(&maturin)
+            .args(["build", "--release", "--quiet", "-m"])
+            .arg(manifest)
+            .arg("-i")
+            .arg(venv.join("bin/python"))
+            .arg("-o")
+            .arg(&wheels)
+            .env("CARGO_TARGET_DIR", target_dir.join("cargo")),
+        "maturin build",
+    );
+    let wheel = std::fs::read_dir(&wheels)
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .find(|p| p.extension().is_some_and(|e| e == "whl"))
+        .expect("maturin wrote a wheel");
+    run_ok(
+        std::process::Command::new(venv.join("bin/python"))
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--force-reinstall",
+                "--no-deps",
+            ])
+            .arg(&wheel),
+        "pip install the wheel",
+    );
+}
