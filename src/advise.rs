@@ -135,6 +135,8 @@ pub enum Exclusion {
     Driver,
     /// Only module-level code calls it and it covers nearly all of the run.
     EntryPoint,
+    /// A comprehension, generator expression or lambda: part of the function around it.
+    Inner,
 }
 
 /// A function, as reports name it.
@@ -850,10 +852,12 @@ impl<'a> Model<'a> {
         let Some(i) = chosen else {
             let reason = if machinery {
                 Reason::InterpreterMachinery
-            } else if options[0]
-                .exclusion
-                .is_some_and(|e| matches!(e, Exclusion::EntryPoint | Exclusion::Driver))
-            {
+            } else if options[0].exclusion.is_some_and(|e| {
+                matches!(
+                    e,
+                    Exclusion::EntryPoint | Exclusion::Driver | Exclusion::Inner
+                )
+            }) {
                 Reason::EntryPoint
             } else {
                 Reason::SpreadThin
@@ -988,6 +992,17 @@ impl<'a> Model<'a> {
         time_share: f64,
     ) -> Option<(Exclusion, String)> {
         let t = &self.rules.scoring.thresholds;
+        let last = self.analysis.functions[f]
+            .name
+            .rsplit('.')
+            .next()
+            .unwrap_or("");
+        if last.starts_with('<') {
+            return Some((
+                Exclusion::Inner,
+                format!("{last} is part of the function around it, which is the boundary"),
+            ));
+        }
         if scope > t.max_boundary_functions {
             return Some((
                 Exclusion::Scope,
