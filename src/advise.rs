@@ -572,7 +572,7 @@ impl<'a> Model<'a> {
 
     fn source_of(&self, f: usize) -> Option<PyFunction> {
         let stats = &self.analysis.functions[f];
-        let path = self.resolve(&stats.file)?;
+        let path = self.profile.source_path(&stats.file);
         let key = path.display().to_string();
         let mut cache = self.sources.borrow_mut();
         let module = cache.entry(key).or_insert_with(|| {
@@ -585,24 +585,9 @@ impl<'a> Model<'a> {
             .cloned()
     }
 
-    fn resolve(&self, file: &str) -> Option<PathBuf> {
-        let path = Path::new(file);
-        if path.is_absolute() {
-            return Some(path.to_path_buf());
-        }
-        let cwd = self.profile.meta.cwd.as_deref()?;
-        Some(Path::new(cwd).join(path))
-    }
-
     fn probed(&self, f: usize) -> Option<&ProbedFunction> {
         let stats = &self.analysis.functions[f];
-        let probe = self.profile.probe.as_ref()?;
-        let plain = stats.name.rsplit('.').next().unwrap_or(&stats.name);
-        probe
-            .functions
-            .iter()
-            .filter(|p| p.file == stats.file && p.name == plain)
-            .find(|p| p.qualname == stats.name || p.qualname == p.name)
+        self.profile.probed_function(&stats.file, &stats.name)
     }
 
     /// The heaviest caller of `f` that could be a boundary.
@@ -1479,54 +1464,53 @@ impl<'a> Model<'a> {
                 note: format!("line {}: {}; it {}", b.line, b.detail, b.kind.reason()),
             });
         }
-        if let Some(path) = self.resolve(&c.function.file) {
-            let root = project_root(&path, self.profile.meta.cwd.as_deref());
-            let module = c.function.module.clone().unwrap_or_default();
-            let tests = readiness::tests_for(&root, &module, src.class_name.as_deref(), &src.name);
-            if tests.is_empty() {
-                notes.push(ReadinessNote {
-                    signal: "tests".into(),
-                    effect: w.untested,
-                    note: format!(
-                        "no test file under {} refers to {}: write tests before porting (the \
-                         generated stub's parity test replays recorded calls)",
-                        root.display(),
-                        src.name
-                    ),
-                });
-            } else {
-                let first = &tests[0];
-                notes.push(ReadinessNote {
-                    signal: "tests".into(),
-                    effect: 1.0,
-                    note: format!(
-                        "tested: {} reference{} (first {}:{})",
-                        tests.len(),
-                        if tests.len() == 1 { "" } else { "s" },
-                        first.file.display(),
-                        first.line
-                    ),
-                });
-            }
-            if let Some(h) = readiness::history(&path, src.decorator_line, src.last_line) {
-                let unstable = h.commits > w.unstable_commits;
-                notes.push(ReadinessNote {
-                    signal: "history".into(),
-                    effect: if unstable { w.unstable } else { 1.0 },
-                    note: format!(
-                        "{} commit{} by {} author{} changed it{}{}",
-                        h.commits,
-                        if h.commits == 1 { "" } else { "s" },
-                        h.authors,
-                        if h.authors == 1 { "" } else { "s" },
-                        h.last_change
-                            .as_deref()
-                            .map(|d| format!(", last on {d}"))
-                            .unwrap_or_default(),
-                        if unstable { ": still changing" } else { "" }
-                    ),
-                });
-            }
+        let path = self.profile.source_path(&c.function.file);
+        let root = project_root(&path, self.profile.meta.cwd.as_deref());
+        let module = c.function.module.clone().unwrap_or_default();
+        let tests = readiness::tests_for(&root, &module, src.class_name.as_deref(), &src.name);
+        if tests.is_empty() {
+            notes.push(ReadinessNote {
+                signal: "tests".into(),
+                effect: w.untested,
+                note: format!(
+                    "no test file under {} refers to {}: write tests before porting (the \
+                     generated stub's parity test replays recorded calls)",
+                    root.display(),
+                    src.name
+                ),
+            });
+        } else {
+            let first = &tests[0];
+            notes.push(ReadinessNote {
+                signal: "tests".into(),
+                effect: 1.0,
+                note: format!(
+                    "tested: {} reference{} (first {}:{})",
+                    tests.len(),
+                    if tests.len() == 1 { "" } else { "s" },
+                    first.file.display(),
+                    first.line
+                ),
+            });
+        }
+        if let Some(h) = readiness::history(&path, src.decorator_line, src.last_line) {
+            let unstable = h.commits > w.unstable_commits;
+            notes.push(ReadinessNote {
+                signal: "history".into(),
+                effect: if unstable { w.unstable } else { 1.0 },
+                note: format!(
+                    "{} commit{} by {} author{} changed it{}{}",
+                    h.commits,
+                    if h.commits == 1 { "" } else { "s" },
+                    h.authors,
+                    if h.authors == 1 { "" } else { "s" },
+                    h.last_change
+                        .as_deref()
+                        .map(|d| format!(", last on {d}"))
+                        .unwrap_or_default(),
+                    if unstable { ": still changing" } else { "" }
+                ),
+            });
         }
         for n in &notes {
             c.score *= n.effect;

@@ -455,13 +455,7 @@ fn attach_probe_counts(profile: &Profile, functions: &mut [FunctionStats]) {
         return;
     };
     for f in functions.iter_mut().filter(|f| f.kind == FrameKind::Python) {
-        let plain = f.name.rsplit('.').next().unwrap_or(&f.name);
-        let found = probe
-            .functions
-            .iter()
-            .filter(|p| p.file == f.file && p.name == plain)
-            .find(|p| p.qualname == f.name || p.qualname == p.name);
-        if let Some(p) = found {
+        if let Some(p) = profile.probed_function(&f.file, &f.name) {
             let counted = probe.seconds - p.counted_since;
             f.calls = Some(if p.counted_since > 0.0 && counted > 0.0 && p.calls > 1 {
                 // Counted only since it became a candidate (Python before 3.12): the whole

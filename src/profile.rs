@@ -9,7 +9,7 @@
 
 use std::collections::HashMap;
 use std::io::{BufReader, Write};
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
@@ -301,6 +301,27 @@ pub struct ErrorCount {
 }
 
 impl Profile {
+    /// A frame's source file on this machine: relative paths are relative to the recording's
+    /// working directory.
+    pub fn source_path(&self, file: &str) -> PathBuf {
+        let path = Path::new(file);
+        match self.meta.cwd.as_deref() {
+            Some(cwd) if path.is_relative() => Path::new(cwd).join(path),
+            _ => path.to_path_buf(),
+        }
+    }
+
+    /// What the probe recorded of the function `qualname` (or plain name) in `file`.
+    pub fn probed_function(&self, file: &str, qualname: &str) -> Option<&ProbedFunction> {
+        let plain = qualname.rsplit('.').next().unwrap_or(qualname);
+        self.probe
+            .as_ref()?
+            .functions
+            .iter()
+            .filter(|p| p.file == file && p.name == plain)
+            .find(|p| p.qualname == qualname || p.qualname == p.name)
+    }
+
     pub fn new(meta: Meta) -> Profile {
         Profile {
             schema: SCHEMA,

@@ -215,7 +215,7 @@ fn describe(
     rules: &Rules,
     stats: &FunctionStats,
 ) -> Result<StubFunction> {
-    let path = resolve(&stats.file, profile.meta.cwd.as_deref());
+    let path = profile.source_path(&stats.file);
     let text = std::fs::read(&path).map_err(|e| {
         UserError::Usage(format!(
             "the source of {} is not at {} ({e}): run port-advisor stub where the program's \
@@ -231,7 +231,7 @@ fn describe(
         .cloned()
         .with_context(|| format!("{} has no function {}", path.display(), stats.name))
         .map_err(|e| UserError::Usage(format!("{e:#}")))?;
-    let probed = probed(profile, stats);
+    let probed = profile.probed_function(&stats.file, &stats.name);
     let (params, returns) = signature(&source, probed);
     let estimate = advice
         .candidates
@@ -381,25 +381,6 @@ fn file_stem(path: &Path) -> String {
     path.file_stem()
         .map(|s| s.to_string_lossy().into_owned())
         .unwrap_or_else(|| "module".into())
-}
-
-fn resolve(file: &str, cwd: Option<&str>) -> PathBuf {
-    let path = Path::new(file);
-    match cwd {
-        Some(cwd) if path.is_relative() => Path::new(cwd).join(path),
-        _ => path.to_path_buf(),
-    }
-}
-
-fn probed<'a>(profile: &'a Profile, stats: &FunctionStats) -> Option<&'a ProbedFunction> {
-    let plain = stats.name.rsplit('.').next().unwrap_or(&stats.name);
-    profile
-        .probe
-        .as_ref()?
-        .functions
-        .iter()
-        .filter(|p| p.file == stats.file && p.name == plain)
-        .find(|p| p.qualname == stats.name || p.qualname == p.name)
 }
 
 #[cfg(test)]
