@@ -159,6 +159,13 @@ impl FunctionRef {
         }
     }
 
+    /// Where this function is in [`Analysis::functions`].
+    pub fn index_in(&self, analysis: &Analysis) -> Option<usize> {
+        analysis.functions.iter().position(|f| {
+            f.name == self.name && f.file == self.file && f.first_line == self.first_line
+        })
+    }
+
     /// `module.name`, or the name alone.
     pub fn dotted(&self) -> String {
         match &self.module {
@@ -629,11 +636,7 @@ impl<'a> Model<'a> {
                 continue;
             }
             let candidate = self.search(seed);
-            let boundary = self
-                .analysis
-                .functions
-                .iter()
-                .position(|f| FunctionRef::of(f) == candidate.function);
+            let boundary = candidate.function.index_in(self.analysis);
             let index = out.len();
             if let Some(b) = boundary.filter(|_| candidate.verdict != Verdict::LeaveIt) {
                 if let Some(&(_, same)) = boundaries.iter().find(|&&(x, _)| x == b) {
@@ -1425,12 +1428,7 @@ impl<'a> Model<'a> {
     /// Tests, history and blockers of a candidate's function, as score multipliers.
     fn add_readiness(&self, c: &mut Candidate) {
         let w = &self.rules.scoring.readiness;
-        let Some(f) = self
-            .analysis
-            .functions
-            .iter()
-            .position(|s| FunctionRef::of(s) == c.function)
-        else {
+        let Some(f) = c.function.index_in(self.analysis) else {
             return;
         };
         if self.origins[f] != Origin::Program {

@@ -11,7 +11,7 @@
 //! Python frame over C), and the sampled line's own text (`pattern.findall(text)`: the C call
 //! is charged to the calling line by a Python-only sampler).
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use crate::profile::{Frame, FrameId, FrameKind, Profile};
 use crate::rules::Rules;
@@ -94,6 +94,17 @@ pub struct LineStats {
     pub native_weight: f64,
 }
 
+/// Time on one line of a function, callees included.
+#[derive(Debug, Clone, PartialEq)]
+pub struct LineTime {
+    pub line: u32,
+    /// Samples with the function on the stack executing this line (its outermost frame, so
+    /// recursion counts once).
+    pub weight: u64,
+    /// Of that, the part whose innermost frame ran machine code.
+    pub native_weight: f64,
+}
+
 /// Time spent in `callee` when called from `caller` (indexes into [`Analysis::functions`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct CallEdge {
@@ -125,6 +136,46 @@ pub struct Analysis {
 }
 
 impl Analysis {
+    /// Where the time of `function` (an index into [`Analysis::functions`]) went, line by line,
+    /// callees included: what a source view shades. Ordered by line.
+    pub fn line_times(
+        &self,
+        profile: &Profile,
+        function: usize,
+        include_idle: bool,
+    ) -> Vec<LineTime> {
+        let mut lines: BTreeMap<u32, LineTime> = BTreeMap::new();
+        for stack in &profile.stacks {
+            if stack.idle && !include_idle {
+                continue;
+            }
+            let Some(frame) = stack
+                .frames
+                .iter()
+                .find(|&&f| self.frame_function[f as usize] == Some(function))
+            else {
+                continue;
+            };
+            let Some(line) = profile.frames[*frame as usize].line else {
+                continue;
+            };
+            let native = stack
+                .frames
+                .last()
+                .and_then(|leaf| self.leaf_native.get(leaf))
+                .copied()
+                .unwrap_or(0.0);
+            let entry = lines.entry(line).or_insert(LineTime {
+                line,
+                weight: 0,
+                native_weight: 0.0,
+            });
+            entry.weight += stack.weight;
+            entry.native_weight += native * stack.weight as f64;
+        }
+        lines.into_values().collect()
+    }
+
     pub fn share(&self, weight: u64) -> f64 {
         if self.total_weight == 0 {
             0.0
@@ -539,6 +590,40 @@ mod tests {
             kind,
             code: Some(code.into()),
         }
+    }
+
+    #[test]
+    fn line_times_include_callees_count_recursion_once_and_mark_native() {
+        let mut b = ProfileBuilder::default();
+        let t = b.intern_thread(1, 1, None);
+        let main_3 = b.intern_frame(frame("main", "app", 3, "scan()", FrameKind::Python));
+        let main_5 = b.intern_frame(frame("main", "app", 5, "walk()", FrameKind::Python));
+        let scan = b.intern_frame(frame(
+            "scan",
+            "app",
+            9,
+            "return len(WORD.findall(TEXT))",
+            FrameKind::Python,
+        ));
+        let walk = b.intern_frame(frame("walk", "app", 12, "s += i", FrameKind::Python));
+        for _ in 0..3 {
+            b.add_stack(t, vec![main_3, scan], false, true, false);
+        }
+        b.add_stack(t, vec![main_5, walk], false, true, false);
+        // main calling itself: the outer frame's line is where the time went.
+        b.add_stack(t, vec![main_5, main_3, scan], false, true, false);
+        b.add_stack(t, vec![main_5, walk], true, false, false);
+        let p = b.to_profile(Meta::default());
+        let a = analyze(&p, &AnalyzeOptions::default());
+        let main = a.functions.iter().position(|f| f.name == "main").unwrap();
+        let lines = a.line_times(&p, main, false);
+        let got: Vec<(u32, u64, f64)> = lines
+            .iter()
+            .map(|l| (l.line, l.weight, l.native_weight))
+            .collect();
+        assert_eq!(got, vec![(3, 3, 3.0), (5, 2, 1.0)]);
+        let with_idle = a.line_times(&p, main, true);
+        assert_eq!(with_idle[1].weight, 3);
     }
 
     #[test]

@@ -44,6 +44,11 @@ pub enum Command {
     /// Write a PyO3 crate for the functions worth porting: it builds with maturin, and its
     /// parity test and benchmark replay calls recorded from the real run.
     Stub(StubArgs),
+    /// Open a run's HTML report (report.html) in a browser, or print its path.
+    View(ViewArgs),
+    /// Compare two runs (e.g. before and after a port): whole-program and per-function
+    /// speedups, and a differential flame graph.
+    Diff(DiffArgs),
 }
 
 #[derive(Debug, Args)]
@@ -181,6 +186,9 @@ pub enum ReportFormat {
     Json,
     /// The table and every candidate's evidence (what report.md holds).
     Markdown,
+    /// One self-contained page (what report.html holds): the table with each candidate's
+    /// evidence, a flame graph painted by verdict, and source views shaded by time.
+    Html,
 }
 
 #[derive(Debug, Args)]
@@ -204,6 +212,66 @@ pub struct ReportArgs {
 
     #[command(flatten)]
     pub advice: AdviceArgs,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  \
+    port-advisor view port-advisor-out/app-20261124-120000\n  \
+    port-advisor view run --print-path\n\n\
+    Opens the page with $BROWSER, else the desktop's default browser. Without a display it\n\
+    prints the path: copy the file anywhere, it needs no network and no other file.\n\
+    A run recorded before report.html existed gets one, written from its profile.")]
+pub struct ViewArgs {
+    /// A run folder, or a profile.json in one.
+    #[arg(value_name = "RUN")]
+    pub run: PathBuf,
+
+    /// Only print the page's path.
+    #[arg(long)]
+    pub print_path: bool,
+}
+
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
+pub enum DiffFormat {
+    /// A table for the terminal.
+    #[default]
+    Table,
+    /// The comparison model, versioned JSON.
+    Json,
+    /// A Markdown table.
+    Markdown,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  \
+    port-advisor diff port-advisor-out/app-before port-advisor-out/app-after\n  \
+    port-advisor diff before/profile.json after/profile.json -o port.svg --format markdown\n\n\
+    Functions are matched by module and qualified name. Times are each function's share of\n\
+    its run times the run's wall time. In the differential flame graph, widths are the first\n\
+    run's, blue frames took less of the run after, red frames more.")]
+pub struct DiffArgs {
+    /// The first run (a run folder or a profile.json).
+    #[arg(value_name = "BEFORE")]
+    pub before: PathBuf,
+
+    /// The second run.
+    #[arg(value_name = "AFTER")]
+    pub after: PathBuf,
+
+    /// Where to write the differential flame graph [default: diff.svg in AFTER's folder].
+    #[arg(short, long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+
+    #[arg(short, long, value_enum, default_value_t = DiffFormat::Table)]
+    pub format: DiffFormat,
+
+    /// List at most this many functions.
+    #[arg(long, default_value_t = 15, value_name = "N")]
+    pub top: usize,
+
+    /// Count threads that were waiting.
+    #[arg(short, long)]
+    pub idle: bool,
 }
 
 #[derive(Debug, Clone, Copy, Default, ValueEnum)]

@@ -8,12 +8,16 @@ use anyhow::Result;
 use crate::advise::{self, Advice, AdviseOptions};
 use crate::analyze::{self, Analysis, AnalyzeOptions};
 use crate::cli::{
-    AdviceArgs, FlameFormat, FlamegraphArgs, ProfilePlan, ReportArgs, ReportFormat, StubArgs,
+    AdviceArgs, DiffArgs, DiffFormat, FlameFormat, FlamegraphArgs, ProfilePlan, ReportArgs,
+    ReportFormat, StubArgs, ViewArgs,
 };
+use crate::compare;
 use crate::error::UserError;
 use crate::profile::{write_atomic, Profile, TargetKind};
 use crate::record::{self, StopReason};
 use crate::report::advice::TableOptions;
+use crate::report::compare::CompareOptions;
+use crate::report::html::HtmlOptions;
 use crate::report::{self, folded::FoldOptions, summary::SummaryOptions};
 use crate::rules::Rules;
 use crate::run_folder::RunFolder;
@@ -57,6 +61,13 @@ pub fn profile(mut plan: ProfilePlan) -> Result<u8> {
     write_atomic(&folder.file("report.md"), |w| {
         report::advice::write_markdown(&advice, w)
     })?;
+    let html = HtmlOptions {
+        fold: plan.fold.clone(),
+        run: Some(folder.path.display().to_string()),
+    };
+    write_atomic(&folder.file("report.html"), |w| {
+        report::html::write(&profile, &analysis, &advice, &html, w)
+    })?;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     report::summary::write(&profile, &analysis, &SummaryOptions::default(), &mut out)?;
@@ -68,9 +79,10 @@ pub fn profile(mut plan: ProfilePlan) -> Result<u8> {
     writeln!(out)?;
     writeln!(
         out,
-        "Wrote {}/ (profile.json, report.json, report.md, flame.svg)",
+        "Wrote {}/ (profile.json, report.json, report.md, report.html, flame.svg)",
         folder.path.display()
     )?;
+    writeln!(out, "See it: port-advisor view {}", folder.path.display())?;
     out.flush()?;
 
     Ok(match recording.stop {
@@ -179,9 +191,191 @@ pub fn report(args: ReportArgs) -> Result<u8> {
         }
         ReportFormat::Json => report::advice::write_json(&advice, &mut out)?,
         ReportFormat::Markdown => report::advice::write_markdown(&advice, &mut out)?,
+        ReportFormat::Html => {
+            let html = HtmlOptions {
+                fold: FoldOptions {
+                    include_idle: args.idle,
+                    threads: false,
+                },
+                run: Some(run_name(&path)),
+            };
+            report::html::write(&profile, &analysis, &advice, &html, &mut out)?
+        }
     }
     out.flush()?;
     Ok(0)
+}
+
+/// `port-advisor view`: open the run's HTML report, writing it first when the run has none.
+pub fn view(args: ViewArgs) -> Result<u8> {
+    let path = profile_file(&args.run)?;
+    let folder = path.parent().unwrap_or(Path::new(".")).to_path_buf();
+    let page = folder.join("report.html");
+    let stale = match (page.metadata(), path.metadata()) {
+        (Ok(p), Ok(q)) => match (p.modified(), q.modified()) {
+            (Ok(p), Ok(q)) => p < q,
+            _ => false,
+        },
+        (Err(_), _) => true,
+        _ => false,
+    };
+    if stale {
+        let advice_args = AdviceArgs {
+            rules: None,
+            top: 10,
+            min_share: None,
+            no_readiness: false,
+        };
+        let rules = load_rules(&advice_args)?;
+        let profile = Profile::load(&path)?;
+        let analysis = analyze::analyze(
+            &profile,
+            &AnalyzeOptions {
+                include_idle: false,
+                rules: rules.clone(),
+            },
+        );
+        let advice = advise_on(&profile, &analysis, &rules, &advice_args);
+        let html = HtmlOptions {
+            fold: FoldOptions::default(),
+            run: Some(run_name(&path)),
+        };
+        write_atomic(&page, |w| {
+            report::html::write(&profile, &analysis, &advice, &html, w)
+        })
+        .map_err(|e| UserError::Output(format!("cannot write {}: {e:#}", page.display())))?;
+        eprintln!("Wrote {}", page.display());
+    }
+    let page = page.canonicalize().unwrap_or(page);
+    if !args.print_path {
+        if let Some(browser) = open_in_browser(&page) {
+            eprintln!("Opened {} with {browser}", page.display());
+            return Ok(0);
+        }
+        eprintln!("No browser to open it here (set $BROWSER to choose one); the page is:");
+    }
+    println!("{}", page.display());
+    Ok(0)
+}
+
+/// Starts a browser on `page` without waiting for it; returns the program used.
+fn open_in_browser(page: &Path) -> Option<String> {
+    let mut tried: Vec<String> = Vec::new();
+    if let Some(b) = std::env::var_os("BROWSER").filter(|b| !b.is_empty()) {
+        // $BROWSER may list several, separated by `:`, as xdg-utils reads it.
+        for one in b.to_string_lossy().split(':').filter(|s| !s.is_empty()) {
+            tried.push(one.to_owned());
+        }
+    }
+    let desktop = std::env::var_os("DISPLAY").is_some_and(|d| !d.is_empty())
+        || std::env::var_os("WAYLAND_DISPLAY").is_some_and(|d| !d.is_empty());
+    if cfg!(target_os = "macos") {
+        tried.push("open".into());
+    } else if desktop {
+        tried.push("xdg-open".into());
+    }
+    tried.into_iter().find(|program| {
+        let mut parts = program.split_whitespace();
+        let Some(exe) = parts.next() else {
+            return false;
+        };
+        std::process::Command::new(exe)
+            .args(parts)
+            .arg(page)
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .is_ok()
+    })
+}
+
+/// `port-advisor diff`: two runs compared, and their differential flame graph.
+pub fn diff(args: DiffArgs) -> Result<u8> {
+    let before_path = profile_file(&args.before)?;
+    let after_path = profile_file(&args.after)?;
+    let rules = load_rules(&AdviceArgs {
+        rules: None,
+        top: 10,
+        min_share: None,
+        no_readiness: true,
+    })?;
+    let load = |path: &Path| -> Result<(Profile, Analysis)> {
+        let profile = Profile::load(path)?;
+        let analysis = analyze::analyze(
+            &profile,
+            &AnalyzeOptions {
+                include_idle: args.idle,
+                rules: rules.clone(),
+            },
+        );
+        Ok((profile, analysis))
+    };
+    let (before, before_analysis) = load(&before_path)?;
+    let (after, after_analysis) = load(&after_path)?;
+    let estimate = advise::advise(
+        &before,
+        &before_analysis,
+        &rules,
+        &AdviseOptions {
+            readiness: false,
+            ..AdviseOptions::default()
+        },
+    )
+    .combined_speedup;
+    let comparison = compare::compare(
+        (&before, &before_analysis),
+        (&after, &after_analysis),
+        estimate,
+    );
+    let fold = FoldOptions {
+        include_idle: args.idle,
+        threads: false,
+    };
+    let output = args.output.clone().unwrap_or_else(|| {
+        after_path
+            .parent()
+            .unwrap_or(Path::new("."))
+            .join("diff.svg")
+    });
+    let title = "port-advisor diff: widths before, colours the change (blue: less time after)";
+    let subtitle = format!(
+        "{} -> {}: {:.2} s -> {:.2} s",
+        run_name(&before_path),
+        run_name(&after_path),
+        before.meta.wall_seconds,
+        after.meta.wall_seconds
+    );
+    let (before_lines, after_lines) = (
+        report::folded::lines(&before, &fold),
+        report::folded::lines(&after, &fold),
+    );
+    write_atomic(&output, |w| {
+        report::flamegraph::write_differential(&before_lines, &after_lines, title, &subtitle, w)
+    })
+    .map_err(|e| UserError::Output(format!("cannot write {}: {e:#}", output.display())))?;
+    let stdout = std::io::stdout();
+    let mut out = stdout.lock();
+    let opts = CompareOptions { top: args.top };
+    match args.format {
+        DiffFormat::Table => report::compare::write_table(&comparison, &opts, &mut out)?,
+        DiffFormat::Json => report::compare::write_json(&comparison, &mut out)?,
+        DiffFormat::Markdown => report::compare::write_markdown(&comparison, &opts, &mut out)?,
+    }
+    out.flush()?;
+    eprintln!("Wrote {}", output.display());
+    Ok(0)
+}
+
+/// How a run is named in commands the reports suggest: its folder, or the profile's path when
+/// it is not called profile.json.
+fn run_name(profile: &Path) -> String {
+    match (profile.file_name(), profile.parent()) {
+        (Some(name), Some(folder)) if name == "profile.json" && !folder.as_os_str().is_empty() => {
+            folder.display().to_string()
+        }
+        _ => profile.display().to_string(),
+    }
 }
 
 /// `port-advisor stub`: a PyO3 crate for the chosen functions.

@@ -23,6 +23,7 @@ pub mod advise;
 pub mod analyze;
 pub mod cli;
 mod commands;
+pub mod compare;
 pub mod error;
 pub mod profile;
 pub mod pysource;
@@ -42,5 +43,7 @@ pub fn run(cli: cli::Cli) -> Result<u8> {
         cli::Command::Flamegraph(args) => commands::flamegraph(args),
         cli::Command::Report(args) => commands::report(args),
         cli::Command::Stub(args) => commands::stub(args),
+        cli::Command::View(args) => commands::view(args),
+        cli::Command::Diff(args) => commands::diff(args),
     }
 }

@@ -1,26 +1,115 @@
-//! The flame graph, drawn by inferno from the folded lines.
+//! Flame graphs, drawn by inferno from the folded lines: the plain one, one painted by the
+//! advice (for the HTML report), and the differential one of `port-advisor diff`. The only
+//! module that knows inferno.
 
 use std::io::Write;
 
 use anyhow::{Context, Result};
+use inferno::flamegraph::color::{Color, PaletteMap};
+use inferno::flamegraph::{FuncFrameAttrsMap, Options};
 
 use super::folded::{self, FoldOptions};
 use crate::profile::Profile;
 
+/// How one function's frames are painted.
+#[derive(Debug, Clone)]
+pub struct FramePaint {
+    /// The frame label, as in the folded lines ([`folded::frame_label`]).
+    pub label: String,
+    pub rgb: (u8, u8, u8),
+    /// A CSS class put on the frame's `<g>` element.
+    pub class: &'static str,
+    /// A number put in the `data-f` attribute of the frame's `<g>` element, for the page's
+    /// script to look the function up.
+    pub data: Option<usize>,
+}
+
 pub fn write(profile: &Profile, opts: &FoldOptions, w: &mut dyn Write) -> Result<()> {
+    write_painted(profile, opts, &[], w)
+}
+
+/// A flame graph with the given functions painted; the others get inferno's default colours,
+/// or `rest` when given.
+pub fn write_painted(
+    profile: &Profile,
+    opts: &FoldOptions,
+    paint: &[FramePaint],
+    w: &mut dyn Write,
+) -> Result<()> {
     let lines = folded::lines(profile, opts);
-    let mut options = inferno::flamegraph::Options::default();
+    let mut options = Options::default();
     options.title = title(profile);
     options.subtitle = Some(subtitle(profile));
     options.count_name = "samples".into();
+    let mut palette = PaletteMap::default();
+    if !paint.is_empty() {
+        for p in paint {
+            let (r, g, b) = p.rgb;
+            palette.insert(&p.label, Color { r, g, b });
+        }
+        options.func_frameattrs = frame_attributes(paint);
+        options.palette_map = Some(&mut palette);
+    }
+    draw(&mut options, &lines, w)
+}
+
+/// The differential flame graph of two folded profiles: drawn with the widths of `before`,
+/// coloured by the change (blue: less time after, red: more), counts normalized so that runs
+/// of different lengths compare.
+pub fn write_differential(
+    before: &[String],
+    after: &[String],
+    title: &str,
+    subtitle: &str,
+    w: &mut dyn Write,
+) -> Result<()> {
+    // inferno draws the second column's widths: give it `before` there, and flip the hues.
+    let mut both = Vec::new();
+    inferno::differential::from_readers(
+        inferno::differential::Options {
+            normalize: true,
+            strip_hex: false,
+        },
+        after.join("\n").as_bytes(),
+        before.join("\n").as_bytes(),
+        &mut both,
+    )
+    .context("cannot compare the two profiles")?;
+    let both = String::from_utf8_lossy(&both).into_owned();
+    let lines: Vec<String> = both.lines().map(str::to_owned).collect();
+    let mut options = Options::default();
+    options.title = title.to_owned();
+    options.subtitle = Some(subtitle.to_owned());
+    options.count_name = "samples".into();
+    options.negate_differentials = true;
+    draw(&mut options, &lines, w)
+}
+
+fn draw(options: &mut Options<'_>, lines: &[String], w: &mut dyn Write) -> Result<()> {
     if lines.is_empty() {
         // inferno refuses empty input; an empty profile still gets a valid, explicit picture.
         let empty = ["no samples were recorded 1".to_owned()];
-        return inferno::flamegraph::from_lines(&mut options, empty.iter().map(String::as_str), w)
+        return inferno::flamegraph::from_lines(options, empty.iter().map(String::as_str), w)
             .context("cannot draw the flame graph");
     }
-    inferno::flamegraph::from_lines(&mut options, lines.iter().map(String::as_str), w)
+    inferno::flamegraph::from_lines(options, lines.iter().map(String::as_str), w)
         .context("cannot draw the flame graph")
+}
+
+/// inferno reads frame attributes as `label<TAB>name=value...` lines; labels holding a tab
+/// cannot be written that way and keep the default attributes (their colour still applies).
+fn frame_attributes(paint: &[FramePaint]) -> FuncFrameAttrsMap {
+    let mut text = String::new();
+    for p in paint.iter().filter(|p| !p.label.contains('\t')) {
+        text.push_str(&p.label);
+        text.push_str("\tclass=");
+        text.push_str(p.class);
+        if let Some(n) = p.data {
+            text.push_str(&format!("\tg_extra=data-f=\"{n}\""));
+        }
+        text.push('\n');
+    }
+    FuncFrameAttrsMap::from_reader(text.as_bytes()).unwrap_or_default()
 }
 
 fn title(profile: &Profile) -> String {

@@ -4,6 +4,8 @@
 //! records or analyzes anything itself.
 
 pub mod advice;
+pub mod compare;
 pub mod flamegraph;
 pub mod folded;
+pub mod html;
 pub mod summary;

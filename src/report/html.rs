@@ -1,0 +1,542 @@
+//! The HTML report: one self-contained page (no network access) with the run's summary, the
+//! candidates table with each row's evidence, a flame graph painted by verdict, and a source
+//! view of each candidate shaded by measured time.
+//!
+//! Everything taken from the profile reaches the page as JSON data read by the page's own
+//! script, which puts it in the document as text only; the flame graph, inferno's SVG, runs in
+//! a sandboxed frame and talks to the page by messages. Nothing from the profile is ever
+//! parsed as markup or code by the page.
+
+use std::collections::HashMap;
+use std::io::Write;
+
+use anyhow::{Context, Result};
+use serde::Serialize;
+
+use super::flamegraph::{self, FramePaint};
+use super::folded::{self, FoldOptions};
+use crate::advise::{Advice, Candidate, Verdict};
+use crate::analyze::Analysis;
+use crate::profile::{FrameKind, Profile, SamplingMode};
+use crate::pysource;
+use crate::rules::Span;
+
+const PAGE_CSS: &str = include_str!("html/page.css");
+const PAGE_JS: &str = include_str!("html/page.js");
+const BRIDGE_JS: &str = include_str!("html/bridge.js");
+
+/// The chosen boundaries stand out: outlined, their names in bold.
+const BOUNDARY_CSS: &str = "g.pa-port > rect { stroke: #1f2328; stroke-width: 1.5px; }\n\
+                            g.pa-port > text { font-weight: bold; }\n";
+
+/// At most this many source lines per candidate; longer functions are cut at the end.
+const MAX_SOURCE_LINES: usize = 400;
+
+/// What the page shows besides the advice.
+#[derive(Debug, Clone, Default)]
+pub struct HtmlOptions {
+    pub fold: FoldOptions,
+    /// How the stub command names the run (its folder), `RUN` when unknown.
+    pub run: Option<String>,
+}
+
+/// How a function is painted in the flame graph: by the verdict on the region it belongs to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+enum Paint {
+    /// The chosen boundary of a `port` candidate.
+    Port,
+    /// Program code under a `port` boundary: it moves with it.
+    PortInside,
+    /// A function a native library would replace.
+    Library,
+    /// A region the advice says to leave.
+    Leave,
+    /// Time that already runs as machine code.
+    Native,
+    Other,
+}
+
+impl Paint {
+    const ALL: [Paint; 6] = [
+        Paint::Port,
+        Paint::PortInside,
+        Paint::Library,
+        Paint::Leave,
+        Paint::Native,
+        Paint::Other,
+    ];
+
+    fn rgb(self) -> (u8, u8, u8) {
+        match self {
+            Paint::Port => (0xd9, 0x48, 0x0f),
+            Paint::PortInside => (0xff, 0xa9, 0x4d),
+            Paint::Library => (0x4d, 0xab, 0xf7),
+            Paint::Leave => (0xad, 0xb5, 0xbd),
+            Paint::Native => (0x8c, 0xe9, 0x9a),
+            Paint::Other => (0xdc, 0xcd, 0xab),
+        }
+    }
+
+    fn class(self) -> &'static str {
+        match self {
+            Paint::Port => "pa-port",
+            Paint::PortInside => "pa-port-inside",
+            Paint::Library => "pa-library",
+            Paint::Leave => "pa-leave",
+            Paint::Native => "pa-native",
+            Paint::Other => "pa-other",
+        }
+    }
+
+    fn label(self) -> &'static str {
+        match self {
+            Paint::Port => "port: the chosen boundary",
+            Paint::PortInside => "port: moves with its boundary",
+            Paint::Library => "use a library",
+            Paint::Leave => "leave it",
+            Paint::Native => "already native",
+            Paint::Other => "not a candidate",
+        }
+    }
+}
+
+#[derive(Serialize)]
+struct PageData<'a> {
+    schema: u32,
+    generator: String,
+    run: String,
+    summary: Summary<'a>,
+    advice: &'a Advice,
+    functions: Vec<FunctionView>,
+    sources: Vec<Option<SourceView>>,
+    legend: Vec<LegendEntry>,
+    flame_svg: String,
+}
+
+#[derive(Serialize)]
+struct Summary<'a> {
+    command: &'a [String],
+    python: Option<&'a str>,
+    started_at: &'a str,
+    wall_seconds: f64,
+    samples: u64,
+    rate_hz: u32,
+    mode: &'static str,
+    unreadable_samples: u64,
+    interrupted: bool,
+    exit: Option<String>,
+    best_speedup: Option<Span>,
+    verdicts: VerdictCounts,
+}
+
+#[derive(Serialize, Default)]
+struct VerdictCounts {
+    port: usize,
+    use_library: usize,
+    leave_it: usize,
+}
+
+/// A function as the flame graph's hover panel shows it.
+#[derive(Serialize)]
+struct FunctionView {
+    name: String,
+    file: String,
+    line: Option<u32>,
+    time: f64,
+    self_time: f64,
+    native: f64,
+    calls: Option<u64>,
+    calls_exact: bool,
+    paint: Paint,
+    /// The candidate (an index into `advice.candidates`) it belongs to.
+    candidate: Option<usize>,
+}
+
+#[derive(Serialize)]
+struct SourceView {
+    file: String,
+    /// Why the text shown is incomplete, when it is.
+    note: Option<String>,
+    lines: Vec<SourceLine>,
+}
+
+#[derive(Serialize)]
+struct SourceLine {
+    n: u32,
+    code: String,
+    /// Share of the run spent on this line, callees included.
+    time: f64,
+    /// Of the run, the part of that time in native code.
+    native: f64,
+}
+
+#[derive(Serialize)]
+struct LegendEntry {
+    paint: Paint,
+    label: &'static str,
+    color: String,
+}
+
+pub fn write(
+    profile: &Profile,
+    analysis: &Analysis,
+    advice: &Advice,
+    opts: &HtmlOptions,
+    w: &mut dyn Write,
+) -> Result<()> {
+    let (paints, membership) = paint_functions(profile, analysis, advice, &opts.fold);
+    let frame_paint = frame_paints(profile, analysis, &paints);
+    let mut svg = Vec::new();
+    flamegraph::write_painted(profile, &opts.fold, &frame_paint, &mut svg)?;
+    let svg = with_bridge(&String::from_utf8_lossy(&svg));
+
+    let functions = analysis
+        .functions
+        .iter()
+        .enumerate()
+        .map(|(i, f)| FunctionView {
+            name: match &f.module {
+                Some(m) if !m.is_empty() && f.kind == FrameKind::Python => {
+                    format!("{m}.{}", f.name)
+                }
+                _ => f.name.clone(),
+            },
+            file: f.file.clone(),
+            line: f.first_line,
+            time: analysis.share(f.inclusive_weight),
+            self_time: analysis.share(f.self_weight),
+            native: f.native_share(),
+            calls: f.calls.map(|c| c.count),
+            calls_exact: f.calls.is_some_and(|c| c.exact),
+            paint: paints[i],
+            candidate: membership[i],
+        })
+        .collect();
+    let sources = advice
+        .candidates
+        .iter()
+        .map(|c| source_view(profile, analysis, c, opts.fold.include_idle))
+        .collect();
+    let m = &profile.meta;
+    let mut verdicts = VerdictCounts::default();
+    for c in &advice.candidates {
+        match c.verdict {
+            Verdict::Port => verdicts.port += 1,
+            Verdict::UseLibrary => verdicts.use_library += 1,
+            Verdict::LeaveIt => verdicts.leave_it += 1,
+        }
+    }
+    let data = PageData {
+        schema: 1,
+        generator: format!("port-advisor {}", env!("CARGO_PKG_VERSION")),
+        run: opts.run.clone().unwrap_or_else(|| "RUN".into()),
+        summary: Summary {
+            command: &m.command,
+            python: m.python_version.as_deref(),
+            started_at: &m.started_at,
+            wall_seconds: m.wall_seconds,
+            samples: m.samples,
+            rate_hz: m.sampling.rate_hz,
+            mode: match m.sampling.mode {
+                SamplingMode::Blocking => "blocking",
+                SamplingMode::Nonblocking => "non-blocking",
+            },
+            unreadable_samples: m.error_ticks,
+            interrupted: m.interrupted,
+            exit: m.exit.as_ref().map(|e| e.to_string()),
+            best_speedup: advice.combined_speedup,
+            verdicts,
+        },
+        advice,
+        functions,
+        sources,
+        legend: Paint::ALL
+            .iter()
+            .map(|&p| {
+                let (r, g, b) = p.rgb();
+                LegendEntry {
+                    paint: p,
+                    label: p.label(),
+                    color: format!("#{r:02x}{g:02x}{b:02x}"),
+                }
+            })
+            .collect(),
+        flame_svg: svg,
+    };
+    let json = script_safe_json(&data)?;
+    let title = html_text(&format!(
+        "port-advisor: {}",
+        m.command.join(" ").chars().take(100).collect::<String>()
+    ));
+    write!(
+        w,
+        "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\n\
+         <meta name=\"generator\" content=\"port-advisor\">\n\
+         <title>{title}</title>\n<style>\n{PAGE_CSS}</style>\n</head>\n<body>\n\
+         <noscript>This report needs JavaScript; report.md beside it holds the same advice as text.</noscript>\n\
+         <div id=\"app\"></div>\n\
+         <script type=\"application/json\" id=\"pa-data\">{json}</script>\n\
+         <script>\n{PAGE_JS}</script>\n</body>\n</html>\n"
+    )
+    .context("cannot write the HTML report")?;
+    Ok(())
+}
+
+/// Each function's paint, and the candidate it belongs to.
+fn paint_functions(
+    profile: &Profile,
+    analysis: &Analysis,
+    advice: &Advice,
+    fold: &FoldOptions,
+) -> (Vec<Paint>, Vec<Option<usize>>) {
+    let n = analysis.functions.len();
+    let mut paints = vec![Paint::Other; n];
+    let mut membership: Vec<Option<usize>> = vec![None; n];
+    let mut rank = vec![u8::MAX; n];
+    // Lower ranks win when a function belongs to several regions.
+    let mut set = |f: usize, paint: Paint, order: u8, candidate: Option<usize>| {
+        if order < rank[f] {
+            rank[f] = order;
+            paints[f] = paint;
+            if candidate.is_some() {
+                membership[f] = candidate;
+            }
+        }
+    };
+    for (i, f) in analysis.functions.iter().enumerate() {
+        if f.kind == FrameKind::Native || f.native_share() >= 0.5 {
+            set(i, Paint::Native, 1, None);
+        }
+    }
+    let boundaries: Vec<(usize, usize)> = advice
+        .candidates
+        .iter()
+        .enumerate()
+        .filter(|(_, c)| c.verdict == Verdict::Port)
+        .filter_map(|(ci, c)| Some((c.function.index_in(analysis)?, ci)))
+        .collect();
+    for &(b, ci) in &boundaries {
+        set(b, Paint::Port, 0, Some(ci));
+    }
+    if !boundaries.is_empty() {
+        let mut inside: HashMap<usize, usize> = HashMap::new();
+        for stack in &profile.stacks {
+            if stack.idle && !fold.include_idle {
+                continue;
+            }
+            let fns: Vec<Option<usize>> = stack
+                .frames
+                .iter()
+                .map(|&fr| analysis.frame_function[fr as usize])
+                .collect();
+            for &(b, ci) in &boundaries {
+                if let Some(at) = fns.iter().position(|&f| f == Some(b)) {
+                    for f in fns[at + 1..].iter().flatten() {
+                        inside.entry(*f).or_insert(ci);
+                    }
+                }
+            }
+        }
+        for (f, ci) in inside {
+            if analysis.functions[f].kind == FrameKind::Python {
+                set(f, Paint::PortInside, 2, Some(ci));
+            }
+        }
+    }
+    for (ci, c) in advice.candidates.iter().enumerate() {
+        let (paint, order) = match c.verdict {
+            Verdict::Port => continue,
+            Verdict::UseLibrary => (Paint::Library, 3),
+            Verdict::LeaveIt => (Paint::Leave, 4),
+        };
+        if let Some(f) = c.function.index_in(analysis) {
+            set(f, paint, order, Some(ci));
+        }
+        for name in &c.hot_functions {
+            if let Some(f) = analysis.functions.iter().position(|s| &s.name == name) {
+                set(f, paint, order, Some(ci));
+            }
+        }
+    }
+    (paints, membership)
+}
+
+fn frame_paints(profile: &Profile, analysis: &Analysis, paints: &[Paint]) -> Vec<FramePaint> {
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    for (frame, f) in profile.frames.iter().zip(&analysis.frame_function) {
+        let Some(f) = *f else { continue };
+        let label = folded::frame_label(frame);
+        if !seen.insert(label.clone()) {
+            continue;
+        }
+        out.push(FramePaint {
+            label,
+            rgb: paints[f].rgb(),
+            class: paints[f].class(),
+            data: Some(f),
+        });
+    }
+    out
+}
+
+/// The candidate's function, line by line, shaded by measured time.
+fn source_view(
+    profile: &Profile,
+    analysis: &Analysis,
+    candidate: &Candidate,
+    include_idle: bool,
+) -> Option<SourceView> {
+    let f = candidate.function.index_in(analysis)?;
+    let stats = &analysis.functions[f];
+    if stats.kind != FrameKind::Python {
+        return None;
+    }
+    let times = analysis.line_times(profile, f, include_idle);
+    let path = profile.source_path(&stats.file);
+    let text = std::fs::read(&path)
+        .ok()
+        .map(|b| String::from_utf8_lossy(&b).into_owned());
+    let span = text.as_deref().and_then(|t| {
+        let module = pysource::parse_source(t).ok()?;
+        let found = module.find(&stats.name, stats.first_line)?;
+        Some((found.decorator_line, found.last_line))
+    });
+    let by_line: HashMap<u32, (u64, f64)> = times
+        .iter()
+        .map(|t| (t.line, (t.weight, t.native_weight)))
+        .collect();
+    let line = |n: u32, code: String| {
+        let (w, native) = by_line.get(&n).copied().unwrap_or((0, 0.0));
+        SourceLine {
+            n,
+            code,
+            time: analysis.share(w),
+            native: if analysis.total_weight == 0 {
+                0.0
+            } else {
+                native / analysis.total_weight as f64
+            },
+        }
+    };
+    match (text, span) {
+        (Some(text), Some((first, last))) => {
+            let wanted = (last + 1 - first) as usize;
+            let lines: Vec<SourceLine> = text
+                .lines()
+                .enumerate()
+                .skip(first as usize - 1)
+                .take(wanted.min(MAX_SOURCE_LINES))
+                .map(|(i, code)| line(i as u32 + 1, code.to_owned()))
+                .collect();
+            Some(SourceView {
+                file: stats.file.clone(),
+                note: (wanted > MAX_SOURCE_LINES)
+                    .then(|| format!("the first {MAX_SOURCE_LINES} of its {wanted} lines")),
+                lines,
+            })
+        }
+        _ => {
+            // The file is gone or changed: the sampled lines, with the text the recording kept.
+            let mut code: HashMap<u32, String> = HashMap::new();
+            for (frame, fun) in profile.frames.iter().zip(&analysis.frame_function) {
+                if *fun == Some(f) {
+                    if let (Some(n), Some(c)) = (frame.line, &frame.code) {
+                        code.insert(n, c.clone());
+                    }
+                }
+            }
+            let lines = times
+                .iter()
+                .map(|t| line(t.line, code.remove(&t.line).unwrap_or_default()))
+                .collect();
+            Some(SourceView {
+                file: stats.file.clone(),
+                note: Some(format!(
+                    "{} could not be read as it was profiled: only the sampled lines are shown",
+                    path.display()
+                )),
+                lines,
+            })
+        }
+    }
+}
+
+/// The flame graph's SVG with the script that lets the page search it and hear which frame
+/// is under the pointer, inserted before its end.
+fn with_bridge(svg: &str) -> String {
+    let script = format!(
+        "<style type=\"text/css\"><![CDATA[\n{BOUNDARY_CSS}]]></style>\n\
+         <script type=\"text/ecmascript\"><![CDATA[\n{BRIDGE_JS}]]></script>\n"
+    );
+    match svg.rfind("</svg>") {
+        Some(end) => format!("{}{script}{}", &svg[..end], &svg[end..]),
+        None => svg.to_owned(),
+    }
+}
+
+/// JSON that can sit inside a `<script>` element: no `<`, `>` or `&` survives as itself, so
+/// no `</script>` or `<!--` in a name can end the element early.
+fn script_safe_json<T: Serialize>(value: &T) -> Result<String> {
+    let json = serde_json::to_string(value).context("cannot serialize the report's data")?;
+    let mut out = String::with_capacity(json.len() + json.len() / 16);
+    for c in json.chars() {
+        match c {
+            '<' => out.push_str("\\u003c"),
+            '>' => out.push_str("\\u003e"),
+            '&' => out.push_str("\\u0026"),
+            '\u{2028}' => out.push_str("\\u2028"),
+            '\u{2029}' => out.push_str("\\u2029"),
+            c => out.push(c),
+        }
+    }
+    Ok(out)
+}
+
+/// Text for an HTML element's content.
+fn html_text(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        match c {
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '&' => out.push_str("&amp;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn json_in_a_script_element_cannot_close_it() {
+        let json =
+            script_safe_json(&vec!["</script><script>alert(1)</script>", "a & b <!--"]).unwrap();
+        assert!(!json.contains('<') && !json.contains('>') && !json.contains('&'));
+        let back: Vec<String> = serde_json::from_str(&json).unwrap();
+        assert_eq!(back[0], "</script><script>alert(1)</script>");
+        assert_eq!(back[1], "a & b <!--");
+    }
+
+    #[test]
+    fn title_text_is_escaped() {
+        assert_eq!(
+            html_text("<b>\"x\" & 'y'</b>"),
+            "&lt;b&gt;&quot;x&quot; &amp; &#39;y&#39;&lt;/b&gt;"
+        );
+    }
+
+    #[test]
+    fn the_bridge_goes_inside_the_svg() {
+        let svg = with_bridge("<svg><g/></svg>\n");
+        assert!(svg.starts_with("<svg><g/><style"));
+        assert!(svg.trim_end().ends_with("]]></script>\n</svg>"));
+    }
+}
