@@ -801,7 +801,7 @@ impl<'a> Model<'a> {
             function: FunctionRef::of(stats),
             hot_functions: vec![stats.name.clone()],
             time_share: o.time_share,
-            self_share: self.analysis.share(stats.self_weight),
+            self_share: self.share(stats.self_weight as f64),
             native_share: o.native_share,
             calls: o.calls,
             data: o.data.clone(),
@@ -1403,7 +1403,7 @@ impl<'a> Model<'a> {
                 function: FunctionRef::of(stats),
                 hot_functions: vec![stats.name.clone()],
                 time_share: share,
-                self_share: self.analysis.share(stats.self_weight),
+                self_share: self.share(stats.self_weight as f64),
                 native_share: stats.native_share(),
                 calls: stats.calls,
                 data: Vec::new(),
@@ -1522,6 +1522,17 @@ impl<'a> Model<'a> {
 fn group_leave_its(candidates: Vec<Candidate>) -> Vec<Candidate> {
     let mut out: Vec<Candidate> = Vec::new();
     for c in candidates {
+        // A comprehension's seed lands on the function around it: one row per function.
+        if c.verdict == Verdict::LeaveIt {
+            if let Some(same) = out.iter_mut().find(|o| o.function == c.function) {
+                for name in c.hot_functions {
+                    if !same.hot_functions.contains(&name) {
+                        same.hot_functions.push(name);
+                    }
+                }
+                continue;
+            }
+        }
         let groupable = c.verdict == Verdict::LeaveIt
             && matches!(
                 c.reason,

@@ -522,9 +522,10 @@ fn attach_probe_counts(profile: &Profile, functions: &mut [FunctionStats]) {
                     .round() as u64,
                 }
             } else {
+                // Sampled, so called at least once, even if that call began before counting.
                 Calls {
-                    count: p.calls,
-                    exact: p.calls_exact,
+                    count: p.calls.max(1),
+                    exact: p.calls_exact && p.calls > 0,
                     error: p.calls_error,
                 }
             });

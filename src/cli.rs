@@ -281,19 +281,24 @@ pub enum FlameFormat {
     Svg,
     /// Collapsed stacks, one `a;b;c count` line per stack.
     Folded,
+    /// Speedscope's JSON (https://www.speedscope.app): drop the file on the page, or
+    /// `npx speedscope FILE`; one profile per thread with --threads.
+    Speedscope,
 }
 
 #[derive(Debug, Args)]
 #[command(after_help = "Examples:\n  \
     port-advisor flamegraph port-advisor-out/app-20261124-120000\n  \
     port-advisor flamegraph run/profile.json -o app.svg --threads\n  \
-    port-advisor flamegraph run/profile.json --format folded -o - | grep json")]
+    port-advisor flamegraph run/profile.json --format folded -o - | grep json\n  \
+    port-advisor flamegraph run --format speedscope --threads")]
 pub struct FlamegraphArgs {
     /// A profile.json, or a run folder holding one.
     #[arg(value_name = "PROFILE")]
     pub profile: PathBuf,
 
-    /// Where to write; `-` for stdout [default: flame.svg or flame.folded beside the profile].
+    /// Where to write; `-` for stdout [default: flame.svg, flame.folded or
+    /// flame.speedscope.json beside the profile].
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
 

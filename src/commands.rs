@@ -146,11 +146,13 @@ pub fn flamegraph(args: FlamegraphArgs) -> Result<u8> {
     let render = |w: &mut dyn Write| match args.format {
         FlameFormat::Svg => report::flamegraph::write(&profile, &opts, w),
         FlameFormat::Folded => report::folded::write(&profile, &opts, w),
+        FlameFormat::Speedscope => report::speedscope::write(&profile, &opts, w),
     };
     let output = args.output.unwrap_or_else(|| {
         let name = match args.format {
             FlameFormat::Svg => "flame.svg",
             FlameFormat::Folded => "flame.folded",
+            FlameFormat::Speedscope => "flame.speedscope.json",
         };
         path.parent().unwrap_or(Path::new(".")).join(name)
     });

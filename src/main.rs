@@ -8,10 +8,17 @@ fn main() -> ExitCode {
         Ok(code) => ExitCode::from(code),
         Err(err) => {
             // A closed stdout (`| head`) is not a failure.
-            if err.chain().any(|e| {
-                e.downcast_ref::<std::io::Error>()
-                    .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
-            }) {
+            let broken_pipe = |e: &(dyn std::error::Error + 'static)| {
+                let kind = e
+                    .downcast_ref::<std::io::Error>()
+                    .map(|io| io.kind())
+                    .or_else(|| {
+                        e.downcast_ref::<serde_json::Error>()
+                            .and_then(serde_json::Error::io_error_kind)
+                    });
+                kind == Some(std::io::ErrorKind::BrokenPipe)
+            };
+            if err.chain().any(broken_pipe) {
                 return ExitCode::SUCCESS;
             }
             eprintln!("port-advisor: error: {err:#}");

@@ -6,7 +6,7 @@ use std::io::Write;
 
 use anyhow::{Context, Result};
 use inferno::flamegraph::color::{Color, PaletteMap};
-use inferno::flamegraph::{FuncFrameAttrsMap, Options};
+use inferno::flamegraph::{Direction, FuncFrameAttrsMap, Options};
 
 use super::folded::{self, FoldOptions};
 use crate::profile::Profile;
@@ -28,8 +28,8 @@ pub fn write(profile: &Profile, opts: &FoldOptions, w: &mut dyn Write) -> Result
     write_painted(profile, opts, &[], w)
 }
 
-/// A flame graph with the given functions painted; the others get inferno's default colours,
-/// or `rest` when given.
+/// An icicle graph (roots at the top, where the wide frames are seen first) with the given
+/// functions painted; the others get inferno's default colours.
 pub fn write_painted(
     profile: &Profile,
     opts: &FoldOptions,
@@ -41,6 +41,7 @@ pub fn write_painted(
     options.title = title(profile);
     options.subtitle = Some(subtitle(profile));
     options.count_name = "samples".into();
+    options.direction = Direction::Inverted;
     let mut palette = PaletteMap::default();
     if !paint.is_empty() {
         for p in paint {

@@ -265,10 +265,7 @@ pub fn write(
         flame_svg: svg,
     };
     let json = script_safe_json(&data)?;
-    let title = html_text(&format!(
-        "port-advisor: {}",
-        m.command.join(" ").chars().take(100).collect::<String>()
-    ));
+    let title = html_text(&format!("port-advisor: {}", program_name(&m.command)));
     write!(
         w,
         "<!DOCTYPE html>\n<html lang=\"en\">\n<head>\n<meta charset=\"utf-8\">\n\
@@ -475,6 +472,15 @@ fn with_bridge(svg: &str) -> String {
         Some(end) => format!("{}{script}{}", &svg[..end], &svg[end..]),
         None => svg.to_owned(),
     }
+}
+
+/// What a browser tab calls the run: the script's file name, else the command, short.
+fn program_name(command: &[String]) -> String {
+    let name = match command.iter().find(|a| a.ends_with(".py")) {
+        Some(script) => script.rsplit('/').next().unwrap_or(script).to_owned(),
+        None => command.join(" "),
+    };
+    name.chars().take(100).collect()
 }
 
 /// JSON that can sit inside a `<script>` element: no `<`, `>` or `&` survives as itself, so

@@ -8,4 +8,5 @@ pub mod compare;
 pub mod flamegraph;
 pub mod folded;
 pub mod html;
+pub mod speedscope;
 pub mod summary;

@@ -56,6 +56,10 @@
     }
     function dotted(f) { return f.module ? f.module + "." + f.name : f.name; }
     function spec(f) { return (f.module || "") + ":" + f.name; }
+    // A word a POSIX shell reads back unchanged.
+    function shellWord(s) {
+        return /^[A-Za-z0-9_\/.:,=+@%-]+$/.test(s) ? s : "'" + s.replace(/'/g, "'\\''") + "'";
+    }
     function escapeRegex(s) { return s.replace(/[.*+?^${}()|[\]\\]/g, "\\$&"); }
 
     // ---- header and summary ---------------------------------------------------------------
@@ -267,7 +271,7 @@
         }
         box.appendChild(actions);
         if (c.verdict === "port") {
-            var command = "port-advisor stub " + data.run + " --function " + spec(c.function);
+            var command = "port-advisor stub " + shellWord(data.run) + " --function " + shellWord(spec(c.function));
             box.appendChild(el("h4", { text: "Generate its stub crate" }));
             box.appendChild(el("pre", { className: "command-line" }, [el("code", { text: command })]));
         }
@@ -289,7 +293,7 @@
         return el("li", null, [swatch, l.label]);
     }));
     var frame = el("iframe", {
-        id: "flame-frame", title: "Flame graph", sandbox: "allow-scripts", scrolling: "no"
+        id: "flame-frame", title: "Flame graph", sandbox: "allow-scripts"
     });
     app.appendChild(el("section", { id: "flame" }, [
         el("h2", { text: "Flame graph" }),
@@ -316,7 +320,10 @@
         var m = e.data;
         if (!m || typeof m !== "object") return;
         if (m.type === "ready") {
-            frame.style.height = Math.ceil(Number(m.height) || 600) + "px";
+            // A deep, thin stack (start-up imports) can make the drawing very tall: past most
+            // of a screen, the frame scrolls instead.
+            var height = Math.ceil(Number(m.height) || 600);
+            frame.style.height = Math.min(height, Math.max(400, Math.round(window.innerHeight * 0.8))) + "px";
             document.body.setAttribute("data-flame", "ready");
             if (searchBox.value.trim()) runSearch();
         } else if (m.type === "searched") {
