@@ -383,8 +383,11 @@ pub fn write_atomic(path: &Path, write: impl FnOnce(&mut dyn Write) -> Result<()
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
+    // Created like any other file (0666 less the umask), not private as temporary files are.
+    let mode = std::os::unix::fs::PermissionsExt::from_mode(0o666);
     let mut tmp = tempfile::Builder::new()
         .prefix(".port-advisor-")
+        .permissions(mode)
         .tempfile_in(dir)
         .with_context(|| format!("cannot create a file in {}", dir.display()))?;
     {

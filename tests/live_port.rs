@@ -53,6 +53,29 @@ fn wall(python: &Path, ported: bool) -> Duration {
         .unwrap()
 }
 
+/// `port-advisor profile` of spectral.py into `folder`, with or without the port.
+fn record(python: &Path, folder: &Path, rate: &str, ported: bool) {
+    let mut cmd = bin();
+    cmd.current_dir(repo())
+        .args(["profile", "--quiet", "--rate", rate, "--python"])
+        .arg(python)
+        .arg("-o")
+        .arg(folder)
+        .arg(fixture("advice/spectral.py"));
+    if ported {
+        cmd.env("SPECTRAL_PORT", "1");
+    }
+    let out = {
+        let _one_at_a_time = exclusive();
+        cmd.output().unwrap()
+    };
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
+
 #[test]
 fn the_estimated_range_contains_the_measured_speedup_of_a_real_port() {
     let Some(base) = python("3.11") else {
@@ -62,23 +85,7 @@ fn the_estimated_range_contains_the_measured_speedup_of_a_real_port() {
     let python = venv_with_port(&base);
     let dir = tempfile::tempdir().unwrap();
     let folder = dir.path().join("run");
-    let out = {
-        let _one_at_a_time = exclusive();
-        bin()
-            .current_dir(repo())
-            .args(["profile", "--quiet", "--rate", "200", "--python"])
-            .arg(&python)
-            .arg("-o")
-            .arg(&folder)
-            .arg(fixture("advice/spectral.py"))
-            .output()
-            .unwrap()
-    };
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    record(&python, &folder, "200", false);
     let advice: Advice =
         serde_json::from_str(&std::fs::read_to_string(folder.join("report.json")).unwrap())
             .unwrap();
@@ -110,4 +117,40 @@ fn the_estimated_range_contains_the_measured_speedup_of_a_real_port() {
         range[0],
         range[1]
     );
+
+    // `diff` on the two runs: the ported loop is gone from the second, the whole program is
+    // faster, and the differential flame graph is written beside the second run.
+    let ported = dir.path().join("ported");
+    record(&python, &ported, "1000", true);
+    let diff = bin()
+        .args(["diff", "--format", "json"])
+        .arg(&folder)
+        .arg(&ported)
+        .assert()
+        .success();
+    let c: port_advisor::compare::Comparison =
+        serde_json::from_slice(&diff.get_output().stdout).unwrap();
+    assert!(
+        c.speedup > 3.0,
+        "whole program {:.2}x: {:.3} s -> {:.3} s",
+        c.speedup,
+        c.before.wall_seconds,
+        c.after.wall_seconds
+    );
+    let loop_ = c
+        .functions
+        .iter()
+        .find(|f| f.name == "spectral.times_ata_u")
+        .expect("times_ata_u in the comparison");
+    assert!(
+        loop_.after_seconds < 0.05 * loop_.before_seconds,
+        "the ported loop should be gone: {loop_:?}"
+    );
+    let estimated = c.estimated.expect("the advice on the first run");
+    assert!(
+        (estimated[0] - range[0]).abs() < 1e-6 && (estimated[1] - range[1]).abs() < 1e-6,
+        "the advice on the first run: {estimated:?} against {range:?}"
+    );
+    let svg = std::fs::read_to_string(ported.join("diff.svg")).unwrap();
+    assert!(svg.contains("times_ata_u") && svg.contains("</svg>"));
 }

@@ -42,6 +42,8 @@ pub fn write_painted(
     options.subtitle = Some(subtitle(profile));
     options.count_name = "samples".into();
     options.direction = Direction::Inverted;
+    // Frames outside the paint (the root) get colours from their names, not at random.
+    options.hash = true;
     let mut palette = PaletteMap::default();
     if !paint.is_empty() {
         for p in paint {

@@ -1,0 +1,191 @@
+//! The report commands on a recorded profile (`fixtures/recorded/log_report.profile.json`, a
+//! real run of `fixtures/programs/advice/log_report.py`): fast checks of what each format
+//! writes, without sampling anything. The page itself is used in a browser by `live_html.rs`.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use common::{bin, repo};
+use serde_json::Value;
+
+fn recorded() -> PathBuf {
+    repo().join("fixtures/recorded/log_report.profile.json")
+}
+
+/// A run folder holding a copy of the recorded profile.
+fn run_folder() -> (tempfile::TempDir, PathBuf) {
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    std::fs::create_dir(&run).unwrap();
+    std::fs::copy(recorded(), run.join("profile.json")).unwrap();
+    (dir, run)
+}
+
+fn stdout_of(args: &[&str], extra: &[&Path]) -> String {
+    let out = bin().args(args).args(extra).output().unwrap();
+    assert!(
+        out.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The JSON data block of a report page.
+fn page_data(html: &str) -> Value {
+    let start = html
+        .find("<script type=\"application/json\" id=\"pa-data\">")
+        .expect("a data block");
+    let body = &html[start..];
+    let open = body.find('>').unwrap() + 1;
+    let close = body.find("</script>").unwrap();
+    serde_json::from_str(&body[open..close]).expect("the data block is JSON")
+}
+
+#[test]
+fn the_html_report_holds_the_same_advice_as_the_json_one() {
+    let html = stdout_of(&["report", "--format", "html"], &[&recorded()]);
+    assert!(html.starts_with("<!DOCTYPE html>"));
+    let data = page_data(&html);
+    let svg = data["flame_svg"].as_str().unwrap();
+    for text in [html.as_str(), svg] {
+        for load in ["src=\"http", "href=\"http", "url(http", "@import", "<link"] {
+            assert!(
+                !text.contains(load),
+                "nothing may load from the network: {load}"
+            );
+        }
+    }
+    let json: Value =
+        serde_json::from_str(&stdout_of(&["report", "--format", "json"], &[&recorded()])).unwrap();
+    assert_eq!(data["advice"]["candidates"], json["candidates"]);
+    assert!(svg.contains("<svg"));
+    // Every candidate from a readable source file gets a source view whose lines add up to
+    // no more than the candidate's time.
+    let candidates = json["candidates"].as_array().unwrap();
+    for (c, source) in candidates.iter().zip(data["sources"].as_array().unwrap()) {
+        if source.is_null() {
+            continue;
+        }
+        let total: f64 = source["lines"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|l| l["time"].as_f64().unwrap())
+            .sum();
+        assert!(
+            total > 0.0,
+            "{}: no time on any line",
+            c["function"]["name"]
+        );
+    }
+}
+
+#[test]
+fn view_writes_a_missing_page_once_and_prints_its_path() {
+    let (_dir, run) = run_folder();
+    let page = run.join("report.html");
+    let printed = stdout_of(&["view", "--print-path"], &[&run]);
+    assert_eq!(
+        Path::new(printed.trim()),
+        page.canonicalize().unwrap(),
+        "the page's path"
+    );
+    let written = std::fs::metadata(&page).unwrap().modified().unwrap();
+    stdout_of(&["view", "--print-path"], &[&run]);
+    assert_eq!(
+        std::fs::metadata(&page).unwrap().modified().unwrap(),
+        written,
+        "an up-to-date page is not written again"
+    );
+}
+
+#[test]
+fn view_opens_the_page_with_the_browser_named_in_browser() {
+    let (dir, run) = run_folder();
+    let seen = dir.path().join("opened");
+    let browser = dir.path().join("browser.sh");
+    std::fs::write(
+        &browser,
+        format!("#!/bin/sh\nprintf '%s' \"$1\" > '{}'\n", seen.display()),
+    )
+    .unwrap();
+    std::fs::set_permissions(
+        &browser,
+        std::os::unix::fs::PermissionsExt::from_mode(0o755),
+    )
+    .unwrap();
+    let out = bin()
+        .env("BROWSER", &browser)
+        .env_remove("DISPLAY")
+        .env_remove("WAYLAND_DISPLAY")
+        .arg("view")
+        .arg(&run)
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    // The browser is started, not waited for.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while !seen.exists() && std::time::Instant::now() < deadline {
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    let opened = std::fs::read_to_string(&seen).expect("the browser was started");
+    assert_eq!(
+        Path::new(&opened),
+        run.join("report.html").canonicalize().unwrap()
+    );
+}
+
+#[test]
+fn speedscope_export_is_one_profile_of_seconds() {
+    let text = stdout_of(
+        &["flamegraph", "--format", "speedscope", "-o", "-"],
+        &[&recorded()],
+    );
+    let v: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(
+        v["$schema"],
+        "https://www.speedscope.app/file-format-schema.json"
+    );
+    let frames = v["shared"]["frames"].as_array().unwrap();
+    let profile = &v["profiles"][0];
+    assert_eq!(profile["type"], "sampled");
+    assert_eq!(profile["unit"], "seconds");
+    let samples = profile["samples"].as_array().unwrap();
+    let weights = profile["weights"].as_array().unwrap();
+    assert_eq!(samples.len(), weights.len());
+    assert!(samples
+        .iter()
+        .flat_map(|s| s.as_array().unwrap())
+        .all(|i| (i.as_u64().unwrap() as usize) < frames.len()));
+    assert!(frames
+        .iter()
+        .any(|f| f["name"].as_str().unwrap().starts_with("similarity")));
+    let total: f64 = weights.iter().map(|w| w.as_f64().unwrap()).sum();
+    assert!((total - profile["endValue"].as_f64().unwrap()).abs() < 1e-6);
+}
+
+#[test]
+fn a_run_compared_with_itself_changed_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let svg = dir.path().join("same.svg");
+    let text = stdout_of(
+        &["diff", "--format", "json", "-o"],
+        &[&svg, &recorded(), &recorded()],
+    );
+    let c: Value = serde_json::from_str(&text).unwrap();
+    assert_eq!(c["speedup"], 1.0);
+    let functions = c["functions"].as_array().unwrap();
+    assert!(!functions.is_empty());
+    assert!(
+        functions.iter().all(|f| f["speedup"] == 1.0),
+        "{functions:?}"
+    );
+    let svg = std::fs::read_to_string(&svg).unwrap();
+    assert!(svg.contains("similarity") && svg.trim_end().ends_with("</svg>"));
+
+    let again = dir.path().join("again.svg");
+    let table = stdout_of(&["diff", "-o"], &[&again, &recorded(), &recorded()]);
+    assert!(table.contains("1.00x faster"), "{table}");
+}
