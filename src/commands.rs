@@ -17,6 +17,7 @@ use crate::profile::{write_atomic, Profile, TargetKind};
 use crate::record::{self, StopReason};
 use crate::report::advice::TableOptions;
 use crate::report::compare::CompareOptions;
+use crate::report::flamegraph::Shape;
 use crate::report::html::HtmlOptions;
 use crate::report::{self, folded::FoldOptions, summary::SummaryOptions};
 use crate::rules::Rules;
@@ -42,10 +43,6 @@ pub fn profile(mut plan: ProfilePlan) -> Result<u8> {
     record::source::enrich(&mut profile);
 
     save_with_fallback(&profile, &profile_path, &plan.stem)?;
-    let flame_path = folder.file("flame.svg");
-    write_atomic(&flame_path, |w| {
-        report::flamegraph::write(&profile, &plan.fold, w)
-    })?;
 
     let analysis = analyze::analyze(
         &profile,
@@ -60,6 +57,9 @@ pub fn profile(mut plan: ProfilePlan) -> Result<u8> {
     })?;
     write_atomic(&folder.file("report.md"), |w| {
         report::advice::write_markdown(&advice, w)
+    })?;
+    write_atomic(&folder.file("flame.svg"), |w| {
+        report::paint::write_flame(&profile, &analysis, &advice, &plan.fold, Shape::Flame, w)
     })?;
     let html = HtmlOptions {
         fold: plan.fold.clone(),
@@ -144,7 +144,26 @@ pub fn flamegraph(args: FlamegraphArgs) -> Result<u8> {
         threads: args.threads,
     };
     let render = |w: &mut dyn Write| match args.format {
-        FlameFormat::Svg => report::flamegraph::write(&profile, &opts, w),
+        FlameFormat::Svg => {
+            let rules = Rules::load(None)?;
+            let analysis = analyze::analyze(
+                &profile,
+                &AnalyzeOptions {
+                    include_idle: args.idle,
+                    rules: rules.clone(),
+                },
+            );
+            let advice = advise::advise(
+                &profile,
+                &analysis,
+                &rules,
+                &AdviseOptions {
+                    readiness: false,
+                    ..AdviseOptions::default()
+                },
+            );
+            report::paint::write_flame(&profile, &analysis, &advice, &opts, Shape::Flame, w)
+        }
         FlameFormat::Folded => report::folded::write(&profile, &opts, w),
         FlameFormat::Speedscope => report::speedscope::write(&profile, &opts, w),
     };

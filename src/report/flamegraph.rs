@@ -25,15 +25,24 @@ pub struct FramePaint {
 }
 
 pub fn write(profile: &Profile, opts: &FoldOptions, w: &mut dyn Write) -> Result<()> {
-    write_painted(profile, opts, &[], w)
+    write_painted(profile, opts, &[], Shape::Flame, w)
 }
 
-/// An icicle graph (roots at the top, where the wide frames are seen first) with the given
-/// functions painted; the others get inferno's default colours.
+/// Which way a flame graph grows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// Roots at the bottom, as flame graphs usually are.
+    Flame,
+    /// Roots at the top, where the wide frames are seen first without scrolling.
+    Icicle,
+}
+
+/// A flame graph with the given functions painted; the others get colours from their names.
 pub fn write_painted(
     profile: &Profile,
     opts: &FoldOptions,
     paint: &[FramePaint],
+    shape: Shape,
     w: &mut dyn Write,
 ) -> Result<()> {
     let lines = folded::lines(profile, opts);
@@ -41,20 +50,47 @@ pub fn write_painted(
     options.title = title(profile);
     options.subtitle = Some(subtitle(profile));
     options.count_name = "samples".into();
-    options.direction = Direction::Inverted;
+    if shape == Shape::Icicle {
+        options.direction = Direction::Inverted;
+    }
     // Frames outside the paint (the root) get colours from their names, not at random.
     options.hash = true;
-    let mut palette = PaletteMap::default();
-    if !paint.is_empty() {
-        for p in paint {
-            let (r, g, b) = p.rgb;
-            palette.insert(&p.label, Color { r, g, b });
-        }
-        options.func_frameattrs = frame_attributes(paint);
-        options.palette_map = Some(&mut palette);
+    if paint.is_empty() {
+        return draw(&mut options, &lines, w);
     }
-    draw(&mut options, &lines, w)
+    if shape == Shape::Flame {
+        // A standalone picture has no page around it to hold a legend.
+        let m = &profile.meta;
+        options.subtitle = Some(format!(
+            "{} samples, {:.1} s · {LEGEND}",
+            m.samples, m.wall_seconds
+        ));
+    }
+    let mut palette = PaletteMap::default();
+    for p in paint {
+        let (r, g, b) = p.rgb;
+        palette.insert(&p.label, Color { r, g, b });
+    }
+    options.func_frameattrs = frame_attributes(paint);
+    options.palette_map = Some(&mut palette);
+    let mut svg = Vec::new();
+    draw(&mut options, &lines, &mut svg)?;
+    let svg = String::from_utf8_lossy(&svg);
+    let style = format!("<style type=\"text/css\"><![CDATA[\n{BOUNDARY_CSS}]]></style>\n");
+    let end = svg.rfind("</svg>").unwrap_or(svg.len());
+    w.write_all(svg[..end].as_bytes())?;
+    w.write_all(style.as_bytes())?;
+    w.write_all(svg[end..].as_bytes())?;
+    Ok(())
 }
+
+/// The colours of a painted flame graph, for a standalone SVG's subtitle.
+const LEGEND: &str = "dark orange, outlined: port here · light orange: moves with it · \
+                      blue: use a library · grey: leave it · green: native";
+
+/// The chosen boundaries stand out: outlined, their names in bold.
+const BOUNDARY_CSS: &str = "g.pa-port > rect { stroke: #1f2328; stroke-width: 1.5px; }\n\
+                            g.pa-port > text { font-weight: bold; }\n";
 
 /// The differential flame graph of two folded profiles: drawn with the widths of `before`,
 /// coloured by the change (blue: less time after, red: more), counts normalized so that runs

@@ -13,8 +13,9 @@ use std::io::Write;
 use anyhow::{Context, Result};
 use serde::Serialize;
 
-use super::flamegraph::{self, FramePaint};
-use super::folded::{self, FoldOptions};
+use super::flamegraph::{self, Shape};
+use super::folded::FoldOptions;
+use super::paint::{self, Paint};
 use crate::advise::{Advice, Candidate, Verdict};
 use crate::analyze::Analysis;
 use crate::profile::{FrameKind, Profile, SamplingMode};
@@ -25,10 +26,6 @@ const PAGE_CSS: &str = include_str!("html/page.css");
 const PAGE_JS: &str = include_str!("html/page.js");
 const BRIDGE_JS: &str = include_str!("html/bridge.js");
 
-/// The chosen boundaries stand out: outlined, their names in bold.
-const BOUNDARY_CSS: &str = "g.pa-port > rect { stroke: #1f2328; stroke-width: 1.5px; }\n\
-                            g.pa-port > text { font-weight: bold; }\n";
-
 /// At most this many source lines per candidate; longer functions are cut at the end.
 const MAX_SOURCE_LINES: usize = 400;
 
@@ -38,67 +35,6 @@ pub struct HtmlOptions {
     pub fold: FoldOptions,
     /// How the stub command names the run (its folder), `RUN` when unknown.
     pub run: Option<String>,
-}
-
-/// How a function is painted in the flame graph: by the verdict on the region it belongs to.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-enum Paint {
-    /// The chosen boundary of a `port` candidate.
-    Port,
-    /// Program code under a `port` boundary: it moves with it.
-    PortInside,
-    /// A function a native library would replace.
-    Library,
-    /// A region the advice says to leave.
-    Leave,
-    /// Time that already runs as machine code.
-    Native,
-    Other,
-}
-
-impl Paint {
-    const ALL: [Paint; 6] = [
-        Paint::Port,
-        Paint::PortInside,
-        Paint::Library,
-        Paint::Leave,
-        Paint::Native,
-        Paint::Other,
-    ];
-
-    fn rgb(self) -> (u8, u8, u8) {
-        match self {
-            Paint::Port => (0xd9, 0x48, 0x0f),
-            Paint::PortInside => (0xff, 0xa9, 0x4d),
-            Paint::Library => (0x4d, 0xab, 0xf7),
-            Paint::Leave => (0xad, 0xb5, 0xbd),
-            Paint::Native => (0x8c, 0xe9, 0x9a),
-            Paint::Other => (0xdc, 0xcd, 0xab),
-        }
-    }
-
-    fn class(self) -> &'static str {
-        match self {
-            Paint::Port => "pa-port",
-            Paint::PortInside => "pa-port-inside",
-            Paint::Library => "pa-library",
-            Paint::Leave => "pa-leave",
-            Paint::Native => "pa-native",
-            Paint::Other => "pa-other",
-        }
-    }
-
-    fn label(self) -> &'static str {
-        match self {
-            Paint::Port => "port: the chosen boundary",
-            Paint::PortInside => "port: moves with its boundary",
-            Paint::Library => "use a library",
-            Paint::Leave => "leave it",
-            Paint::Native => "already native",
-            Paint::Other => "not a candidate",
-        }
-    }
 }
 
 #[derive(Serialize)]
@@ -185,10 +121,10 @@ pub fn write(
     opts: &HtmlOptions,
     w: &mut dyn Write,
 ) -> Result<()> {
-    let (paints, membership) = paint_functions(profile, analysis, advice, &opts.fold);
-    let frame_paint = frame_paints(profile, analysis, &paints);
+    let (paints, membership) = paint::paint_functions(profile, analysis, advice, &opts.fold);
+    let frame_paint = paint::frame_paints(profile, analysis, &paints);
     let mut svg = Vec::new();
-    flamegraph::write_painted(profile, &opts.fold, &frame_paint, &mut svg)?;
+    flamegraph::write_painted(profile, &opts.fold, &frame_paint, Shape::Icicle, &mut svg)?;
     let svg = with_bridge(&String::from_utf8_lossy(&svg));
 
     let functions = analysis
@@ -281,104 +217,6 @@ pub fn write(
     Ok(())
 }
 
-/// Each function's paint, and the candidate it belongs to.
-fn paint_functions(
-    profile: &Profile,
-    analysis: &Analysis,
-    advice: &Advice,
-    fold: &FoldOptions,
-) -> (Vec<Paint>, Vec<Option<usize>>) {
-    let n = analysis.functions.len();
-    let mut paints = vec![Paint::Other; n];
-    let mut membership: Vec<Option<usize>> = vec![None; n];
-    let mut rank = vec![u8::MAX; n];
-    // Lower ranks win when a function belongs to several regions.
-    let mut set = |f: usize, paint: Paint, order: u8, candidate: Option<usize>| {
-        if order < rank[f] {
-            rank[f] = order;
-            paints[f] = paint;
-            if candidate.is_some() {
-                membership[f] = candidate;
-            }
-        }
-    };
-    for (i, f) in analysis.functions.iter().enumerate() {
-        if f.kind == FrameKind::Native || f.native_share() >= 0.5 {
-            set(i, Paint::Native, 1, None);
-        }
-    }
-    let boundaries: Vec<(usize, usize)> = advice
-        .candidates
-        .iter()
-        .enumerate()
-        .filter(|(_, c)| c.verdict == Verdict::Port)
-        .filter_map(|(ci, c)| Some((c.function.index_in(analysis)?, ci)))
-        .collect();
-    for &(b, ci) in &boundaries {
-        set(b, Paint::Port, 0, Some(ci));
-    }
-    if !boundaries.is_empty() {
-        let mut inside: HashMap<usize, usize> = HashMap::new();
-        for stack in &profile.stacks {
-            if stack.idle && !fold.include_idle {
-                continue;
-            }
-            let fns: Vec<Option<usize>> = stack
-                .frames
-                .iter()
-                .map(|&fr| analysis.frame_function[fr as usize])
-                .collect();
-            for &(b, ci) in &boundaries {
-                if let Some(at) = fns.iter().position(|&f| f == Some(b)) {
-                    for f in fns[at + 1..].iter().flatten() {
-                        inside.entry(*f).or_insert(ci);
-                    }
-                }
-            }
-        }
-        for (f, ci) in inside {
-            if analysis.functions[f].kind == FrameKind::Python {
-                set(f, Paint::PortInside, 2, Some(ci));
-            }
-        }
-    }
-    for (ci, c) in advice.candidates.iter().enumerate() {
-        let (paint, order) = match c.verdict {
-            Verdict::Port => continue,
-            Verdict::UseLibrary => (Paint::Library, 3),
-            Verdict::LeaveIt => (Paint::Leave, 4),
-        };
-        if let Some(f) = c.function.index_in(analysis) {
-            set(f, paint, order, Some(ci));
-        }
-        for name in &c.hot_functions {
-            if let Some(f) = analysis.functions.iter().position(|s| &s.name == name) {
-                set(f, paint, order, Some(ci));
-            }
-        }
-    }
-    (paints, membership)
-}
-
-fn frame_paints(profile: &Profile, analysis: &Analysis, paints: &[Paint]) -> Vec<FramePaint> {
-    let mut seen = std::collections::HashSet::new();
-    let mut out = Vec::new();
-    for (frame, f) in profile.frames.iter().zip(&analysis.frame_function) {
-        let Some(f) = *f else { continue };
-        let label = folded::frame_label(frame);
-        if !seen.insert(label.clone()) {
-            continue;
-        }
-        out.push(FramePaint {
-            label,
-            rgb: paints[f].rgb(),
-            class: paints[f].class(),
-            data: Some(f),
-        });
-    }
-    out
-}
-
 /// The candidate's function, line by line, shaded by measured time.
 fn source_view(
     profile: &Profile,
@@ -464,10 +302,7 @@ fn source_view(
 /// The flame graph's SVG with the script that lets the page search it and hear which frame
 /// is under the pointer, inserted before its end.
 fn with_bridge(svg: &str) -> String {
-    let script = format!(
-        "<style type=\"text/css\"><![CDATA[\n{BOUNDARY_CSS}]]></style>\n\
-         <script type=\"text/ecmascript\"><![CDATA[\n{BRIDGE_JS}]]></script>\n"
-    );
+    let script = format!("<script type=\"text/ecmascript\"><![CDATA[\n{BRIDGE_JS}]]></script>\n");
     match svg.rfind("</svg>") {
         Some(end) => format!("{}{script}{}", &svg[..end], &svg[end..]),
         None => svg.to_owned(),
@@ -540,9 +375,82 @@ mod tests {
     }
 
     #[test]
+    fn names_decoded_from_bad_bytes_reach_the_page_as_data_only() {
+        use crate::advise::{advise, AdviseOptions};
+        use crate::analyze::{analyze, AnalyzeOptions};
+        use crate::profile::{Frame, Meta, ProfileBuilder};
+        use crate::rules::Rules;
+
+        // What the recorder keeps of a name that is not UTF-8: its lossy decoding.
+        let hostile = String::from_utf8_lossy(b"\xff\xfe</script><script>alert(1)</script>\xc3");
+        let mut b = ProfileBuilder::default();
+        let t = b.intern_thread(1, 1, None);
+        let frame = |name: &str, line: u32| Frame {
+            name: name.into(),
+            qualname: Some(name.into()),
+            file: format!("/nowhere/{hostile}.py"),
+            first_line: Some(1),
+            line: Some(line),
+            module: Some(hostile.to_string()),
+            kind: FrameKind::Python,
+            code: Some(format!("x = '{hostile}'")),
+        };
+        let main = b.intern_frame(frame("main", 2));
+        let hot = b.intern_frame(frame(&hostile, 5));
+        for _ in 0..50 {
+            b.add_stack(t, vec![main, hot], false, true, false);
+        }
+        let profile = b.to_profile(Meta {
+            command: vec!["python3".into(), format!("{hostile}.py")],
+            wall_seconds: 0.5,
+            samples: 50,
+            ..Meta::default()
+        });
+        let rules = Rules::load(None).unwrap();
+        let analysis = analyze(
+            &profile,
+            &AnalyzeOptions {
+                include_idle: false,
+                rules: rules.clone(),
+            },
+        );
+        let advice = advise(&profile, &analysis, &rules, &AdviseOptions::default());
+        let mut page = Vec::new();
+        write(
+            &profile,
+            &analysis,
+            &advice,
+            &HtmlOptions::default(),
+            &mut page,
+        )
+        .unwrap();
+        let page = String::from_utf8(page).unwrap();
+        assert_eq!(
+            page.matches("<script").count(),
+            2,
+            "only the page's own scripts"
+        );
+        assert!(!page.contains("alert(1)</script>"));
+        let start = page.find("id=\"pa-data\">").unwrap() + "id=\"pa-data\">".len();
+        let end = start + page[start..].find("</script>").unwrap();
+        let data: serde_json::Value = serde_json::from_str(&page[start..end]).unwrap();
+        let names: Vec<&str> = data["functions"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|f| f["name"].as_str().unwrap())
+            .collect();
+        assert!(names.iter().any(|n| n.ends_with(&*hostile)), "{names:?}");
+        assert!(data["flame_svg"]
+            .as_str()
+            .unwrap()
+            .contains("&lt;/script&gt;"));
+    }
+
+    #[test]
     fn the_bridge_goes_inside_the_svg() {
         let svg = with_bridge("<svg><g/></svg>\n");
-        assert!(svg.starts_with("<svg><g/><style"));
+        assert!(svg.starts_with("<svg><g/><script"));
         assert!(svg.trim_end().ends_with("]]></script>\n</svg>"));
     }
 }

@@ -8,5 +8,6 @@ pub mod compare;
 pub mod flamegraph;
 pub mod folded;
 pub mod html;
+pub mod paint;
 pub mod speedscope;
 pub mod summary;
