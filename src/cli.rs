@@ -20,12 +20,14 @@ use crate::report::folded::FoldOptions;
                   and tells which of its functions would pay off if ported to Rust with PyO3: \
                   where to cut the boundary, and the whole-program speedup to expect, with \
                   every number's evidence. Each run writes a folder with the profile, the \
-                  advice (report.json, report.md) and a flame graph.",
+                  advice (report.json, report.md, and report.html to see it) and a flame graph.",
     after_help = "Examples:\n  port-advisor profile fixtures/programs/numeric_loop.py\n  \
                   port-advisor profile -m mypkg.cli --input data.csv\n  \
                   port-advisor profile --pid 4242 --duration 30\n  \
                   port-advisor report port-advisor-out/numeric_loop-20261124-120000 --format markdown\n  \
-                  port-advisor flamegraph port-advisor-out/numeric_loop-20261124-120000"
+                  port-advisor flamegraph port-advisor-out/numeric_loop-20261124-120000\n  \
+                  port-advisor view port-advisor-out/numeric_loop-20261124-120000\n  \
+                  port-advisor diff port-advisor-out/app-before port-advisor-out/app-after"
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -36,7 +38,8 @@ pub struct Cli {
 pub enum Command {
     /// Run (or attach to) a Python program, sample it, and write a run folder.
     Profile(ProfileArgs),
-    /// Render a saved profile again as a flame graph or as folded stacks.
+    /// Render a saved profile again: a flame graph painted by the advice, folded stacks, or
+    /// speedscope's format.
     Flamegraph(FlamegraphArgs),
     /// Advise again on a saved profile (what to port, where to cut, what it gains), without
     /// running the program.
@@ -58,7 +61,7 @@ pub enum Command {
     port-advisor profile -- python -X importtime script.py\n  \
     port-advisor profile --pid 4242 --duration 30\n\n\
     The run folder holds profile.json (the profile, versioned JSON), report.json and\n\
-    report.md (the advice) and flame.svg.\n\
+    report.md (the advice), report.html (the advice to see: `port-advisor view`) and flame.svg.\n\
     A failing program's exit status becomes port-advisor's; Ctrl-C keeps the profile.\n\
     port-advisor's options go before the script: everything after it is the script's own.")]
 pub struct ProfileArgs {
