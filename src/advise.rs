@@ -498,6 +498,12 @@ impl<'a> Model<'a> {
                          launches"
                             .into()
                     }
+                    crate::profile::TargetKind::Imported => {
+                        "imported from another tool's profile, which holds no call counts or \
+                         argument data: profile one representative process with \
+                         `port-advisor profile` to measure them"
+                            .into()
+                    }
                     _ => "recorded without the probe".into(),
                 }),
             },

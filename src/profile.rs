@@ -8,7 +8,7 @@
 //! (`"schema": 1`); a file of another schema is refused with an error that says so.
 
 use std::collections::HashMap;
-use std::io::{BufReader, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
@@ -173,6 +173,8 @@ pub enum TargetKind {
     #[default]
     Launched,
     Attached,
+    /// Read from another tool's file (`report`, `merge`): no probe, no source at hand.
+    Imported,
 }
 
 /// The sampler's settings.
@@ -346,24 +348,49 @@ impl Profile {
 
     /// Reads a profile written by [`Profile::save`], refusing other schema versions.
     pub fn load(path: &Path) -> Result<Profile> {
-        let file = std::fs::File::open(path)
+        let text = std::fs::read(path)
             .with_context(|| format!("cannot open profile {}", path.display()))?;
-        let value: serde_json::Value = serde_json::from_reader(BufReader::new(file))
-            .with_context(|| format!("{} is not a JSON profile", path.display()))?;
+        let text = String::from_utf8_lossy(&text);
+        Profile::from_json(&text).map_err(|e| anyhow::anyhow!("{}: {e}", path.display()))
+    }
+
+    /// A profile from its JSON form, checked: the schema version, and every index (frames
+    /// and threads of each stack) in range, so that no later stage can be led out of bounds.
+    pub fn from_json(text: &str) -> Result<Profile, String> {
+        let value: serde_json::Value =
+            serde_json::from_str(text).map_err(|e| format!("not a JSON profile ({e})"))?;
         match value.get("schema").and_then(|v| v.as_u64()) {
             Some(v) if v == u64::from(SCHEMA) => {}
-            Some(v) => anyhow::bail!(
-                "{} has profile schema {v}, this port-advisor reads schema {SCHEMA}: \
-                 use the port-advisor version that wrote it, or record it again",
-                path.display()
-            ),
-            None => anyhow::bail!(
-                "{} is not a port-advisor profile (no \"schema\" field)",
-                path.display()
-            ),
+            Some(v) => {
+                return Err(format!(
+                    "profile schema {v}, this port-advisor reads schema {SCHEMA}: use the \
+                     port-advisor version that wrote it, or record it again"
+                ))
+            }
+            None => return Err("not a port-advisor profile (no \"schema\" field)".into()),
         }
-        serde_json::from_value(value)
-            .with_context(|| format!("{} is not a valid port-advisor profile", path.display()))
+        let profile: Profile = serde_json::from_value(value)
+            .map_err(|e| format!("not a valid port-advisor profile ({e})"))?;
+        let (frames, threads) = (profile.frames.len(), profile.threads.len());
+        for (i, stack) in profile
+            .stacks
+            .iter()
+            .chain(&profile.native_stacks)
+            .enumerate()
+        {
+            if let Some(f) = stack.frames.iter().find(|&&f| f as usize >= frames) {
+                return Err(format!(
+                    "stack {i} names frame {f}, but the profile has {frames} frames"
+                ));
+            }
+            if stack.thread as usize >= threads {
+                return Err(format!(
+                    "stack {i} names thread {}, but the profile has {threads} threads",
+                    stack.thread
+                ));
+            }
+        }
+        Ok(profile)
     }
 
     /// Writes the profile as JSON, atomically.
@@ -475,6 +502,31 @@ impl ProfileBuilder {
             gil,
         });
         ids.insert(key, stacks.len() - 1);
+    }
+
+    /// Adds `weight` samples of one stack at once (imported and merged profiles).
+    pub fn add_weighted(
+        &mut self,
+        thread: ThreadId,
+        frames: Vec<FrameId>,
+        idle: bool,
+        gil: bool,
+        weight: u64,
+    ) {
+        let key = (thread, idle, gil, frames);
+        if let Some(&i) = self.stack_ids.get(&key) {
+            let stack = &mut self.stacks[i];
+            stack.weight = stack.weight.saturating_add(weight);
+            return;
+        }
+        self.stacks.push(Stack {
+            frames: key.3.clone(),
+            thread,
+            weight,
+            idle,
+            gil,
+        });
+        self.stack_ids.insert(key, self.stacks.len() - 1);
     }
 
     pub fn add_error(&mut self, message: String) {

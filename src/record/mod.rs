@@ -6,6 +6,7 @@
 //! py-spy's types stay inside `live`.
 
 mod activity;
+pub mod import;
 pub mod launch;
 mod live;
 mod pause;

@@ -120,6 +120,7 @@ fn probe_section(w: &mut dyn Write, profile: &Profile, top: usize) -> Result<()>
                     "attached with --pid: the probe runs only in programs port-advisor launches"
                 }
                 TargetKind::Launched => "no probe ran (--no-probe, or a command after --)",
+                TargetKind::Imported => "imported from another tool's profile, which holds none",
             };
             writeln!(w, "Call counts and argument data: unknown ({why}).")?;
             return Ok(());

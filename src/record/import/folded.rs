@@ -1,0 +1,265 @@
+//! Collapsed stacks: one `frame;frame;frame count` line per stack, outermost frame first.
+//!
+//! Read as each tool writes them:
+//! - py-spy `--format raw`: `function (file:line)` frames, after optional
+//!   `process PID:"command"` and `thread (0xTID)` frames;
+//! - Austin: `P<pid>;T<tid>;file:function:line` frames, `# interval: N` (microseconds) and
+//!   `# mode:` in its header, and times in microseconds as the counts;
+//! - `python -m profiling.sampling --collapsed`: `tid:<tid>;file:function:line` frames;
+//! - port-advisor's own and inferno/FlameGraph's: any names, optionally `process N` and
+//!   `thread NAME (0xTID)` first.
+
+use super::{ImportError, ImportOptions, LabelFrames, Position, MAX_WEIGHT};
+use crate::profile::{Meta, Profile, ProfileBuilder};
+use crate::report::folded::NO_FRAME;
+
+/// What a header (`# key: value` lines, as Austin writes them) says.
+#[derive(Debug, Default)]
+struct Header {
+    /// Microseconds between samples, when the counts are times.
+    interval_us: Option<u64>,
+    /// `wall`, `cpu`, `memory`, ...
+    mode: Option<String>,
+    python: Option<String>,
+}
+
+pub fn parse(bytes: &[u8], name: &str, opts: &ImportOptions) -> Result<Profile, ImportError> {
+    let mut builder = ProfileBuilder::default();
+    let mut frames = LabelFrames::default();
+    let mut header = Header::default();
+    let mut stacks: Vec<(u32, Vec<u32>, u64)> = Vec::new();
+    let mut total: u64 = 0;
+    for (i, raw) in bytes.split(|&b| b == b'\n').enumerate() {
+        let line_no = i + 1;
+        let line = String::from_utf8_lossy(raw);
+        let line = line.trim_end_matches('\r');
+        if line.trim().is_empty() {
+            continue;
+        }
+        if let Some(meta) = line.strip_prefix('#') {
+            read_header(meta, &mut header);
+            continue;
+        }
+        let at = Position::Line(line_no);
+        let Some((stack, count)) = line.rsplit_once([' ', '\t']) else {
+            return Err(ImportError::new(
+                name,
+                at,
+                "expected `frame;frame;... COUNT`, found no count",
+            ));
+        };
+        let count: u64 = count.trim().parse().map_err(|_| {
+            ImportError::new(
+                name,
+                at,
+                format!(
+                    "the count `{}` is not a whole number",
+                    count.chars().take(40).collect::<String>()
+                ),
+            )
+        })?;
+        if count > MAX_WEIGHT {
+            return Err(ImportError::new(
+                name,
+                at,
+                format!("the count {count} is too large to be a number of samples"),
+            ));
+        }
+        if count == 0 {
+            continue;
+        }
+        let (thread, labels) = thread_of(stack.trim_end(), &mut builder);
+        let mut ids: Vec<u32> = labels
+            .iter()
+            .filter(|l| !l.is_empty())
+            .map(|l| frames.intern(&mut builder, l))
+            .collect();
+        if ids.is_empty() {
+            ids.push(frames.intern(&mut builder, NO_FRAME));
+        }
+        total = total.saturating_add(count);
+        stacks.push((thread, ids, count));
+    }
+    if stacks.is_empty() {
+        return Err(ImportError::new(
+            name,
+            Position::Whole,
+            "no stack with a count: not collapsed stacks",
+        ));
+    }
+    // Austin writes times: its counts are microseconds, samples every `interval`.
+    let (rate_hz, per_sample) = match header.interval_us {
+        Some(us) if us > 0 && header.mode.as_deref() != Some("memory") => {
+            ((1_000_000 / us).clamp(1, 1_000_000) as u32, us)
+        }
+        _ => (opts.default_rate_hz.max(1), 1),
+    };
+    let mut samples = 0u64;
+    for (thread, ids, count) in stacks {
+        let weight = (count / per_sample).max(1);
+        samples = samples.saturating_add(weight);
+        builder.add_weighted(thread, ids, false, true, weight);
+    }
+    let mut meta = Meta {
+        python_version: header.python,
+        samples,
+        ticks: samples,
+        wall_seconds: samples as f64 / rate_hz as f64,
+        ..Meta::default()
+    };
+    meta.sampling.rate_hz = rate_hz;
+    Ok(builder.to_profile(meta))
+}
+
+fn read_header(line: &str, header: &mut Header) {
+    let Some((key, value)) = line.split_once(':') else {
+        return;
+    };
+    let value = value.trim();
+    match key.trim() {
+        "interval" => header.interval_us = value.parse().ok(),
+        "mode" => header.mode = Some(value.to_owned()),
+        "python" => header.python = Some(value.to_owned()),
+        _ => {}
+    }
+}
+
+/// The thread a stack belongs to (interned), and its frames without the process and thread
+/// frames the tools put first.
+fn thread_of<'a>(stack: &'a str, builder: &mut ProfileBuilder) -> (u32, Vec<&'a str>) {
+    let mut parts: Vec<&str> = stack.split(';').collect();
+    let mut pid: u32 = 0;
+    let mut tid: u64 = 0;
+    let mut thread_name: Option<String> = None;
+    let mut skip = 0;
+    for part in parts.iter().take(2) {
+        if let Some(p) = process_id(part) {
+            pid = p;
+        } else if let Some((t, name)) = thread_id(part) {
+            tid = t;
+            thread_name = name;
+        } else {
+            break;
+        }
+        skip += 1;
+    }
+    parts.drain(..skip);
+    (
+        builder.intern_thread(pid, tid, thread_name.as_deref()),
+        parts,
+    )
+}
+
+/// `process 123:"python app.py"`, `process 123` (py-spy, port-advisor) or `P123` (Austin).
+fn process_id(part: &str) -> Option<u32> {
+    if let Some(rest) = part.strip_prefix("process ") {
+        let digits: String = rest.chars().take_while(char::is_ascii_digit).collect();
+        return digits.parse().ok();
+    }
+    let rest = part.strip_prefix('P')?;
+    rest.parse().ok()
+}
+
+/// `thread (0x7f..)`, `thread NAME (0x7f..)`, `thread 0x7f..` (py-spy, port-advisor),
+/// `T7ffb..` or `T0:1234` (Austin), `tid:1234` (`profiling.sampling`).
+fn thread_id(part: &str) -> Option<(u64, Option<String>)> {
+    if let Some(rest) = part.strip_prefix("tid:") {
+        return rest.parse().ok().map(|t| (t, None));
+    }
+    if let Some(rest) = part.strip_prefix("thread ") {
+        let (name, hex) = match rest.rsplit_once(" (") {
+            Some((name, hex)) => (Some(name.to_owned()), hex.trim_end_matches(')')),
+            None => (None, rest.trim_start_matches('(').trim_end_matches(')')),
+        };
+        let hex = hex.trim_start_matches("0x").trim_start_matches("0X");
+        return u64::from_str_radix(hex, 16).ok().map(|t| (t, name));
+    }
+    let rest = part.strip_prefix('T')?;
+    let tid = rest.rsplit(':').next()?;
+    u64::from_str_radix(tid, 16).ok().map(|t| (t, None))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::profile::FrameKind;
+
+    fn read(text: &str) -> Result<Profile, ImportError> {
+        parse(text.as_bytes(), "in.folded", &ImportOptions::default())
+    }
+
+    fn names(p: &Profile, stack: usize) -> Vec<String> {
+        p.stacks[stack]
+            .frames
+            .iter()
+            .map(|&f| p.frames[f as usize].display_name().to_owned())
+            .collect()
+    }
+
+    #[test]
+    fn py_spy_raw_lines_with_process_and_thread() {
+        let p = read(
+            "process 41:\"python app.py\";thread (0x7F10);<module> (app.py:9);main (app.py:5) 3\n\
+             process 41:\"python app.py\";thread (0x7F10);<module> (app.py:9);main (app.py:6) 2\n",
+        )
+        .unwrap();
+        assert_eq!(p.meta.samples, 5);
+        assert_eq!(p.meta.sampling.rate_hz, 100);
+        assert_eq!((p.threads[0].pid, p.threads[0].tid), (41, 0x7f10));
+        assert_eq!(names(&p, 0), ["<module>", "main"]);
+        assert_eq!(p.frames[p.stacks[1].frames[1] as usize].line, Some(6));
+    }
+
+    #[test]
+    fn austin_times_become_samples_at_its_interval() {
+        let p = read(
+            "# austin: 3.6.0\n# interval: 100\n# mode: wall\n\n\
+             P7;T7ffb0:12;/srv/app.py:<module>:1;/srv/app.py:work:20 1000\n\
+             P7;T7ffb0:12;/srv/app.py:<module>:1;/usr/lib/python3.11/json/decoder.py:decode:337 250\n\
+             # duration: 1250\n",
+        )
+        .unwrap();
+        assert_eq!(p.meta.sampling.rate_hz, 10_000);
+        assert_eq!(p.stacks[0].weight, 10);
+        assert_eq!(p.stacks[1].weight, 2);
+        let decode = &p.frames[p.stacks[1].frames[1] as usize];
+        assert_eq!(decode.module.as_deref(), Some("json.decoder"));
+        assert_eq!(p.threads[0].pid, 7);
+    }
+
+    #[test]
+    fn profiling_sampling_collapsed_lines() {
+        let p = read("tid:140001;app.py:main:4;app.py:fib:10 7\n").unwrap();
+        assert_eq!(p.threads[0].tid, 140001);
+        assert_eq!(names(&p, 0), ["main", "fib"]);
+    }
+
+    #[test]
+    fn plain_names_and_an_empty_stack() {
+        let p = read("main;a;b 4\nthread 0x1 9\n").unwrap();
+        assert_eq!(names(&p, 0), ["main", "a", "b"]);
+        assert_eq!(names(&p, 1), [NO_FRAME]);
+        assert_eq!(p.frames[0].kind, FrameKind::Python);
+    }
+
+    #[test]
+    fn bad_lines_name_the_line() {
+        let e = read("a;b 3\na;b x\n").unwrap_err();
+        assert_eq!(e.position, Position::Line(2));
+        assert!(e.to_string().starts_with("in.folded:2: "), "{e}");
+        let e = read("a;b\n").unwrap_err();
+        assert_eq!(e.position, Position::Line(1));
+        let e = read("a;b 999999999999999999999\n").unwrap_err();
+        assert!(e.message.contains("whole number"), "{e}");
+        let e = read("a;b 9999999999999999\n").unwrap_err();
+        assert!(e.message.contains("too large"), "{e}");
+        let e = read("# only a header\n").unwrap_err();
+        assert_eq!(e.position, Position::Whole);
+    }
+
+    #[test]
+    fn names_that_are_not_utf8_are_kept_lossy() {
+        let p = parse(b"ma\xffin;f\xfe 2\n", "x", &ImportOptions::default()).unwrap();
+        assert_eq!(names(&p, 0), ["ma\u{fffd}in", "f\u{fffd}"]);
+    }
+}
