@@ -295,6 +295,16 @@ pub fn advise(
     };
     let probe = model.probe_state();
     let mut unknowns = Vec::new();
+    let imported = model.profile.meta.target == crate::profile::TargetKind::Imported;
+    if imported && model.profile.frames.iter().all(|f| f.code.is_none()) {
+        unknowns.push(
+            "The imported profile names no source line that could be read here: native time is \
+             judged from function names only (rules/native.toml), so a function that calls C \
+             code line by line reads as interpreted. Run the import where the program's source \
+             is at the same paths, or profile one process locally."
+                .into(),
+        );
+    }
     if !probe.available {
         unknowns.push(format!(
             "Call counts and argument data are unknown ({}): crossing costs are left out, so \
@@ -499,10 +509,7 @@ impl<'a> Model<'a> {
                             .into()
                     }
                     crate::profile::TargetKind::Imported => {
-                        "imported from another tool's profile, which holds no call counts or \
-                         argument data: profile one representative process with \
-                         `port-advisor profile` to measure them"
-                            .into()
+                        "imported from another tool's profile, which holds none".into()
                     }
                     _ => "recorded without the probe".into(),
                 }),

@@ -52,6 +52,8 @@ pub enum Command {
     /// Compare two runs (e.g. before and after a port): whole-program and per-function
     /// speedups, and a differential flame graph.
     Diff(DiffArgs),
+    /// Merge many profiles (a fleet's, of any accepted format) into one.
+    Merge(MergeArgs),
 }
 
 #[derive(Debug, Args)]
@@ -198,13 +200,20 @@ pub enum ReportFormat {
 #[command(after_help = "Examples:\n  \
     port-advisor report port-advisor-out/app-20261124-120000\n  \
     port-advisor report run/profile.json --format json > advice.json\n  \
-    port-advisor report run --rules my-rules/ --top 5 --min-share 5\n\n\
-    Reads the profile only: the program is not run again. With rules changed (for example\n\
-    costs.toml measured on the machine that will run the port), the advice changes with them.")]
+    port-advisor report run --rules my-rules/ --top 5 --min-share 5\n  \
+    port-advisor report py-spy.txt austin.folded pyroscope.pb.gz\n  \
+    port-advisor report fleet/ --input-rate 19\n\n\
+    Reads profiles only: the program is not run again. With rules changed (for example\n\
+    costs.toml measured on the machine that will run the port), the advice changes with them.\n\
+    Other tools' profiles are read by their content: collapsed stacks (py-spy --format raw,\n\
+    Austin, python -m profiling.sampling --collapsed, inferno), speedscope JSON and pprof\n\
+    (gzipped or not). Several inputs, or a folder of them, are merged, each weighted by its\n\
+    sampling period. They hold no call counts or argument data: the advice says which of\n\
+    its numbers that leaves unknown.")]
 pub struct ReportArgs {
-    /// A profile.json, or a run folder holding one.
-    #[arg(value_name = "PROFILE")]
-    pub profile: PathBuf,
+    /// Profiles: run folders, profile.json files, other tools' files, or folders of them.
+    #[arg(value_name = "PROFILE", required = true)]
+    pub profiles: Vec<PathBuf>,
 
     #[arg(short, long, value_enum, default_value_t = ReportFormat::Table)]
     pub format: ReportFormat,
@@ -214,7 +223,61 @@ pub struct ReportArgs {
     pub idle: bool,
 
     #[command(flatten)]
+    pub input: InputArgs,
+
+    #[command(flatten)]
     pub advice: AdviceArgs,
+}
+
+/// How to read profiles that other tools wrote.
+#[derive(Debug, Clone, Args)]
+pub struct InputArgs {
+    /// Read every input as this format instead of judging by content.
+    #[arg(long, value_enum, value_name = "FORMAT")]
+    pub input_format: Option<InputFormatArg>,
+
+    /// The sampling rate of inputs that do not record theirs (collapsed stacks), in Hz:
+    /// py-spy's default is 100, Pyroscope's 100, profiling.sampling's 10000.
+    #[arg(long, default_value_t = 100, value_name = "HZ",
+          value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
+    pub input_rate: u32,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum InputFormatArg {
+    /// port-advisor's profile.json.
+    PortAdvisor,
+    /// Collapsed stacks: `frame;frame;frame COUNT` lines.
+    Folded,
+    /// speedscope's JSON.
+    Speedscope,
+    /// pprof's profile.proto, gzipped or not.
+    Pprof,
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  \
+    port-advisor merge fleet/ -o fleet.json\n  \
+    port-advisor merge host-*.pb.gz --input-format pprof -o fleet.json\n  \
+    port-advisor report fleet.json\n\n\
+    Inputs are read one at a time and folded into the result, so memory grows with the\n\
+    unique stacks, not the number of files or samples. Each input is weighted by its own\n\
+    sampling period; the result counts samples at the highest rate among them.")]
+pub struct MergeArgs {
+    /// Profiles of any accepted format, or folders of them.
+    #[arg(value_name = "PROFILE", required = true)]
+    pub profiles: Vec<PathBuf>,
+
+    /// The merged profile to write (port-advisor's profile.json format).
+    #[arg(short, long, value_name = "FILE")]
+    pub output: PathBuf,
+
+    #[command(flatten)]
+    pub input: InputArgs,
+
+    /// No progress line on stderr.
+    #[arg(short, long)]
+    pub quiet: bool,
 }
 
 #[derive(Debug, Args)]
@@ -275,6 +338,9 @@ pub struct DiffArgs {
     /// Count threads that were waiting.
     #[arg(short, long)]
     pub idle: bool,
+
+    #[command(flatten)]
+    pub input: InputArgs,
 }
 
 #[derive(Debug, Clone, Copy, Default, ValueEnum)]
@@ -296,7 +362,7 @@ pub enum FlameFormat {
     port-advisor flamegraph run/profile.json --format folded -o - | grep json\n  \
     port-advisor flamegraph run --format speedscope --threads")]
 pub struct FlamegraphArgs {
-    /// A profile.json, or a run folder holding one.
+    /// A profile.json, a run folder holding one, or another tool's profile.
     #[arg(value_name = "PROFILE")]
     pub profile: PathBuf,
 
@@ -315,6 +381,9 @@ pub struct FlamegraphArgs {
     /// Show each thread as its own root.
     #[arg(short, long)]
     pub threads: bool,
+
+    #[command(flatten)]
+    pub input: InputArgs,
 }
 
 #[derive(Debug, Args)]

@@ -1,20 +1,21 @@
 //! The subcommands, each a short pipeline over the stages: record -> profile -> analyze -> report.
 
-use std::io::Write;
+use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
 
+use crate::advise::thousands;
 use crate::advise::{self, Advice, AdviseOptions};
 use crate::analyze::{self, Analysis, AnalyzeOptions};
 use crate::cli::{
-    AdviceArgs, DiffArgs, DiffFormat, FlameFormat, FlamegraphArgs, ProfilePlan, ReportArgs,
-    ReportFormat, StubArgs, ViewArgs,
+    AdviceArgs, DiffArgs, DiffFormat, FlameFormat, FlamegraphArgs, InputArgs, InputFormatArg,
+    MergeArgs, ProfilePlan, ReportArgs, ReportFormat, StubArgs, ViewArgs,
 };
 use crate::compare;
 use crate::error::UserError;
 use crate::profile::{write_atomic, Profile, TargetKind};
-use crate::record::{self, StopReason};
+use crate::record::{self, import, StopReason};
 use crate::report::advice::TableOptions;
 use crate::report::compare::CompareOptions;
 use crate::report::flamegraph::Shape;
@@ -137,8 +138,7 @@ fn save_with_fallback(profile: &Profile, path: &Path, stem: &str) -> Result<()> 
 
 /// `port-advisor flamegraph`: render a saved profile again.
 pub fn flamegraph(args: FlamegraphArgs) -> Result<u8> {
-    let path = profile_file(&args.profile)?;
-    let profile = Profile::load(&path)?;
+    let (profile, path) = load_one(&args.profile, &args.input)?;
     let opts = FoldOptions {
         include_idle: args.idle,
         threads: args.threads,
@@ -191,8 +191,7 @@ pub fn flamegraph(args: FlamegraphArgs) -> Result<u8> {
 /// `port-advisor report`: the advice on a saved profile, in the chosen format.
 pub fn report(args: ReportArgs) -> Result<u8> {
     let rules = load_rules(&args.advice)?;
-    let path = profile_file(&args.profile)?;
-    let profile = Profile::load(&path)?;
+    let (profile, path) = load_many(&args.profiles, &args.input, false)?;
     let analysis = analyze::analyze(
         &profile,
         &AnalyzeOptions {
@@ -313,16 +312,14 @@ fn open_in_browser(page: &Path) -> Option<String> {
 
 /// `port-advisor diff`: two runs compared, and their differential flame graph.
 pub fn diff(args: DiffArgs) -> Result<u8> {
-    let before_path = profile_file(&args.before)?;
-    let after_path = profile_file(&args.after)?;
     let rules = load_rules(&AdviceArgs {
         rules: None,
         top: 10,
         min_share: None,
         no_readiness: true,
     })?;
-    let load = |path: &Path| -> Result<(Profile, Analysis)> {
-        let profile = Profile::load(path)?;
+    let load = |path: &Path| -> Result<(Profile, Analysis, PathBuf)> {
+        let (profile, path) = load_one(path, &args.input)?;
         let analysis = analyze::analyze(
             &profile,
             &AnalyzeOptions {
@@ -330,10 +327,10 @@ pub fn diff(args: DiffArgs) -> Result<u8> {
                 rules: rules.clone(),
             },
         );
-        Ok((profile, analysis))
+        Ok((profile, analysis, path))
     };
-    let (before, before_analysis) = load(&before_path)?;
-    let (after, after_analysis) = load(&after_path)?;
+    let (before, before_analysis, before_path) = load(&args.before)?;
+    let (after, after_analysis, after_path) = load(&args.after)?;
     let estimate = advise::advise(
         &before,
         &before_analysis,
@@ -500,6 +497,152 @@ fn advise_on(profile: &Profile, analysis: &Analysis, rules: &Rules, args: &Advic
             min_share: args.min_share,
         },
     )
+}
+
+/// `port-advisor merge`: many profiles into one, written as a port-advisor profile.
+pub fn merge(args: MergeArgs) -> Result<u8> {
+    let files = expand_inputs(&args.profiles)?;
+    if let Some(dir) = args.output.parent().filter(|d| !d.as_os_str().is_empty()) {
+        if !dir.is_dir() {
+            return Err(UserError::Output(format!(
+                "cannot write {}: {} is not a folder",
+                args.output.display(),
+                dir.display()
+            ))
+            .into());
+        }
+    }
+    let (merge, files) = merge_files(&files, &args.input, !args.quiet)?;
+    let stacks = merge.stacks();
+    let profile = merge.finish();
+    profile
+        .save(&args.output)
+        .map_err(|e| UserError::Output(format!("cannot write {}: {e:#}", args.output.display())))?;
+    eprintln!(
+        "Merged {files} profile{} ({} samples at {} Hz, {stacks} unique stacks) into {}",
+        if files == 1 { "" } else { "s" },
+        thousands(profile.meta.samples),
+        profile.meta.sampling.rate_hz,
+        args.output.display()
+    );
+    Ok(0)
+}
+
+/// One profile from a path: a run folder, a profile.json, or another tool's file. Returns
+/// it with the file it came from.
+fn load_one(path: &Path, input: &InputArgs) -> Result<(Profile, PathBuf)> {
+    let file = profile_file(path)?;
+    let profile =
+        import::read(&file, input_format(input), &import_options(input)).map_err(import_error)?;
+    Ok((profile, file))
+}
+
+/// Profiles from paths (folders expanded), merged when there are several; a single
+/// port-advisor profile comes back whole, probe data included. Returns the first file too.
+fn load_many(paths: &[PathBuf], input: &InputArgs, progress: bool) -> Result<(Profile, PathBuf)> {
+    let files = expand_inputs(paths)?;
+    if let [only] = files.as_slice() {
+        return load_one(only, input);
+    }
+    let (merge, _) = merge_files(&files, input, progress)?;
+    Ok((merge.finish(), files[0].clone()))
+}
+
+/// Reads and folds in each file, one at a time. Returns the merge and how many files it holds.
+fn merge_files(
+    files: &[PathBuf],
+    input: &InputArgs,
+    progress: bool,
+) -> Result<(import::Merge, usize)> {
+    let bar = (progress && std::io::stderr().is_terminal() && files.len() > 1).then(|| {
+        let bar = indicatif::ProgressBar::new(files.len() as u64);
+        bar.set_style(
+            indicatif::ProgressStyle::with_template("{bar:30} {pos}/{len} profiles, {msg}")
+                .unwrap_or_else(|_| indicatif::ProgressStyle::default_bar()),
+        );
+        bar
+    });
+    let opts = import_options(input);
+    let mut merge = import::Merge::default();
+    for file in files {
+        let profile = import::read(file, input_format(input), &opts).map_err(import_error)?;
+        merge.add(&file.display().to_string(), profile);
+        if let Some(bar) = &bar {
+            bar.inc(1);
+            bar.set_message(format!(
+                "{} unique stacks",
+                thousands(merge.stacks() as u64)
+            ));
+        }
+    }
+    if let Some(bar) = bar {
+        bar.finish_and_clear();
+    }
+    Ok((merge, files.len()))
+}
+
+/// Paths as files: a run folder gives its profile.json, another folder every file under it
+/// (hidden ones left out, sorted), a file itself.
+fn expand_inputs(paths: &[PathBuf]) -> Result<Vec<PathBuf>> {
+    let mut files = Vec::new();
+    for path in paths {
+        if path.is_dir() && !path.join("profile.json").is_file() {
+            let before = files.len();
+            collect_files(path, &mut files)
+                .map_err(|e| UserError::Usage(format!("cannot read {}: {e}", path.display())))?;
+            if files.len() == before {
+                return Err(UserError::Usage(format!(
+                    "{} holds no profile: name files, a folder of them, or a run folder",
+                    path.display()
+                ))
+                .into());
+            }
+        } else {
+            files.push(profile_file(path)?);
+        }
+    }
+    Ok(files)
+}
+
+fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .is_some_and(|n| !n.to_string_lossy().starts_with('.'))
+        })
+        .collect();
+    entries.sort();
+    for entry in entries {
+        if entry.is_dir() {
+            collect_files(&entry, out)?;
+        } else if entry.is_file() {
+            out.push(entry);
+        }
+    }
+    Ok(())
+}
+
+fn input_format(input: &InputArgs) -> Option<import::InputFormat> {
+    input.input_format.map(|f| match f {
+        InputFormatArg::PortAdvisor => import::InputFormat::PortAdvisor,
+        InputFormatArg::Folded => import::InputFormat::Folded,
+        InputFormatArg::Speedscope => import::InputFormat::Speedscope,
+        InputFormatArg::Pprof => import::InputFormat::Pprof,
+    })
+}
+
+fn import_options(input: &InputArgs) -> import::ImportOptions {
+    import::ImportOptions {
+        default_rate_hz: input.input_rate,
+    }
+}
+
+fn import_error(e: import::ImportError) -> anyhow::Error {
+    UserError::Usage(format!(
+        "{e} (if the format was judged wrong, name it with --input-format)"
+    ))
+    .into()
 }
 
 /// A profile path, or a run folder holding `profile.json`.

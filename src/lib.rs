@@ -45,5 +45,6 @@ pub fn run(cli: cli::Cli) -> Result<u8> {
         cli::Command::Stub(args) => commands::stub(args),
         cli::Command::View(args) => commands::view(args),
         cli::Command::Diff(args) => commands::diff(args),
+        cli::Command::Merge(args) => commands::merge(args),
     }
 }

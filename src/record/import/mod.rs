@@ -15,8 +15,8 @@ use std::collections::HashMap;
 use std::fmt;
 use std::path::Path;
 
-use crate::profile::{Frame, FrameId, FrameKind, Meta, Profile, ProfileBuilder, TargetKind};
-use crate::record::source::module_name;
+use crate::profile::{Frame, FrameId, FrameKind, Meta, Profile, ProfileBuilder, Stack, TargetKind};
+use crate::record::source::{self, module_name};
 
 /// The formats `report`, `merge` and the other commands read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -161,7 +161,9 @@ pub fn parse(
     Ok(profile)
 }
 
-/// Reads one file, detecting its format unless `format` is given.
+/// Reads one file, detecting its format unless `format` is given. The source files the
+/// profile names, where they can be read here, fill in what other tools leave out (qualified
+/// names, first lines, the text of each sampled line, which the native rules read).
 pub fn read(
     path: &Path,
     format: Option<InputFormat>,
@@ -180,7 +182,11 @@ pub fn read(
             ))
         }
     };
-    parse(&bytes, &name, format, opts)
+    let mut profile = parse(&bytes, &name, format, opts)?;
+    if format != InputFormat::PortAdvisor {
+        source::enrich(&mut profile);
+    }
+    Ok(profile)
 }
 
 /// A frame named the way other tools name Python frames. Recognized, in order:
@@ -273,27 +279,25 @@ fn python_or_native(name: &str, file: &str, line: Option<u32>, native: bool) -> 
 
 /// Adds profiles into one, each weighted by its own sampling period: the result counts samples
 /// at the highest rate among them, and a sample of a slower input counts as many samples of
-/// the result as its period holds. Memory grows with the unique stacks, not the samples.
+/// the result as its period holds. Inputs are folded in as they come, so memory grows with the
+/// unique stacks of the result, not with the inputs or their samples.
 #[derive(Debug, Default)]
 pub struct Merge {
     builder: ProfileBuilder,
-    inputs: Vec<Input>,
+    stacks: HashMap<StackKey, f64>,
+    names: Vec<String>,
+    max_rate: u32,
+    wall_seconds: f64,
 }
 
-/// What [`Merge`] keeps of each input.
-#[derive(Debug, Clone)]
-struct Input {
-    name: String,
-    rate_hz: u32,
-    samples: u64,
-    wall_seconds: f64,
-    stacks: Vec<(u32, Vec<FrameId>, bool, bool, u64)>,
-}
+/// Thread, idle, GIL and frames (outermost first) of a merged stack.
+type StackKey = (u32, bool, bool, Vec<FrameId>);
 
 impl Merge {
-    /// Adds one profile. Its stacks are kept in the merged frame table at once; weights are
-    /// scaled in [`Merge::finish`], when the highest rate is known.
+    /// Adds one profile: its stacks in seconds (samples over its rate), its frames and threads
+    /// into the merged tables.
     pub fn add(&mut self, name: &str, profile: Profile) {
+        let rate = profile.meta.sampling.rate_hz.max(1);
         let frames: Vec<FrameId> = profile
             .frames
             .into_iter()
@@ -304,65 +308,71 @@ impl Merge {
             .iter()
             .map(|t| self.builder.intern_thread(t.pid, t.tid, t.name.as_deref()))
             .collect();
-        let stacks = profile
-            .stacks
-            .into_iter()
-            .map(|s| {
-                (
-                    threads.get(s.thread as usize).copied().unwrap_or(0),
-                    s.frames
-                        .iter()
-                        .filter_map(|&f| frames.get(f as usize).copied())
-                        .collect(),
-                    s.idle,
-                    s.gil,
-                    s.weight,
-                )
-            })
-            .collect();
-        self.inputs.push(Input {
-            name: name.to_owned(),
-            rate_hz: profile.meta.sampling.rate_hz.max(1),
-            samples: profile.meta.samples,
-            wall_seconds: profile.meta.wall_seconds,
-            stacks,
-        });
+        for s in profile.stacks {
+            let key = (
+                threads.get(s.thread as usize).copied().unwrap_or(0),
+                s.idle,
+                s.gil,
+                s.frames
+                    .iter()
+                    .filter_map(|&f| frames.get(f as usize).copied())
+                    .collect(),
+            );
+            *self.stacks.entry(key).or_default() += s.weight as f64 / rate as f64;
+        }
+        self.names.push(name.to_owned());
+        self.max_rate = self.max_rate.max(rate);
+        self.wall_seconds = self.wall_seconds.max(profile.meta.wall_seconds);
     }
 
     pub fn is_empty(&self) -> bool {
-        self.inputs.is_empty()
+        self.names.is_empty()
+    }
+
+    /// Unique stacks so far.
+    pub fn stacks(&self) -> usize {
+        self.stacks.len()
     }
 
     /// The merged profile.
-    pub fn finish(mut self) -> Profile {
-        let rate = self.inputs.iter().map(|i| i.rate_hz).max().unwrap_or(100);
-        let mut samples = 0u64;
-        let mut wall = 0.0f64;
-        let names: Vec<String> = self.inputs.iter().map(|i| i.name.clone()).collect();
-        for input in std::mem::take(&mut self.inputs) {
-            let scale = rate as f64 / input.rate_hz as f64;
-            let scaled = |w: u64| ((w as f64 * scale).round() as u64).clamp(1, MAX_WEIGHT);
-            samples = samples.saturating_add(scaled(input.samples.max(1)));
-            wall = wall.max(input.wall_seconds);
-            for (thread, frames, idle, gil, weight) in input.stacks {
-                self.builder
-                    .add_weighted(thread, frames, idle, gil, scaled(weight));
-            }
-        }
+    pub fn finish(self) -> Profile {
+        let rate = if self.max_rate == 0 {
+            100
+        } else {
+            self.max_rate
+        };
         let mut meta = Meta {
-            command: names,
+            command: self.names,
             target: TargetKind::Imported,
             ..Meta::default()
         };
         meta.sampling.rate_hz = rate;
-        meta.samples = samples;
-        meta.ticks = samples;
-        meta.wall_seconds = if wall > 0.0 {
-            wall
+        let mut profile = self.builder.to_profile(meta);
+        let mut stacks: Vec<Stack> = self
+            .stacks
+            .into_iter()
+            .map(|((thread, idle, gil, frames), seconds)| Stack {
+                frames,
+                thread,
+                weight: ((seconds * rate as f64).round() as u64).clamp(1, MAX_WEIGHT),
+                idle,
+                gil,
+            })
+            .collect();
+        // Equal input, equal output: the order of a hash map is not.
+        stacks.sort_unstable_by(|a, b| {
+            (a.thread, a.idle, a.gil, &a.frames).cmp(&(b.thread, b.idle, b.gil, &b.frames))
+        });
+        let samples: u64 = stacks.iter().map(|s| s.weight).sum();
+        profile.stacks = stacks;
+        profile.meta.samples = samples;
+        profile.meta.ticks = samples;
+        profile.meta.wall_seconds = if self.wall_seconds > 0.0 {
+            self.wall_seconds
         } else {
             samples as f64 / rate as f64
         };
-        self.builder.to_profile(meta)
+        profile
     }
 }
 
@@ -413,6 +423,36 @@ mod tests {
         assert_eq!((f.kind, f.name.as_str()), (FrameKind::Native, "do_work"));
         let f = frame_from_label("just_a_name");
         assert_eq!((f.kind, f.file.as_str()), (FrameKind::Python, ""));
+    }
+
+    #[test]
+    fn a_merge_weighs_each_input_by_its_period() {
+        let fast = folded::parse(
+            b"main;hot 50\nmain;cold 50\n",
+            "fast",
+            &ImportOptions {
+                default_rate_hz: 1000,
+            },
+        )
+        .unwrap();
+        let slow = folded::parse(b"main;hot 10\n", "slow", &ImportOptions::default()).unwrap();
+        let mut merge = Merge::default();
+        merge.add("fast", fast);
+        merge.add("slow", slow);
+        assert_eq!(merge.stacks(), 2);
+        let p = merge.finish();
+        assert_eq!(p.meta.sampling.rate_hz, 1000);
+        // 10 samples at 100 Hz are 0.1 s: 100 samples at 1000 Hz.
+        let weight = |leaf: &str| {
+            p.stacks
+                .iter()
+                .find(|s| p.frames[*s.frames.last().unwrap() as usize].name == leaf)
+                .unwrap()
+                .weight
+        };
+        assert_eq!((weight("hot"), weight("cold")), (150, 50));
+        assert_eq!(p.meta.samples, 200);
+        assert_eq!(p.meta.command, ["fast", "slow"]);
     }
 
     #[test]
