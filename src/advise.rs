@@ -432,9 +432,13 @@ struct Model<'a> {
     analysis: &'a Analysis,
     rules: &'a Rules,
     stacks: Vec<StackFacts>,
+    /// For each function, the stacks holding it: every question about a boundary reads only
+    /// these, which keeps the search fast on fleet profiles of a million stacks.
+    stacks_of: Vec<Vec<u32>>,
     origins: Vec<Origin>,
     run_samples: u64,
     sources: std::cell::RefCell<HashMap<String, Option<PyModuleInfo>>>,
+    regions: std::cell::RefCell<HashMap<usize, Region>>,
 }
 
 impl<'a> Model<'a> {
@@ -442,6 +446,8 @@ impl<'a> Model<'a> {
         let origins = analysis.functions.iter().map(origin).collect();
         let mut stacks = Vec::new();
         let mut per_thread: HashMap<u32, u64> = HashMap::new();
+        // The last stack each function was seen on: distinct functions in one pass.
+        let mut seen: Vec<usize> = vec![usize::MAX; analysis.functions.len()];
         for stack in &profile.stacks {
             *per_thread.entry(stack.thread).or_default() += stack.weight;
             if stack.idle {
@@ -456,7 +462,8 @@ impl<'a> Model<'a> {
                 .iter()
                 .filter_map(|&f| analysis.frame_function.get(f as usize).copied().flatten())
             {
-                if !functions.contains(&f) {
+                if seen[f] != stacks.len() {
+                    seen[f] = stacks.len();
                     functions.push(f);
                 }
             }
@@ -475,14 +482,22 @@ impl<'a> Model<'a> {
             });
         }
         let busiest = per_thread.values().copied().max().unwrap_or(0);
+        let mut stacks_of: Vec<Vec<u32>> = vec![Vec::new(); analysis.functions.len()];
+        for (i, s) in stacks.iter().enumerate() {
+            for &f in &s.functions {
+                stacks_of[f].push(i as u32);
+            }
+        }
         Model {
             profile,
             analysis,
             rules,
             stacks,
+            stacks_of,
             origins,
             run_samples: busiest,
             sources: Default::default(),
+            regions: Default::default(),
         }
     }
 
@@ -525,13 +540,20 @@ impl<'a> Model<'a> {
         }
     }
 
+    /// What `boundary` covers; computed once per function, since every hot function under a
+    /// common caller asks about it again.
     fn region(&self, boundary: usize) -> Region {
+        if let Some(r) = self.regions.borrow().get(&boundary) {
+            return r.clone();
+        }
+        let r = self.compute_region(boundary);
+        self.regions.borrow_mut().insert(boundary, r.clone());
+        r
+    }
+
+    fn compute_region(&self, boundary: usize) -> Region {
         let mut r = Region::default();
-        for s in self
-            .stacks
-            .iter()
-            .filter(|s| s.functions.contains(&boundary))
-        {
+        for s in self.holding(boundary) {
             let w = s.weight as f64;
             r.weight += w;
             r.native += w * s.native;
@@ -545,6 +567,15 @@ impl<'a> Model<'a> {
             }
         }
         r
+    }
+
+    /// The stacks holding function `f`.
+    fn holding(&self, f: usize) -> impl Iterator<Item = &StackFacts> + '_ {
+        self.stacks_of
+            .get(f)
+            .into_iter()
+            .flatten()
+            .map(|&i| &self.stacks[i as usize])
     }
 
     /// Interpreted weight charged to the innermost program function of each stack (its own
@@ -573,7 +604,7 @@ impl<'a> Model<'a> {
     /// The share of `f`'s inclusive weight on stacks that also hold `b`.
     fn within(&self, f: usize, b: usize) -> f64 {
         let (mut all, mut inside) = (0u64, 0u64);
-        for s in self.stacks.iter().filter(|s| s.functions.contains(&f)) {
+        for s in self.holding(f) {
             all += s.weight;
             if s.functions.contains(&b) {
                 inside += s.weight;
@@ -1236,7 +1267,7 @@ impl<'a> Model<'a> {
 
     fn self_native_fraction(&self, f: usize) -> f64 {
         let (mut w, mut n) = (0.0, 0.0);
-        for s in self.stacks.iter().filter(|s| s.leaf == f) {
+        for s in self.holding(f).filter(|s| s.leaf == f) {
             w += s.weight as f64;
             n += s.weight as f64 * s.native;
         }

@@ -13,6 +13,8 @@
 
 use std::collections::{BTreeMap, HashMap};
 
+use rustc_hash::FxHashMap;
+
 use crate::profile::{Frame, FrameId, FrameKind, Profile};
 use crate::rules::Rules;
 
@@ -132,7 +134,7 @@ pub struct Analysis {
     /// frames of functions without counted samples.
     pub frame_function: Vec<Option<usize>>,
     /// For each frame seen as the innermost one, the native fraction of its self time.
-    pub leaf_native: HashMap<FrameId, f64>,
+    pub leaf_native: FxHashMap<FrameId, f64>,
 }
 
 impl Analysis {
@@ -240,13 +242,14 @@ pub fn analyze(profile: &Profile, opts: &AnalyzeOptions) -> Analysis {
     let native_pass_samples = profile.native_stacks.iter().map(|s| s.weight).sum();
 
     // Per leaf frame: the native fraction of its self time, and why.
-    let mut leaf_native: HashMap<FrameId, (f64, Option<String>)> = HashMap::new();
+    let mut leaf_native: FxHashMap<FrameId, (f64, Option<String>)> = FxHashMap::default();
     let mut total = 0;
     let mut gc_weight = 0.0;
     let mut seen: Vec<u32> = vec![u32::MAX; functions.len()];
-    let mut edges: HashMap<(usize, usize), u64> = HashMap::new();
-    let mut lines: HashMap<(usize, u32), LineStats> = HashMap::new();
+    let mut edges: FxHashMap<(usize, usize), u64> = FxHashMap::default();
+    let mut lines: FxHashMap<(usize, u32), LineStats> = FxHashMap::default();
     let mut why: Vec<HashMap<String, f64>> = vec![HashMap::new(); functions.len()];
+    let mut pairs: Vec<(usize, usize)> = Vec::new();
     for (i, stack) in profile.stacks.iter().enumerate() {
         if stack.idle && !opts.include_idle {
             continue;
@@ -285,7 +288,7 @@ pub fn analyze(profile: &Profile, opts: &AnalyzeOptions) -> Analysis {
             entry.self_weight += stack.weight;
             entry.native_weight += native;
         }
-        let mut pairs: Vec<(usize, usize)> = Vec::new();
+        pairs.clear();
         let mut previous: Option<usize> = None;
         for &frame in &stack.frames {
             let f = frame_fn[frame as usize];
@@ -298,14 +301,14 @@ pub fn analyze(profile: &Profile, opts: &AnalyzeOptions) -> Analysis {
                 }
             }
             if let Some(caller) = previous.filter(|&c| c != f) {
-                // Counted once per stack even when recursion repeats the pair.
-                if !pairs.contains(&(caller, f)) {
-                    pairs.push((caller, f));
-                }
+                pairs.push((caller, f));
             }
             previous = Some(f);
         }
-        for pair in pairs {
+        // Counted once per stack even when recursion repeats the pair.
+        pairs.sort_unstable();
+        pairs.dedup();
+        for &pair in &pairs {
             *edges.entry(pair).or_default() += stack.weight;
         }
     }
@@ -381,7 +384,7 @@ pub fn analyze(profile: &Profile, opts: &AnalyzeOptions) -> Analysis {
 
 /// Maps every frame to its function, creating the function entries.
 fn functions_of_frames(profile: &Profile) -> (Vec<usize>, Vec<FunctionStats>) {
-    let mut keys: HashMap<FunctionKey, usize> = HashMap::new();
+    let mut keys: FxHashMap<FunctionKey, usize> = FxHashMap::default();
     let mut functions: Vec<FunctionStats> = Vec::new();
     let frame_fn = profile
         .frames

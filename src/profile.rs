@@ -8,6 +8,8 @@
 //! (`"schema": 1`); a file of another schema is refused with an error that says so.
 
 use std::collections::HashMap;
+
+use rustc_hash::FxHashMap;
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
@@ -435,13 +437,13 @@ pub fn write_atomic(path: &Path, write: impl FnOnce(&mut dyn Write) -> Result<()
 #[derive(Debug, Default)]
 pub struct ProfileBuilder {
     frames: Vec<Frame>,
-    frame_ids: HashMap<Frame, FrameId>,
+    frame_ids: FxHashMap<Frame, FrameId>,
     threads: Vec<ThreadInfo>,
     thread_ids: HashMap<(u32, u64), ThreadId>,
     stacks: Vec<Stack>,
-    stack_ids: HashMap<(ThreadId, bool, bool, Vec<FrameId>), usize>,
+    stack_ids: FxHashMap<(ThreadId, bool, bool, Vec<FrameId>), usize>,
     native_stacks: Vec<Stack>,
-    native_stack_ids: HashMap<(ThreadId, bool, bool, Vec<FrameId>), usize>,
+    native_stack_ids: FxHashMap<(ThreadId, bool, bool, Vec<FrameId>), usize>,
     errors: HashMap<String, u64>,
 }
 
@@ -593,6 +595,29 @@ impl ProfileBuilder {
         chosen.extend(callers);
         chosen.sort();
         chosen
+    }
+
+    /// The profile built, under `meta`, without copying it.
+    pub fn into_profile(mut self, meta: Meta) -> Profile {
+        let errors = std::mem::take(&mut self.errors);
+        let mut profile = Profile {
+            schema: SCHEMA,
+            meta,
+            frames: self.frames,
+            threads: self.threads,
+            stacks: self.stacks,
+            native_stacks: self.native_stacks,
+            errors: Vec::new(),
+            probe: None,
+        };
+        profile.errors = errors
+            .into_iter()
+            .map(|(message, count)| ErrorCount { message, count })
+            .collect();
+        profile
+            .errors
+            .sort_by(|a, b| b.count.cmp(&a.count).then(a.message.cmp(&b.message)));
+        profile
     }
 
     /// A snapshot of everything gathered so far, under `meta`.

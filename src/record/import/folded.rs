@@ -9,6 +9,8 @@
 //! - port-advisor's own and inferno/FlameGraph's: any names, optionally `process N` and
 //!   `thread NAME (0xTID)` first.
 
+use std::io::BufRead;
+
 use super::{ImportError, ImportOptions, LabelFrames, Position, MAX_WEIGHT};
 use crate::profile::{Meta, Profile, ProfileBuilder};
 use crate::report::folded::NO_FRAME;
@@ -24,14 +26,38 @@ struct Header {
 }
 
 pub fn parse(bytes: &[u8], name: &str, opts: &ImportOptions) -> Result<Profile, ImportError> {
+    read(bytes, name, opts)
+}
+
+/// Reads collapsed stacks line by line from `input`, holding only the unique stacks.
+pub fn read(
+    mut input: impl BufRead,
+    name: &str,
+    opts: &ImportOptions,
+) -> Result<Profile, ImportError> {
     let mut builder = ProfileBuilder::default();
     let mut frames = LabelFrames::default();
     let mut header = Header::default();
-    let mut stacks: Vec<(u32, Vec<u32>, u64)> = Vec::new();
-    let mut total: u64 = 0;
-    for (i, raw) in bytes.split(|&b| b == b'\n').enumerate() {
-        let line_no = i + 1;
-        let line = String::from_utf8_lossy(raw);
+    let mut any = false;
+    let mut raw: Vec<u8> = Vec::new();
+    let mut line_no = 0;
+    loop {
+        raw.clear();
+        let n = input.read_until(b'\n', &mut raw).map_err(|e| {
+            ImportError::new(
+                name,
+                Position::Line(line_no + 1),
+                format!("cannot read: {e}"),
+            )
+        })?;
+        if n == 0 {
+            break;
+        }
+        line_no += 1;
+        if raw.last() == Some(&b'\n') {
+            raw.pop();
+        }
+        let line = String::from_utf8_lossy(&raw);
         let line = line.trim_end_matches('\r');
         if line.trim().is_empty() {
             continue;
@@ -77,10 +103,10 @@ pub fn parse(bytes: &[u8], name: &str, opts: &ImportOptions) -> Result<Profile, 
         if ids.is_empty() {
             ids.push(frames.intern(&mut builder, NO_FRAME));
         }
-        total = total.saturating_add(count);
-        stacks.push((thread, ids, count));
+        any = true;
+        builder.add_weighted(thread, ids, false, true, count);
     }
-    if stacks.is_empty() {
+    if !any {
         return Err(ImportError::new(
             name,
             Position::Whole,
@@ -94,21 +120,21 @@ pub fn parse(bytes: &[u8], name: &str, opts: &ImportOptions) -> Result<Profile, 
         }
         _ => (opts.default_rate_hz.max(1), 1),
     };
-    let mut samples = 0u64;
-    for (thread, ids, count) in stacks {
-        let weight = (count / per_sample).max(1);
-        samples = samples.saturating_add(weight);
-        builder.add_weighted(thread, ids, false, true, weight);
-    }
-    let mut meta = Meta {
+    let mut profile = builder.into_profile(Meta {
         python_version: header.python,
-        samples,
-        ticks: samples,
-        wall_seconds: samples as f64 / rate_hz as f64,
         ..Meta::default()
-    };
+    });
+    let mut samples = 0u64;
+    for stack in &mut profile.stacks {
+        stack.weight = (stack.weight / per_sample).max(1);
+        samples = samples.saturating_add(stack.weight);
+    }
+    let meta = &mut profile.meta;
+    meta.samples = samples;
+    meta.ticks = samples;
+    meta.wall_seconds = samples as f64 / rate_hz as f64;
     meta.sampling.rate_hz = rate_hz;
-    Ok(builder.to_profile(meta))
+    Ok(profile)
 }
 
 fn read_header(line: &str, header: &mut Header) {

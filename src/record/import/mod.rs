@@ -11,8 +11,9 @@ pub mod folded;
 pub mod pprof;
 pub mod speedscope;
 
-use std::collections::HashMap;
+use rustc_hash::FxHashMap;
 use std::fmt;
+use std::io::{BufRead, Read};
 use std::path::Path;
 
 use crate::profile::{Frame, FrameId, FrameKind, Meta, Profile, ProfileBuilder, Stack, TargetKind};
@@ -153,12 +154,16 @@ pub fn parse(
         InputFormat::Pprof => pprof::parse(bytes, name, opts)?,
     };
     if format != InputFormat::PortAdvisor {
-        profile.meta.target = TargetKind::Imported;
-        if profile.meta.command.is_empty() {
-            profile.meta.command = vec![name.to_owned()];
-        }
+        mark_imported(&mut profile, name);
     }
     Ok(profile)
+}
+
+fn mark_imported(profile: &mut Profile, name: &str) {
+    profile.meta.target = TargetKind::Imported;
+    if profile.meta.command.is_empty() {
+        profile.meta.command = vec![name.to_owned()];
+    }
 }
 
 /// Reads one file, detecting its format unless `format` is given. The source files the
@@ -170,9 +175,14 @@ pub fn read(
     opts: &ImportOptions,
 ) -> Result<Profile, ImportError> {
     let name = path.display().to_string();
-    let bytes = std::fs::read(path)
-        .map_err(|e| ImportError::new(&name, Position::Whole, format!("cannot read: {e}")))?;
-    let format = match format.or_else(|| detect(&bytes)) {
+    let cannot =
+        |e: std::io::Error| ImportError::new(&name, Position::Whole, format!("cannot read: {e}"));
+    let mut file =
+        std::io::BufReader::with_capacity(1 << 20, std::fs::File::open(path).map_err(cannot)?);
+    // Judged by the first megabyte; collapsed stacks, the format of the largest files, are
+    // then read line by line instead of whole.
+    let head = file.fill_buf().map_err(cannot)?;
+    let format = match format.or_else(|| detect(head)) {
         Some(f) => f,
         None => {
             return Err(ImportError::new(
@@ -182,7 +192,15 @@ pub fn read(
             ))
         }
     };
-    let mut profile = parse(&bytes, &name, format, opts)?;
+    let mut profile = if format == InputFormat::Folded {
+        let mut profile = folded::read(file, &name, opts)?;
+        mark_imported(&mut profile, &name);
+        profile
+    } else {
+        let mut bytes = Vec::new();
+        file.read_to_end(&mut bytes).map_err(cannot)?;
+        parse(&bytes, &name, format, opts)?
+    };
     if format != InputFormat::PortAdvisor {
         source::enrich(&mut profile);
     }
@@ -284,7 +302,7 @@ fn python_or_native(name: &str, file: &str, line: Option<u32>, native: bool) -> 
 #[derive(Debug, Default)]
 pub struct Merge {
     builder: ProfileBuilder,
-    stacks: HashMap<StackKey, f64>,
+    stacks: FxHashMap<StackKey, f64>,
     names: Vec<String>,
     max_rate: u32,
     wall_seconds: f64,
@@ -379,7 +397,7 @@ impl Merge {
 /// Frames interned by label, for parsers of formats that name frames by strings.
 #[derive(Debug, Default)]
 pub struct LabelFrames {
-    ids: HashMap<String, FrameId>,
+    ids: FxHashMap<String, FrameId>,
 }
 
 impl LabelFrames {
