@@ -353,6 +353,8 @@ pub enum FlameFormat {
     /// Speedscope's JSON (https://www.speedscope.app): drop the file on the page, or
     /// `npx speedscope FILE`; one profile per thread with --threads.
     Speedscope,
+    /// pprof's profile.proto, gzipped: for Grafana Pyroscope, Parca and `go tool pprof`.
+    Pprof,
 }
 
 #[derive(Debug, Args)]
@@ -360,14 +362,15 @@ pub enum FlameFormat {
     port-advisor flamegraph port-advisor-out/app-20261124-120000\n  \
     port-advisor flamegraph run/profile.json -o app.svg --threads\n  \
     port-advisor flamegraph run/profile.json --format folded -o - | grep json\n  \
-    port-advisor flamegraph run --format speedscope --threads")]
+    port-advisor flamegraph run --format speedscope --threads\n  \
+    port-advisor flamegraph run --format pprof -o app.pb.gz")]
 pub struct FlamegraphArgs {
     /// A profile.json, a run folder holding one, or another tool's profile.
     #[arg(value_name = "PROFILE")]
     pub profile: PathBuf,
 
-    /// Where to write; `-` for stdout [default: flame.svg, flame.folded or
-    /// flame.speedscope.json beside the profile].
+    /// Where to write; `-` for stdout [default: flame.svg, flame.folded,
+    /// flame.speedscope.json or profile.pb.gz beside the profile].
     #[arg(short, long, value_name = "FILE")]
     pub output: Option<PathBuf>,
 

@@ -166,12 +166,14 @@ pub fn flamegraph(args: FlamegraphArgs) -> Result<u8> {
         }
         FlameFormat::Folded => report::folded::write(&profile, &opts, w),
         FlameFormat::Speedscope => report::speedscope::write(&profile, &opts, w),
+        FlameFormat::Pprof => report::pprof::write(&profile, &opts, w),
     };
     let output = args.output.unwrap_or_else(|| {
         let name = match args.format {
             FlameFormat::Svg => "flame.svg",
             FlameFormat::Folded => "flame.folded",
             FlameFormat::Speedscope => "flame.speedscope.json",
+            FlameFormat::Pprof => "profile.pb.gz",
         };
         path.parent().unwrap_or(Path::new(".")).join(name)
     });

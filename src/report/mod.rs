@@ -9,5 +9,6 @@ pub mod flamegraph;
 pub mod folded;
 pub mod html;
 pub mod paint;
+pub mod pprof;
 pub mod speedscope;
 pub mod summary;
