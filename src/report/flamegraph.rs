@@ -25,7 +25,7 @@ pub struct FramePaint {
 }
 
 pub fn write(profile: &Profile, opts: &FoldOptions, w: &mut dyn Write) -> Result<()> {
-    write_painted(profile, opts, &[], Shape::Flame, w)
+    write_painted(profile, opts, &[], Shape::Flame, w).map(|_| ())
 }
 
 /// Which way a flame graph grows.
@@ -37,6 +37,20 @@ pub enum Shape {
     Icicle,
 }
 
+/// At most about this many frames are drawn: a browser takes about a second per 10,000 of
+/// inferno's frames to open and lay out the picture, so narrower frames are left out beyond it.
+pub const FRAME_BUDGET: usize = 15_000;
+
+/// What a flame graph left out to stay quick to open.
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Drawn {
+    /// Frames drawn.
+    pub frames: usize,
+    /// Frames left out for being narrower than `min_width` percent of the samples.
+    pub hidden: usize,
+    pub min_width: f64,
+}
+
 /// A flame graph with the given functions painted; the others get colours from their names.
 pub fn write_painted(
     profile: &Profile,
@@ -44,9 +58,11 @@ pub fn write_painted(
     paint: &[FramePaint],
     shape: Shape,
     w: &mut dyn Write,
-) -> Result<()> {
+) -> Result<Drawn> {
     let lines = folded::lines(profile, opts);
+    let drawn = budget(&lines, FRAME_BUDGET);
     let mut options = Options::default();
+    options.min_width = drawn.min_width;
     options.title = title(profile);
     options.subtitle = Some(subtitle(profile));
     options.count_name = "samples".into();
@@ -56,7 +72,8 @@ pub fn write_painted(
     // Frames outside the paint (the root) get colours from their names, not at random.
     options.hash = true;
     if paint.is_empty() {
-        return draw(&mut options, &lines, w);
+        draw(&mut options, &lines, w)?;
+        return Ok(drawn);
     }
     if shape == Shape::Flame {
         // A standalone picture has no page around it to hold a legend.
@@ -81,7 +98,57 @@ pub fn write_painted(
     w.write_all(svg[..end].as_bytes())?;
     w.write_all(style.as_bytes())?;
     w.write_all(svg[end..].as_bytes())?;
-    Ok(())
+    Ok(drawn)
+}
+
+/// The narrowest frame width (percent of the samples) that keeps the drawing within about
+/// `budget` frames, and what that leaves out. The lines come sorted, root first, as inferno
+/// merges them: the frames of one prefix are on consecutive lines.
+fn budget(lines: &[String], budget: usize) -> Drawn {
+    let mut widths: Vec<u64> = Vec::new();
+    let mut open: Vec<(&str, u64)> = Vec::new();
+    let mut total = 0u64;
+    for line in lines {
+        let Some((stack, count)) = line.rsplit_once(' ') else {
+            continue;
+        };
+        let count: u64 = count.parse().unwrap_or(0);
+        total += count;
+        let frames: Vec<&str> = stack.split(';').collect();
+        let common = open
+            .iter()
+            .zip(&frames)
+            .take_while(|((a, _), b)| a == *b)
+            .count();
+        widths.extend(open.drain(common..).map(|(_, w)| w));
+        open.extend(frames[common..].iter().map(|f| (*f, 0)));
+        for node in &mut open {
+            node.1 += count;
+        }
+    }
+    widths.extend(open.into_iter().map(|(_, w)| w));
+    let default = Options::default().min_width;
+    let all = widths.len();
+    if all <= budget || total == 0 {
+        return Drawn {
+            frames: all,
+            hidden: 0,
+            min_width: default,
+        };
+    }
+    // The budget-th widest frame sets the width; frames narrower than it are left out, and
+    // when many are as wide as it (a profile of single samples), those too.
+    let (_, &mut nth, _) = widths.select_nth_unstable_by(budget - 1, |a, b| b.cmp(a));
+    let as_wide = widths.iter().filter(|&&w| w >= nth).count();
+    let cut = if as_wide > budget { nth + 1 } else { nth };
+    // A hair under the cut, so that rounding never drops a frame exactly at it.
+    let min_width = (100.0 * (cut as f64 - 0.5) / total as f64).max(default);
+    let kept = widths.iter().filter(|&&w| w >= cut).count();
+    Drawn {
+        frames: kept,
+        hidden: all - kept,
+        min_width,
+    }
 }
 
 /// The colours of a painted flame graph, for a standalone SVG's subtitle.
@@ -172,4 +239,26 @@ fn subtitle(profile: &Profile) -> String {
     )
     .replace("Nonblocking", "non-blocking")
     .replace("Blocking", "blocking")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_budget_leaves_out_the_narrowest_frames() {
+        let lines: Vec<String> = ["a;b;c 5", "a;b;d 3", "a;e 1", "f 1"]
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        // Frames: a(9) b(8) c(5) d(3) e(1) f(1).
+        let all = budget(&lines, 10);
+        assert_eq!((all.frames, all.hidden), (6, 0));
+        let four = budget(&lines, 4);
+        assert_eq!((four.frames, four.hidden), (4, 2));
+        assert!((four.min_width - 25.0).abs() < 1e-9, "{four:?}");
+        // Ties at the cut are all left out rather than overrun the budget.
+        let five = budget(&lines, 5);
+        assert_eq!((five.frames, five.hidden), (4, 2));
+    }
 }

@@ -48,6 +48,8 @@ struct PageData<'a> {
     sources: Vec<Option<SourceView>>,
     legend: Vec<LegendEntry>,
     flame_svg: String,
+    /// What the flame graph left out, when it did.
+    flame_note: Option<String>,
 }
 
 #[derive(Serialize)]
@@ -124,7 +126,8 @@ pub fn write(
     let (paints, membership) = paint::paint_functions(profile, analysis, advice, &opts.fold);
     let frame_paint = paint::frame_paints(profile, analysis, &paints);
     let mut svg = Vec::new();
-    flamegraph::write_painted(profile, &opts.fold, &frame_paint, Shape::Icicle, &mut svg)?;
+    let drawn =
+        flamegraph::write_painted(profile, &opts.fold, &frame_paint, Shape::Icicle, &mut svg)?;
     let svg = with_bridge(&String::from_utf8_lossy(&svg));
 
     let functions = analysis
@@ -199,6 +202,16 @@ pub fn write(
             })
             .collect(),
         flame_svg: svg,
+        flame_note: (drawn.hidden > 0).then(|| {
+            format!(
+                "{} of {} frames, each under {:.2}% of the samples, are left out so that the \
+                 graph opens quickly; `port-advisor flamegraph RUN --format speedscope` keeps \
+                 every frame.",
+                drawn.hidden,
+                drawn.hidden + drawn.frames,
+                drawn.min_width
+            )
+        }),
     };
     let json = script_safe_json(&data)?;
     let title = html_text(&format!("port-advisor: {}", program_name(&m.command)));

@@ -183,5 +183,5 @@ pub fn write_flame(
 ) -> Result<()> {
     let (paints, _) = paint_functions(profile, analysis, advice, fold);
     let frames = frame_paints(profile, analysis, &paints);
-    flamegraph::write_painted(profile, fold, &frames, shape, w)
+    flamegraph::write_painted(profile, fold, &frames, shape, w).map(|_| ())
 }

@@ -50,8 +50,14 @@
     });
     window.addEventListener("mouseleave", function () { post({ type: "hover", f: null }); });
     window.addEventListener("load", function () {
-        var svg = document.documentElement;
-        // The drawing's own height: the frame's viewport would only report itself.
-        post({ type: "ready", height: svg.height.baseVal.value });
+        // inferno finishes setting up (fitting every label) in a timer of its own: ready means
+        // after that, when a search or a pointer gets an answer.
+        setTimeout(function () {
+            setTimeout(function () {
+                var svg = document.documentElement;
+                // The drawing's own height: the frame's viewport would only report itself.
+                post({ type: "ready", height: svg.height.baseVal.value });
+            }, 0);
+        }, 0);
     });
 })();

@@ -299,6 +299,7 @@
         el("h2", { text: "Flame graph" }),
         el("div", { className: "toolbar" }, [searchBox, matched]),
         legend,
+        data.flame_note ? el("p", { className: "hint", text: data.flame_note }) : null,
         hover,
         frame
     ]));
