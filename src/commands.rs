@@ -611,7 +611,7 @@ fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
         .filter_map(|e| e.ok().map(|e| e.path()))
         .filter(|p| {
             p.file_name()
-                .is_some_and(|n| !n.to_string_lossy().starts_with('.'))
+                .is_some_and(|n| is_profile_name(&n.to_string_lossy()))
         })
         .collect();
     entries.sort();
@@ -623,6 +623,16 @@ fn collect_files(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Whether a file in a folder of profiles may be one: hidden files and notes are not.
+fn is_profile_name(name: &str) -> bool {
+    let lower = name.to_ascii_lowercase();
+    !name.starts_with('.')
+        && !lower.starts_with("readme")
+        && ![".md", ".rst", ".html", ".svg", ".py"]
+            .iter()
+            .any(|ext| lower.ends_with(ext))
 }
 
 fn input_format(input: &InputArgs) -> Option<import::InputFormat> {

@@ -126,7 +126,7 @@ pub fn read(
     });
     let mut samples = 0u64;
     for stack in &mut profile.stacks {
-        stack.weight = (stack.weight / per_sample).max(1);
+        stack.weight = (stack.weight.saturating_add(per_sample / 2) / per_sample).max(1);
         samples = samples.saturating_add(stack.weight);
     }
     let meta = &mut profile.meta;
@@ -247,7 +247,8 @@ mod tests {
         .unwrap();
         assert_eq!(p.meta.sampling.rate_hz, 10_000);
         assert_eq!(p.stacks[0].weight, 10);
-        assert_eq!(p.stacks[1].weight, 2);
+        // 250 µs at 100 µs per sample: 2.5 samples, rounded.
+        assert_eq!(p.stacks[1].weight, 3);
         let decode = &p.frames[p.stacks[1].frames[1] as usize];
         assert_eq!(decode.module.as_deref(), Some("json.decoder"));
         assert_eq!(p.threads[0].pid, 7);

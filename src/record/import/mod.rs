@@ -98,7 +98,13 @@ pub fn detect(bytes: &[u8]) -> Option<InputFormat> {
         .iter()
         .position(|b| !b.is_ascii_whitespace())
         .map(|i| &bytes[i..])?;
-    if text_start.starts_with(b"{") {
+    if let Some(object) = text_start.strip_prefix(b"{") {
+        // port-advisor writes its schema version first; test it before the words below, which
+        // a merged profile's command (its input files' names) may hold.
+        let first_key = object.iter().position(|b| !b.is_ascii_whitespace());
+        if first_key.is_some_and(|i| object[i..].starts_with(b"\"schema\"")) {
+            return Some(InputFormat::PortAdvisor);
+        }
         let head = &text_start[..text_start.len().min(4096)];
         let head = String::from_utf8_lossy(head);
         if head.contains("speedscope") || head.contains("\"profiles\"") {
@@ -321,11 +327,21 @@ impl Merge {
             .into_iter()
             .map(|f| self.builder.intern_frame(f))
             .collect();
-        let threads: Vec<u32> = profile
-            .threads
-            .iter()
-            .map(|t| self.builder.intern_thread(t.pid, t.tid, t.name.as_deref()))
-            .collect();
+        // Threads by how busy they are in their input: every input's busiest thread becomes
+        // one merged thread, and so on down. The advice measures a run by its busiest thread,
+        // so the merged run is the sum of each input's, as a fleet's time is.
+        let mut busy: Vec<(u64, usize)> = (0..profile.threads.len()).map(|i| (0, i)).collect();
+        for s in &profile.stacks {
+            if let Some(b) = busy.get_mut(s.thread as usize) {
+                b.0 = b.0.saturating_add(s.weight);
+            }
+        }
+        busy.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        let mut threads: Vec<u32> = vec![0; profile.threads.len()];
+        for (rank, &(_, i)) in busy.iter().enumerate() {
+            let name = profile.threads[i].name.as_deref();
+            threads[i] = self.builder.intern_thread(0, rank as u64, name);
+        }
         for s in profile.stacks {
             let key = (
                 threads.get(s.thread as usize).copied().unwrap_or(0),
@@ -485,6 +501,10 @@ mod tests {
             Some(InputFormat::PortAdvisor)
         );
         assert_eq!(detect(b"a;b;c 3\n"), Some(InputFormat::Folded));
+        assert_eq!(
+            detect(b"{\"schema\":1,\"meta\":{\"command\":[\"x.speedscope.json\"]}}"),
+            Some(InputFormat::PortAdvisor)
+        );
         assert_eq!(detect(b"   \n"), None);
     }
 }
