@@ -189,3 +189,69 @@ fn a_run_compared_with_itself_changed_nothing() {
     let table = stdout_of(&["diff", "-o"], &[&again, &recorded(), &recorded()]);
     assert!(table.contains("1.00x faster"), "{table}");
 }
+
+#[test]
+fn malformed_inputs_of_every_format_name_the_file_and_where() {
+    let dir = tempfile::tempdir().unwrap();
+    let pprof = std::fs::read(repo().join("fixtures/pprof/two_threads.pb.gz")).unwrap();
+    let speedscope = stdout_of(
+        &["flamegraph", "--format", "speedscope", "-o", "-"],
+        &[&recorded()],
+    );
+    let recorded_json = std::fs::read_to_string(recorded()).unwrap();
+    let cases: Vec<(&str, Vec<u8>, &str)> = vec![
+        ("empty.txt", Vec::new(), "empty"),
+        ("blank.folded", b"\n  \n".to_vec(), "empty"),
+        (
+            "count.folded",
+            b"main;work 3\nmain;work 3x\n".to_vec(),
+            ":2: ",
+        ),
+        (
+            "huge.folded",
+            b"main;work 99999999999999999\n".to_vec(),
+            ":1: ",
+        ),
+        (
+            "garbage.bin",
+            (0..4096u32)
+                .map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8)
+                .collect(),
+            "garbage.bin",
+        ),
+        ("cut.pb.gz", pprof[..pprof.len() / 2].to_vec(), "cut.pb.gz"),
+        (
+            "cut.speedscope.json",
+            speedscope.as_bytes()[..speedscope.len() / 2].to_vec(),
+            "cut.speedscope.json:",
+        ),
+        (
+            "index.json",
+            recorded_json
+                .replacen("\"frames\":[0", "\"frames\":[999999", 1)
+                .into_bytes(),
+            "frame 999999",
+        ),
+    ];
+    for (name, bytes, expected) in cases {
+        let path = dir.path().join(name);
+        std::fs::write(&path, &bytes).unwrap();
+        let out = bin().arg("report").arg(&path).output().unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{name}: {stderr}");
+        assert_eq!(
+            stderr.trim_end().lines().count(),
+            1,
+            "{name}: one line: {stderr}"
+        );
+        assert!(
+            stderr.starts_with(&format!("port-advisor: error: {}", path.display())),
+            "{name}: names the file: {stderr}"
+        );
+        assert!(
+            stderr.contains(expected),
+            "{name}: `{expected}` in {stderr}"
+        );
+        assert!(!stderr.contains("panicked"), "{name}: {stderr}");
+    }
+}
