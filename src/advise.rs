@@ -962,7 +962,7 @@ impl<'a> Model<'a> {
             (Some(c), Some(ns)) if seconds_per_sample > 0.0 => {
                 let samples = |n: f64| n * ns * 1e-9 / seconds_per_sample;
                 Some([
-                    samples((c.count + c.error) as f64) * t.conversion_uncertainty,
+                    samples(c.count.saturating_add(c.error) as f64) * t.conversion_uncertainty,
                     samples(c.count.saturating_sub(c.error) as f64),
                 ])
             }
@@ -1161,7 +1161,11 @@ impl<'a> Model<'a> {
             } else {
                 Direction::Argument
             };
-            let total: u64 = observations.iter().map(|o| o.count).sum::<u64>().max(1);
+            let total: u64 = observations
+                .iter()
+                .map(|o| o.count)
+                .fold(0u64, u64::saturating_add)
+                .max(1);
             let mut cost = 0.0;
             for obs in &observations {
                 cost += obs.count as f64 / total as f64 * self.conversion_ns(obs, direction);

@@ -518,6 +518,9 @@ pub fn merge(args: MergeArgs) -> Result<u8> {
     let stacks = merge.stacks();
     let profile = merge.finish();
     profile
+        .check_weights()
+        .map_err(|e| UserError::Usage(format!("the merged profile: {e}")))?;
+    profile
         .save(&args.output)
         .map_err(|e| UserError::Output(format!("cannot write {}: {e:#}", args.output.display())))?;
     eprintln!(
@@ -547,7 +550,11 @@ fn load_many(paths: &[PathBuf], input: &InputArgs, progress: bool) -> Result<(Pr
         return load_one(only, input);
     }
     let (merge, _) = merge_files(&files, input, progress)?;
-    Ok((merge.finish(), files[0].clone()))
+    let profile = merge.finish();
+    profile
+        .check_weights()
+        .map_err(|e| UserError::Usage(format!("the merged profile: {e}")))?;
+    Ok((profile, files[0].clone()))
 }
 
 /// Reads and folds in each file, one at a time. Returns the merge and how many files it holds.

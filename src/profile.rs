@@ -19,6 +19,10 @@ use serde::{Deserialize, Serialize};
 /// The version of the JSON layout written by this build.
 pub const SCHEMA: u32 = 1;
 
+/// The most samples a profile may weigh in all: about 890 years at 10 kHz. A larger total is a
+/// corrupt or forged file, and keeping under it lets every later sum of weights fit in a u64.
+pub const MAX_WEIGHT: u64 = 1 << 48;
+
 /// Index of a frame in [`Profile::frames`].
 pub type FrameId = u32;
 /// Index of a thread in [`Profile::threads`].
@@ -373,6 +377,7 @@ impl Profile {
         }
         let profile: Profile = serde_json::from_value(value)
             .map_err(|e| format!("not a valid port-advisor profile ({e})"))?;
+        profile.check_weights()?;
         let (frames, threads) = (profile.frames.len(), profile.threads.len());
         for (i, stack) in profile
             .stacks
@@ -393,6 +398,24 @@ impl Profile {
             }
         }
         Ok(profile)
+    }
+
+    /// Refuses stacks (time or native pass) that weigh more than [`MAX_WEIGHT`] in all.
+    pub fn check_weights(&self) -> Result<(), String> {
+        for (what, stacks) in [
+            ("stacks", &self.stacks),
+            ("native stacks", &self.native_stacks),
+        ] {
+            let total = stacks.iter().try_fold(0u64, |t, s| {
+                t.checked_add(s.weight).filter(|&t| t <= MAX_WEIGHT)
+            });
+            if total.is_none() {
+                return Err(format!(
+                    "its {what} weigh more than {MAX_WEIGHT} samples in all: not a recorded profile"
+                ));
+            }
+        }
+        Ok(())
     }
 
     /// Writes the profile as JSON, atomically.

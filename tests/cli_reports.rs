@@ -255,3 +255,28 @@ fn malformed_inputs_of_every_format_name_the_file_and_where() {
         assert!(!stderr.contains("panicked"), "{name}: {stderr}");
     }
 }
+
+/// Inputs the fuzzer (fuzz/, benches/fuzz.sh) found to break a later stage: each is now read
+/// or refused with one line, never a panic.
+#[test]
+fn fuzz_regressions_are_read_or_refused_without_a_panic() {
+    let dir = repo().join("fuzz/regressions/pipeline");
+    let mut seen = 0;
+    for entry in std::fs::read_dir(&dir).unwrap() {
+        let path = entry.unwrap().path();
+        seen += 1;
+        let out = bin()
+            .args(["report", "--format", "html"])
+            .arg(&path)
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(
+            matches!(out.status.code(), Some(0) | Some(2)),
+            "{}: {stderr}",
+            path.display()
+        );
+        assert!(!stderr.contains("panicked"), "{}: {stderr}", path.display());
+    }
+    assert!(seen > 0, "no regression inputs in {}", dir.display());
+}

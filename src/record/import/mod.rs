@@ -84,9 +84,7 @@ impl fmt::Display for ImportError {
 
 impl std::error::Error for ImportError {}
 
-/// The largest weight one stack may carry: beyond it a count is taken for a corrupt file
-/// rather than a profile (a million years of samples at 10 kHz).
-pub const MAX_WEIGHT: u64 = 1 << 48;
+pub use crate::profile::MAX_WEIGHT;
 
 /// The format of `bytes`, judged by content: gzip or protobuf is pprof, a JSON object is a
 /// port-advisor profile or speedscope, anything else that reads as text is collapsed stacks.
@@ -162,6 +160,9 @@ pub fn parse(
     if format != InputFormat::PortAdvisor {
         mark_imported(&mut profile, name);
     }
+    profile
+        .check_weights()
+        .map_err(|e| ImportError::new(name, Position::Whole, e))?;
     Ok(profile)
 }
 
@@ -201,6 +202,9 @@ pub fn read(
     let mut profile = if format == InputFormat::Folded {
         let mut profile = folded::read(file, &name, opts)?;
         mark_imported(&mut profile, &name);
+        profile
+            .check_weights()
+            .map_err(|e| ImportError::new(&name, Position::Whole, e))?;
         profile
     } else {
         let mut bytes = Vec::new();
