@@ -54,6 +54,19 @@ pub enum Command {
     Diff(DiffArgs),
     /// Merge many profiles (a fleet's, of any accepted format) into one.
     Merge(MergeArgs),
+    /// Print a shell completion script.
+    Completions(CompletionsArgs),
+}
+
+#[derive(Debug, Args)]
+#[command(after_help = "Examples:\n  \
+    port-advisor completions bash > ~/.local/share/bash-completion/completions/port-advisor\n  \
+    port-advisor completions zsh > ~/.zfunc/_port-advisor\n  \
+    port-advisor completions fish > ~/.config/fish/completions/port-advisor.fish")]
+pub struct CompletionsArgs {
+    /// The shell to complete for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
 }
 
 #[derive(Debug, Args)]
@@ -170,6 +183,12 @@ pub struct AdviceArgs {
     /// Do not look for tests and git history of the candidates.
     #[arg(long)]
     pub no_readiness: bool,
+}
+
+/// The completion script of `shell` for every command and option.
+pub fn write_completions(shell: clap_complete::Shell, w: &mut dyn std::io::Write) {
+    let mut command = <Cli as clap::CommandFactory>::command();
+    clap_complete::generate(shell, &mut command, "port-advisor", w);
 }
 
 fn parse_percent(s: &str) -> Result<f64, String> {

@@ -46,5 +46,9 @@ pub fn run(cli: cli::Cli) -> Result<u8> {
         cli::Command::View(args) => commands::view(args),
         cli::Command::Diff(args) => commands::diff(args),
         cli::Command::Merge(args) => commands::merge(args),
+        cli::Command::Completions(args) => {
+            cli::write_completions(args.shell, &mut std::io::stdout());
+            Ok(0)
+        }
     }
 }
