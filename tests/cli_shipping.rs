@@ -27,14 +27,7 @@ fn version_names_the_package_version() {
 fn completions_cover_every_command_and_parse_in_their_shell() {
     for shell in ["bash", "zsh", "fish"] {
         let script = stdout_of(&["completions", shell]);
-        for word in [
-            "profile",
-            "report",
-            "merge",
-            "diff",
-            "view",
-            "input-format",
-        ] {
+        for word in ["profile", "report", "merge", "diff", "view", "input-format"] {
             assert!(script.contains(word), "{shell}: `{word}` missing");
         }
         let program = match shell {
