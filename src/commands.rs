@@ -45,13 +45,7 @@ pub fn profile(mut plan: ProfilePlan) -> Result<u8> {
 
     save_with_fallback(&profile, &profile_path, &plan.stem)?;
 
-    let analysis = analyze::analyze(
-        &profile,
-        &AnalyzeOptions {
-            include_idle: plan.fold.include_idle,
-            rules: rules.clone(),
-        },
-    );
+    let analysis = analysis_of(&profile, &rules, plan.fold.include_idle);
     let advice = advise_on(&profile, &analysis, &rules, &plan.advice);
     write_atomic(&folder.file("report.json"), |w| {
         report::advice::write_json(&advice, w)
@@ -146,13 +140,7 @@ pub fn flamegraph(args: FlamegraphArgs) -> Result<u8> {
     let render = |w: &mut dyn Write| match args.format {
         FlameFormat::Svg => {
             let rules = Rules::load(None)?;
-            let analysis = analyze::analyze(
-                &profile,
-                &AnalyzeOptions {
-                    include_idle: args.idle,
-                    rules: rules.clone(),
-                },
-            );
+            let analysis = analysis_of(&profile, &rules, args.idle);
             let advice = advise::advise(
                 &profile,
                 &analysis,
@@ -194,13 +182,7 @@ pub fn flamegraph(args: FlamegraphArgs) -> Result<u8> {
 pub fn report(args: ReportArgs) -> Result<u8> {
     let rules = load_rules(&args.advice)?;
     let (profile, path) = load_many(&args.profiles, &args.input, false)?;
-    let analysis = analyze::analyze(
-        &profile,
-        &AnalyzeOptions {
-            include_idle: args.idle,
-            rules: rules.clone(),
-        },
-    );
+    let analysis = analysis_of(&profile, &rules, args.idle);
     let advice = advise_on(&profile, &analysis, &rules, &args.advice);
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
@@ -250,13 +232,7 @@ pub fn view(args: ViewArgs) -> Result<u8> {
         };
         let rules = load_rules(&advice_args)?;
         let profile = Profile::load(&path)?;
-        let analysis = analyze::analyze(
-            &profile,
-            &AnalyzeOptions {
-                include_idle: false,
-                rules: rules.clone(),
-            },
-        );
+        let analysis = analysis_of(&profile, &rules, false);
         let advice = advise_on(&profile, &analysis, &rules, &advice_args);
         let html = HtmlOptions {
             fold: FoldOptions::default(),
@@ -322,13 +298,7 @@ pub fn diff(args: DiffArgs) -> Result<u8> {
     })?;
     let load = |path: &Path| -> Result<(Profile, Analysis, PathBuf)> {
         let (profile, path) = load_one(path, &args.input)?;
-        let analysis = analyze::analyze(
-            &profile,
-            &AnalyzeOptions {
-                include_idle: args.idle,
-                rules: rules.clone(),
-            },
-        );
+        let analysis = analysis_of(&profile, &rules, args.idle);
         Ok((profile, analysis, path))
     };
     let (before, before_analysis, before_path) = load(&args.before)?;
@@ -409,13 +379,7 @@ pub fn stub(args: StubArgs) -> Result<u8> {
     let rules = load_rules(&advice_args)?;
     let path = profile_file(&args.profile)?;
     let profile = Profile::load(&path)?;
-    let analysis = analyze::analyze(
-        &profile,
-        &AnalyzeOptions {
-            include_idle: false,
-            rules: rules.clone(),
-        },
-    );
+    let analysis = analysis_of(&profile, &rules, false);
     let advice = advise_on(&profile, &analysis, &rules, &advice_args);
     let name = args
         .name
@@ -486,6 +450,17 @@ fn load_rules(args: &AdviceArgs) -> Result<Rules> {
         ))
         .into()
     })
+}
+
+/// The analysis of a profile under the given rules.
+fn analysis_of(profile: &Profile, rules: &Rules, include_idle: bool) -> Analysis {
+    analyze::analyze(
+        profile,
+        &AnalyzeOptions {
+            include_idle,
+            rules: rules.clone(),
+        },
+    )
 }
 
 fn advise_on(profile: &Profile, analysis: &Analysis, rules: &Rules, args: &AdviceArgs) -> Advice {
