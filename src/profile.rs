@@ -437,22 +437,26 @@ pub fn write_atomic(path: &Path, write: impl FnOnce(&mut dyn Write) -> Result<()
     };
     // Created like any other file (0666 less the umask), not private as temporary files are.
     let mode = std::os::unix::fs::PermissionsExt::from_mode(0o666);
+    let failed = |e: anyhow::Error| -> anyhow::Error {
+        crate::error::UserError::Output(format!("cannot write {}: {e:#}", path.display())).into()
+    };
     let mut tmp = tempfile::Builder::new()
         .prefix(".port-advisor-")
         .permissions(mode)
         .tempfile_in(dir)
-        .with_context(|| format!("cannot create a file in {}", dir.display()))?;
+        .map_err(|e| {
+            crate::error::UserError::Output(format!(
+                "cannot create a file in {}: {e}",
+                dir.display()
+            ))
+        })?;
     {
         let mut buf = std::io::BufWriter::new(tmp.as_file_mut());
-        write(&mut buf).with_context(|| format!("cannot write {}", path.display()))?;
-        buf.flush()
-            .with_context(|| format!("cannot write {}", path.display()))?;
+        write(&mut buf).map_err(failed)?;
+        buf.flush().map_err(|e| failed(e.into()))?;
     }
-    tmp.as_file()
-        .sync_all()
-        .with_context(|| format!("cannot write {}", path.display()))?;
-    tmp.persist(path)
-        .with_context(|| format!("cannot write {}", path.display()))?;
+    tmp.as_file().sync_all().map_err(|e| failed(e.into()))?;
+    tmp.persist(path).map_err(|e| failed(e.error.into()))?;
     Ok(())
 }
 
@@ -509,6 +513,20 @@ impl ProfileBuilder {
         gil: bool,
         native_pass: bool,
     ) {
+        self.add_sample(thread, frames, idle, gil, native_pass, 1);
+    }
+
+    /// Adds one sample that stands for `weight` sampling periods (a read that took longer
+    /// than a period stands for the ticks it made the sampler skip).
+    pub fn add_sample(
+        &mut self,
+        thread: ThreadId,
+        frames: Vec<FrameId>,
+        idle: bool,
+        gil: bool,
+        native_pass: bool,
+        weight: u64,
+    ) {
         let (stacks, ids) = if native_pass {
             (&mut self.native_stacks, &mut self.native_stack_ids)
         } else {
@@ -516,13 +534,13 @@ impl ProfileBuilder {
         };
         let key = (thread, idle, gil, frames);
         if let Some(&i) = ids.get(&key) {
-            stacks[i].weight += 1;
+            stacks[i].weight = stacks[i].weight.saturating_add(weight);
             return;
         }
         stacks.push(Stack {
             frames: key.3.clone(),
             thread,
-            weight: 1,
+            weight,
             idle,
             gil,
         });
