@@ -354,15 +354,31 @@ fn real_tools_record_log_report_and_the_advice_finds_similarity() {
         match &tools.austin {
             // Austin gives up on a program whose runtime it cannot find within `-t` (100 ms
             // by default), which a loaded machine can exceed while Python starts.
-            Ok(bin) => tool_ok(
-                assert_cmd::Command::new(bin)
-                    .args(["-t", "10s", "-i", "500", "-o"])
-                    .arg(&austin)
-                    .arg(&python)
-                    .arg(&script),
-                120,
-                "austin -i 500",
-            ),
+            // Austin 3.7.0 also fails to find the runtime of about one start in eight on an
+            // idle machine ("not a Python process"): it gets three tries.
+            Ok(bin) => {
+                let attempt = || {
+                    assert_cmd::Command::new(bin)
+                        .args(["-t", "10s", "-i", "500", "-o"])
+                        .arg(&austin)
+                        .arg(&python)
+                        .arg(&script)
+                        .timeout(Duration::from_secs(120))
+                        .output()
+                        .is_ok_and(|o| o.status.success())
+                };
+                if !(attempt() || attempt()) {
+                    tool_ok(
+                        assert_cmd::Command::new(bin)
+                            .args(["-t", "10s", "-i", "500", "-o"])
+                            .arg(&austin)
+                            .arg(&python)
+                            .arg(&script),
+                        120,
+                        "austin -i 500 (third try)",
+                    );
+                }
+            }
             Err(why) => eprintln!("skipping the live Austin recording: {why}"),
         }
     }

@@ -52,67 +52,31 @@ impl Browser {
         let chromium = on_path(&["chromium", "chromium-browser", "google-chrome"])
             .unwrap_or_else(|| panic!("browser tests need chromium, not found on PATH: {FIX}"));
 
-        let port = TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("no free localhost port for chromedriver")
-            .port();
-        let mut driver = Command::new(&driver_bin)
-            .arg(format!("--port={port}"))
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap_or_else(|e| panic!("cannot run {}: {e}", driver_bin.display()));
-        let deadline = Instant::now() + Duration::from_secs(20);
-        while TcpStream::connect(("127.0.0.1", port)).is_err() {
-            if let Ok(Some(status)) = driver.try_wait() {
-                panic!("chromedriver exited at start ({status}): {FIX}");
-            }
-            if Instant::now() > deadline {
-                let _ = driver.kill();
-                panic!("chromedriver did not listen on port {port} within 20 s");
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
-
-        let profile = tempfile::tempdir().expect("no temp dir for the Chromium profile");
-        let capabilities = json!({
-            "browserName": "chrome",
-            "webSocketUrl": true,
-            // The default would dismiss a dialog on the next command and hide a hostile
-            // input's `alert()` from `alert_open`.
-            "unhandledPromptBehavior": "ignore",
-            "timeouts": { "pageLoad": 30_000, "script": 30_000 },
-            "goog:chromeOptions": {
-                "binary": chromium,
-                "args": [
-                    "--headless",
-                    "--no-sandbox",
-                    "--disable-gpu",
-                    "--disable-background-networking",
-                    format!("--user-data-dir={}", profile.path().display()),
-                    format!("--window-size={},{}", WINDOW.0, WINDOW.1),
-                ],
-            },
-        });
-        let Value::Object(capabilities) = capabilities else {
-            unreachable!("a json! object")
-        };
         let runtime = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .expect("cannot build a tokio runtime");
-        let session = runtime.block_on(
-            ClientBuilder::new(HttpConnector::new())
-                .capabilities(capabilities)
-                .connect(&format!("http://127.0.0.1:{port}")),
-        );
-        let client = match session {
-            Ok(client) => client,
-            Err(e) => {
-                let _ = driver.kill();
-                let _ = driver.wait();
-                panic!("chromedriver could not start {}: {e}", chromium.display());
+        // chromedriver now and then drops the first session request while Chromium starts
+        // on a loaded machine ("SendRequest"): a fresh chromedriver gets two more tries.
+        let mut attempt = 0;
+        let (driver, client, profile) = loop {
+            attempt += 1;
+            let profile = tempfile::tempdir().expect("no temp dir for the Chromium profile");
+            let mut driver = start_driver(&driver_bin);
+            let session = runtime.block_on(
+                ClientBuilder::new(HttpConnector::new())
+                    .capabilities(capabilities(&chromium, profile.path()))
+                    .connect(&format!("http://127.0.0.1:{}", driver.1)),
+            );
+            match session {
+                Ok(client) => break (driver.0, client, profile),
+                Err(e) => {
+                    let _ = driver.0.kill();
+                    let _ = driver.0.wait();
+                    if attempt == 3 {
+                        panic!("chromedriver could not start {}: {e}", chromium.display());
+                    }
+                }
             }
         };
         let mut browser = Browser {
@@ -386,4 +350,61 @@ fn on_path(names: &[&str]) -> Option<PathBuf> {
     std::env::split_paths(&path)
         .flat_map(|dir| names.iter().map(move |name| dir.join(name)))
         .find(|candidate| candidate.is_file())
+}
+
+/// Starts chromedriver on a free localhost port and waits until it listens.
+fn start_driver(driver_bin: &std::path::Path) -> (Child, u16) {
+    let port = TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("no free localhost port for chromedriver")
+        .port();
+    let mut driver = Command::new(driver_bin)
+        .arg(format!("--port={port}"))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap_or_else(|e| panic!("cannot run {}: {e}", driver_bin.display()));
+    let deadline = Instant::now() + Duration::from_secs(20);
+    while TcpStream::connect(("127.0.0.1", port)).is_err() {
+        if let Ok(Some(status)) = driver.try_wait() {
+            panic!("chromedriver exited at start ({status}): {FIX}");
+        }
+        if Instant::now() > deadline {
+            let _ = driver.kill();
+            panic!("chromedriver did not listen on port {port} within 20 s");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    (driver, port)
+}
+
+/// The session's capabilities: headless Chromium with a fresh profile, BiDi for the console.
+fn capabilities(
+    chromium: &std::path::Path,
+    profile: &std::path::Path,
+) -> serde_json::Map<String, Value> {
+    let capabilities = json!({
+        "browserName": "chrome",
+        "webSocketUrl": true,
+        // The default would dismiss a dialog on the next command and hide a hostile
+        // input's `alert()` from `alert_open`.
+        "unhandledPromptBehavior": "ignore",
+        "timeouts": { "pageLoad": 30_000, "script": 30_000 },
+        "goog:chromeOptions": {
+            "binary": chromium,
+            "args": [
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                format!("--user-data-dir={}", profile.display()),
+                format!("--window-size={},{}", WINDOW.0, WINDOW.1),
+            ],
+        },
+    });
+    let Value::Object(capabilities) = capabilities else {
+        unreachable!("a json! object")
+    };
+    capabilities
 }
