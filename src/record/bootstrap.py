@@ -12,18 +12,29 @@ import sys
 
 
 def _port_advisor_main():
+    # Local names: the program's run clears the module globals this runner started with.
     import os
+    import sys
 
     kind, target = sys.argv[1], sys.argv[2]
     handshake = os.environ.pop("PORT_ADVISOR_HANDSHAKE", None)
     v = sys.version_info
 
     def report(problem):
-        # Three lines: executable, version, problem (empty when none). Plain text, so that
-        # the runner imports nothing the program would not.
+        # Five lines: executable, version, problem (empty when none), process id and
+        # implementation. Plain text, so that the runner imports nothing the program would
+        # not; written whole, then renamed into place, so it is never read half-written.
         if handshake:
-            with open(handshake, "w") as f:
-                f.write("%s\n%d.%d.%d\n%s\n" % (sys.executable, v[0], v[1], v[2], problem or ""))
+            impl = getattr(getattr(sys, "implementation", None), "name", None)
+            if impl is None:  # Python 2
+                impl = "pypy" if "__pypy__" in sys.builtin_module_names else "cpython"
+            tmp = handshake + ".tmp"
+            with open(tmp, "w") as f:
+                f.write(
+                    "%s\n%d.%d.%d\n%s\n%d\n%s\n"
+                    % (sys.executable, v[0], v[1], v[2], problem or "", os.getpid(), impl)
+                )
+            os.rename(tmp, handshake)
         if problem:
             sys.exit(2)
 
@@ -47,6 +58,14 @@ def _port_advisor_main():
             import atexit
 
             atexit.register(probe.write)
+
+    stop_file = os.environ.pop("PORT_ADVISOR_STOP", None)
+
+    def stopped_by_port_advisor():
+        # When port-advisor ends the recording (--duration), it says so in this file before
+        # its SIGINT: the program then ends quietly, without a traceback through this runner.
+        if stop_file and os.path.exists(stop_file):
+            sys.exit(130)
 
     def wait_for_sampler():
         # Hold the program until port-advisor samples it, so that its first moments are
@@ -78,7 +97,11 @@ def _port_advisor_main():
         wait_for_sampler()
         import runpy
 
-        runpy._run_module_as_main(target, alter_argv=True)
+        try:
+            runpy._run_module_as_main(target, alter_argv=True)
+        except KeyboardInterrupt:
+            stopped_by_port_advisor()
+            raise
         return
 
     argv0 = target
@@ -114,7 +137,10 @@ def _port_advisor_main():
     )
     try:
         exec(code, globs)
-    except (SystemExit, KeyboardInterrupt):
+    except SystemExit:
+        raise
+    except KeyboardInterrupt:
+        stopped_by_port_advisor()
         raise
     except BaseException:
         # Report the program's error as Python would, without this runner's frame.

@@ -38,6 +38,43 @@ pub struct PythonInfo {
     pub version: String,
     /// A problem with the script or module, as Python phrased it.
     pub problem: Option<String>,
+    /// The process the runner is in: not the launched one when a launcher started Python as
+    /// its child instead of becoming it.
+    pub pid: Option<u32>,
+    /// `sys.implementation.name`: `cpython`, `pypy`, ...
+    pub implementation: Option<String>,
+}
+
+/// The CPython versions py-spy can read.
+fn readable_version(version: &str) -> bool {
+    let mut parts = version.split('.').map(|p| p.parse::<u32>().unwrap_or(0));
+    match (parts.next(), parts.next()) {
+        (Some(2), Some(minor)) => (3..=7).contains(&minor),
+        (Some(3), Some(minor)) => (3..=15).contains(&minor),
+        _ => false,
+    }
+}
+
+impl PythonInfo {
+    /// Why port-advisor cannot sample this interpreter, if it cannot.
+    pub fn unsupported(&self) -> Option<String> {
+        let implementation = self.implementation.as_deref().unwrap_or("cpython");
+        if implementation != "cpython" {
+            return Some(format!(
+                "{} is {implementation} {}, and port-advisor reads CPython only; \
+                 name a CPython interpreter with --python PATH",
+                self.executable, self.version
+            ));
+        }
+        if !readable_version(&self.version) {
+            return Some(format!(
+                "{} is CPython {}, which port-advisor cannot read (it reads 2.3-2.7 and \
+                 3.3-3.15); name another interpreter with --python PATH",
+                self.executable, self.version
+            ));
+        }
+        None
+    }
 }
 
 /// A program that has been started.
@@ -47,6 +84,8 @@ pub struct Launched {
     pub child: Option<Child>,
     /// The command line as the user would write it (without the runner).
     pub argv: Vec<String>,
+    /// The interpreter started, for messages.
+    pub interpreter: Option<PathBuf>,
     /// Where the runner reports the interpreter (or why it refused to run the program) and
     /// waits for the sampler; removed with this value.
     handshake: Option<tempfile::TempDir>,
@@ -66,6 +105,14 @@ impl Launched {
             .filter(|d| d.join(PROBE_FILE).exists())
     }
 
+    /// Tells the runner that port-advisor is about to end the program (`--duration`), so
+    /// that the interrupt ends it quietly.
+    pub fn note_stopping(&self) {
+        if let Some(dir) = &self.handshake {
+            let _ = std::fs::write(dir.path().join(STOP_FILE), b"");
+        }
+    }
+
     /// Lets the runner start the program: the sampler is reading it.
     pub fn release(&self) {
         if let Some(dir) = &self.handshake {
@@ -74,27 +121,32 @@ impl Launched {
         }
     }
 
-    /// What the runner reported; `Err` when it refused to run the program.
+    /// What the runner reported, once it has; `Err` when it refused to run the program.
     pub fn python(&self) -> Result<Option<PythonInfo>> {
-        let Some(dir) = &self.handshake else {
+        let Some(info) = self.report() else {
             return Ok(None);
-        };
-        let Ok(text) = std::fs::read_to_string(dir.path().join(REPORT_FILE)) else {
-            return Ok(None);
-        };
-        let mut lines = text.lines();
-        let (Some(executable), Some(version)) = (lines.next(), lines.next()) else {
-            return Ok(None);
-        };
-        let info = PythonInfo {
-            executable: executable.to_owned(),
-            version: version.to_owned(),
-            problem: lines.next().filter(|p| !p.is_empty()).map(str::to_owned),
         };
         if let Some(problem) = &info.problem {
             return Err(UserError::Preflight(format!("{problem}; fix it and run again")).into());
         }
         Ok(Some(info))
+    }
+
+    /// The runner's report, when it has written one.
+    pub fn report(&self) -> Option<PythonInfo> {
+        let dir = self.handshake.as_ref()?;
+        let text = std::fs::read_to_string(dir.path().join(REPORT_FILE)).ok()?;
+        let mut lines = text.lines();
+        let (Some(executable), Some(version)) = (lines.next(), lines.next()) else {
+            return None;
+        };
+        Some(PythonInfo {
+            executable: executable.to_owned(),
+            version: version.to_owned(),
+            problem: lines.next().filter(|p| !p.is_empty()).map(str::to_owned),
+            pid: lines.next().and_then(|p| p.parse().ok()),
+            implementation: lines.next().map(str::to_owned),
+        })
     }
 }
 
@@ -115,6 +167,7 @@ pub struct ProbeOptions {
 }
 const REPORT_FILE: &str = "report";
 const GO_FILE: &str = "go";
+const STOP_FILE: &str = "stop";
 
 /// The file name Python gives to `-c` code, which the runner's frames carry.
 pub const RUNNER_FILE: &str = "<string>";
@@ -185,6 +238,7 @@ pub fn start(launch: &Launch, python: &PythonChoice, probe: ProbeOptions) -> Res
             Ok(Launched {
                 child: Some(child),
                 argv: lossy(argv),
+                interpreter: None,
                 handshake: None,
             })
         }
@@ -200,7 +254,7 @@ fn spawn_with_runner(
     shown: &[OsString],
     probe: ProbeOptions,
 ) -> Result<Launched> {
-    let interpreter = python.candidate()?;
+    let interpreter = resolve_launcher(&python.candidate()?)?;
     let handshake = tempfile::Builder::new()
         .prefix("port-advisor-handshake-")
         .tempdir()
@@ -226,7 +280,8 @@ fn spawn_with_runner(
     command
         .args(&argv[1..])
         .env("PORT_ADVISOR_HANDSHAKE", handshake.path().join(REPORT_FILE))
-        .env("PORT_ADVISOR_GO", handshake.path().join(GO_FILE));
+        .env("PORT_ADVISOR_GO", handshake.path().join(GO_FILE))
+        .env("PORT_ADVISOR_STOP", handshake.path().join(STOP_FILE));
     if probe.enabled {
         command.env("PORT_ADVISOR_PROBE", handshake.path());
         if !probe.examples {
@@ -244,8 +299,50 @@ fn spawn_with_runner(
     Ok(Launched {
         child: Some(child),
         argv: user_argv,
+        interpreter: Some(interpreter),
         handshake: Some(handshake),
     })
+}
+
+/// The interpreter a launcher script (a pyenv shim, a wrapper) starts. Sampling the script's
+/// process would read a shell, so the script is asked once which Python it runs, and that
+/// Python is started instead. Anything that is not a `#!` script is returned as it is.
+fn resolve_launcher(candidate: &Path) -> Result<PathBuf> {
+    use std::io::Read;
+    let mut head = [0u8; 2];
+    let is_script = std::fs::File::open(candidate)
+        .and_then(|mut f| f.read_exact(&mut head))
+        .is_ok()
+        && &head == b"#!";
+    if !is_script {
+        return Ok(candidate.to_path_buf());
+    }
+    let shown = candidate.display();
+    let out = Command::new(candidate)
+        .args(["-c", "import sys; sys.stdout.write(sys.executable)"])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .map_err(|e| UserError::Unsupported(format!("cannot run {shown}: {e}")))?;
+    let found = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    if out.status.success() && found.is_absolute() && is_executable(&found) {
+        return Ok(found);
+    }
+    let said = String::from_utf8_lossy(&out.stderr);
+    let said = said.lines().find(|l| !l.trim().is_empty()).unwrap_or("");
+    let status = match out.status.code() {
+        Some(code) => format!("exit status {code}"),
+        None => "killed by a signal".to_string(),
+    };
+    Err(UserError::Unsupported(format!(
+        "{shown} is a launcher script, and it did not start a Python interpreter ({status}{}); \
+         name the interpreter itself with --python PATH",
+        if said.is_empty() {
+            String::new()
+        } else {
+            format!(": {}", said.trim())
+        }
+    ))
+    .into())
 }
 
 fn lossy(args: &[OsString]) -> Vec<String> {

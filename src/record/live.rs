@@ -70,6 +70,9 @@ struct Tick {
     locked: bool,
     /// How far behind schedule the tick was taken.
     late: Option<Duration>,
+    /// How many sampling periods the tick stands for: more than one when reads fell behind
+    /// and the sampler skipped the ticks it missed.
+    weight: u64,
 }
 
 enum Event {
@@ -100,7 +103,9 @@ pub fn record(target: &Target, python: &PythonChoice, opts: &RecordOptions) -> R
                 .child
                 .take()
                 .expect("a launched program has a child");
-            let pid = process.id();
+            let mut watch = ChildWatch::new(process);
+            // The process to sample: the launched one, or the Python a launcher started.
+            let pid = await_runner(&started, &mut watch, &signal)?.unwrap_or(watch.pid());
             let argv = started.argv.clone();
             let meta = Meta {
                 command: argv.clone(),
@@ -112,7 +117,7 @@ pub fn record(target: &Target, python: &PythonChoice, opts: &RecordOptions) -> R
                 ..Meta::default()
             };
             started_program = Some(started);
-            (pid, Some(ChildWatch::new(process)), argv, meta)
+            (pid, Some(watch), argv, meta)
         }
         Target::Attach(pid) => {
             check_attachable(*pid)?;
@@ -182,6 +187,11 @@ pub fn record(target: &Target, python: &PythonChoice, opts: &RecordOptions) -> R
     drop(rx);
 
     if let Some(child) = child.as_mut() {
+        if matches!(stop, StopReason::Duration) {
+            if let Some(l) = &started_program {
+                l.note_stopping();
+            }
+        }
         if !matches!(stop, StopReason::Exited(_)) {
             session.meta.exit = child.stop(stop);
         }
@@ -205,6 +215,54 @@ pub fn record(target: &Target, python: &PythonChoice, opts: &RecordOptions) -> R
     let mut profile = session.builder.to_profile(session.meta);
     profile.probe = probe_results;
     Ok(Recording { profile, stop })
+}
+
+/// Waits for the runner's report on the interpreter before anything is sampled, so that a
+/// program Python refuses (syntax error, no such module), an interpreter port-advisor cannot
+/// read, or a command that is not Python at all is an error before the program runs. Returns
+/// the runner's process when it is not the launched one (a launcher that started Python as its
+/// child rather than becoming it).
+fn await_runner(
+    launched: &launch::Launched,
+    child: &mut ChildWatch,
+    signal: &AtomicUsize,
+) -> Result<Option<u32>> {
+    if !launched.has_runner() {
+        return Ok(None);
+    }
+    let deadline = Instant::now() + ATTACH_PATIENCE;
+    let interpreter = launched
+        .interpreter
+        .as_ref()
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    loop {
+        if let Some(info) = launched.report() {
+            if info.problem.is_some() {
+                // The runner exits on its own; its report is the error.
+                child.wait_for(Duration::from_secs(5));
+                launched.python()?;
+            }
+            if let Some(why) = info.unsupported() {
+                child.kill_now();
+                return Err(UserError::Unsupported(why).into());
+            }
+            return Ok(info.pid.filter(|&p| p != child.pid()));
+        }
+        if let Some(exit) = child.poll() {
+            return Err(UserError::Unsupported(format!(
+                "{interpreter} is not a Python interpreter: it ended ({}) before running \
+                 port-advisor's runner; name a CPython interpreter with --python PATH",
+                exit
+            ))
+            .into());
+        }
+        if signal.load(Ordering::SeqCst) != 0 || Instant::now() >= deadline {
+            // A slow start (a heavy sitecustomize): sample it as it comes.
+            return Ok(None);
+        }
+        thread::sleep(Duration::from_millis(2));
+    }
 }
 
 /// The state of one recording while samples arrive.
@@ -325,9 +383,7 @@ impl Session {
             if pass == Pass::Time {
                 self.meta.error_ticks += 1;
             }
-            let first = err.to_string();
-            let first = first.lines().next().unwrap_or("").chars().take(200);
-            self.builder.add_error(first.collect());
+            self.builder.add_error(error_message(&err));
         }
         for trace in sample.traces {
             let thread = self.builder.intern_thread(
@@ -369,10 +425,16 @@ impl Session {
             let frames = outermost
                 .map(|f| self.builder.intern_frame(convert_frame(f)))
                 .collect();
-            self.builder
-                .add_stack(thread, frames, !trace.active, trace.owns_gil, native_pass);
+            self.builder.add_sample(
+                thread,
+                frames,
+                !trace.active,
+                trace.owns_gil,
+                native_pass,
+                sample.weight,
+            );
             if !native_pass {
-                self.meta.samples += 1;
+                self.meta.samples += sample.weight;
             }
         }
     }
@@ -440,109 +502,208 @@ const PROBE_WRAPPER: &str = "port_advisor_call";
 /// Starts a sampler on its own thread, forwarding its samples (tagged) into `tx`. For a
 /// launched program it keeps trying to attach while the program is alive and starting up.
 fn spawn_sampler(pid: u32, config: py_spy::Config, pass: Pass, tx: Sender<Event>, launched: bool) {
-    thread::spawn(move || {
-        let deadline = Instant::now() + ATTACH_PATIENCE;
-        // py-spy's reader is not `Send` on Linux: it lives on this thread.
-        let mut spy = loop {
-            match PythonSpy::new(pid as py_spy::Pid, &config) {
-                Ok(s) => break s,
-                Err(e) => {
-                    let still_starting = launched
-                        && process_running(pid)
-                        && Instant::now() < deadline
-                        && !is_permission_error(&e);
-                    if !still_starting {
-                        let _ = tx.send(Event::InitFailed(pass, e));
-                        return;
+    quiet_sampler_panics();
+    let tx_for_error = tx.clone();
+    let spawned = thread::Builder::new()
+        .name(SAMPLER_THREAD.into())
+        .spawn(move || {
+            let deadline = Instant::now() + ATTACH_PATIENCE;
+            // py-spy's reader is not `Send` on Linux: it lives on this thread.
+            let mut spy = loop {
+                match PythonSpy::new(pid as py_spy::Pid, &config) {
+                    Ok(s) => break s,
+                    Err(e) => {
+                        let still_starting = launched
+                            && process_running(pid)
+                            && Instant::now() < deadline
+                            && !is_permission_error(&e);
+                        if !still_starting {
+                            let _ = tx.send(Event::InitFailed(pass, e));
+                            return;
+                        }
+                        thread::sleep(Duration::from_millis(20));
                     }
-                    thread::sleep(Duration::from_millis(20));
                 }
-            }
-        };
-        if tx
-            .send(Event::Started(pass, Some(spy.version.to_string())))
-            .is_err()
-        {
-            return;
-        }
-        let mut activity = ThreadActivity::default();
-        let mut roots = Roots::default();
-        let non_blocking = config.blocking == LockingStrategy::NonBlocking;
-        // `--blocking` pauses with a job-control stop, which keeps a launched program's exit
-        // status (see `pause`); the native pass needs py-spy's ptrace pause to unwind.
-        let always_pause = !non_blocking && pass != Pass::Native;
-        if always_pause {
-            spy.config.blocking = LockingStrategy::NonBlocking;
-        }
-        for sleep in Timer::new(config.sampling_rate as f64) {
-            let mut tick = Tick {
-                traces: Vec::new(),
-                error: None,
-                locked: false,
-                late: sleep.err(),
             };
-            let mut paused_running: Option<HashMap<u32, bool>> = None;
-            let mut read;
-            if always_pause {
-                let pause = Pause::start(pid);
-                read = spy.get_stack_traces();
-                paused_running = pause.as_ref().map(|p| p.running.clone());
-            } else {
-                read = spy.get_stack_traces();
-            }
-            if non_blocking {
-                // A non-blocking read races the program. When frames change under it, it can
-                // fail or come back cut short (an empty stack, or one without its outer frames).
-                // Reading again without pausing would keep only the moments with shallow stacks,
-                // so the tick pauses the program for one consistent read instead. (It can also
-                // mix frames of two moments, dropping the middle of deep, call-heavy stacks;
-                // pausing on every tick that looks unsettled would fix that but stop the program
-                // at system calls far more often than they run: see the README.)
-                let stable = read.as_ref().is_ok_and(|t| roots.whole(t));
-                if !stable {
-                    let pause = Pause::start(pid);
-                    read = spy.get_stack_traces();
-                    // Every thread reads as stopped while paused: activity is from before.
-                    paused_running = pause.as_ref().map(|p| p.running.clone());
-                    drop(pause);
-                    tick.locked = true;
-                }
-                if let Ok(traces) = &read {
-                    roots.learn(traces);
-                }
-            }
-            match read {
-                Ok(traces) => tick.traces = traces,
-                Err(e) => {
-                    if spy.process.exe().is_err() {
-                        // The process exited.
-                        let _ = tx.send(Event::Ended(pass));
-                        return;
-                    }
-                    tick.error = Some(e);
-                }
-            }
-            for trace in tick.traces.iter_mut() {
-                let running = match &paused_running {
-                    Some(before) => trace
-                        .os_thread_id
-                        .map(|tid| tid as u32)
-                        .or_else(|| activity.tid(trace.pid as u32, trace.thread_id))
-                        .and_then(|tid| before.get(&tid).copied()),
-                    None if trace.os_thread_id.is_none() => {
-                        activity.is_running(trace.pid as u32, trace.thread_id)
-                    }
-                    None => None,
-                };
-                if let Some(running) = running {
-                    trace.active = running;
-                }
-            }
-            if tx.send(Event::Sample(pass, tick)).is_err() {
+            if tx
+                .send(Event::Started(pass, Some(spy.version.to_string())))
+                .is_err()
+            {
                 return;
             }
-        }
+            let mut activity = ThreadActivity::default();
+            let mut roots = Roots::default();
+            let mut failed_in_a_row = 0u32;
+            let non_blocking = config.blocking == LockingStrategy::NonBlocking;
+            // `--blocking` pauses with a job-control stop, which keeps a launched program's exit
+            // status (see `pause`); the native pass needs py-spy's ptrace pause to unwind.
+            let always_pause = !non_blocking && pass != Pass::Native;
+            if always_pause {
+                spy.config.blocking = LockingStrategy::NonBlocking;
+            }
+            let rate = config.sampling_rate as f64;
+            let period = 1.0 / rate;
+            let mut timer = Timer::new(rate);
+            while let Some(sleep) = timer.next() {
+                let mut weight = 1;
+                if let Err(late) = sleep {
+                    let missed = (late.as_secs_f64() / period) as u64;
+                    if missed >= 1 {
+                        // Catching up would take the missed reads in a burst, all at one later
+                        // moment (a slow read of a deep stack, a loaded machine): skip them, and
+                        // let this read stand for the time they would have covered.
+                        weight += missed;
+                        timer = Timer::new(rate);
+                    }
+                }
+                let mut tick = Tick {
+                    weight,
+                    traces: Vec::new(),
+                    error: None,
+                    locked: false,
+                    late: sleep.err(),
+                };
+                let mut paused_running: Option<HashMap<u32, bool>> = None;
+                let mut read;
+                if always_pause {
+                    let pause = Pause::start(pid);
+                    read = read_stacks(&mut spy);
+                    paused_running = pause.as_ref().map(|p| p.running.clone());
+                } else {
+                    read = read_stacks(&mut spy);
+                }
+                if non_blocking {
+                    // A non-blocking read races the program. When frames change under it, it can
+                    // fail or come back cut short (an empty stack, or one without its outer frames).
+                    // Reading again without pausing would keep only the moments with shallow stacks,
+                    // so the tick pauses the program for one consistent read instead. (It can also
+                    // mix frames of two moments, dropping the middle of deep, call-heavy stacks;
+                    // pausing on every tick that looks unsettled would fix that but stop the program
+                    // at system calls far more often than they run: see the README.)
+                    // A stack too deep to read fails paused too: no pause for it.
+                    let stable = match &read {
+                        Ok(t) => roots.whole(t),
+                        Err(e) => too_deep(e),
+                    };
+                    if !stable {
+                        let pause = Pause::start(pid);
+                        read = read_stacks(&mut spy);
+                        // Every thread reads as stopped while paused: activity is from before.
+                        paused_running = pause.as_ref().map(|p| p.running.clone());
+                        drop(pause);
+                        tick.locked = true;
+                    }
+                    if let Ok(traces) = &read {
+                        roots.learn(traces);
+                    }
+                }
+                match read {
+                    Ok(traces) => {
+                        failed_in_a_row = 0;
+                        tick.traces = traces;
+                    }
+                    Err(e) => {
+                        if spy.process.exe().is_err() {
+                            // The process exited.
+                            let _ = tx.send(Event::Ended(pass));
+                            return;
+                        }
+                        // A stack too deep to read fails every read, and is not a new interpreter.
+                        if !too_deep(&e) {
+                            failed_in_a_row += 1;
+                            if failed_in_a_row.is_multiple_of(REREAD_AFTER) {
+                                // After `os.exec*` the process runs a new interpreter (or none):
+                                // what py-spy learned about the old one no longer holds.
+                                if let Ok(fresh) = PythonSpy::new(pid as py_spy::Pid, &spy.config) {
+                                    spy = fresh;
+                                    roots = Roots::default();
+                                }
+                            }
+                        }
+                        tick.error = Some(e);
+                    }
+                }
+                for trace in tick.traces.iter_mut() {
+                    let running = match &paused_running {
+                        Some(before) => trace
+                            .os_thread_id
+                            .map(|tid| tid as u32)
+                            .or_else(|| activity.tid(trace.pid as u32, trace.thread_id))
+                            .and_then(|tid| before.get(&tid).copied()),
+                        None if trace.os_thread_id.is_none() => {
+                            activity.is_running(trace.pid as u32, trace.thread_id)
+                        }
+                        None => None,
+                    };
+                    if let Some(running) = running {
+                        trace.active = running;
+                    }
+                }
+                if tx.send(Event::Sample(pass, tick)).is_err() {
+                    return;
+                }
+            }
+        });
+    if let Err(e) = spawned {
+        let _ = tx_for_error.send(Event::InitFailed(pass, e.into()));
+    }
+}
+
+/// Whether a read failed because a stack is deeper than py-spy walks (4,096 frames).
+fn too_deep(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| c.to_string().contains("recursion depth"))
+}
+
+/// A read error as the profile counts it: the whole chain of causes on one line, without
+/// the thread number, so that one cause on many threads counts as one error.
+fn error_message(e: &anyhow::Error) -> String {
+    let text = format!("{e:#}");
+    let text = text.lines().next().unwrap_or("");
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("for thread ") {
+        out.push_str(&rest[..at]);
+        out.push_str("for a thread");
+        rest = rest[at + "for thread ".len()..].trim_start_matches(|c: char| c.is_ascii_digit());
+    }
+    out.push_str(rest);
+    out.chars().take(300).collect()
+}
+
+/// After this many failed reads in a row, the interpreter is looked for again.
+const REREAD_AFTER: u32 = 5;
+
+/// The name of the threads that read the program.
+const SAMPLER_THREAD: &str = "port-advisor sampler";
+
+/// py-spy can panic on a read that races the program (a thread state whose frame is gone as
+/// the program exits). Such a read is caught and counted as a failed sample; this keeps the
+/// panic's message off the user's terminal. Panics anywhere else are printed as usual.
+fn quiet_sampler_panics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if thread::current().name() != Some(SAMPLER_THREAD) {
+                default(info);
+            }
+        }));
     });
+}
+
+/// One read of every thread's stack; a panic inside py-spy is an error like any other.
+fn read_stacks(spy: &mut PythonSpy) -> Result<Vec<StackTrace>> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| spy.get_stack_traces())) {
+        Ok(read) => read,
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown".into());
+            Err(anyhow::anyhow!("py-spy failed reading the stacks: {what}"))
+        }
+    }
 }
 
 /// The outermost frames a whole stack starts with. A stack read while the program changes it
@@ -668,7 +829,7 @@ fn classify_attach_error(pid: u32, err: anyhow::Error) -> anyhow::Error {
         ))
         .into();
     }
-    if !std::path::Path::new(&format!("/proc/{pid}")).exists() {
+    if !process_running(pid) {
         return UserError::Attach(format!("process {pid} exited before it could be sampled"))
             .into();
     }
@@ -864,7 +1025,18 @@ impl ChildWatch {
     /// Ends the program after recording stopped early: a polite signal, a grace period,
     /// then SIGKILL. After Ctrl-C the terminal already sent SIGINT to the program, so it gets
     /// a moment to finish on its own first.
+    ///
+    /// Processes the program started (workers, subprocesses) are ended with it: once their
+    /// parent is gone nothing else would, so they are listed first and any left after the
+    /// program ended get SIGTERM, then SIGKILL.
     fn stop(&mut self, why: StopReason) -> Option<ExitInfo> {
+        let family = descendants(self.pid());
+        let exit = self.stop_program(why);
+        end_processes(&family);
+        exit
+    }
+
+    fn stop_program(&mut self, why: StopReason) -> Option<ExitInfo> {
         let polite = match why {
             StopReason::Signal(s) if s == libc::SIGINT => {
                 if let Some(e) = self.wait_for(Duration::from_secs(1)) {
@@ -881,6 +1053,31 @@ impl ChildWatch {
         }
         self.send(Signal::SIGKILL);
         self.wait_for(Duration::from_secs(5))
+    }
+}
+
+/// Ends the processes in `pids` that are still running: SIGTERM, a grace period, SIGKILL.
+fn end_processes(pids: &[u32]) {
+    let alive = |pids: &[u32]| -> Vec<u32> {
+        pids.iter()
+            .copied()
+            .filter(|&p| process_running(p))
+            .collect()
+    };
+    let mut left = alive(pids);
+    if left.is_empty() {
+        return;
+    }
+    for &p in &left {
+        let _ = kill(NixPid::from_raw(p as i32), Signal::SIGTERM);
+    }
+    let deadline = Instant::now() + Duration::from_secs(2);
+    while !left.is_empty() && Instant::now() < deadline {
+        thread::sleep(Duration::from_millis(20));
+        left = alive(&left);
+    }
+    for &p in &left {
+        let _ = kill(NixPid::from_raw(p as i32), Signal::SIGKILL);
     }
 }
 

@@ -61,13 +61,32 @@ pub fn write(
             Some(e) => writeln!(w, "; most common error: {}", e.message)?,
             None => writeln!(w)?,
         }
+        if profile
+            .errors
+            .iter()
+            .any(|e| e.message.contains("recursion depth"))
+        {
+            writeln!(
+                w,
+                "Some stacks were deeper than the 4,096 frames py-spy reads (deep recursion): \
+                 those rounds are counted as errors above and left out of every share."
+            )?;
+        }
+        if pct(m.error_ticks) >= 20.0 {
+            writeln!(
+                w,
+                "The shares below cover only the {:.0}% of rounds that could be read.",
+                100.0 - pct(m.error_ticks)
+            )?;
+        }
     }
     let idle = profile.total_weight(true) - profile.total_weight(false);
     if idle > 0 && profile.total_weight(true) > 0 {
+        let idle_pct = 100.0 * idle as f64 / profile.total_weight(true) as f64;
         writeln!(
             w,
-            "Threads were idle in {:.1}% of samples ({}).",
-            100.0 * idle as f64 / profile.total_weight(true) as f64,
+            "Threads were active in {:.1}% of samples and idle in {idle_pct:.1}% ({}).",
+            100.0 - idle_pct,
             if analysis.total_weight == profile.total_weight(true) {
                 "counted, --idle"
             } else {
