@@ -220,9 +220,176 @@ fn no_ptrace_permission_names_sudo_and_the_capability() {
     assert_one_line(&err);
     assert!(err.contains("sudo") && err.contains("SYS_PTRACE"), "{err}");
     assert!(
+        err.contains("belongs to user root (uid 0)"),
+        "says whose process it is: {err}"
+    );
+    assert!(
         !dir.path().join("run").exists(),
         "no run folder left behind"
     );
+}
+
+/// `setpriv` arguments that run a command as the unprivileged user `nobody`.
+const AS_NOBODY: [&str; 4] = [
+    "--reuid=65534",
+    "--regid=65534",
+    "--clear-groups",
+    "--inh-caps=-all",
+];
+
+/// A Python every user can run (pyenv's live under /root).
+fn shared_python() -> Option<std::path::PathBuf> {
+    ["/usr/bin/python3", "/usr/local/bin/python3"]
+        .iter()
+        .map(std::path::PathBuf::from)
+        .find(|p| p.exists())
+}
+
+/// Without root, port-advisor still launches and reads a program, and attaches to the user's
+/// own processes.
+#[test]
+fn a_user_without_root_profiles_launched_and_own_processes() {
+    if !nix::unistd::Uid::effective().is_root() || Command::new("setpriv").output().is_err() {
+        eprintln!("skipping: needs root and setpriv to become an unprivileged user");
+        return;
+    }
+    let Some(py) = shared_python() else {
+        eprintln!("skipping: no Python outside /root for an unprivileged user");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    Command::new("chmod")
+        .arg("777")
+        .arg(dir.path())
+        .status()
+        .unwrap();
+    let script = dir.path().join("spin.py");
+    std::fs::write(
+        &script,
+        "import sys, time\ndef spin(s):\n    end = time.time() + s\n    while time.time() < end:\n        pass\nspin(float(sys.argv[1]))\n",
+    )
+    .unwrap();
+    let nobody = |args: &[&std::ffi::OsStr]| {
+        let _one = common::exclusive();
+        Command::new("setpriv")
+            .args(AS_NOBODY)
+            .arg(assert_cmd::cargo::cargo_bin("port-advisor"))
+            .args(args)
+            .env("HOME", dir.path())
+            .current_dir(dir.path())
+            .output()
+            .unwrap()
+    };
+    let launched = nobody(&[
+        "profile".as_ref(),
+        "--quiet".as_ref(),
+        "--python".as_ref(),
+        py.as_os_str(),
+        "-o".as_ref(),
+        "launched".as_ref(),
+        script.as_os_str(),
+        "1".as_ref(),
+    ]);
+    let err = String::from_utf8_lossy(&launched.stderr);
+    assert_eq!(launched.status.code(), Some(0), "{err}");
+    let profile =
+        port_advisor::profile::Profile::load(&dir.path().join("launched/profile.json")).unwrap();
+    assert!(
+        profile.meta.samples >= 50,
+        "{} samples",
+        profile.meta.samples
+    );
+
+    let mut own = Command::new("setpriv")
+        .args(AS_NOBODY)
+        .arg(&py)
+        .arg(&script)
+        .arg("30")
+        .spawn()
+        .unwrap();
+    std::thread::sleep(std::time::Duration::from_millis(300));
+    let pid = own.id().to_string();
+    let attached = nobody(&[
+        "profile".as_ref(),
+        "--quiet".as_ref(),
+        "--duration".as_ref(),
+        "1".as_ref(),
+        "-o".as_ref(),
+        "attached".as_ref(),
+        "--pid".as_ref(),
+        pid.as_ref(),
+    ]);
+    let alive = own.try_wait().unwrap().is_none();
+    own.kill().unwrap();
+    own.wait().unwrap();
+    let err = String::from_utf8_lossy(&attached.stderr);
+    assert_eq!(attached.status.code(), Some(0), "{err}");
+    assert!(alive, "the attached process was left running");
+    let profile =
+        port_advisor::profile::Profile::load(&dir.path().join("attached/profile.json")).unwrap();
+    assert!(
+        profile.meta.samples >= 50,
+        "{} samples",
+        profile.meta.samples
+    );
+}
+
+#[test]
+fn an_unreadable_script_and_a_file_for_a_folder_are_refused_before_anything_runs() {
+    if !nix::unistd::Uid::effective().is_root() || Command::new("setpriv").output().is_err() {
+        eprintln!("skipping: needs root and setpriv to become an unprivileged user");
+        return;
+    }
+    let Some(py) = shared_python() else {
+        eprintln!("skipping: no Python outside /root for an unprivileged user");
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    Command::new("chmod")
+        .arg("777")
+        .arg(dir.path())
+        .status()
+        .unwrap();
+    let script = dir.path().join("secret.py");
+    std::fs::write(&script, "open('ran', 'w').write('yes')\n").unwrap();
+    Command::new("chmod")
+        .arg("000")
+        .arg(&script)
+        .status()
+        .unwrap();
+    let out = Command::new("setpriv")
+        .args(AS_NOBODY)
+        .arg(assert_cmd::cargo::cargo_bin("port-advisor"))
+        .args(["profile", "--python"])
+        .arg(&py)
+        .arg(&script)
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_one_line(&err);
+    assert!(
+        err.contains("cannot read script") && err.contains("Permission denied"),
+        "{err}"
+    );
+    assert!(!dir.path().join("ran").exists());
+
+    // A file where the run folder should be, and a file in the middle of its path.
+    let file = dir.path().join("taken");
+    std::fs::write(&file, "").unwrap();
+    for out_dir in [file.clone(), file.join("run")] {
+        let out = bin()
+            .args(["profile", "-o"])
+            .arg(&out_dir)
+            .arg(fixture("numeric_loop.py"))
+            .output()
+            .unwrap();
+        let err = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(5), "{}: {err}", out_dir.display());
+        assert_one_line(&err);
+        assert!(err.contains("-o DIR"), "{err}");
+    }
 }
 
 #[test]

@@ -740,7 +740,10 @@ for t in threads:
             })
         })
         .count();
-    assert!(with_worker >= 98, "{with_worker} of 100 worker threads seen");
+    assert!(
+        with_worker >= 98,
+        "{with_worker} of 100 worker threads seen"
+    );
     assert!(
         profile.meta.ticks >= 100,
         "the sampler kept its rate: {} rounds",
@@ -782,4 +785,43 @@ main()
         stdout.contains("Threads were active in "),
         "active fraction reported:\n{stdout}"
     );
+}
+
+#[test]
+fn a_killed_port_advisor_never_leaves_its_target_stopped() {
+    // --blocking pauses the target (SIGSTOP) for every read. port-advisor is killed the moment
+    // the target is seen stopped, inside a pause that only the guard can undo.
+    let spin = program("def spin():\n    while True:\n        pass\n\nspin()\n");
+    let _one = exclusive();
+    let mut target = Command::new(py())
+        .arg(&spin.script)
+        .stdout(Stdio::null())
+        .spawn()
+        .unwrap();
+    std::thread::sleep(Duration::from_millis(300));
+    for round in 0..5 {
+        let out_dir = tempfile::tempdir().unwrap();
+        let mut child = Command::new(assert_cmd::cargo::cargo_bin("port-advisor"))
+            .args(["profile", "--quiet", "--blocking", "--rate", "1000", "-o"])
+            .arg(out_dir.path())
+            .arg("--pid")
+            .arg(target.id().to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(Duration::from_millis(500));
+        let end = Instant::now() + Duration::from_secs(5);
+        while state(target.id()) != Some('T') && Instant::now() < end {}
+        child.kill().unwrap();
+        child.wait().unwrap();
+        std::thread::sleep(Duration::from_millis(300));
+        assert_ne!(
+            state(target.id()),
+            Some('T'),
+            "round {round}: the target was left stopped"
+        );
+    }
+    target.kill().unwrap();
+    target.wait().unwrap();
 }

@@ -4,8 +4,17 @@
 //! cannot. py-spy's own pause attaches with ptrace, and a ptrace tracer collects the exit status
 //! of a traced process that ends during the read: the launched program's status would be lost.
 //! A job-control stop keeps the status for its parent, and costs a few microseconds more.
+//!
+//! A stop outlives port-advisor if port-advisor is killed (SIGKILL, a crash) in the middle of
+//! a read, and would leave the program, or an attached process, stopped for good. A guard
+//! process (a shell reading a pipe from port-advisor) resumes every process port-advisor
+//! paused when that pipe closes without a goodbye.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
+use std::io::Write;
+use std::os::unix::process::CommandExt;
+use std::process::{Child, ChildStdin, Command, Stdio};
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{kill, Signal};
@@ -31,6 +40,7 @@ impl Pause {
         if before.is_empty() || before.values().any(|&s| s == 'T' || s == 't') {
             return None;
         }
+        guard_watch(pid);
         kill(Pid::from_raw(pid as i32), Signal::SIGSTOP).ok()?;
         let pause = Pause {
             pid,
@@ -51,6 +61,73 @@ impl Pause {
 impl Drop for Pause {
     fn drop(&mut self) {
         let _ = kill(Pid::from_raw(self.pid as i32), Signal::SIGCONT);
+    }
+}
+
+/// The guard: resumes the processes port-advisor paused if port-advisor dies.
+struct Guard {
+    /// The guard's pipe (one pid per line; `X` says goodbye), and the pids already sent.
+    pipe: Mutex<(Option<ChildStdin>, HashSet<u32>)>,
+    child: Mutex<Child>,
+}
+
+static GUARD: OnceLock<Option<Guard>> = OnceLock::new();
+
+/// What the guard runs: it collects pids until port-advisor says goodbye (`X`), or until the
+/// pipe closes without one, when it resumes them all.
+const GUARD_SCRIPT: &str = r#"pids=""
+while read -r line; do
+  [ "$line" = X ] && exit 0
+  pids="$pids $line"
+done
+[ -n "$pids" ] && kill -CONT $pids 2>/dev/null
+exit 0"#;
+
+/// Starts the guard, once per port-advisor process. Without one (no `sh`), pauses still work;
+/// only the protection against being killed mid-read is lost.
+pub fn start_guard() {
+    GUARD.get_or_init(|| {
+        let mut child = Command::new("sh")
+            .args(["-c", GUARD_SCRIPT])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            // Its own process group: the terminal's Ctrl-C is for port-advisor, not for it.
+            .process_group(0)
+            .spawn()
+            .ok()?;
+        let stdin = child.stdin.take();
+        Some(Guard {
+            pipe: Mutex::new((stdin, HashSet::new())),
+            child: Mutex::new(child),
+        })
+    });
+}
+
+/// Ends the guard after the recording: every pause has been undone.
+pub fn stop_guard() {
+    let Some(Some(guard)) = GUARD.get() else {
+        return;
+    };
+    let mut pipe = guard.pipe.lock().unwrap_or_else(|e| e.into_inner());
+    if let Some(mut stdin) = pipe.0.take() {
+        let _ = stdin.write_all(b"X\n");
+    }
+    drop(pipe);
+    let _ = guard.child.lock().unwrap_or_else(|e| e.into_inner()).wait();
+}
+
+/// Tells the guard about `pid` before its first pause.
+fn guard_watch(pid: u32) {
+    let Some(Some(guard)) = GUARD.get() else {
+        return;
+    };
+    let mut pipe = guard.pipe.lock().unwrap_or_else(|e| e.into_inner());
+    let (stdin, sent) = &mut *pipe;
+    if let Some(stdin) = stdin {
+        if sent.insert(pid) {
+            let _ = writeln!(stdin, "{pid}");
+        }
     }
 }
 
