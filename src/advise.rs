@@ -314,6 +314,20 @@ pub fn advise(
             probe.why_not.as_deref().unwrap_or("no probe")
         ));
     }
+    let m = &model.profile.meta;
+    if m.ticks > 0 && m.error_ticks * 20 >= m.ticks {
+        let cause = model
+            .profile
+            .errors
+            .first()
+            .map(|e| format!(" (most often: {})", e.message))
+            .unwrap_or_default();
+        unknowns.push(format!(
+            "{:.0}% of sampling rounds could not be read{cause}: the shares cover only the \
+             rest of the run.",
+            100.0 * m.error_ticks as f64 / m.ticks as f64
+        ));
+    }
     if model.run_samples < 200 {
         unknowns.push(format!(
             "Only {} samples: shares are uncertain by several points. Run longer or raise \

@@ -691,6 +691,11 @@ fn recursion_beyond_what_py_spy_reads_is_said_plainly() {
             stdout.contains("The shares below cover only the"),
             "{depth}: {stdout}"
         );
+        let advice = std::fs::read_to_string(p.out().join("report.json")).unwrap();
+        assert!(
+            advice.contains("of sampling rounds could not be read"),
+            "{depth}: the advice states the error rate"
+        );
         let profile = p.profile();
         assert!(profile.meta.error_ticks >= 5, "{depth}: counted as errors");
         assert!(
