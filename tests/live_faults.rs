@@ -830,3 +830,43 @@ fn a_killed_port_advisor_never_leaves_its_target_stopped() {
     target.kill().unwrap();
     target.wait().unwrap();
 }
+
+#[test]
+fn a_script_at_a_path_that_is_not_utf8_is_warned_about_and_its_time_kept() {
+    use std::os::unix::ffi::OsStrExt;
+    let dir = tempfile::tempdir().unwrap();
+    let folder = dir
+        .path()
+        .join(std::ffi::OsStr::from_bytes(b"caf\xe9-latin1"));
+    std::fs::create_dir(&folder).unwrap();
+    let script = folder.join("work.py");
+    std::fs::write(
+        &script,
+        "import time\ndef work():\n    end = time.time() + 1\n    while time.time() < end:\n        pass\nwork()\n",
+    )
+    .unwrap();
+    let out = {
+        let _one = exclusive();
+        Command::new(assert_cmd::cargo::cargo_bin("port-advisor"))
+            .args(["profile", "--quiet", "--python"])
+            .arg(py())
+            .arg("-o")
+            .arg(dir.path().join("run"))
+            .arg(&script)
+            .output()
+            .unwrap()
+    };
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{err}");
+    assert!(
+        err.contains("is not UTF-8, and py-spy cannot read the names of code in it"),
+        "{err}"
+    );
+    // The frames are unreadable, but the time is not dropped.
+    let profile = Profile::load(&dir.path().join("run/profile.json")).unwrap();
+    assert!(
+        profile.meta.samples >= 50,
+        "{} samples",
+        profile.meta.samples
+    );
+}

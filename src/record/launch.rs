@@ -376,6 +376,17 @@ fn check_script(path: &Path) -> Result<()> {
     }
     std::fs::File::open(path)
         .map_err(|e| UserError::Preflight(format!("cannot read script {shown}: {e}")))?;
+    let full = std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf());
+    if full.to_str().is_none() {
+        // Python keeps such a name with lone surrogates, which py-spy cannot decode: it skips
+        // every frame of the file, and their time lands on "(no Python frame)".
+        eprintln!(
+            "port-advisor: warning: the script's path {} is not UTF-8, and py-spy cannot read \
+             the names of code in it: its functions will be missing from the profile; move it \
+             to a UTF-8 path",
+            full.display()
+        );
+    }
     Ok(())
 }
 

@@ -412,15 +412,16 @@ impl Session {
             }
             let mut outermost = kept.into_iter().rev().peekable();
             if self.runner_pid == Some(trace.pid as u32) {
-                let mut runner_frames = 0;
-                while outermost
-                    .next_if(|f| f.filename == launch::RUNNER_FILE)
-                    .is_some()
-                {
-                    runner_frames += 1;
+                let mut innermost_runner = None;
+                while let Some(f) = outermost.next_if(|f| f.filename == launch::RUNNER_FILE) {
+                    innermost_runner = Some(f.name.as_str());
                 }
-                if runner_frames > 0 && outermost.peek().is_none() {
-                    // Only the runner was on the stack (waiting to start the program).
+                // Only the runner on the stack: waiting to start the program is left out; the
+                // runner running the program with none of its frames readable (py-spy skips
+                // frames whose names it cannot decode) keeps its time, as no Python frame.
+                if innermost_runner.is_some_and(|n| !n.ends_with("_port_advisor_main"))
+                    && outermost.peek().is_none()
+                {
                     continue;
                 }
             }
