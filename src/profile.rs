@@ -429,8 +429,23 @@ impl Profile {
 }
 
 /// Writes a file through a temporary file in the same folder, renamed into place once
-/// complete, so that a reader never sees half a file.
+/// complete, so that a reader never sees half a file. A path that is not a regular file (a
+/// device such as `/dev/null`, a pipe) is written to directly: renaming over it would replace
+/// the device with a file.
 pub fn write_atomic(path: &Path, write: impl FnOnce(&mut dyn Write) -> Result<()>) -> Result<()> {
+    if std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir()) {
+        let failed = |e: anyhow::Error| -> anyhow::Error {
+            crate::error::UserError::Output(format!("cannot write {}: {e:#}", path.display()))
+                .into()
+        };
+        let file = std::fs::OpenOptions::new()
+            .write(true)
+            .open(path)
+            .map_err(|e| failed(e.into()))?;
+        let mut buf = std::io::BufWriter::new(file);
+        write(&mut buf).map_err(failed)?;
+        return buf.flush().map_err(|e| failed(e.into()));
+    }
     let dir = match path.parent() {
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
@@ -687,6 +702,35 @@ impl ProfileBuilder {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn writing_to_a_pipe_writes_into_it_and_leaves_it_a_pipe() {
+        use std::io::Read;
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("pipe");
+        let made = std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap();
+        assert!(made.success());
+        let reader = {
+            let fifo = fifo.clone();
+            std::thread::spawn(move || {
+                let mut text = String::new();
+                std::fs::File::open(&fifo)
+                    .unwrap()
+                    .read_to_string(&mut text)
+                    .unwrap();
+                text
+            })
+        };
+        super::write_atomic(&fifo, |w| Ok(w.write_all(b"through the pipe")?)).unwrap();
+        assert_eq!(reader.join().unwrap(), "through the pipe");
+        use std::os::unix::fs::FileTypeExt;
+        assert!(std::fs::metadata(&fifo).unwrap().file_type().is_fifo());
+        let left: Vec<_> = std::fs::read_dir(dir.path()).unwrap().collect();
+        assert_eq!(left.len(), 1, "no temporary file left beside it");
+    }
+
     use super::*;
 
     fn frame(name: &str, line: u32) -> Frame {
