@@ -571,20 +571,7 @@ impl ProfileBuilder {
         gil: bool,
         weight: u64,
     ) {
-        let key = (thread, idle, gil, frames);
-        if let Some(&i) = self.stack_ids.get(&key) {
-            let stack = &mut self.stacks[i];
-            stack.weight = stack.weight.saturating_add(weight);
-            return;
-        }
-        self.stacks.push(Stack {
-            frames: key.3.clone(),
-            thread,
-            weight,
-            idle,
-            gil,
-        });
-        self.stack_ids.insert(key, self.stacks.len() - 1);
+        self.add_sample(thread, frames, idle, gil, false, weight);
     }
 
     pub fn add_error(&mut self, message: String) {

@@ -245,17 +245,16 @@ fn shared_python() -> Option<std::path::PathBuf> {
         .find(|p| p.exists())
 }
 
-/// Without root, port-advisor still launches and reads a program, and attaches to the user's
-/// own processes.
-#[test]
-fn a_user_without_root_profiles_launched_and_own_processes() {
+/// A Python `nobody` can run and a folder `nobody` can write, when this test can become
+/// `nobody` (root and setpriv); `None`, said, when it cannot.
+fn unprivileged_setup() -> Option<(std::path::PathBuf, tempfile::TempDir)> {
     if !nix::unistd::Uid::effective().is_root() || Command::new("setpriv").output().is_err() {
         eprintln!("skipping: needs root and setpriv to become an unprivileged user");
-        return;
+        return None;
     }
     let Some(py) = shared_python() else {
         eprintln!("skipping: no Python outside /root for an unprivileged user");
-        return;
+        return None;
     };
     let dir = tempfile::tempdir().unwrap();
     Command::new("chmod")
@@ -263,6 +262,16 @@ fn a_user_without_root_profiles_launched_and_own_processes() {
         .arg(dir.path())
         .status()
         .unwrap();
+    Some((py, dir))
+}
+
+/// Without root, port-advisor still launches and reads a program, and attaches to the user's
+/// own processes.
+#[test]
+fn a_user_without_root_profiles_launched_and_own_processes() {
+    let Some((py, dir)) = unprivileged_setup() else {
+        return;
+    };
     let script = dir.path().join("spin.py");
     std::fs::write(
         &script,
@@ -336,20 +345,9 @@ fn a_user_without_root_profiles_launched_and_own_processes() {
 
 #[test]
 fn an_unreadable_script_and_a_file_for_a_folder_are_refused_before_anything_runs() {
-    if !nix::unistd::Uid::effective().is_root() || Command::new("setpriv").output().is_err() {
-        eprintln!("skipping: needs root and setpriv to become an unprivileged user");
-        return;
-    }
-    let Some(py) = shared_python() else {
-        eprintln!("skipping: no Python outside /root for an unprivileged user");
+    let Some((py, dir)) = unprivileged_setup() else {
         return;
     };
-    let dir = tempfile::tempdir().unwrap();
-    Command::new("chmod")
-        .arg("777")
-        .arg(dir.path())
-        .status()
-        .unwrap();
     let script = dir.path().join("secret.py");
     std::fs::write(&script, "open('ran', 'w').write('yes')\n").unwrap();
     Command::new("chmod")

@@ -376,17 +376,23 @@ fn every_stopping_signal_keeps_the_profile_and_leaves_no_process_behind() {
     }
 }
 
-#[test]
-fn an_attached_process_is_left_running_when_port_advisor_is_stopped() {
+/// A Python process spinning forever, started outside port-advisor (to attach to).
+fn spinning_target() -> (Program, std::process::Child) {
     let spin = program("def spin():\n    while True:\n        pass\n\nspin()\n");
-    // The spinning target holds a core: no other live run may share the machine with it.
-    let _one = exclusive();
-    let mut target = Command::new(py())
+    let target = Command::new(py())
         .arg(&spin.script)
         .stdout(Stdio::null())
         .spawn()
         .unwrap();
     std::thread::sleep(Duration::from_millis(300));
+    (spin, target)
+}
+
+#[test]
+fn an_attached_process_is_left_running_when_port_advisor_is_stopped() {
+    // The spinning target holds a core: no other live run may share the machine with it.
+    let _one = exclusive();
+    let (_spin, mut target) = spinning_target();
     for signal in [Signal::SIGTERM, Signal::SIGINT] {
         let out_dir = tempfile::tempdir().unwrap();
         let child = Command::new(assert_cmd::cargo::cargo_bin("port-advisor"))
@@ -798,14 +804,9 @@ main()
 fn a_killed_port_advisor_never_leaves_its_target_stopped() {
     // --blocking pauses the target (SIGSTOP) for every read. port-advisor is killed the moment
     // the target is seen stopped, inside a pause that only the guard can undo.
-    let spin = program("def spin():\n    while True:\n        pass\n\nspin()\n");
+    // The spinning target holds a core: no other live run may share the machine with it.
     let _one = exclusive();
-    let mut target = Command::new(py())
-        .arg(&spin.script)
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(Duration::from_millis(300));
+    let (_spin, mut target) = spinning_target();
     for round in 0..5 {
         let out_dir = tempfile::tempdir().unwrap();
         let mut child = Command::new(assert_cmd::cargo::cargo_bin("port-advisor"))

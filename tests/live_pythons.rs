@@ -14,16 +14,7 @@ const ALL: [&str; 9] = [
 ];
 
 fn installed() -> Vec<(&'static str, PathBuf)> {
-    let found: Vec<_> = ALL
-        .iter()
-        .filter_map(|v| match python(v) {
-            Some(p) => Some((*v, p)),
-            None => {
-                eprintln!("skipping Python {v}: not installed on this machine (pyenv versions)");
-                None
-            }
-        })
-        .collect();
+    let found = common::pythons_of(&ALL);
     assert!(found.len() >= 2, "too few CPythons found through pyenv");
     found
 }

@@ -42,7 +42,14 @@ pub fn python(version: &str) -> Option<PathBuf> {
 
 /// Every supported interpreter on this machine; prints the reason for each one skipped.
 pub fn pythons() -> Vec<(&'static str, PathBuf)> {
-    let found: Vec<(&str, PathBuf)> = VERSIONS
+    let found = pythons_of(&VERSIONS);
+    assert!(!found.is_empty(), "no CPython 3.8-3.13 found through pyenv");
+    found
+}
+
+/// The interpreters of `versions` this machine has; prints the reason for each one skipped.
+pub fn pythons_of(versions: &[&'static str]) -> Vec<(&'static str, PathBuf)> {
+    versions
         .iter()
         .filter_map(|v| match python(v) {
             Some(p) => Some((*v, p)),
@@ -51,9 +58,7 @@ pub fn pythons() -> Vec<(&'static str, PathBuf)> {
                 None
             }
         })
-        .collect();
-    assert!(!found.is_empty(), "no CPython 3.8-3.13 found through pyenv");
-    found
+        .collect()
 }
 
 /// Live tests hold this while a profiled program runs: on a 2-core machine, programs that
