@@ -387,6 +387,15 @@ impl Session {
             }
             self.builder.add_error(error_message(&err));
         }
+        // A tick in which the probe's thread ran: the program's threads that waited then
+        // waited for the probe (for the GIL it held), time the program would not have spent
+        // without port-advisor. Their waiting is left out; threads that ran are kept.
+        let probe_ran = self.probe.as_ref().is_some_and(|probe| {
+            sample
+                .traces
+                .iter()
+                .any(|t| t.active && probe.is_probe_trace(&t.frames))
+        });
         for trace in sample.traces {
             let thread = self.builder.intern_thread(
                 trace.pid as u32,
@@ -396,15 +405,13 @@ impl Session {
             // py-spy lists the innermost frame first.
             let mut kept: Vec<&py_spy::Frame> = trace.frames.iter().collect();
             if let Some(probe) = &self.probe {
-                if kept
-                    .iter()
-                    .any(|f| probe.is_probe_file(&f.filename) && !f.name.ends_with(PROBE_WRAPPER))
-                {
-                    // The probe's own time: its thread (imports it makes included), or a
-                    // callback on top of a call.
+                if probe.is_probe_trace(&trace.frames) {
                     if pass == Pass::Time && trace.active {
                         self.meta.probe_samples += 1;
                     }
+                    continue;
+                }
+                if probe_ran && !trace.active {
                     continue;
                 }
                 // A wrapper between a caller and a candidate (Python before 3.12).
@@ -969,6 +976,14 @@ impl ProbeLink {
 
     fn is_probe_file(&self, file: &str) -> bool {
         file == self.probe_file
+    }
+
+    /// A stack in the probe's own code: its thread (imports it makes included), or a callback
+    /// on top of a call; a wrapper between a caller and a candidate is the program's.
+    fn is_probe_trace(&self, frames: &[py_spy::Frame]) -> bool {
+        frames
+            .iter()
+            .any(|f| self.is_probe_file(&f.filename) && !f.name.ends_with(PROBE_WRAPPER))
     }
 
     fn choose_candidates(&mut self, builder: &ProfileBuilder) {
