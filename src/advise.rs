@@ -287,8 +287,17 @@ pub fn advise(
             .collect();
         (!ports.is_empty()).then(|| {
             let lo: f64 = ports.iter().map(|c| c.saved[0]).sum();
-            let hi: f64 = ports.iter().map(|c| c.saved[1]).sum();
-            [amdahl(lo), amdahl(hi)]
+            // Each high end carries its own two standard errors of sampling noise; added up
+            // they could claim more than the ported regions hold. Together the regions hold
+            // their summed share, with the noise of that one share.
+            let share = ports.iter().map(|c| c.time_share).sum::<f64>().min(1.0);
+            let noise = 2.0 * (share * (1.0 - share) / run).sqrt();
+            let hi = ports
+                .iter()
+                .map(|c| c.saved[1])
+                .sum::<f64>()
+                .min(share + noise);
+            [amdahl(lo), amdahl(hi.max(lo))]
         })
     } else {
         None

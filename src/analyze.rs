@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use rustc_hash::FxHashMap;
 
-use crate::profile::{Frame, FrameId, FrameKind, Profile};
+use crate::profile::{Frame, FrameId, FrameKind, ProbedFunction, Profile};
 use crate::rules::Rules;
 
 /// What the analysis counts, and with which knowledge.
@@ -511,6 +511,12 @@ fn attach_probe_counts(profile: &Profile, functions: &mut [FunctionStats]) {
     for f in functions.iter_mut().filter(|f| f.kind == FrameKind::Python) {
         if let Some(p) = profile.probed_function(&f.file, &f.name) {
             let counted = probe.seconds - p.counted_since;
+            if let (true, Some(before), Some(sampled)) =
+                (p.counted_since > 0.0, p.sampled_before, p.sampled)
+            {
+                f.calls = late_count(p, before, sampled);
+                continue;
+            }
             f.calls = Some(if p.counted_since > 0.0 && counted > 0.0 && p.calls > 1 {
                 // Counted only since it became a candidate (Python before 3.12): the whole
                 // run's count at the same rate, its uncertainty growing with the part guessed.
@@ -536,6 +542,37 @@ fn attach_probe_counts(profile: &Profile, functions: &mut [FunctionStats]) {
     }
 }
 
+/// The whole run's calls of a function counted only from late in the run, when the samples
+/// place the start of counting: the count covers the time sampled after it, and is scaled by
+/// the time sampled in all. Unknown when no sample fell after the start: every call of it
+/// ended before it was counted.
+fn late_count(p: &ProbedFunction, before: u64, sampled: u64) -> Option<Calls> {
+    let after = sampled.saturating_sub(before);
+    if after == 0 {
+        return None;
+    }
+    if p.calls == 0 {
+        // Sampled while counted yet no call counted: one call that began before counting.
+        return Some(Calls {
+            count: 1,
+            exact: false,
+            error: 0,
+        });
+    }
+    let scale = sampled as f64 / after as f64;
+    let count = (p.calls as f64 * scale).round() as u64;
+    // Sampling noise on the part after counting (a Poisson count), and the estimate's own.
+    let relative = 1.0 / (after as f64).sqrt() * (1.0 - 1.0 / scale);
+    let error = ((p.calls_error as f64 * scale).powi(2) + (count as f64 * relative).powi(2))
+        .sqrt()
+        .round() as u64;
+    Some(Calls {
+        count,
+        exact: false,
+        error,
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -552,6 +589,25 @@ mod tests {
             kind: FrameKind::Python,
             code: None,
         }
+    }
+
+    #[test]
+    fn a_late_count_is_scaled_by_the_time_sampled_after_it_began() {
+        let probed = |calls| ProbedFunction {
+            calls,
+            counted_since: 1.5,
+            ..ProbedFunction::default()
+        };
+        // 1,000 calls counted over the last quarter of its samples: 4,000 in all.
+        let c = late_count(&probed(1000), 75, 100).unwrap();
+        assert_eq!((c.count, c.exact), (4000, false));
+        assert!(c.error > 0 && c.error < c.count, "{c:?}");
+        // Counted from its first sample on: the count as it is.
+        assert_eq!(late_count(&probed(1000), 0, 100).unwrap().count, 1000);
+        // Sampled while counted, no call counted: one long call that began before.
+        assert_eq!(late_count(&probed(0), 60, 100).unwrap().count, 1);
+        // Never sampled after counting began: its calls all ended before, so unknown.
+        assert_eq!(late_count(&probed(0), 100, 100), None);
     }
 
     #[test]

@@ -65,6 +65,9 @@ pub struct ProbeResults {
     /// How long the probe ran, in seconds.
     #[serde(default)]
     pub seconds: f64,
+    /// The probe's start on the system's monotonic clock (`time.monotonic()`), in seconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub started_monotonic: Option<f64>,
     #[serde(default)]
     pub functions: Vec<ProbedFunction>,
 }
@@ -90,6 +93,13 @@ pub struct ProbedFunction {
     /// Seconds after start when counting began (0: from the first call).
     #[serde(default)]
     pub counted_since: f64,
+    /// When counting began late: the samples (busy, inclusive) the function had by then, and
+    /// in the whole run. The calls counted cover the time sampled after, so the whole run's
+    /// count is the count scaled by `sampled / (sampled - sampled_before)`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sampled_before: Option<u64>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sampled: Option<u64>,
     /// The sampler found it hot enough to observe its arguments.
     pub candidate: bool,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -638,6 +648,27 @@ impl ProfileBuilder {
         chosen.extend(callers);
         chosen.sort();
         chosen
+    }
+
+    /// A frame interned so far.
+    pub fn frame(&self, id: FrameId) -> &Frame {
+        &self.frames[id as usize]
+    }
+
+    /// Busy samples so far whose stack holds the function `(file, name)`, counted once per
+    /// sample however deep it recurses.
+    pub fn inclusive_busy_weight(&self, file: &str, name: &str) -> u64 {
+        self.stacks
+            .iter()
+            .filter(|s| {
+                !s.idle
+                    && s.frames.iter().any(|&f| {
+                        let f = &self.frames[f as usize];
+                        f.file == file && f.name == name
+                    })
+            })
+            .map(|s| s.weight)
+            .sum()
     }
 
     /// The profile built, under `meta`, without copying it.

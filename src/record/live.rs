@@ -25,8 +25,8 @@ use super::pause::Pause;
 use super::{RecordOptions, Target};
 use crate::error::UserError;
 use crate::profile::{
-    ExitInfo, Frame, FrameKind, Meta, ProbeResults, Profile, ProfileBuilder, Sampling,
-    SamplingMode, TargetKind,
+    ExitInfo, Frame, FrameId, FrameKind, Meta, ProbeResults, ProbedFunction, Profile,
+    ProfileBuilder, Sampling, SamplingMode, TargetKind,
 };
 
 /// Why recording stopped.
@@ -432,9 +432,12 @@ impl Session {
                     continue;
                 }
             }
-            let frames = outermost
+            let frames: Vec<FrameId> = outermost
                 .map(|f| self.builder.intern_frame(convert_frame(f)))
                 .collect();
+            if let Some(link) = self.probe.as_mut().filter(|_| !native_pass && trace.active) {
+                link.tally(&self.builder, &frames, sample.weight);
+            }
             self.builder.add_sample(
                 thread,
                 frames,
@@ -954,6 +957,35 @@ struct ProbeLink {
     probe_file: String,
     last_choice: Instant,
     written: Vec<(String, String)>,
+    /// Every function ever written as a candidate, with its samples.
+    tallies: Vec<Tally>,
+    /// For each frame id: the tally of its function, once looked up.
+    tally_of_frame: Vec<Option<Option<usize>>>,
+}
+
+/// The samples of one function the probe was told to count, so that where its count began
+/// can be placed among them: the probe counts calls only from then on (Python before 3.12).
+struct Tally {
+    file: String,
+    name: String,
+    /// Busy samples whose stack holds it, from the start of the run.
+    total: u64,
+    /// When it was first written as a candidate (monotonic clock, seconds), and its total then.
+    written_at: f64,
+    total_at_write: u64,
+    /// `(time, total)` after each of its samples during the `TALLY_WINDOW` after that.
+    timeline: Vec<(f64, u64)>,
+}
+
+/// How long after a function is written as a candidate its counting can begin: the probe
+/// looks for candidates every 0.25 s, later when the program holds the GIL for long.
+const TALLY_WINDOW: f64 = 5.0;
+
+/// The system's monotonic clock, which Python's `time.monotonic()` reads too.
+fn monotonic_seconds() -> f64 {
+    nix::time::clock_gettime(nix::time::ClockId::CLOCK_MONOTONIC)
+        .map(|t| t.tv_sec() as f64 + t.tv_nsec() as f64 * 1e-9)
+        .unwrap_or(0.0)
 }
 
 /// How many of the hottest functions become candidates, and the least share that qualifies.
@@ -971,7 +1003,65 @@ impl ProbeLink {
             probe_file,
             last_choice: Instant::now(),
             written: Vec::new(),
+            tallies: Vec::new(),
+            tally_of_frame: Vec::new(),
         }
+    }
+
+    /// Counts one busy sample of `frames` for the functions it holds that are tallied.
+    fn tally(&mut self, builder: &ProfileBuilder, frames: &[FrameId], weight: u64) {
+        if self.tallies.is_empty() {
+            return;
+        }
+        let mut now = None;
+        let mut seen: Vec<usize> = Vec::new();
+        for &id in frames {
+            let slot = id as usize;
+            if slot >= self.tally_of_frame.len() {
+                self.tally_of_frame.resize(slot + 1, None);
+            }
+            let t = match self.tally_of_frame[slot] {
+                Some(t) => t,
+                None => {
+                    let f = builder.frame(id);
+                    let t = self
+                        .tallies
+                        .iter()
+                        .position(|t| t.file == f.file && t.name == f.name);
+                    self.tally_of_frame[slot] = Some(t);
+                    t
+                }
+            };
+            if let Some(t) = t.filter(|t| !seen.contains(t)) {
+                seen.push(t);
+                let tally = &mut self.tallies[t];
+                tally.total += weight;
+                let now = *now.get_or_insert_with(monotonic_seconds);
+                if now - tally.written_at <= TALLY_WINDOW {
+                    tally.timeline.push((now, tally.total));
+                }
+            }
+        }
+    }
+
+    /// For a function counted from late in the run: its samples before counting began and in
+    /// the whole run, when the start of counting can be placed.
+    fn sampled(&self, p: &ProbedFunction, probe_started: f64) -> Option<(u64, u64)> {
+        let tally = self
+            .tallies
+            .iter()
+            .find(|t| t.file == p.file && (t.name == p.qualname || t.name == p.name))?;
+        let began = probe_started + p.counted_since;
+        if began > tally.written_at + TALLY_WINDOW {
+            return None;
+        }
+        let before = tally
+            .timeline
+            .iter()
+            .take_while(|(t, _)| *t <= began)
+            .last()
+            .map_or(tally.total_at_write, |&(_, total)| total);
+        Some((before, tally.total))
     }
 
     fn is_probe_file(&self, file: &str) -> bool {
@@ -1002,6 +1092,26 @@ impl ProbeLink {
             .collect();
         let path = self.folder.join("candidates");
         if crate::profile::write_atomic(&path, |w| Ok(w.write_all(text.as_bytes())?)).is_ok() {
+            let now = monotonic_seconds();
+            for (file, name) in &hot {
+                if !self
+                    .tallies
+                    .iter()
+                    .any(|t| &t.file == file && &t.name == name)
+                {
+                    let total = builder.inclusive_busy_weight(file, name);
+                    self.tallies.push(Tally {
+                        file: file.clone(),
+                        name: name.clone(),
+                        total,
+                        written_at: now,
+                        total_at_write: total,
+                        timeline: Vec::new(),
+                    });
+                }
+            }
+            // Frames looked up before may belong to a function tallied now.
+            self.tally_of_frame.clear();
             self.written = hot;
         }
     }
@@ -1027,7 +1137,21 @@ impl ProbeLink {
             .ok()
             .and_then(|b| serde_json::from_slice::<ProbeResults>(&b).ok())
         {
-            Some(results) => results,
+            Some(mut results) => {
+                if let Some(started) = results.started_monotonic {
+                    for p in results
+                        .functions
+                        .iter_mut()
+                        .filter(|p| p.counted_since > 0.0)
+                    {
+                        if let Some((before, total)) = self.sampled(p, started) {
+                            p.sampled_before = Some(before);
+                            p.sampled = Some(total);
+                        }
+                    }
+                }
+                results
+            }
             None => ProbeResults {
                 method: "none".into(),
                 unavailable: Some(

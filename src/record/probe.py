@@ -46,7 +46,7 @@ class _Stats(object):
         "code", "calls", "state", "user", "candidate", "checked_at", "check_time",
         "window_start", "window_calls", "estimate", "est_var", "windows", "last_window",
         "observed", "args", "returns", "examples", "pending", "returns_seen", "since",
-        "next_event", "last_total", "last_rate", "observing",
+        "next_event", "last_total", "last_rate", "observing", "overhead", "overhead_at_check",
     )
 
     def __init__(self, code, user, now):
@@ -74,6 +74,8 @@ class _Stats(object):
         self.since = 0.0  # seconds after start when counting began
         self.next_event = 1  # call number at which the slow path runs next
         self.last_total = 0  # calls at the probe thread's last look
+        self.overhead = 0.0  # seconds spent observing its calls (types, examples)
+        self.overhead_at_check = 0.0
 
 
 def _observations_per_window(st):
@@ -200,6 +202,9 @@ class Probe(object):
         self.candidates = set()
         self.candidates_mtime = None
         self.started = time.perf_counter()
+        # The same instant on the system's monotonic clock, which the sampler reads too: it
+        # places each `counted_since` among its own samples.
+        self.started_monotonic = time.monotonic()
         import threading
 
         self._write_lock = threading.Lock()
@@ -251,6 +256,13 @@ class Probe(object):
         st = self._get(code)
         if st is None or not st.candidate:
             return _DISABLE
+        t0 = self._time.perf_counter()
+        try:
+            return self._observe_return(st, value)
+        finally:
+            st.overhead += self._time.perf_counter() - t0
+
+    def _observe_return(self, st, value):
         st.returns_seen += 1
         if st.pending:
             key = id(sys._getframe(1))
@@ -281,9 +293,14 @@ class Probe(object):
 
     def _check_rate(self, st):
         now = self._time.perf_counter()
-        rate = (st.calls - st.checked_at) / max(now - st.check_time, 1e-9)
+        counted = st.calls - st.checked_at
+        # The calls ran slower by their counting and by the observing of some of them: both
+        # are taken out, as in a window.
+        elapsed = now - st.check_time - (st.overhead - st.overhead_at_check)
+        rate = counted / max(elapsed - counted * self.call_cost, 0.1 * elapsed, 1e-9)
         st.checked_at = st.calls
         st.check_time = now
+        st.overhead_at_check = st.overhead
         if rate > HOT_RATE:
             self._make_hot(st, now, rate)
 
@@ -323,6 +340,11 @@ class Probe(object):
         st.next_event = 1 << 62
 
     def _observe(self, st, frame):
+        t0 = self._time.perf_counter()
+        self._observe_frame(st, frame)
+        st.overhead += self._time.perf_counter() - t0
+
+    def _observe_frame(self, st, frame):
         code = st.code
         st.observed += 1
         n = code.co_argcount + code.co_kwonlyargcount
@@ -451,8 +473,14 @@ class Probe(object):
             if not st.candidate and not (st.user and st.calls):
                 continue
             windowed = st.windows > 0 or st.state in (_HOT, _WINDOW)
-            # Calls since the last window, at the last measured rate.
-            tail = st.last_rate * max(now - st.last_window, 0.0) if st.state is _HOT else 0.0
+            # Calls since the last window, at the last measured rate; in a window still open,
+            # those before its first call.
+            if st.state is _HOT:
+                tail = st.last_rate * max(now - st.last_window, 0.0)
+            elif st.state is _WINDOW:
+                tail = st.last_rate * max((st.window_start or now) - st.last_window, 0.0)
+            else:
+                tail = 0.0
             code = st.code
             entry = {
                 "file": code.co_filename,
@@ -476,6 +504,7 @@ class Probe(object):
         doc = {
             "method": self.method,
             "seconds": self._time.perf_counter() - self.started,
+            "started_monotonic": self.started_monotonic,
             "functions": out,
         }
         path = self._os.path.join(self.folder, "results.json")
@@ -548,6 +577,8 @@ class WrapperProbe(Probe):
                 st.state = _COUNT
             st.candidate = True
             st.user = True  # counted, but only since `since`
+            if st.state is _COUNT:
+                st.check_time = 0.0  # set by the first call
             self._schedule(st)
             for func in funcs:
                 self._wrap(st, func)
@@ -595,6 +626,11 @@ class WrapperProbe(Probe):
 
     def _slow_call(self, st, args, kwargs):
         """Runs on the calls the schedule picks; returns whether to observe the result."""
+        if st.check_time == 0.0:
+            # The first call since wrapping starts the rate's clock: the wrapping happened on
+            # the probe's thread, and the program's may get the GIL milliseconds later.
+            st.check_time = self._time.perf_counter()
+            st.checked_at = st.calls - 1
         if st.state is _WINDOW:
             if st.observing:
                 st.observing -= 1
@@ -613,6 +649,13 @@ class WrapperProbe(Probe):
 
     def _observe_args(self, st, args, kwargs):
         """Observes one call's arguments; returns whether to observe its result."""
+        t0 = self._time.perf_counter()
+        try:
+            return self._observe_values(st, args, kwargs)
+        finally:
+            st.overhead += self._time.perf_counter() - t0
+
+    def _observe_values(self, st, args, kwargs):
         observed = False
         if st.observed < OBSERVATIONS:
             code = st.code
@@ -631,10 +674,12 @@ class WrapperProbe(Probe):
         return observed
 
     def _note_return(self, st, value):
+        t0 = self._time.perf_counter()
         _note(st.returns, "return", _describe(value))
         i = st.pending.pop(0, None)
         if i is not None:
             st.examples[i][1] = self._pickle(value)
+        st.overhead += self._time.perf_counter() - t0
 
     def _open_windows(self):
         now = self._time.perf_counter()

@@ -158,6 +158,16 @@ fn probe_section(w: &mut dyn Write, profile: &Profile, top: usize) -> Result<()>
         .filter(|f| f.candidate && (f.calls > 0 || f.observed_calls > 0))
         .collect();
     rows.sort_by(|a, b| b.calls.cmp(&a.calls).then(a.qualname.cmp(&b.qualname)));
+    if rows.is_empty() {
+        let why = if probe.functions.iter().any(|f| f.candidate) {
+            "the functions found hot were not called while counted: their calls ended before \
+             counting began, which happens in short runs on Python before 3.12; run longer"
+        } else {
+            "no function of the program was hot long enough to be counted: run longer"
+        };
+        writeln!(w, "Call counts and argument data: unknown ({why}).")?;
+        return Ok(());
+    }
     writeln!(
         w,
         "Calls and arguments of the hottest functions ({})",
