@@ -64,9 +64,29 @@ pub struct Advice {
     pub combined_speedup: Option<Span>,
     /// Ports first (by score), then libraries to use, then what to leave.
     pub candidates: Vec<Candidate>,
+    /// Interpreted time outside the program's own code (installed packages, the standard
+    /// library), by top-level package, largest first: what a port of the program cannot speed
+    /// up.
+    #[serde(default)]
+    pub elsewhere: Vec<PackageTime>,
     /// Where the crossing costs were measured.
     pub costs_measured: String,
 }
+
+/// Interpreted time in one package that is not the program's.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PackageTime {
+    /// Top-level package or module (`networkx`, `importlib`).
+    pub package: String,
+    /// `library` (installed) or `stdlib`.
+    pub origin: String,
+    /// Share of the run spent interpreting its code (innermost frame in it, native time out).
+    pub share: f64,
+}
+
+/// Packages shown in `elsewhere`: at most this many, each with at least this share.
+const ELSEWHERE_TOP: usize = 5;
+const ELSEWHERE_MIN_SHARE: f64 = 0.03;
 
 /// Whether the probe measured call counts and argument data.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -344,6 +364,7 @@ pub fn advise(
             model.run_samples
         ));
     }
+    let elsewhere = model.elsewhere();
     Advice {
         schema: ADVICE_SCHEMA,
         command: profile.meta.command.clone(),
@@ -353,6 +374,7 @@ pub fn advise(
         probe,
         unknowns,
         combined_speedup: combined,
+        elsewhere,
         candidates,
         costs_measured: format!(
             "{}, {} (CPython {}, pyo3 {})",
@@ -1380,12 +1402,33 @@ impl<'a> Model<'a> {
                     .collect::<Vec<_>>()
                     .join(", ")
             ),
-            (_, Reason::EntryPoint) => format!(
-                "{} is the program's top level ({} of the run itself): move its hot loop into a \
-                 function that takes the data as arguments, then port that function",
-                seed.name,
-                pct(self.analysis.share(seed.self_weight))
-            ),
+            (_, Reason::EntryPoint) => {
+                let library = self
+                    .analysis
+                    .functions
+                    .iter()
+                    .position(|f| std::ptr::eq(f, seed))
+                    .map(|i| self.region(i))
+                    .filter(|r| r.weight > 0.0)
+                    .map_or(0.0, |r| r.library / r.weight);
+                if library >= 0.5 {
+                    format!(
+                        "{} is the program's top level, and {} of its time is in installed \
+                         packages, which a port would keep calling (listed as interpreted outside the \
+                         program's code)",
+                        seed.name,
+                        pct(library)
+                    )
+                } else {
+                    format!(
+                        "{} is the program's top level ({} of the run itself): move its hot \
+                         loop into a function that takes the data as arguments, then port that \
+                         function",
+                        seed.name,
+                        pct(self.analysis.share(seed.self_weight))
+                    )
+                }
+            }
             (_, Reason::InterpreterMachinery) => format!(
                 "{} is generator or coroutine machinery: a port keeps one crossing per item; \
                  batch the items (return lists) or port the consumer instead",
@@ -1412,6 +1455,47 @@ impl<'a> Model<'a> {
         let mut c = self.candidate(Verdict::LeaveIt, Reason::AlreadyNative, summary, stats, &o);
         c.evidence = stats.native_evidence.clone();
         c
+    }
+
+    /// Interpreted time whose innermost frame is not the program's, by top-level package.
+    fn elsewhere(&self) -> Vec<PackageTime> {
+        let mut by_package: HashMap<(String, &'static str), f64> = HashMap::new();
+        for s in &self.stacks {
+            let origin = match self.origins[s.leaf] {
+                Origin::Library => "library",
+                Origin::Stdlib => "stdlib",
+                Origin::Program | Origin::Native => continue,
+            };
+            let leaf = &self.analysis.functions[s.leaf];
+            // Code compiled at run time (`<string>`, a decorator's generated wrapper) has no
+            // package to name.
+            let Some(package) = leaf
+                .module
+                .as_deref()
+                .and_then(|m| m.split('.').next())
+                .filter(|p| !p.is_empty() && !p.starts_with('<'))
+            else {
+                continue;
+            };
+            *by_package.entry((package.to_owned(), origin)).or_default() +=
+                s.weight as f64 * (1.0 - s.native);
+        }
+        let mut out: Vec<PackageTime> = by_package
+            .into_iter()
+            .map(|((package, origin), w)| PackageTime {
+                package,
+                origin: origin.into(),
+                share: self.share(w),
+            })
+            .filter(|p| p.share >= ELSEWHERE_MIN_SHARE)
+            .collect();
+        out.sort_by(|a, b| {
+            b.share
+                .total_cmp(&a.share)
+                .then_with(|| a.package.cmp(&b.package))
+        });
+        out.truncate(ELSEWHERE_TOP);
+        out
     }
 
     /// Pure-Python libraries with a native replacement, by the share of their code.
@@ -1747,6 +1831,59 @@ mod tests {
         assert!(is_stdlib_path("/usr/lib/python3.11/re/__init__.py"));
         assert!(!is_stdlib_path("/home/me/python3.11-tools/app.py"));
         assert!(!is_stdlib_path("/home/me/app.py"));
+    }
+
+    #[test]
+    fn time_in_installed_packages_and_the_stdlib_is_told_by_package() {
+        use crate::analyze::{analyze, AnalyzeOptions};
+        use crate::profile::{Frame, Meta, ProfileBuilder};
+        let frame = |name: &str, file: &str, module: &str| Frame {
+            name: name.into(),
+            qualname: None,
+            file: file.into(),
+            first_line: None,
+            line: Some(3),
+            module: Some(module.into()),
+            kind: FrameKind::Python,
+            code: None,
+        };
+        let mut b = ProfileBuilder::default();
+        let t = b.intern_thread(1, 1, None);
+        let main = b.intern_frame(frame("main", "/home/me/app.py", "app"));
+        let site = "/venv/lib/python3.11/site-packages/networkx/algorithms/centrality.py";
+        let nx = b.intern_frame(frame("betweenness", site, "networkx.algorithms.centrality"));
+        let stdlib = "/usr/lib/python3.11/heapq.py";
+        let heap = b.intern_frame(frame("heappush", stdlib, "heapq"));
+        for _ in 0..80 {
+            b.add_stack(t, vec![main, nx], false, true, false);
+        }
+        for _ in 0..15 {
+            b.add_stack(t, vec![main, nx, heap], false, true, false);
+        }
+        for _ in 0..5 {
+            b.add_stack(t, vec![main], false, true, false);
+        }
+        let p = b.to_profile(Meta::default());
+        let rules = Rules::load(None).unwrap();
+        let a = analyze(&p, &AnalyzeOptions::default());
+        let advice = advise(&p, &a, &rules, &AdviseOptions::default());
+        let got: Vec<(&str, &str, u32)> = advice
+            .elsewhere
+            .iter()
+            .map(|p| {
+                let share = (100.0 * p.share).round() as u32;
+                (p.package.as_str(), p.origin.as_str(), share)
+            })
+            .collect();
+        assert_eq!(got, [("networkx", "library", 80), ("heapq", "stdlib", 15)]);
+        // networkx has a native replacement in rules/analogues.toml.
+        let library = &advice.candidates[0];
+        assert_eq!(library.verdict, Verdict::UseLibrary, "{}", library.summary);
+        assert!(
+            library.summary.starts_with("use rustworkx"),
+            "{}",
+            library.summary
+        );
     }
 
     #[test]

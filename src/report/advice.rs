@@ -28,11 +28,22 @@ pub fn write_json(advice: &Advice, w: &mut dyn Write) -> Result<()> {
 /// The ranked table, then each candidate's one-line verdict and the unknowns.
 pub fn write_table(advice: &Advice, opts: &TableOptions, w: &mut dyn Write) -> Result<()> {
     if advice.candidates.is_empty() {
-        writeln!(
-            w,
-            "No candidate: no function of the program has enough of the run. Profile a longer \
-             or more representative run."
-        )?;
+        if elsewhere_total(advice) >= 0.5 {
+            writeln!(
+                w,
+                "No candidate in the program's own code: most of the run interprets code \
+                 outside it."
+            )?;
+        } else {
+            writeln!(
+                w,
+                "No candidate: no function of the program has enough of the run. Profile a \
+                 longer or more representative run."
+            )?;
+        }
+        if let Some(line) = elsewhere_line(advice) {
+            writeln!(w, "{line}")?;
+        }
         write_unknowns(advice, w)?;
         return Ok(());
     }
@@ -80,8 +91,42 @@ pub fn write_table(advice: &Advice, opts: &TableOptions, w: &mut dyn Write) -> R
             s[0], s[1]
         )?;
     }
+    if let Some(line) = elsewhere_line(advice).filter(|_| elsewhere_total(advice) >= 0.2) {
+        writeln!(w)?;
+        writeln!(w, "{line}")?;
+    }
     write_unknowns(advice, w)?;
     Ok(())
+}
+
+/// The share of the run interpreting code outside the program, in the packages listed.
+fn elsewhere_total(advice: &Advice) -> f64 {
+    advice.elsewhere.iter().map(|p| p.share).sum()
+}
+
+/// Where the interpreted time outside the program goes, in one sentence.
+pub fn elsewhere_line(advice: &Advice) -> Option<String> {
+    if advice.elsewhere.is_empty() {
+        return None;
+    }
+    let parts: Vec<String> = advice
+        .elsewhere
+        .iter()
+        .map(|p| {
+            let origin = if p.origin == "stdlib" {
+                "standard library"
+            } else {
+                "installed package"
+            };
+            format!("{} {:.0}% ({origin})", p.package, 100.0 * p.share)
+        })
+        .collect();
+    Some(format!(
+        "Interpreted outside the program's code: {}. Porting the program does not make that \
+         faster: switch to a native replacement where one exists (a `use library` verdict \
+         names it), or call it less often.",
+        parts.join(", ")
+    ))
 }
 
 fn write_unknowns(advice: &Advice, w: &mut dyn Write) -> Result<()> {
@@ -119,6 +164,10 @@ pub fn write_markdown(advice: &Advice, w: &mut dyn Write) -> Result<()> {
             "Porting every `port` candidate: **{:.1}x-{:.1}x** for the whole program.",
             s[0], s[1]
         )?;
+    }
+    if let Some(line) = elsewhere_line(advice) {
+        writeln!(w)?;
+        writeln!(w, "{}", md_text(&line))?;
     }
     for u in &advice.unknowns {
         writeln!(w)?;

@@ -251,10 +251,10 @@ fn table(
     for f in rows.into_iter().take(top) {
         let name = match (f.kind, &f.module) {
             (FrameKind::Python, Some(m)) if !f.name.starts_with('<') || f.name == "<module>" => {
-                format!("{m}.{}", f.name)
+                qualified(m, &f.name, 40)
             }
-            (FrameKind::Native, _) => format!("[native] {}", f.name),
-            _ => f.name.clone(),
+            (FrameKind::Native, _) => truncate(&format!("[native] {}", f.name), 40),
+            _ => truncate(&f.name, 40),
         };
         writeln!(
             w,
@@ -262,7 +262,7 @@ fn table(
             100.0 * analysis.share(f.self_weight),
             100.0 * analysis.share(f.inclusive_weight),
             100.0 * f.native_share(),
-            truncate(&name, 40),
+            name,
             relative(&f.location(), cwd)
         )?;
     }
@@ -279,6 +279,25 @@ fn relative<'a>(path: &'a str, cwd: &str) -> &'a str {
         .unwrap_or(path)
 }
 
+/// `module.name` in at most `n` characters: a long module loses its head, not the function's
+/// name (`…centrality.betweenness._accumulate_basic`).
+fn qualified(module: &str, name: &str, n: usize) -> String {
+    let full = format!("{module}.{name}");
+    let name_len = name.chars().count();
+    if full.chars().count() <= n || name_len + 3 > n {
+        return truncate(&full, n);
+    }
+    let module: Vec<char> = module.chars().collect();
+    let keep = n - name_len - 2;
+    let tail: String = module[module.len().saturating_sub(keep)..].iter().collect();
+    // Start the kept part at a whole module name when one begins inside it.
+    let tail = match tail.find('.') {
+        Some(dot) if dot + 1 < tail.len() => &tail[dot + 1..],
+        _ => tail.as_str(),
+    };
+    format!("…{tail}.{name}")
+}
+
 fn truncate(s: &str, n: usize) -> String {
     if s.chars().count() <= n {
         s.to_owned()
@@ -286,5 +305,35 @@ fn truncate(s: &str, n: usize) -> String {
         let mut t: String = s.chars().take(n - 1).collect();
         t.push('…');
         t
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn long_qualified_names_keep_the_function_name() {
+        assert_eq!(qualified("app", "main", 40), "app.main");
+        let long = qualified(
+            "networkx.algorithms.centrality.betweenness",
+            "_single_source_dijkstra_path_basic",
+            40,
+        );
+        assert!(long.starts_with('…'), "{long}");
+        assert!(
+            long.ends_with("._single_source_dijkstra_path_basic"),
+            "{long}"
+        );
+        assert!(long.chars().count() <= 40, "{long}");
+        let mid = qualified(
+            "networkx.algorithms.centrality.betweenness",
+            "betweenness",
+            40,
+        );
+        assert_eq!(mid, "…centrality.betweenness.betweenness");
+        // A name too long to keep whole is cut at its end, as before.
+        let huge = "f".repeat(60);
+        assert_eq!(qualified("m", &huge, 40).chars().count(), 40);
     }
 }

@@ -88,6 +88,13 @@
     })));
     var notes = advice.unknowns.slice();
     if (!advice.probe.available && advice.probe.why_not) notes.unshift(advice.probe.why_not);
+    if (advice.elsewhere && advice.elsewhere.length) {
+        notes.unshift("Interpreted outside the program's code: " + advice.elsewhere.map(function (p) {
+            return p.package + " " + (100 * p.share).toFixed(0) + "% (" +
+                (p.origin === "stdlib" ? "standard library" : "installed package") + ")";
+        }).join(", ") + ". Porting the program does not make that faster: switch to a native " +
+            "replacement where one exists, or call it less often.");
+    }
     if (notes.length) {
         app.appendChild(el("section", { id: "unknowns" }, notes.map(function (n) {
             return el("p", { className: "note", text: n });
