@@ -72,6 +72,10 @@ fn argument_types_and_sizes_are_seen() {
         );
         assert!(!f.examples.is_empty() && f.examples.len() <= 3, "{v}");
         assert!(f.examples[0].args.is_some(), "{v}: the example was pickled");
+        // Each recorded call keeps its result: the stub's parity test compares against it, and
+        // a result left unpaired keeps return events on for every later call.
+        let unpaired = f.examples.iter().filter(|e| e.result.is_none()).count();
+        assert_eq!(unpaired, 0, "{v}: examples without their result");
         assert!(
             run.stdout().contains("values: list[float] (10000)"),
             "{v}: {}",

@@ -258,15 +258,15 @@ class Probe(object):
             return _DISABLE
         t0 = self._time.perf_counter()
         try:
-            return self._observe_return(st, value)
+            # The returning call's frame, which its observed arguments were filed under.
+            return self._observe_return(st, value, id(sys._getframe(1)))
         finally:
             st.overhead += self._time.perf_counter() - t0
 
-    def _observe_return(self, st, value):
+    def _observe_return(self, st, value, frame_id):
         st.returns_seen += 1
         if st.pending:
-            key = id(sys._getframe(1))
-            i = st.pending.pop(key, None)
+            i = st.pending.pop(frame_id, None)
             if i is not None:
                 st.examples[i][1] = self._pickle(value)
         if st.returns_seen % RETURNS == 0 and not st.pending:
