@@ -235,6 +235,12 @@ pub struct BoundaryOption {
     pub factor: Span,
     /// Share of the run saved, low and high.
     pub saved: Span,
+    /// Share of the run saved at the measured share, the middle factor (geometric mean) and
+    /// the measured crossing cost: what the verdict is judged on. The range around it adds
+    /// sampling noise, which is symmetric, but the low end stops at nothing saved, so the
+    /// middle of the range overstates small regions measured from few samples.
+    #[serde(default)]
+    pub expected: f64,
     /// Whole-program speedup, low and high.
     pub speedup: Span,
     /// Why it cannot be the boundary, when it cannot.
@@ -915,7 +921,6 @@ impl<'a> Model<'a> {
         chosen: Option<usize>,
     ) -> (Verdict, Reason) {
         let t = &self.rules.scoring.thresholds;
-        let mid = |o: &BoundaryOption| (o.saved[0] + o.saved[1]) / 2.0;
         let seed_name = &self.analysis.functions[seed].name;
         if self.rules.analogue_for_name(seed_name).is_some() {
             return (Verdict::UseLibrary, Reason::NativeLibrary);
@@ -945,7 +950,7 @@ impl<'a> Model<'a> {
         if o.native_share >= t.already_native {
             return (Verdict::LeaveIt, Reason::AlreadyNative);
         }
-        if mid(o) >= t.min_gain {
+        if o.expected >= t.min_gain {
             return (Verdict::Port, Reason::Pays);
         }
         let crossing_eats = o.crossing_share.is_some_and(|c| {
@@ -962,7 +967,7 @@ impl<'a> Model<'a> {
         let spread = options.iter().any(|x| {
             x.exclusion
                 .is_some_and(|e| matches!(e, Exclusion::Scope | Exclusion::Classes))
-                && mid(x) >= t.min_gain
+                && x.expected >= t.min_gain
         });
         if spread {
             return (Verdict::LeaveIt, Reason::SpreadThin);
@@ -1051,6 +1056,11 @@ impl<'a> Model<'a> {
             code_kind: kind.name().into(),
             factor,
             saved: [lo.min(hi), hi.max(lo)],
+            expected: saved_at(
+                (factor[0] * factor[1]).sqrt(),
+                region.weight,
+                crossing.map_or(0.0, |c| (c[0] + c[1]) / 2.0),
+            ),
             speedup: [amdahl(lo.min(hi)), amdahl(hi.max(lo))],
             excluded,
             exclusion,
@@ -1924,6 +1934,7 @@ mod tests {
             code_kind: "object".into(),
             factor: [1.5, 4.0],
             saved: [0.0, 0.0],
+            expected: 0.0,
             speedup: [1.0, 1.0],
             excluded: Some("too big".into()),
             exclusion: Some(Exclusion::Scope),
