@@ -19,6 +19,15 @@ fn run_in_empty_dir(args: &[&str]) -> (Option<i32>, String, tempfile::TempDir) {
     )
 }
 
+/// The error a refused command printed: one line, with exit status `code`. `what` names the
+/// case in a failure's message.
+fn refusal(out: &std::process::Output, code: i32, what: &str) -> String {
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(code), "{what}: {err}");
+    assert_one_line(&err);
+    err
+}
+
 fn assert_one_line(stderr: &str) {
     assert_eq!(
         stderr.trim_end().lines().count(),
@@ -59,9 +68,7 @@ fn syntax_error_is_reported_before_anything_runs() {
         .args(["profile", "broken.py"])
         .output()
         .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{err}");
-    assert_one_line(&err);
+    let err = refusal(&out, 2, "");
     assert!(
         err.contains("syntax error in ") && err.contains("broken.py line 2"),
         "{err}"
@@ -134,9 +141,7 @@ fn unwritable_output_fails_before_the_program_runs() {
             .arg(&script)
             .output()
             .unwrap();
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(5), "{}: {err}", target.display());
-        assert_one_line(&err);
+        let err = refusal(&out, 5, &target.display().to_string());
         assert!(err.contains("-o DIR"), "{err}");
         assert!(
             !marker.exists(),
@@ -215,9 +220,7 @@ fn no_ptrace_permission_names_sudo_and_the_capability() {
         .unwrap();
     target.kill().unwrap();
     target.wait().unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(4), "{err}");
-    assert_one_line(&err);
+    let err = refusal(&out, 4, "");
     assert!(err.contains("sudo") && err.contains("SYS_PTRACE"), "{err}");
     assert!(
         err.contains("belongs to user root (uid 0)"),
@@ -364,9 +367,7 @@ fn an_unreadable_script_and_a_file_for_a_folder_are_refused_before_anything_runs
         .current_dir(dir.path())
         .output()
         .unwrap();
-    let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{err}");
-    assert_one_line(&err);
+    let err = refusal(&out, 2, "");
     assert!(
         err.contains("cannot read script") && err.contains("Permission denied"),
         "{err}"
@@ -383,9 +384,7 @@ fn an_unreadable_script_and_a_file_for_a_folder_are_refused_before_anything_runs
             .arg(fixture("numeric_loop.py"))
             .output()
             .unwrap();
-        let err = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(5), "{}: {err}", out_dir.display());
-        assert_one_line(&err);
+        let err = refusal(&out, 5, &out_dir.display().to_string());
         assert!(err.contains("-o DIR"), "{err}");
     }
 }
