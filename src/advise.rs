@@ -489,6 +489,8 @@ struct Model<'a> {
     origins: Vec<Origin>,
     run_samples: u64,
     sources: std::cell::RefCell<HashMap<String, Option<PyModuleInfo>>>,
+    /// The folders its source files may be read from (none for a received profile).
+    readable: Vec<std::path::PathBuf>,
     regions: std::cell::RefCell<HashMap<usize, Region>>,
 }
 
@@ -548,6 +550,7 @@ impl<'a> Model<'a> {
             origins,
             run_samples: busiest,
             sources: Default::default(),
+            readable: crate::trust::source_roots(profile),
             regions: Default::default(),
         }
     }
@@ -678,8 +681,8 @@ impl<'a> Model<'a> {
         let key = path.display().to_string();
         let mut cache = self.sources.borrow_mut();
         let module = cache.entry(key).or_insert_with(|| {
-            let bytes = std::fs::read(&path).ok()?;
-            pysource::parse_source(&String::from_utf8_lossy(&bytes)).ok()
+            let text = crate::trust::read_under(&self.readable, &path)?;
+            pysource::parse_source(&text).ok()
         });
         module
             .as_ref()?
@@ -1599,6 +1602,17 @@ impl<'a> Model<'a> {
         if self.origins[f] != Origin::Program {
             return;
         }
+        if self.profile.provenance != crate::profile::Provenance::Local {
+            c.readiness.push(ReadinessNote {
+                signal: "source".into(),
+                effect: 1.0,
+                note: format!(
+                    "tests, history and blockers unknown: {}",
+                    crate::trust::RECEIVED_NOTE
+                ),
+            });
+            return;
+        }
         let Some(src) = self.source_of(f) else {
             c.readiness.push(ReadinessNote {
                 signal: "source".into(),
@@ -1628,7 +1642,7 @@ impl<'a> Model<'a> {
             });
         }
         let path = self.profile.source_path(&c.function.file);
-        let root = project_root(&path, self.profile.meta.cwd.as_deref());
+        let root = project_root(&path, self.profile.meta.cwd.as_deref(), &self.readable);
         let module = c.function.module.clone().unwrap_or_default();
         let tests = readiness::tests_for(&root, &module, src.class_name.as_deref(), &src.name);
         if tests.is_empty() {
@@ -1751,9 +1765,10 @@ fn grouped_summary(reason: Reason, names: &[String], self_share: f64, first: &st
 
 /// The folder tests are looked for in: the git work tree holding `file`, else the recording's
 /// working directory, else the file's folder.
-fn project_root(file: &Path, cwd: Option<&str>) -> PathBuf {
+fn project_root(file: &Path, cwd: Option<&str>, readable: &[PathBuf]) -> PathBuf {
     let mut dir = file.parent();
-    while let Some(d) = dir {
+    // A repository above the folders sources may be read from is not searched for tests.
+    while let Some(d) = dir.filter(|d| crate::trust::allowed(readable, d).is_some()) {
         if d.join(".git").exists() {
             return d.to_path_buf();
         }

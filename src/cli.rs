@@ -260,6 +260,12 @@ pub struct InputArgs {
     #[arg(long, default_value_t = 100, value_name = "HZ",
           value_parser = clap::value_parser!(u32).range(1..=1_000_000))]
     pub input_rate: u32,
+    /// Act on a profile recorded elsewhere as on one recorded here: read the source files it
+    /// names (regular files under its working folder), run git there, and let `stub` copy
+    /// its examples. A profile `port-advisor profile` recorded on this machine, as this user,
+    /// is sealed and needs no flag; any other is read as data only.
+    #[arg(long)]
+    pub trust: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
@@ -314,6 +320,12 @@ pub struct ViewArgs {
     /// Only print the page's path.
     #[arg(long)]
     pub print_path: bool,
+    /// Act on a profile recorded elsewhere as on one recorded here: read the source files it
+    /// names (regular files under its working folder), run git there, and let `stub` copy
+    /// its examples. A profile `port-advisor profile` recorded on this machine, as this user,
+    /// is sealed and needs no flag; any other is read as data only.
+    #[arg(long)]
+    pub trust: bool,
 }
 
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, ValueEnum)]
@@ -446,6 +458,13 @@ pub struct StubArgs {
     /// Overwrite the generated files in an existing, non-empty folder.
     #[arg(long)]
     pub force: bool,
+
+    /// Act on a profile recorded elsewhere as on one recorded here: read the source files it
+    /// names (regular files under its working folder), run git there, and let `stub` copy
+    /// its examples. A profile `port-advisor profile` recorded on this machine, as this user,
+    /// is sealed and needs no flag; any other is read as data only.
+    #[arg(long)]
+    pub trust: bool,
 
     /// A folder of rule files, as for `report`.
     #[arg(long, value_name = "DIR")]

@@ -14,7 +14,7 @@ use crate::cli::{
 };
 use crate::compare;
 use crate::error::UserError;
-use crate::profile::{write_atomic, Profile, TargetKind};
+use crate::profile::{write_atomic, Profile, Provenance, TargetKind};
 use crate::record::{self, import, StopReason};
 use crate::report::advice::TableOptions;
 use crate::report::compare::CompareOptions;
@@ -23,6 +23,7 @@ use crate::report::html::HtmlOptions;
 use crate::report::{self, folded::FoldOptions, summary::SummaryOptions};
 use crate::rules::Rules;
 use crate::run_folder::RunFolder;
+use crate::trust;
 
 /// `port-advisor profile`: record, keep the profile, draw the flame graph, summarize.
 /// Returns the process exit code.
@@ -41,9 +42,19 @@ pub fn profile(mut plan: ProfilePlan) -> Result<u8> {
         }
     };
     let mut profile = recording.profile;
+    // Recorded here, by this user: its sources may be read, and later commands may act on it
+    // once it is sealed.
+    profile.provenance = Provenance::Local;
     record::source::enrich(&mut profile);
 
     save_with_fallback(&profile, &profile_path, &plan.stem)?;
+    if let Err(e) = trust::seal(&profile_path) {
+        eprintln!(
+            "port-advisor: cannot seal {} ({e:#}): later commands will read it as a profile \
+             from elsewhere (pass --trust to them)",
+            profile_path.display()
+        );
+    }
 
     let analysis = analysis_of(&profile, &rules, plan.fold.include_idle);
     let advice = advise_on(&profile, &analysis, &rules, &plan.advice);
@@ -210,20 +221,14 @@ pub fn report(args: ReportArgs) -> Result<u8> {
     Ok(0)
 }
 
-/// `port-advisor view`: open the run's HTML report, writing it first when the run has none.
+/// `port-advisor view`: write the run's HTML report from its profile, then open it. The page
+/// is always written again: a page that came with a run folder from elsewhere could hold
+/// anything, and is never opened as it is.
 pub fn view(args: ViewArgs) -> Result<u8> {
     let path = profile_file(&args.run)?;
     let folder = path.parent().unwrap_or(Path::new(".")).to_path_buf();
     let page = folder.join("report.html");
-    let stale = match (page.metadata(), path.metadata()) {
-        (Ok(p), Ok(q)) => match (p.modified(), q.modified()) {
-            (Ok(p), Ok(q)) => p < q,
-            _ => false,
-        },
-        (Err(_), _) => true,
-        _ => false,
-    };
-    if stale {
+    {
         let advice_args = AdviceArgs {
             rules: None,
             top: 10,
@@ -231,7 +236,8 @@ pub fn view(args: ViewArgs) -> Result<u8> {
             no_readiness: false,
         };
         let rules = load_rules(&advice_args)?;
-        let profile = Profile::load(&path)?;
+        let mut profile = Profile::load(&path)?;
+        profile.provenance = trust::provenance_of(&path, args.trust);
         let analysis = analysis_of(&profile, &rules, false);
         let advice = advise_on(&profile, &analysis, &rules, &advice_args);
         let html = HtmlOptions {
@@ -378,7 +384,8 @@ pub fn stub(args: StubArgs) -> Result<u8> {
     };
     let rules = load_rules(&advice_args)?;
     let path = profile_file(&args.profile)?;
-    let profile = Profile::load(&path)?;
+    let mut profile = Profile::load(&path)?;
+    profile.provenance = trust::provenance_of(&path, args.trust);
     let analysis = analysis_of(&profile, &rules, false);
     let advice = advise_on(&profile, &analysis, &rules, &advice_args);
     let name = args
@@ -512,8 +519,13 @@ pub fn merge(args: MergeArgs) -> Result<u8> {
 /// it with the file it came from.
 fn load_one(path: &Path, input: &InputArgs) -> Result<(Profile, PathBuf)> {
     let file = profile_file(path)?;
-    let profile =
+    let mut profile =
         import::read(&file, input_format(input), &import_options(input)).map_err(import_error)?;
+    profile.provenance = trust::provenance_of(&file, input.trust);
+    if profile.provenance == Provenance::Local && profile.meta.target == TargetKind::Imported {
+        // Vouched for: the sources it names fill in what the other tool left out.
+        record::source::enrich(&mut profile);
+    }
     Ok((profile, file))
 }
 
@@ -525,7 +537,10 @@ fn load_many(paths: &[PathBuf], input: &InputArgs, progress: bool) -> Result<(Pr
         return load_one(only, input);
     }
     let (merge, _) = merge_files(&files, input, progress)?;
-    let profile = merge.finish();
+    let mut profile = merge.finish();
+    if input.trust {
+        profile.provenance = Provenance::Local;
+    }
     profile
         .check_weights()
         .map_err(|e| UserError::Usage(format!("the merged profile: {e}")))?;

@@ -33,6 +33,7 @@ pub mod report;
 pub mod rules;
 pub mod run_folder;
 pub mod stub;
+pub mod trust;
 
 use anyhow::Result;
 

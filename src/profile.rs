@@ -52,6 +52,20 @@ pub struct Profile {
     /// `None` when there was no probe (attached with `--pid`, `--no-probe`, imported).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub probe: Option<ProbeResults>,
+    /// Whether the profile may be acted on (its sources read, git run, its examples replayed):
+    /// never stored in the file, decided as it is read (see `trust`).
+    #[serde(skip)]
+    pub provenance: Provenance,
+}
+
+/// Where a profile comes from, as far as acting on what it names goes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum Provenance {
+    /// Read from a file not sealed here: data only. What every profile is until shown otherwise.
+    #[default]
+    Received,
+    /// Recorded on this machine by this user, or vouched for with `--trust`.
+    Local,
 }
 
 /// Results of the in-process probe.
@@ -70,6 +84,49 @@ pub struct ProbeResults {
     pub started_monotonic: Option<f64>,
     #[serde(default)]
     pub functions: Vec<ProbedFunction>,
+    /// What the probe cost the program and what it left out to stay within its budget.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cost: Option<ProbeCost>,
+    /// Candidates the probe did not watch, and why (Python before 3.12: recursive functions,
+    /// generators and coroutines are not wrapped).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub unwatched: Vec<UnwatchedFunction>,
+}
+
+/// The probe's own time, and the observations it skipped.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ProbeCost {
+    /// Seconds spent on the program's threads describing arguments and pickling examples.
+    pub observing_seconds: f64,
+    /// CPU seconds of the probe's own thread (reading candidates, writing results).
+    pub thread_seconds: f64,
+    /// The share of wall time the probe allows itself; it skips observations beyond it.
+    pub budget_share: f64,
+    #[serde(default)]
+    pub skipped: ProbeSkipped,
+}
+
+/// Observations the probe left out.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct ProbeSkipped {
+    /// Argument observations skipped while the probe was over its time budget.
+    #[serde(default)]
+    pub over_budget: u64,
+    /// Functions whose examples stopped because an argument was not plain data (an object
+    /// of the program's classes, say): examples are kept only of builtins and numpy arrays.
+    #[serde(default)]
+    pub not_plain_data: u64,
+    /// Functions whose examples stopped because one was larger than the cap.
+    #[serde(default)]
+    pub too_large: u64,
+}
+
+/// A candidate the probe left alone.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, PartialEq)]
+pub struct UnwatchedFunction {
+    pub file: String,
+    pub qualname: String,
+    pub why: String,
 }
 
 /// One function the probe watched.
@@ -112,6 +169,9 @@ pub struct ProbedFunction {
     /// Small real inputs and outputs, pickled then base64-encoded.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub examples: Vec<Example>,
+    /// Why no (more) examples were kept: `not_plain_data` or `too_large`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub examples_skipped: Option<String>,
 }
 
 /// How often an argument (or the return value) had one type, and its sizes: element count
@@ -350,6 +410,7 @@ impl Profile {
             native_stacks: Vec::new(),
             errors: Vec::new(),
             probe: None,
+            provenance: Provenance::Received,
         }
     }
 
@@ -683,6 +744,7 @@ impl ProfileBuilder {
             native_stacks: self.native_stacks,
             errors: Vec::new(),
             probe: None,
+            provenance: Provenance::Received,
         };
         profile.errors = errors
             .into_iter()
@@ -714,6 +776,7 @@ impl ProfileBuilder {
             native_stacks: self.native_stacks.clone(),
             errors,
             probe: None,
+            provenance: Provenance::Received,
         }
     }
 }

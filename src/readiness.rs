@@ -340,6 +340,21 @@ fn has_word(text: &str, word: &str) -> bool {
     })
 }
 
+/// Config that keeps `git log` from running programs a repository's config names.
+const HARDENED_GIT: &[&str] = &[
+    "log.showSignature=false",
+    "gpg.program=false",
+    "gpg.ssh.program=false",
+    "gpg.x509.program=false",
+    "core.fsmonitor=false",
+    "core.hooksPath=/dev/null",
+    "core.pager=cat",
+    "diff.external=",
+    "core.sshCommand=false",
+    "credential.helper=",
+    "protocol.allow=never",
+];
+
 /// How long `git log -L` may take before the history is given up.
 const GIT_TIME_LIMIT: Duration = Duration::from_secs(5);
 
@@ -357,12 +372,30 @@ pub fn history(file: &Path, first_line: u32, last_line: u32) -> Option<History> 
     let mut range = std::ffi::OsString::from(format!("{first_line},{last_line}:"));
     range.push(name);
     let mut git = Command::new("git");
-    git.arg("-C")
-        .arg(dir)
-        .args(["log", "--no-patch", "--format=%H%x09%aI%x09%ae", "-L"])
-        .arg(range)
-        .env("GIT_TERMINAL_PROMPT", "0")
-        .env("GIT_OPTIONAL_LOCKS", "0");
+    git.arg("-C").arg(dir);
+    // The repository's own config must not make git run anything: a `.git/config` can name
+    // a program for signature checks, file-system monitoring, external diffs or text
+    // conversion. Settings given here take precedence over every config file.
+    for setting in HARDENED_GIT {
+        git.args(["-c", setting]);
+    }
+    git.args([
+        "log",
+        "--no-patch",
+        "--no-show-signature",
+        "--no-ext-diff",
+        "--no-textconv",
+        "--no-color",
+        "--format=%H%x09%aI%x09%ae",
+        "-L",
+    ])
+    .arg(range)
+    .env("GIT_TERMINAL_PROMPT", "0")
+    .env("GIT_OPTIONAL_LOCKS", "0")
+    .env("GIT_PAGER", "cat")
+    .env("GIT_NO_LAZY_FETCH", "1")
+    .env("GIT_EXTERNAL_DIFF", "")
+    .env_remove("GIT_CONFIG_PARAMETERS");
     let out = run_limited(git, GIT_TIME_LIMIT)?;
     Some(parse_log(
         &String::from_utf8_lossy(&out),

@@ -11,7 +11,17 @@
 # Cost control: a watched function costs one Python callback per call (about 0.5 us). A
 # function called faster than HOT_RATE is switched to windowed counting: it is disabled, and
 # every WINDOW_EVERY seconds a short window re-measures its call rate; its count becomes an
-# estimate with an error bar.
+# estimate with an error bar. Everything else the probe does on the program's threads
+# (describing arguments, pickling examples) and on its own thread is timed, and stops while it
+# exceeds BUDGET_SHARE of the wall time so far.
+#
+# Doing no harm: the probe never runs the program's code. Arguments are described by their
+# type and the length of builtin containers only (never by iterating or calling `len` on an
+# object of the program's classes), and examples are kept only of plain data (builtins,
+# containers of them, numpy arrays of numbers), pickled through a writer that gives up at the
+# size cap. It takes a sys.monitoring tool id no other tool claims, leaves the identity of
+# every function object alone (on 3.8-3.11 a wrapped function keeps its identity: its code is
+# swapped, not the object), never scans the heap, and disarms itself in forked children.
 import sys
 
 _mon = getattr(sys, "monitoring", None)
@@ -32,6 +42,12 @@ LOOK_EVERY = 0.25  # seconds between the probe thread's looks: budget, candidate
 EXAMPLES = 3  # examples kept per candidate
 EXAMPLE_BYTES = 262144  # largest pickled example kept (a list of 10,000 floats is 90 KB)
 OBSERVATIONS = 256  # argument observations per candidate
+PLAIN_NODES = 20000  # values looked at to decide an example is plain data, at most
+BUDGET_SHARE = 0.02  # the probe's own time (observing, its thread), as a share of wall time
+BUDGET_GRACE = 0.01  # seconds it may spend before the share applies (its first looks)
+# sys.monitoring tool ids the probe may take: not DEBUGGER_ID (0), COVERAGE_ID (1),
+# PROFILER_ID (2) or OPTIMIZER_ID (5), which debuggers, coverage.py, cProfile and JITs claim.
+TOOL_IDS = (4, 3)
 
 
 # A watched function's state. Compared by identity on the hot path.
@@ -47,6 +63,7 @@ class _Stats(object):
         "window_start", "window_calls", "estimate", "est_var", "windows", "last_window",
         "observed", "args", "returns", "examples", "pending", "returns_seen", "since",
         "next_event", "last_total", "last_rate", "observing", "overhead", "overhead_at_check",
+        "examples_closed",
     )
 
     def __init__(self, code, user, now):
@@ -76,6 +93,7 @@ class _Stats(object):
         self.last_total = 0  # calls at the probe thread's last look
         self.overhead = 0.0  # seconds spent observing its calls (types, examples)
         self.overhead_at_check = 0.0
+        self.examples_closed = None  # why no more examples are tried, once one failed
 
 
 def _observations_per_window(st):
@@ -95,36 +113,122 @@ def _key(code):
     return code.co_filename, getattr(code, "co_qualname", code.co_name)
 
 
+_CONTAINERS = (list, tuple, set, frozenset, dict)
+
+
+def _numpy_array(value, t):
+    """Whether `value` is a numpy array or scalar of numbers (not of objects)."""
+    if t.__module__ != "numpy":
+        return False
+    dtype = getattr(value, "dtype", None)
+    return dtype is not None and not getattr(dtype, "hasobject", True)
+
+
 def _describe(value, depth=0):
-    """A short type description with a size: ("list[float]", 10000)."""
+    """A short type description with a size: ("list[float]", 10000). Only builtin containers
+    are looked into (their length, their first item): an object of the program's own classes
+    is named by its type and never iterated, nor asked its length, since either runs the
+    program's code and may change it (a lazy sequence over a generator loses an item)."""
     t = type(value)
     name = t.__name__
     mod = t.__module__
-    if mod == "numpy" and hasattr(value, "dtype") and hasattr(value, "shape"):
-        return "numpy.ndarray[%s]" % value.dtype, int(getattr(value, "size", 0))
+    if mod == "numpy" and name == "ndarray" and _numpy_array(value, t):
+        return "numpy.ndarray[%s]" % value.dtype, int(value.size)
     if t in (str, bytes, bytearray):
         return name, len(value)
-    if t in (list, tuple, set, frozenset, dict) or hasattr(t, "__len__") and hasattr(t, "__iter__"):
-        try:
-            n = len(value)
-        except Exception:
-            return name, None
+    if t in _CONTAINERS:
+        n = len(value)
         if depth == 0 and n:
-            try:
-                if t is dict:
-                    k, v = next(iter(value.items()))
-                    inner = "%s, %s" % (_describe(k, 1)[0], _describe(v, 1)[0])
-                else:
-                    inner = _describe(next(iter(value)), 1)[0]
-                return "%s[%s]" % (name if mod == "builtins" else mod + "." + name, inner), n
-            except Exception:
-                pass
-        return name if mod == "builtins" else mod + "." + name, n
+            if t is dict:
+                k, v = next(iter(value.items()))
+                inner = "%s, %s" % (_describe(k, 1)[0], _describe(v, 1)[0])
+            else:
+                inner = _describe(next(iter(value)), 1)[0]
+            return "%s[%s]" % (name, inner), n
+        return name, n
     if mod != "builtins":
         name = mod + "." + name
     if t is int:
         return name, value.bit_length()
     return name, None
+
+
+_SCALARS = (type(None), bool, int, float, complex)
+_SIZED = (str, bytes, bytearray)
+
+
+def _plain_data(value, limit):
+    """Whether `value` is plain data (builtin scalars and strings, builtin containers of them,
+    numpy arrays of numbers) of an estimated size within `limit` bytes. Looks at no more than
+    PLAIN_NODES values, runs none of the program's code (exact types only), and so decides in
+    bounded time what pickling would otherwise find out by serialising everything."""
+    todo = [value]
+    seen = 0
+    size = 0
+    while todo:
+        v = todo.pop()
+        seen += 1
+        if seen > PLAIN_NODES:
+            return False
+        t = type(v)
+        if t in _SCALARS:
+            size += 9
+        elif t in _SIZED:
+            size += len(v) + 5
+        elif t is dict:
+            size += 2
+            for k, item in v.items():
+                todo.append(k)
+                todo.append(item)
+                if len(todo) > PLAIN_NODES:
+                    return False
+        elif t in _CONTAINERS:
+            size += 2
+            if len(v) > PLAIN_NODES:
+                return False
+            todo.extend(v)
+        elif _numpy_array(v, t):
+            size += int(getattr(v, "nbytes", 0)) + 100
+        else:
+            return False
+        if size > limit:
+            return False
+    return True
+
+
+class _TooLarge(Exception):
+    pass
+
+
+class _CappedFile(object):
+    """A file that keeps what is written up to `limit` bytes and then gives up, so that an
+    example larger than the cap costs no more than the cap to find out."""
+
+    def __init__(self, limit):
+        self.limit = limit
+        self.parts = []
+        self.size = 0
+
+    def write(self, data):
+        self.size += len(data)
+        if self.size > self.limit:
+            raise _TooLarge()
+        self.parts.append(bytes(data))
+        return len(data)
+
+
+def _capped_pickle(value, limit):
+    """The pickled bytes of plain data `value`, or None when they would pass `limit`."""
+    import pickle
+
+    out = _CappedFile(limit)
+    try:
+        pickle.Pickler(out, protocol=4).dump(value)
+    except _TooLarge:
+        return None
+    except Exception:
+        return None
+    return b"".join(out.parts)
 
 
 def _note(table, key, desc):
@@ -145,7 +249,7 @@ class Probe(object):
     def __init__(self, folder, user_roots, own_file, examples=True):
         self._setup(folder, user_roots, own_file, examples)
         self.tool = None
-        for tool in (_mon.PROFILER_ID, 3, 4, 5):
+        for tool in TOOL_IDS:
             if _mon.get_tool(tool) is None:
                 self.tool = tool
                 break
@@ -159,6 +263,22 @@ class Probe(object):
         self.call_cost = self._calibrate()
         _mon.set_events(self.tool, _E.PY_START)
         self._start_thread()
+
+    def _disarm(self):
+        """In a forked child: the probe belongs to the parent, which writes its results. The
+        child runs on untouched: no events, no callbacks, its tool id free again."""
+        self.armed = False
+        tool = self.tool
+        try:
+            _mon.set_events(tool, 0)
+            for st in list(self.stats.values()):
+                if st.candidate:
+                    _mon.set_local_events(tool, st.code, 0)
+            _mon.register_callback(tool, _E.PY_START, None)
+            _mon.register_callback(tool, _E.PY_RETURN, None)
+            _mon.free_tool_id(tool)
+        except Exception:
+            pass
 
     def _calibrate(self):
         """Seconds one counted call adds (the callback and its dispatch). A window measures the
@@ -193,6 +313,8 @@ class Probe(object):
 
         self._os = os
         self._time = time
+        self.pid = os.getpid()
+        self.armed = True
         self.folder = folder
         self.user_roots = tuple(r.rstrip("/") + "/" for r in user_roots)
         self.own_file = own_file
@@ -208,6 +330,17 @@ class Probe(object):
         import threading
 
         self._write_lock = threading.Lock()
+        # What the probe spent, in seconds, and what it left out to keep within its budget.
+        self.spent_observing = 0.0  # on the program's threads: describing, pickling
+        self.spent_thread = 0.0  # CPU time of the probe's own thread
+        self.skipped = {"over_budget": 0, "not_plain_data": 0, "too_large": 0}
+        if hasattr(os, "register_at_fork"):
+            os.register_at_fork(after_in_child=self._disarm)
+
+    def _over_budget(self, now):
+        """Whether the probe has spent its share of the wall time so far."""
+        spent = self.spent_observing + self.spent_thread
+        return spent > BUDGET_SHARE * (now - self.started) + BUDGET_GRACE
 
     # -- callbacks: keep them short, they run on every watched call --
 
@@ -261,14 +394,16 @@ class Probe(object):
             # The returning call's frame, which its observed arguments were filed under.
             return self._observe_return(st, value, id(sys._getframe(1)))
         finally:
-            st.overhead += self._time.perf_counter() - t0
+            spent = self._time.perf_counter() - t0
+            st.overhead += spent
+            self.spent_observing += spent
 
     def _observe_return(self, st, value, frame_id):
         st.returns_seen += 1
         if st.pending:
             i = st.pending.pop(frame_id, None)
             if i is not None:
-                st.examples[i][1] = self._pickle(value)
+                st.examples[i][1] = self._example_result(value)
         if st.returns_seen % RETURNS == 0 and not st.pending:
             _note(st.returns, "return", _describe(value))
             return _DISABLE
@@ -341,8 +476,13 @@ class Probe(object):
 
     def _observe(self, st, frame):
         t0 = self._time.perf_counter()
+        if self._over_budget(t0):
+            self.skipped["over_budget"] += 1
+            return
         self._observe_frame(st, frame)
-        st.overhead += self._time.perf_counter() - t0
+        spent = self._time.perf_counter() - t0
+        st.overhead += spent
+        self.spent_observing += spent
 
     def _observe_frame(self, st, frame):
         code = st.code
@@ -353,21 +493,34 @@ class Probe(object):
         for name in names:
             if name in f_locals:
                 _note(st.args, name, _describe(f_locals[name]))
-        if self.keep_examples and len(st.examples) < EXAMPLES:
+        if self._wants_example(st):
             args = dict((k, f_locals[k]) for k in names if k in f_locals)
-            blob = self._pickle(args)
-            if blob is not None:
-                st.examples.append([blob, None])
+            if self._keep_example(st, args):
                 st.pending[id(frame)] = len(st.examples) - 1
 
-    def _pickle(self, value):
-        try:
-            import pickle
+    def _wants_example(self, st):
+        return self.keep_examples and st.examples_closed is None and len(st.examples) < EXAMPLES
 
-            blob = pickle.dumps(value, protocol=4)
-        except Exception:
+    def _keep_example(self, st, args):
+        """Keeps one call's arguments as an example when they are plain data within the cap.
+        The first call whose arguments are not closes the function's examples: a method whose
+        `self` holds a large object graph would otherwise cost that graph on every try."""
+        if not _plain_data(args, EXAMPLE_BYTES):
+            st.examples_closed = "not_plain_data"
+        else:
+            blob = _capped_pickle(args, EXAMPLE_BYTES)
+            if blob is not None:
+                st.examples.append([blob, None])
+                return True
+            st.examples_closed = "too_large"
+        self.skipped[st.examples_closed] += 1
+        return False
+
+    def _example_result(self, value):
+        """A recorded call's result, pickled when it is plain data within the cap."""
+        if not _plain_data(value, EXAMPLE_BYTES):
             return None
-        return blob if len(blob) <= EXAMPLE_BYTES else None
+        return _capped_pickle(value, EXAMPLE_BYTES)
 
     # -- the probe's own thread --
 
@@ -375,9 +528,11 @@ class Probe(object):
         last = self._time.perf_counter()
         last_windows = last
         pause = 0.05  # the first look comes early: until then every call of the program counts
-        while True:
+        cpu = getattr(self._time, "thread_time", None)
+        while self.armed:
             self._time.sleep(pause)
             pause = LOOK_EVERY
+            t0 = cpu() if cpu else 0.0
             try:
                 now = self._time.perf_counter()
                 self._keep_budget(now - last)
@@ -389,6 +544,11 @@ class Probe(object):
                 self.write()
             except Exception:
                 pass
+            if cpu:
+                self.spent_thread += cpu() - t0
+            if self._over_budget(self._time.perf_counter()):
+                # Its own thread holds the GIL while it works: look less often.
+                pause = 4 * LOOK_EVERY
 
     def _keep_budget(self, elapsed):
         """Turns the busiest counted functions to windows while all counting together costs
@@ -460,7 +620,10 @@ class Probe(object):
 
     def write(self):
         # Called by the probe's thread and at exit: one at a time, or the two would interleave
-        # in the temporary file.
+        # in the temporary file. A forked child inherits the exit handler: only the process
+        # that started the probe writes.
+        if not self.armed or self._os.getpid() != self.pid:
+            return
         with self._write_lock:
             self._write()
 
@@ -500,54 +663,155 @@ class Probe(object):
                 entry["examples"] = [
                     {"args": _b64(a), "result": _b64(r)} for a, r in st.examples if a is not None
                 ]
+                if st.examples_closed is not None:
+                    entry["examples_skipped"] = st.examples_closed
             out.append(entry)
         doc = {
             "method": self.method,
             "seconds": self._time.perf_counter() - self.started,
             "started_monotonic": self.started_monotonic,
             "functions": out,
+            "cost": {
+                "observing_seconds": self.spent_observing,
+                "thread_seconds": self.spent_thread,
+                "budget_share": BUDGET_SHARE,
+                "skipped": dict(self.skipped),
+            },
+            "unwatched": [
+                {"file": f, "qualname": q, "why": why}
+                for (f, q), why in sorted(getattr(self, "not_wrapped", {}).items())
+            ],
         }
-        path = self._os.path.join(self.folder, "results.json")
-        tmp = path + ".tmp"
-        with open(tmp, "w") as f:
+        os = self._os
+        path = os.path.join(self.folder, "results.json")
+        # Private to this user (live arguments), and named per process.
+        tmp = "%s.%d.tmp" % (path, os.getpid())
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(fd, "w") as f:
             json.dump(doc, f)
-        self._os.replace(tmp, path)
+        os.replace(tmp, path)
 
+
+
+_WRAPPER_TEMPLATE = """
+def _port_advisor_outer():
+%(free)s
+    def port_advisor_call(*args, **kwargs):
+%(refs)s
+        st = "__PA_STATS__"
+        st.calls += 1
+        observe = False
+        if st.calls >= st.next_event:
+            slow = "__PA_SLOW__"
+            observe = slow(st, args, kwargs)
+        call = "__PA_ORIGINAL__"
+        result = call(*args, **kwargs)
+        if observe:
+            note = "__PA_RETURN__"
+            note(st, result)
+        return result
+    return port_advisor_call
+"""
+
+# co_flags of code that makes generators or coroutines: a wrapper would hide what it is from
+# `inspect` and asyncio, so such functions are not wrapped.
+_CO_LAZY = 0x20 | 0x80 | 0x100 | 0x200
 
 
 class WrapperProbe(Probe):
     """For CPython 3.8-3.11, which have no sys.monitoring: a global profile hook would cost
-    every call of the program (3.7x measured on 3.11), so only the candidate function objects
-    are wrapped, found through gc when the sampler names them. Counting therefore starts when
-    a function becomes a candidate (`counted_since`); its count before is not known."""
+    every call of the program (3.7x measured on 3.11), so only the candidate functions are
+    wrapped, found by name in their modules when the sampler names them. Counting therefore
+    starts when a function becomes a candidate (`counted_since`); its count before is not known.
+
+    A wrapped function keeps its identity: its `__code__` is swapped for a wrapper's code that
+    counts and calls a twin of the original (same code, globals, defaults and closure). No
+    reference the program holds is replaced, so pickling a function by reference, `is`, and
+    multiprocessing see the same object. Functions that call themselves by name are not
+    wrapped (the wrapper's frame would halve their recursion limit), nor generators and
+    coroutines (their kind would change); their counts stay unknown."""
 
     method = "function wrappers"
 
     def __init__(self, folder, user_roots, own_file, examples=True):
         self._setup(folder, user_roots, own_file, examples)
         self.error = None
-        self.replaced = {}  # code -> [(holder, key, original, wrapper)]
+        self.wrapped = {}  # code -> [(function, wrapper code)]
+        self.templates = {}  # number of free variables -> wrapper code template
+        self.not_wrapped = {}  # (file, name) -> why
         self.call_cost = self._calibrate()
         self._start_thread()
+
+    def _disarm(self):
+        self.armed = False
+        for code in list(self.wrapped):
+            self._swap(code, wrapped=False)
 
     def _calibrate(self):
         """Seconds a wrapper adds to a call (see Probe._calibrate)."""
         st = _Stats(_calibrate.__code__, True, 0.0)
         st.next_event = 1 << 62
-        wrapped = self._wrapper(st, _calibrate)
+
+        def target():
+            pass
+
+        original = target.__code__
+        wrapped = self._wrapper_code(st, target)
         timer = self._time.perf_counter
 
-        def per_call(fn):
+        def per_call():
             best = None
             for _ in range(5):
                 t0 = timer()
                 for _ in range(200):
-                    fn()
+                    target()
                 t = (timer() - t0) / 200
                 best = t if best is None else min(best, t)
             return best
 
-        return max(per_call(wrapped) - per_call(_calibrate), 0.0)
+        plain = per_call()
+        target.__code__ = wrapped
+        cost = per_call()
+        target.__code__ = original
+        return max(cost - plain, 0.0)
+
+    def _template(self, free):
+        """The wrapper's code for functions with `free` closure cells: a function's code may
+        only be swapped for code with as many free variables, which the wrapper never reads."""
+        code = self.templates.get(free)
+        if code is None:
+            names = ["_port_advisor_free%d" % i for i in range(free)]
+            source = _WRAPPER_TEMPLATE % {
+                "free": "    %s = None" % " = ".join(names) if names else "",
+                "refs": "        if 0:\n            (%s,)" % ", ".join(names) if names else "",
+            }
+            space = {}
+            exec(compile(source, self.own_file, "exec"), space)
+            outer = space["_port_advisor_outer"].__code__
+            code = [c for c in outer.co_consts if type(c) is type(outer)][0]
+            self.templates[free] = code
+        return code
+
+    def _wrapper_code(self, st, func):
+        import types
+
+        code = func.__code__
+        original = types.FunctionType(
+            code, func.__globals__, func.__name__, func.__defaults__, func.__closure__
+        )
+        original.__kwdefaults__ = func.__kwdefaults__
+        original.__qualname__ = func.__qualname__
+        fill = {
+            "__PA_STATS__": st,
+            "__PA_SLOW__": self._slow_call,
+            "__PA_ORIGINAL__": original,
+            "__PA_RETURN__": self._note_return,
+        }
+        template = self._template(len(code.co_freevars))
+        consts = tuple(
+            fill.get(c, c) if type(c) is str else c for c in template.co_consts
+        )
+        return template.replace(co_consts=consts)
 
     def _read_candidates(self):
         wanted = self._load_candidate_file()
@@ -559,17 +823,14 @@ class WrapperProbe(Probe):
             self._wrap_new(new)
 
     def _wrap_new(self, wanted):
-        import gc
-        import types
-
         now = self._time.perf_counter()
-        found = {}
-        for obj in gc.get_objects():
-            if type(obj) is types.FunctionType:
-                code = obj.__code__
-                if _key(code) in wanted and code.co_filename != self.own_file:
-                    found.setdefault(code, []).append(obj)
-        for code, funcs in found.items():
+        for code, funcs in self._find_functions(wanted).items():
+            if code in self.wrapped:
+                continue
+            why = _not_wrappable(code)
+            if why is not None:
+                self.not_wrapped[_key(code)] = why
+                continue
             st = self.stats.get(code)
             if st is None:
                 st = self.stats[code] = _Stats(code, False, now)
@@ -580,49 +841,52 @@ class WrapperProbe(Probe):
             if st.state is _COUNT:
                 st.check_time = 0.0  # set by the first call
             self._schedule(st)
-            for func in funcs:
-                self._wrap(st, func)
+            self.wrapped[code] = [(f, self._wrapper_code(st, f)) for f in funcs]
+            self._swap(code, wrapped=True)
 
-    def _wrapper(self, st, func):
-        import functools
+    def _find_functions(self, wanted):
+        """The function objects of the wanted (file, name) pairs, looked up by name in the
+        modules loaded from those files: module functions, methods, static and class methods
+        and properties of their classes (nested classes too), through decorators that keep
+        `__wrapped__`. Reads only dictionaries: no attribute lookup that could run the
+        program's code, and no scan of the heap (which stalls a large program)."""
+        import types
 
-        probe = self
-
-        def port_advisor_call(*args, **kwargs):
-            st.calls += 1
-            observe = st.calls >= st.next_event and probe._slow_call(st, args, kwargs)
-            result = func(*args, **kwargs)
-            if observe:
-                probe._note_return(st, result)
-            return result
-
-        functools.update_wrapper(port_advisor_call, func)
-        return port_advisor_call
-
-    def _wrap(self, st, func):
-        import gc
-
-        port_advisor_call = self._wrapper(st, func)
-        holders = []
-        for holder in gc.get_referrers(func):
-            if type(holder) is not dict:
+        files = set(f for f, _ in wanted)
+        found = {}
+        for module in list(sys.modules.values()):
+            if type(module) is not types.ModuleType:
                 continue
-            for key, value in list(holder.items()):
-                if value is not func:
+            space = module.__dict__
+            if space.get("__file__") not in files:
+                continue
+            name = space.get("__name__")
+            todo = [(v, 0) for v in list(space.values())]
+            seen = set()
+            while todo:
+                value, depth = todo.pop()
+                if id(value) in seen or depth > 4:
                     continue
-                owner = [t for t in gc.get_referrers(holder)
-                         if isinstance(t, type) and t.__dict__.get(key) is func]
-                holders.append((owner[0] if owner else holder, key, func, port_advisor_call))
-        self.replaced.setdefault(st.code, []).extend(holders)
-        self._swap(st.code, wrapped=True)
+                seen.add(id(value))
+                t = type(value)
+                if t is types.FunctionType:
+                    code = value.__code__
+                    if code.co_filename in files and _key(code) in wanted:
+                        found.setdefault(code, []).append(value)
+                    inner = value.__dict__.get("__wrapped__")
+                    if inner is not None:
+                        todo.append((inner, depth + 1))
+                elif t in (staticmethod, classmethod):
+                    todo.append((value.__func__, depth + 1))
+                elif t is property:
+                    todo.extend((f, depth + 1) for f in (value.fget, value.fset, value.fdel) if f)
+                elif isinstance(value, type) and value.__dict__.get("__module__") == name:
+                    todo.extend((v, depth + 1) for v in list(value.__dict__.values()))
+        return found
 
     def _swap(self, code, wrapped):
-        for holder, key, original, wrapper in self.replaced.get(code, ()):
-            value = wrapper if wrapped else original
-            if isinstance(holder, type):
-                setattr(holder, key, value)
-            else:
-                holder[key] = value
+        for func, wrapper in self.wrapped.get(code, ()):
+            func.__code__ = wrapper if wrapped else code
 
     def _slow_call(self, st, args, kwargs):
         """Runs on the calls the schedule picks; returns whether to observe the result."""
@@ -650,36 +914,39 @@ class WrapperProbe(Probe):
     def _observe_args(self, st, args, kwargs):
         """Observes one call's arguments; returns whether to observe its result."""
         t0 = self._time.perf_counter()
+        if st.observed >= OBSERVATIONS:
+            return False
+        if self._over_budget(t0):
+            self.skipped["over_budget"] += 1
+            return False
         try:
             return self._observe_values(st, args, kwargs)
         finally:
-            st.overhead += self._time.perf_counter() - t0
+            spent = self._time.perf_counter() - t0
+            st.overhead += spent
+            self.spent_observing += spent
 
     def _observe_values(self, st, args, kwargs):
-        observed = False
-        if st.observed < OBSERVATIONS:
-            code = st.code
-            names = code.co_varnames[: code.co_argcount + code.co_kwonlyargcount]
-            values = dict(zip(names, args))
-            values.update(kwargs)
-            st.observed += 1
-            for name, value in values.items():
-                _note(st.args, name, _describe(value))
-            if self.keep_examples and len(st.examples) < EXAMPLES:
-                blob = self._pickle(values)
-                if blob is not None:
-                    st.examples.append([blob, None])
-                    st.pending[0] = len(st.examples) - 1
-            observed = True
-        return observed
+        code = st.code
+        names = code.co_varnames[: code.co_argcount + code.co_kwonlyargcount]
+        values = dict(zip(names, args))
+        values.update(kwargs)
+        st.observed += 1
+        for name, value in values.items():
+            _note(st.args, name, _describe(value))
+        if self._wants_example(st) and self._keep_example(st, values):
+            st.pending[0] = len(st.examples) - 1
+        return True
 
     def _note_return(self, st, value):
         t0 = self._time.perf_counter()
         _note(st.returns, "return", _describe(value))
         i = st.pending.pop(0, None)
         if i is not None:
-            st.examples[i][1] = self._pickle(value)
-        st.overhead += self._time.perf_counter() - t0
+            st.examples[i][1] = self._example_result(value)
+        spent = self._time.perf_counter() - t0
+        st.overhead += spent
+        self.spent_observing += spent
 
     def _open_windows(self):
         now = self._time.perf_counter()
@@ -694,6 +961,19 @@ class WrapperProbe(Probe):
     def _make_hot(self, st, now, rate):
         Probe._make_hot(self, st, now, rate)
         self._swap(st.code, wrapped=False)
+
+
+def _not_wrappable(code):
+    """Why a function's code is not wrapped, or None when it may be."""
+    if code.co_flags & _CO_LAZY:
+        return "generator or coroutine"
+    name = code.co_name
+    if name in code.co_names and not (name.startswith("__") and name.endswith("__")):
+        # Recursion (or a method of the same name on another object, which cannot be told
+        # apart without decoding the bytecode). A dunder of the same name is
+        # `super().__init__()` and the like, not recursion.
+        return "calls itself by name"
+    return None
 
 
 def _table(table):

@@ -269,7 +269,8 @@ pub fn module_name(file: &Path, roots: &[PathBuf]) -> String {
 }
 
 /// Fills `qualname`, `first_line` and `module` of every Python frame whose source is
-/// readable. Frames whose source cannot be read keep their plain names.
+/// readable (see `trust::read_source`: a local profile's files under its folders). Frames whose
+/// source cannot be read keep their plain names.
 pub fn enrich(profile: &mut Profile) {
     let cwd = profile.meta.cwd.as_ref().map(PathBuf::from);
     let mut roots: Vec<PathBuf> = Vec::new();
@@ -283,6 +284,8 @@ pub fn enrich(profile: &mut Profile) {
         }
     }
     roots.extend(cwd.clone());
+    // Where sources may be read from: none for a profile received from elsewhere.
+    let readable = crate::trust::source_roots(profile);
     let mut indexes: HashMap<String, Option<SourceIndex>> = HashMap::new();
     for frame in profile.frames.iter_mut() {
         if frame.kind != FrameKind::Python {
@@ -301,9 +304,7 @@ pub fn enrich(profile: &mut Profile) {
             continue;
         }
         let index = indexes.entry(frame.file.clone()).or_insert_with(|| {
-            std::fs::read(&path)
-                .ok()
-                .map(|b| SourceIndex::parse(&String::from_utf8_lossy(&b)))
+            crate::trust::read_under(&readable, &path).map(|text| SourceIndex::parse(&text))
         });
         let (Some(index), Some(line)) = (index.as_ref(), frame.line) else {
             continue;
@@ -324,7 +325,7 @@ pub fn enrich(profile: &mut Profile) {
 }
 
 /// The script in a `python [options] script.py args` command line, if there is one.
-fn script_path(argv: &[String]) -> Option<&str> {
+pub fn script_path(argv: &[String]) -> Option<&str> {
     let mut args = argv.iter().skip(1);
     while let Some(a) = args.next() {
         match a.as_str() {

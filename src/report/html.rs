@@ -152,10 +152,11 @@ pub fn write(
             candidate: membership[i],
         })
         .collect();
+    let readable = crate::trust::source_roots(profile);
     let sources = advice
         .candidates
         .iter()
-        .map(|c| source_view(profile, analysis, c, opts.fold.include_idle))
+        .map(|c| source_view(profile, &readable, analysis, c, opts.fold.include_idle))
         .collect();
     let m = &profile.meta;
     let mut verdicts = VerdictCounts::default();
@@ -233,6 +234,7 @@ pub fn write(
 /// The candidate's function, line by line, shaded by measured time.
 fn source_view(
     profile: &Profile,
+    readable: &[std::path::PathBuf],
     analysis: &Analysis,
     candidate: &Candidate,
     include_idle: bool,
@@ -243,10 +245,7 @@ fn source_view(
         return None;
     }
     let times = analysis.line_times(profile, f, include_idle);
-    let path = profile.source_path(&stats.file);
-    let text = std::fs::read(&path)
-        .ok()
-        .map(|b| String::from_utf8_lossy(&b).into_owned());
+    let text = crate::trust::read_source(profile, readable, &stats.file);
     let span = text.as_deref().and_then(|t| {
         let module = pysource::parse_source(t).ok()?;
         let found = module.find(&stats.name, stats.first_line)?;
@@ -302,10 +301,18 @@ fn source_view(
                 .collect();
             Some(SourceView {
                 file: stats.file.clone(),
-                note: Some(format!(
-                    "{} could not be read as it was profiled: only the sampled lines are shown",
-                    path.display()
-                )),
+                note: Some(if profile.provenance == crate::profile::Provenance::Local {
+                    format!(
+                        "{} could not be read as it was profiled: only the sampled lines are \
+                         shown",
+                        profile.source_path(&stats.file).display()
+                    )
+                } else {
+                    format!(
+                        "only the sampled lines are shown: {}",
+                        crate::trust::RECEIVED_NOTE
+                    )
+                }),
                 lines,
             })
         }

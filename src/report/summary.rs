@@ -7,7 +7,7 @@ use anyhow::Result;
 
 use crate::analyze::{Analysis, FunctionStats};
 use crate::profile::{
-    FrameKind, ProbedFunction, Profile, SamplingMode, TargetKind, TypeObservation,
+    FrameKind, ProbeResults, ProbedFunction, Profile, SamplingMode, TargetKind, TypeObservation,
 };
 
 /// Below this many samples, shares are too noisy to act on and the summary says so.
@@ -211,6 +211,58 @@ fn probe_section(w: &mut dyn Write, profile: &Profile, top: usize) -> Result<()>
             truncate(&f.qualname, 32),
             args.join(", "),
         )?;
+    }
+    probe_cost(w, probe, profile.meta.wall_seconds)
+}
+
+/// What the probe spent of the program's time, and what it left out to stay within budget.
+fn probe_cost(w: &mut dyn Write, probe: &ProbeResults, wall_seconds: f64) -> Result<()> {
+    let Some(cost) = &probe.cost else {
+        return Ok(());
+    };
+    let spent = cost.observing_seconds + cost.thread_seconds;
+    let mut left_out = Vec::new();
+    let skipped = &cost.skipped;
+    if skipped.over_budget > 0 {
+        left_out.push(format!(
+            "{} observations over its {:.0}% budget",
+            skipped.over_budget,
+            cost.budget_share * 100.0
+        ));
+    }
+    let plural = |n: u64| if n == 1 { "" } else { "s" };
+    if skipped.not_plain_data > 0 {
+        left_out.push(format!(
+            "examples of {} function{} whose arguments are not plain data",
+            skipped.not_plain_data,
+            plural(skipped.not_plain_data)
+        ));
+    }
+    if skipped.too_large > 0 {
+        left_out.push(format!(
+            "examples of {} function{} over the size cap",
+            skipped.too_large,
+            plural(skipped.too_large)
+        ));
+    }
+    if !probe.unwatched.is_empty() {
+        left_out.push(format!(
+            "{} function{} not watched ({})",
+            probe.unwatched.len(),
+            plural(probe.unwatched.len() as u64),
+            probe.unwatched[0].why
+        ));
+    }
+    let share = if wall_seconds > 0.0 {
+        format!(" ({:.1}% of the run)", 100.0 * spent / wall_seconds)
+    } else {
+        String::new()
+    };
+    write!(w, "  The probe spent {:.0} ms{share}", spent * 1000.0)?;
+    if left_out.is_empty() {
+        writeln!(w, ".")?;
+    } else {
+        writeln!(w, "; left out: {}.", left_out.join("; "))?;
     }
     Ok(())
 }

@@ -524,6 +524,7 @@ fn originals(functions: &[StubFunction]) -> String {
 
 const PY_COMMON: &str = r#"import base64
 import importlib.util
+import io
 import json
 import os
 import pickle
@@ -550,14 +551,36 @@ def lookup(obj, qualname):
     return obj
 
 
+class PlainData(pickle.Unpickler):
+    """Recorded calls hold plain data only (builtins, containers, numpy arrays): a pickle that
+    names anything else is refused instead of run."""
+
+    ALLOWED = {
+        ("builtins", "complex"), ("builtins", "bytearray"), ("builtins", "set"),
+        ("builtins", "frozenset"), ("numpy", "ndarray"), ("numpy", "dtype"),
+        ("numpy.core.multiarray", "_reconstruct"), ("numpy._core.multiarray", "_reconstruct"),
+        ("numpy.core.multiarray", "scalar"), ("numpy._core.multiarray", "scalar"),
+    }
+
+    def find_class(self, module, name):
+        if (module, name) in self.ALLOWED:
+            return pickle.Unpickler.find_class(self, module, name)
+        raise pickle.UnpicklingError(
+            "examples.json names %s.%s, which is not plain data: refused" % (module, name))
+
+
+def plain_loads(text):
+    return PlainData(io.BytesIO(base64.b64decode(text))).load()
+
+
 def recorded_calls(qualname):
     """[(kwargs, result or None)] recorded while the program ran."""
     with open(os.path.join(EXAMPLES_DIR, "examples.json")) as f:
         data = json.load(f).get(qualname, [])
     calls = []
     for call in data:
-        kwargs = pickle.loads(base64.b64decode(call["args"]))
-        result = pickle.loads(base64.b64decode(call["result"])) if call.get("result") else None
+        kwargs = plain_loads(call["args"])
+        result = plain_loads(call["result"]) if call.get("result") else None
         calls.append((kwargs, result))
     return calls
 "#;

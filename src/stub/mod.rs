@@ -16,7 +16,7 @@ use anyhow::{Context, Result};
 use crate::advise::{Advice, Verdict};
 use crate::analyze::{Analysis, FunctionStats};
 use crate::error::UserError;
-use crate::profile::{Example, ProbedFunction, Profile};
+use crate::profile::{Example, ProbedFunction, Profile, Provenance};
 use crate::pysource::{self, ParamKind, PyFunction};
 use crate::rules::Rules;
 use types::PyType;
@@ -77,6 +77,15 @@ pub fn stub(
              with a letter (e.g. `fast_parts`)",
             opts.crate_name
         ))
+        .into());
+    }
+    if profile.provenance != Provenance::Local {
+        return Err(UserError::Usage(
+            "this profile was not recorded here by you: a stub reads the sources it names and \
+             copies its recorded calls into tests that unpickle them. Record the program again \
+             here with `port-advisor profile`, or pass --trust if you know where it came from"
+                .into(),
+        )
         .into());
     }
     check_output(&opts.output, opts.force)?;
@@ -216,15 +225,16 @@ fn describe(
     stats: &FunctionStats,
 ) -> Result<StubFunction> {
     let path = profile.source_path(&stats.file);
-    let text = std::fs::read(&path).map_err(|e| {
+    let readable = crate::trust::source_roots(profile);
+    let text = crate::trust::read_under(&readable, &path).ok_or_else(|| {
         UserError::Usage(format!(
-            "the source of {} is not at {} ({e}): run port-advisor stub where the program's \
-             files are",
+            "the source of {} is not a readable file at {} under the recording's folders: run \
+             port-advisor stub where the program's files are",
             stats.name,
             path.display()
         ))
     })?;
-    let module = pysource::parse_source(&String::from_utf8_lossy(&text))
+    let module = pysource::parse_source(&text)
         .map_err(|e| UserError::Usage(format!("{}: {e}", path.display())))?;
     let source = module
         .find(&stats.name, stats.first_line)
