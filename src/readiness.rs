@@ -643,6 +643,92 @@ def rows(reader):
     }
 
     #[test]
+    fn history_runs_no_program_the_repository_config_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let marker = dir.path().join("ran");
+        let tool = dir.path().join("tool");
+        std::fs::write(
+            &tool,
+            format!("#!/bin/sh\ntouch {}\ncat\n", marker.display()),
+        )
+        .unwrap();
+        std::fs::set_permissions(&tool, std::os::unix::fs::PermissionsExt::from_mode(0o755))
+            .unwrap();
+        let repo = dir.path().join("repo");
+        std::fs::create_dir(&repo).unwrap();
+        let git = |args: &[&str]| {
+            let ok = Command::new("git")
+                .current_dir(&repo)
+                .args(args)
+                .env("GIT_AUTHOR_NAME", "a")
+                .env("GIT_AUTHOR_EMAIL", "a@example.com")
+                .env("GIT_COMMITTER_NAME", "a")
+                .env("GIT_COMMITTER_EMAIL", "a@example.com")
+                .output()
+                .unwrap();
+            assert!(ok.status.success(), "git {args:?}: {ok:?}");
+        };
+        std::fs::write(repo.join("m.py"), "def f():\n    return 1\n").unwrap();
+        git(&["init", "-q"]);
+        git(&["add", "m.py"]);
+        git(&["commit", "-qm", "one"]);
+        std::fs::write(repo.join(".gitattributes"), "*.py diff=conv\n").unwrap();
+        let tool = tool.display().to_string();
+        for (key, value) in [
+            ("log.showSignature", "true"),
+            ("gpg.program", tool.as_str()),
+            ("core.fsmonitor", tool.as_str()),
+            ("diff.external", tool.as_str()),
+            ("diff.conv.textconv", tool.as_str()),
+            ("core.pager", tool.as_str()),
+        ] {
+            git(&["config", key, value]);
+        }
+        std::fs::write(repo.join("m.py"), "def f():\n    return 2\n").unwrap();
+        git(&["commit", "-qam", "two"]);
+        // A third commit that carries a signature header, which makes git call gpg.program.
+        std::fs::write(repo.join("m.py"), "def f():\n    return 3\n").unwrap();
+        git(&["add", "m.py"]);
+        let out = |args: &[&str]| {
+            let o = Command::new("git")
+                .current_dir(&repo)
+                .args(args)
+                .output()
+                .unwrap();
+            String::from_utf8_lossy(&o.stdout).trim().to_owned()
+        };
+        let (tree, parent) = (out(&["write-tree"]), out(&["rev-parse", "HEAD"]));
+        let commit = format!(
+            "tree {tree}\nparent {parent}\nauthor a <a@example.com> 1700000000 +0000\n\
+             committer a <a@example.com> 1700000000 +0000\ngpgsig -----BEGIN PGP \
+             SIGNATURE-----\n \n iQEzBAABCAAd\n -----END PGP SIGNATURE-----\n\nthree\n"
+        );
+        let object = dir.path().join("commit");
+        std::fs::write(&object, commit).unwrap();
+        let id = out(&[
+            "hash-object",
+            "-t",
+            "commit",
+            "-w",
+            &object.display().to_string(),
+        ]);
+        git(&["update-ref", "HEAD", &id]);
+        // The control: plain git runs the program.
+        git(&["log", "--no-patch", "--format=%H", "-L", "1,2:m.py"]);
+        assert!(
+            marker.exists(),
+            "the repository's config runs a program under plain git"
+        );
+        std::fs::remove_file(&marker).unwrap();
+        let h = history(&repo.join("m.py"), 1, 2).expect("history in a repository");
+        assert_eq!(h.commits, 3);
+        assert!(
+            !marker.exists(),
+            "git ran a program the repository's config names"
+        );
+    }
+
+    #[test]
     fn log_lines_are_parsed_and_noise_skipped() {
         let now = chrono::DateTime::parse_from_rfc3339("2024-03-11T12:00:00Z")
             .unwrap()

@@ -430,3 +430,169 @@ fn an_unknown_rules_key_names_the_file_and_key_before_anything_runs() {
         "{stderr}"
     );
 }
+
+/// A run folder from elsewhere, built to run code and read files if port-advisor acted on
+/// what it names: a git repository whose config runs a program to check signatures, a pickled
+/// example that runs a command, frames in `/proc/self/environ` and `/dev/zero`, and a shipped
+/// report.html. `report`, `view` and `stub` run nothing, read nothing outside, and end.
+#[test]
+fn a_received_run_folder_is_read_as_data_only() {
+    use port_advisor::profile::{
+        Example, Frame, FrameKind, Meta, ProbeResults, ProbedFunction, ProfileBuilder,
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let run = dir.path().join("run");
+    std::fs::create_dir(&run).unwrap();
+    let marker = dir.path().join("pwned-by-git");
+    std::fs::write(
+        run.join("app.py"),
+        "def f(n):\n    return sum(range(n))\n\n\ndef main():\n    f(10)\n",
+    )
+    .unwrap();
+    // The repository: a commit with a signature header, and config that names a program to
+    // check it with.
+    let gpg = dir.path().join("gpg");
+    std::fs::write(&gpg, format!("#!/bin/sh\ntouch {}\n", marker.display())).unwrap();
+    std::fs::set_permissions(&gpg, std::os::unix::fs::PermissionsExt::from_mode(0o755)).unwrap();
+    let git = |args: &[&str]| {
+        let out = Command::new("git")
+            .current_dir(&run)
+            .args(args)
+            .env("GIT_AUTHOR_NAME", "a")
+            .env("GIT_AUTHOR_EMAIL", "a@example.com")
+            .env("GIT_COMMITTER_NAME", "a")
+            .env("GIT_COMMITTER_EMAIL", "a@example.com")
+            .stdin(Stdio::piped())
+            .output()
+            .unwrap();
+        assert!(out.status.success(), "git {args:?}: {out:?}");
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    git(&["init", "-q"]);
+    git(&["config", "log.showSignature", "true"]);
+    git(&["config", "gpg.program", &gpg.display().to_string()]);
+    git(&["add", "app.py"]);
+    let tree = git(&["write-tree"]);
+    let commit = format!(
+        "tree {tree}\nauthor a <a@example.com> 1700000000 +0000\ncommitter a <a@example.com> \
+         1700000000 +0000\ngpgsig -----BEGIN PGP SIGNATURE-----\n \n iQEzBAABCAAd\n \
+         -----END PGP SIGNATURE-----\n\nsigned\n"
+    );
+    let object = {
+        let mut child = Command::new("git")
+            .current_dir(&run)
+            .args(["hash-object", "-t", "commit", "-w", "--stdin"])
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .spawn()
+            .unwrap();
+        use std::io::Write;
+        child
+            .stdin
+            .take()
+            .unwrap()
+            .write_all(commit.as_bytes())
+            .unwrap();
+        let out = child.wait_with_output().unwrap();
+        String::from_utf8_lossy(&out.stdout).trim().to_owned()
+    };
+    git(&["update-ref", "HEAD", &object]);
+    // The control: plain git in this repository runs the program.
+    git(&["log", "--format=%H", "-L", "1,2:app.py"]);
+    assert!(
+        marker.exists(),
+        "the hostile repository fires under plain git"
+    );
+    std::fs::remove_file(&marker).unwrap();
+
+    // The profile: relative paths and no working folder, so that sources would resolve in
+    // the run folder; frames in files no profile should make port-advisor read.
+    let mut b = ProfileBuilder::default();
+    let frame = |name: &str, file: &str, line: u32| Frame {
+        name: name.into(),
+        qualname: Some(name.into()),
+        file: file.into(),
+        first_line: Some(1),
+        line: Some(line),
+        module: Some("app".into()),
+        kind: FrameKind::Python,
+        code: None,
+    };
+    let module = b.intern_frame(frame("<module>", "app.py", 9));
+    let main = b.intern_frame(frame("main", "app.py", 6));
+    let f = b.intern_frame(frame("f", "app.py", 2));
+    let environ = b.intern_frame(frame("environ", "/proc/self/environ", 1));
+    let zero = b.intern_frame(frame("zero", "/dev/zero", 1));
+    let thread = b.intern_thread(1, 1, Some("MainThread"));
+    b.add_sample(thread, vec![module, main, f], false, true, false, 600);
+    b.add_sample(thread, vec![module, environ], false, true, false, 200);
+    b.add_sample(thread, vec![module, zero], false, true, false, 200);
+    let mut profile = b.into_profile(Meta {
+        command: vec!["python".into(), "app.py".into()],
+        ticks: 1000,
+        samples: 1000,
+        wall_seconds: 10.0,
+        ..Meta::default()
+    });
+    profile.meta.sampling.rate_hz = 100;
+    profile.probe = Some(ProbeResults {
+        method: "sys.monitoring".into(),
+        functions: vec![ProbedFunction {
+            file: "app.py".into(),
+            name: "f".into(),
+            qualname: "f".into(),
+            first_line: 1,
+            calls: 5,
+            calls_exact: true,
+            candidate: true,
+            examples: vec![Example {
+                // `os.system("touch pwned-by-pickle")`, pickled.
+                args: Some("Y29zCnN5c3RlbQooUyd0b3VjaCBwd25lZC1ieS1waWNrbGUnCnRSLg==".into()),
+                result: None,
+            }],
+            ..ProbedFunction::default()
+        }],
+        ..ProbeResults::default()
+    });
+    profile.save(&run.join("profile.json")).unwrap();
+    std::fs::write(run.join("report.html"), "<!-- shipped with the folder -->").unwrap();
+
+    let secret = "port-advisor-test-secret-4f1c";
+    let pa = |args: &[&str]| {
+        bin()
+            .current_dir(&run)
+            .env("PA_TEST_SECRET", secret)
+            .env_remove("BROWSER")
+            .timeout(std::time::Duration::from_secs(60))
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    for args in [
+        &["report", "."][..],
+        &["report", "--format", "markdown", "."],
+        &["report", "--format", "json", "."],
+        &["report", "--format", "html", "."],
+        &["view", "--print-path", "."],
+    ] {
+        let out = pa(args);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {out:?}");
+        let text = String::from_utf8_lossy(&out.stdout);
+        assert!(!text.contains(secret), "{args:?} read /proc/self/environ");
+        assert!(
+            text.contains("not recorded here") || args.len() == 2 || args[0] == "view",
+            "{args:?} says why sources were not read: {text}"
+        );
+    }
+    let page = std::fs::read_to_string(run.join("report.html")).unwrap();
+    assert!(
+        !page.contains("shipped with the folder"),
+        "view wrote the page again"
+    );
+    assert!(!page.contains(secret));
+    let err = refusal(&pa(&["stub", ".", "--function", "app:f"]), 2, "stub");
+    assert!(err.contains("--trust"), "{err}");
+    assert!(!run.join("app_rs").exists());
+    assert!(!marker.exists(), "git ran the repository's program");
+    assert!(!run.join("pwned-by-pickle").exists(), "a pickle was loaded");
+}

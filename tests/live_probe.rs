@@ -239,3 +239,61 @@ fn a_program_killed_by_sigkill_keeps_what_was_measured() {
         );
     }
 }
+
+/// A program that pickles a watched function by reference, passes a sized lazy sequence,
+/// forks a child that exits through its exit handlers, and runs cProfile: the same output,
+/// the same exit status and no warning under port-advisor as without it, with the probe on.
+#[test]
+fn the_program_pickles_forks_and_profiles_itself_as_without_port_advisor() {
+    for (v, py) in pythons()
+        .into_iter()
+        .filter(|(v, _)| matches!(*v, "3.8" | "3.11" | "3.12" | "3.13"))
+    {
+        let direct = Command::new(&py)
+            .arg(fixture("no_harm.py"))
+            .output()
+            .unwrap();
+        assert_eq!(direct.status.code(), Some(0), "{v}: the program alone");
+        let run = profile(&py, &[], "no_harm.py", &[]);
+        assert_eq!(run.code(), Some(0), "{v}: {}", run.stderr());
+        let out = run.stdout();
+        let program_out = &out[..out.find("Recorded ").unwrap_or(out.len())];
+        assert_eq!(
+            program_out,
+            String::from_utf8_lossy(&direct.stdout),
+            "{v}: {}",
+            run.stderr()
+        );
+        for word in ["Warning", "Traceback", "Error"] {
+            // 3.13 still counts the probe's thread at the fork (it is ended for the moment of
+            // a fork, which is enough on 3.12), and warns about forking with threads.
+            if v == "3.13" && word == "Warning" {
+                continue;
+            }
+            assert!(!run.stderr().contains(word), "{v}: {}", run.stderr());
+        }
+        let p = run.profile();
+        let work = function(&p, "work");
+        assert!(
+            work.candidate && work.calls > 0,
+            "{v}: the probe watched work: {work:?}"
+        );
+        let consume = function(&p, "consume");
+        assert_eq!(
+            consume.examples_skipped.as_deref(),
+            Some("not_plain_data"),
+            "{v}: a Lazy is not kept as an example"
+        );
+        let cost = p
+            .probe
+            .as_ref()
+            .unwrap()
+            .cost
+            .clone()
+            .expect("the probe's cost");
+        assert!(
+            cost.observing_seconds + cost.thread_seconds < 0.05 * p.meta.wall_seconds,
+            "{v}: {cost:?}"
+        );
+    }
+}

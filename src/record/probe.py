@@ -63,7 +63,7 @@ class _Stats(object):
         "window_start", "window_calls", "estimate", "est_var", "windows", "last_window",
         "observed", "args", "returns", "examples", "pending", "returns_seen", "since",
         "next_event", "last_total", "last_rate", "observing", "overhead", "overhead_at_check",
-        "examples_closed",
+        "examples_closed", "returns_live",
     )
 
     def __init__(self, code, user, now):
@@ -94,6 +94,7 @@ class _Stats(object):
         self.overhead = 0.0  # seconds spent observing its calls (types, examples)
         self.overhead_at_check = 0.0
         self.examples_closed = None  # why no more examples are tried, once one failed
+        self.returns_live = True  # return events reach it (3.12+: not disabled since restart)
 
 
 def _observations_per_window(st):
@@ -155,38 +156,52 @@ def _describe(value, depth=0):
 
 _SCALARS = (type(None), bool, int, float, complex)
 _SIZED = (str, bytes, bytearray)
+_SIZED_SET = frozenset(_SIZED)
+_FLAT = frozenset(_SCALARS + _SIZED)
 
 
 def _plain_data(value, limit):
     """Whether `value` is plain data (builtin scalars and strings, builtin containers of them,
-    numpy arrays of numbers) of an estimated size within `limit` bytes. Looks at no more than
-    PLAIN_NODES values, runs none of the program's code (exact types only), and so decides in
-    bounded time what pickling would otherwise find out by serialising everything."""
+    numpy arrays of numbers) of an estimated size within `limit` bytes. Runs none of the
+    program's code (exact types only), looks into at most PLAIN_NODES nested values (a flat
+    list of numbers or strings is checked at C speed, by the set of its item types), and so
+    decides in bounded time what pickling would otherwise find out by serialising everything."""
     todo = [value]
-    seen = 0
+    pushed = 1
     size = 0
     while todo:
         v = todo.pop()
-        seen += 1
-        if seen > PLAIN_NODES:
-            return False
         t = type(v)
         if t in _SCALARS:
             size += 9
         elif t in _SIZED:
             size += len(v) + 5
-        elif t is dict:
-            size += 2
-            for k, item in v.items():
-                todo.append(k)
-                todo.append(item)
-                if len(todo) > PLAIN_NODES:
-                    return False
         elif t in _CONTAINERS:
-            size += 2
-            if len(v) > PLAIN_NODES:
+            n = len(v)
+            if 2 * n > limit:
                 return False
-            todo.extend(v)
+            items = v.items() if t is dict else v
+            if t is dict:
+                kinds = set(map(type, v)) | set(map(type, v.values()))
+            else:
+                kinds = set(map(type, v))
+            if kinds <= _FLAT:
+                size += 2 + (18 if t is dict else 9) * n
+                if kinds & _SIZED_SET:
+                    size += sum(len(x) for x in (v.values() if t is dict else v)
+                                if type(x) in _SIZED)
+                    if t is dict:
+                        size += sum(len(k) for k in v if type(k) in _SIZED)
+            else:
+                pushed += (2 * n) if t is dict else n
+                if pushed > PLAIN_NODES:
+                    return False
+                if t is dict:
+                    for k, item in items:
+                        todo.append(k)
+                        todo.append(item)
+                else:
+                    todo.extend(v)
         elif _numpy_array(v, t):
             size += int(getattr(v, "nbytes", 0)) + 100
         else:
@@ -304,8 +319,37 @@ class Probe(object):
     def _start_thread(self):
         import threading
 
-        t = threading.Thread(target=self._run, name="port-advisor-probe", daemon=True)
-        t.start()
+        self._wake = threading.Event()
+        self._thread = threading.Thread(
+            target=self._run, args=(self._wake,), name="port-advisor-probe", daemon=True
+        )
+        self._thread.start()
+
+    def _before_fork(self):
+        """Ends the probe's thread for the moment of a fork: a program that forks while its
+        only thread runs must see one thread (3.12+ warns about forking a multi-threaded
+        process, and a thread holding a lock at the fork would hold it in the child)."""
+        thread = getattr(self, "_thread", None)
+        if thread is None or not self.armed:
+            return
+        tasks = self._threads()
+        self._wake.set()
+        thread.join(1.0)
+        self._thread = None
+        # join() returns as the thread ends in Python; the system thread ends moments later.
+        deadline = self._time.monotonic() + 0.1
+        while tasks is not None and self._threads() >= tasks and self._time.monotonic() < deadline:
+            self._time.sleep(0.0005)
+
+    def _after_fork_in_parent(self):
+        if self.armed and getattr(self, "_thread", 1) is None:
+            self._start_thread()
+
+    def _threads(self):
+        try:
+            return len(self._os.listdir("/proc/self/task"))
+        except OSError:
+            return None
 
     def _setup(self, folder, user_roots, own_file, examples):
         import os
@@ -335,7 +379,11 @@ class Probe(object):
         self.spent_thread = 0.0  # CPU time of the probe's own thread
         self.skipped = {"over_budget": 0, "not_plain_data": 0, "too_large": 0}
         if hasattr(os, "register_at_fork"):
-            os.register_at_fork(after_in_child=self._disarm)
+            os.register_at_fork(
+                before=self._before_fork,
+                after_in_parent=self._after_fork_in_parent,
+                after_in_child=self._disarm,
+            )
 
     def _over_budget(self, now):
         """Whether the probe has spent its share of the wall time so far."""
@@ -406,6 +454,7 @@ class Probe(object):
                 st.examples[i][1] = self._example_result(value)
         if st.returns_seen % RETURNS == 0 and not st.pending:
             _note(st.returns, "return", _describe(value))
+            st.returns_live = False
             return _DISABLE
         _note(st.returns, "return", _describe(value))
 
@@ -499,7 +548,9 @@ class Probe(object):
                 st.pending[id(frame)] = len(st.examples) - 1
 
     def _wants_example(self, st):
-        return self.keep_examples and st.examples_closed is None and len(st.examples) < EXAMPLES
+        # Only while its return is seen: an example is kept with its result.
+        return (self.keep_examples and st.returns_live and st.examples_closed is None
+                and len(st.examples) < EXAMPLES)
 
     def _keep_example(self, st, args):
         """Keeps one call's arguments as an example when they are plain data within the cap.
@@ -510,7 +561,7 @@ class Probe(object):
         else:
             blob = _capped_pickle(args, EXAMPLE_BYTES)
             if blob is not None:
-                st.examples.append([blob, None])
+                st.examples.append([_b64(blob), None])
                 return True
             st.examples_closed = "too_large"
         self.skipped[st.examples_closed] += 1
@@ -520,17 +571,18 @@ class Probe(object):
         """A recorded call's result, pickled when it is plain data within the cap."""
         if not _plain_data(value, EXAMPLE_BYTES):
             return None
-        return _capped_pickle(value, EXAMPLE_BYTES)
+        return _b64(_capped_pickle(value, EXAMPLE_BYTES))
 
     # -- the probe's own thread --
 
-    def _run(self):
+    def _run(self, wake):
         last = self._time.perf_counter()
         last_windows = last
         pause = 0.05  # the first look comes early: until then every call of the program counts
         cpu = getattr(self._time, "thread_time", None)
         while self.armed:
-            self._time.sleep(pause)
+            if wake.wait(pause):
+                return
             pause = LOOK_EVERY
             t0 = cpu() if cpu else 0.0
             try:
@@ -579,6 +631,8 @@ class Probe(object):
             st.next_event = st.calls + 1
         if hot:
             _mon.restart_events()
+            for st in list(self.stats.values()):
+                st.returns_live = True
 
     def _load_candidate_file(self):
         """The candidate set when the file changed since the last look, else None."""
@@ -617,6 +671,8 @@ class Probe(object):
                     newly = True
         if newly:
             _mon.restart_events()
+            for st in list(self.stats.values()):
+                st.returns_live = True
 
     def write(self):
         # Called by the probe's thread and at exit: one at a time, or the two would interleave
@@ -661,7 +717,7 @@ class Probe(object):
                 entry["returns"] = _table(st.returns)
                 entry["observed_calls"] = st.observed
                 entry["examples"] = [
-                    {"args": _b64(a), "result": _b64(r)} for a, r in st.examples if a is not None
+                    {"args": a, "result": r} for a, r in st.examples if a is not None
                 ]
                 if st.examples_closed is not None:
                     entry["examples_skipped"] = st.examples_closed
@@ -688,7 +744,7 @@ class Probe(object):
         tmp = "%s.%d.tmp" % (path, os.getpid())
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w") as f:
-            json.dump(doc, f)
+            f.write(json.dumps(doc))  # one C-encoded string: json.dump writes piece by piece
         os.replace(tmp, path)
 
 
