@@ -842,6 +842,8 @@ fn a_killed_port_advisor_never_leaves_its_target_stopped() {
             Some('T'),
             "round {round}: the target was left stopped"
         );
+        // Only a launched program is ended with port-advisor.
+        assert!(alive(target.id()), "round {round}: the target was ended");
     }
     target.kill().unwrap();
     target.wait().unwrap();
@@ -885,4 +887,81 @@ fn a_script_at_a_path_that_is_not_utf8_is_warned_about_and_its_time_kept() {
         "{} samples",
         profile.meta.samples
     );
+}
+
+/// Live processes whose command line holds `marker`, other than zombies.
+fn processes_with(marker: &str) -> Vec<u32> {
+    std::fs::read_dir("/proc")
+        .unwrap()
+        .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
+        .filter(|&pid| {
+            std::fs::read(format!("/proc/{pid}/cmdline"))
+                .is_ok_and(|c| String::from_utf8_lossy(&c).contains(marker))
+                && alive(pid)
+        })
+        .collect()
+}
+
+#[test]
+fn a_killed_port_advisor_never_leaves_its_program_running() {
+    // A CI timeout or the OOM killer SIGKILLs port-advisor: the program it launched must end
+    // too, whether it was running or stopped by a pause (--blocking at a high rate is killed
+    // the moment the program is seen stopped).
+    let p = program(
+        r#"
+import sys, time
+
+def wait():
+    end = time.time() + 20
+    while time.time() < end:
+        time.sleep(0.01)
+
+open("started", "w").write("1")
+wait()
+"#,
+    );
+    let _one = exclusive();
+    for (round, flags) in [&[][..], &["--blocking", "--rate", "1000"][..]]
+        .into_iter()
+        .enumerate()
+    {
+        // A unique argument, to find the program's processes by their command line.
+        let marker = format!(
+            "orphan-check-{}-{round}-{}",
+            std::process::id(),
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap()
+                .as_nanos()
+        );
+        let _ = std::fs::remove_file(p.file("started"));
+        let mut child = p
+            .command(flags)
+            .arg(&marker)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        // The runner starts the program once the sampler reads it.
+        wait_for_file(&p.file("started"));
+        std::thread::sleep(Duration::from_millis(300));
+        if !flags.is_empty() {
+            let program = processes_with(&marker)
+                .into_iter()
+                .find(|&pid| pid != child.id());
+            let end = Instant::now() + Duration::from_secs(5);
+            while program.is_some_and(|pid| state(pid) != Some('T')) && Instant::now() < end {}
+        }
+        child.kill().unwrap();
+        child.wait().unwrap();
+        std::thread::sleep(Duration::from_secs(1));
+        let left = processes_with(&marker);
+        for &pid in &left {
+            let _ = kill(Pid::from_raw(pid as i32), Signal::SIGKILL);
+        }
+        assert!(
+            left.is_empty(),
+            "round {round} ({flags:?}): the program outlived port-advisor: pids {left:?}"
+        );
+    }
 }

@@ -3,9 +3,14 @@
 //! The interpreter is the one the user would get: `--python`, else the active virtualenv's,
 //! else `python3` (then `python`) on PATH. Scripts and modules are started through a small
 //! runner (`bootstrap.py`) that reports the real interpreter and version and refuses a script
-//! that does not compile before any of it runs, without a second interpreter start-up.
+//! that does not compile before any of it runs, without a second interpreter start-up. The
+//! runner and the probe talk with port-advisor through a folder private to the user.
+//!
+//! A launched program does not outlive port-advisor: if port-advisor is killed while recording,
+//! the guard (see `pause`) ends it.
 
 use std::ffi::OsString;
+use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command};
 
@@ -109,7 +114,7 @@ impl Launched {
     /// that the interrupt ends it quietly.
     pub fn note_stopping(&self) {
         if let Some(dir) = &self.handshake {
-            let _ = std::fs::write(dir.path().join(STOP_FILE), b"");
+            let _ = write_private(&dir.path().join(STOP_FILE), b"");
         }
     }
 
@@ -117,7 +122,7 @@ impl Launched {
     pub fn release(&self) {
         if let Some(dir) = &self.handshake {
             // If this fails the runner starts the program after its own timeout.
-            let _ = std::fs::write(dir.path().join(GO_FILE), b"");
+            let _ = write_private(&dir.path().join(GO_FILE), b"");
         }
     }
 
@@ -204,7 +209,6 @@ fn find_on_path(name: &str) -> Option<PathBuf> {
 }
 
 fn is_executable(p: &Path) -> bool {
-    use std::os::unix::fs::PermissionsExt;
     std::fs::metadata(p)
         .map(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
         .unwrap_or(false)
@@ -255,14 +259,7 @@ fn spawn_with_runner(
     probe: ProbeOptions,
 ) -> Result<Launched> {
     let interpreter = resolve_launcher(&python.candidate()?)?;
-    let handshake = tempfile::Builder::new()
-        .prefix("port-advisor-handshake-")
-        .tempdir()
-        .context("cannot create a temporary folder")?;
-    if probe.enabled {
-        std::fs::write(handshake.path().join(PROBE_FILE), PROBE)
-            .context("cannot write the probe to a temporary folder")?;
-    }
+    let handshake = handshake_folder(probe.enabled)?;
     let mut argv: Vec<OsString> = vec![
         interpreter.clone().into(),
         "-c".into(),
@@ -302,6 +299,35 @@ fn spawn_with_runner(
         interpreter: Some(interpreter),
         handshake: Some(handshake),
     })
+}
+
+/// The folder the runner and the probe share with port-advisor, with the probe in it when it
+/// runs. Only this user may enter it (0700), and the files port-advisor writes there are only
+/// this user's (0600): the probe keeps pickled arguments of the program's live calls there.
+fn handshake_folder(probe: bool) -> Result<tempfile::TempDir> {
+    let handshake = tempfile::Builder::new()
+        .prefix("port-advisor-handshake-")
+        .permissions(std::fs::Permissions::from_mode(0o700))
+        .tempdir()
+        .context("cannot create a temporary folder")?;
+    if probe {
+        write_private(&handshake.path().join(PROBE_FILE), PROBE.as_bytes())
+            .context("cannot write the probe to a temporary folder")?;
+    }
+    Ok(handshake)
+}
+
+/// Writes a file that only this user can read or write.
+fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    use std::os::unix::fs::OpenOptionsExt;
+    std::fs::OpenOptions::new()
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .mode(0o600)
+        .open(path)?
+        .write_all(contents)
 }
 
 /// The interpreter a launcher script (a pyenv shim, a wrapper) starts. Sampling the script's
@@ -401,4 +427,31 @@ fn spawn(argv: &[OsString]) -> Result<Child> {
         ))
             .into()
         })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mode(path: &Path) -> u32 {
+        let meta = std::fs::metadata(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        meta.permissions().mode() & 0o777
+    }
+
+    #[test]
+    fn the_handshake_folder_and_the_files_written_there_are_private() {
+        let launched = Launched {
+            child: None,
+            argv: Vec::new(),
+            interpreter: None,
+            handshake: Some(handshake_folder(true).unwrap()),
+        };
+        launched.release();
+        launched.note_stopping();
+        let folder = launched.handshake.as_ref().unwrap().path();
+        assert_eq!(format!("{:o}", mode(folder)), "700", "{}", folder.display());
+        for name in [PROBE_FILE, GO_FILE, STOP_FILE] {
+            assert_eq!(format!("{:o}", mode(&folder.join(name))), "600", "{name}");
+        }
+    }
 }

@@ -13,15 +13,14 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use anyhow::Result;
-use nix::sys::signal::{kill, Signal};
-use nix::unistd::Pid as NixPid;
+use nix::sys::signal::Signal;
 use py_spy::config::LockingStrategy;
 use py_spy::timer::Timer;
 use py_spy::{PythonSpy, StackTrace};
 
 use super::activity::ThreadActivity;
 use super::launch::{self, PythonChoice};
-use super::pause::Pause;
+use super::pause::{self, ListedProcess, Pause};
 use super::{RecordOptions, Target};
 use crate::error::UserError;
 use crate::profile::{
@@ -106,7 +105,12 @@ pub fn record(target: &Target, python: &PythonChoice, opts: &RecordOptions) -> R
                 .expect("a launched program has a child");
             let mut watch = ChildWatch::new(process);
             // The process to sample: the launched one, or the Python a launcher started.
-            let pid = await_runner(&started, &mut watch, &signal)?.unwrap_or(watch.pid());
+            let runner = await_runner(&started, &mut watch, &signal)?;
+            if let Some(runner) = runner {
+                // A launcher's child outlives the launcher: the guard must know it too.
+                pause::end_if_abandoned(&ListedProcess::read(runner));
+            }
+            let pid = runner.unwrap_or(watch.pid());
             let argv = started.argv.clone();
             let meta = Meta {
                 command: argv.clone(),
@@ -153,9 +157,16 @@ pub fn record(target: &Target, python: &PythonChoice, opts: &RecordOptions) -> R
 
     let (tx, rx) = mpsc::channel();
     let launched = child.is_some();
-    spawn_sampler(pid, time_config(opts), Pass::Time, tx.clone(), launched);
+    let target = ListedProcess::read(pid);
+    spawn_sampler(target, time_config(opts), Pass::Time, tx.clone(), launched);
     if opts.native {
-        spawn_sampler(pid, native_config(opts), Pass::Native, tx.clone(), launched);
+        spawn_sampler(
+            target,
+            native_config(opts),
+            Pass::Native,
+            tx.clone(),
+            launched,
+        );
     }
     if opts.subprocesses {
         follow_children(pid, time_config(opts), tx.clone());
@@ -514,7 +525,14 @@ const PROBE_WRAPPER: &str = "port_advisor_call";
 
 /// Starts a sampler on its own thread, forwarding its samples (tagged) into `tx`. For a
 /// launched program it keeps trying to attach while the program is alive and starting up.
-fn spawn_sampler(pid: u32, config: py_spy::Config, pass: Pass, tx: Sender<Event>, launched: bool) {
+fn spawn_sampler(
+    target: ListedProcess,
+    config: py_spy::Config,
+    pass: Pass,
+    tx: Sender<Event>,
+    launched: bool,
+) {
+    let pid = target.pid;
     quiet_sampler_panics();
     let tx_for_error = tx.clone();
     let spawned = thread::Builder::new()
@@ -579,7 +597,7 @@ fn spawn_sampler(pid: u32, config: py_spy::Config, pass: Pass, tx: Sender<Event>
                 let mut paused_running: Option<HashMap<u32, bool>> = None;
                 let mut read;
                 if always_pause {
-                    let pause = Pause::start(pid);
+                    let pause = Pause::start(&target);
                     read = read_stacks(&mut spy);
                     paused_running = pause.as_ref().map(|p| p.running.clone());
                 } else {
@@ -599,7 +617,7 @@ fn spawn_sampler(pid: u32, config: py_spy::Config, pass: Pass, tx: Sender<Event>
                         Err(e) => too_deep(e),
                     };
                     if !stable {
-                        let pause = Pause::start(pid);
+                        let pause = Pause::start(&target);
                         read = read_stacks(&mut spy);
                         // Every thread reads as stopped while paused: activity is from before.
                         paused_running = pause.as_ref().map(|p| p.running.clone());
@@ -774,9 +792,9 @@ fn follow_children(root: u32, config: py_spy::Config, tx: Sender<Event>) {
     thread::spawn(move || {
         let mut seen = std::collections::HashSet::new();
         while process_running(root) {
-            for pid in descendants(root) {
-                if seen.insert(pid) {
-                    spawn_sampler(pid, config.clone(), Pass::Child, tx.clone(), true);
+            for child in descendants(root) {
+                if seen.insert(child) {
+                    spawn_sampler(child, config.clone(), Pass::Child, tx.clone(), true);
                 }
             }
             thread::sleep(Duration::from_millis(50));
@@ -788,34 +806,37 @@ fn follow_children(root: u32, config: py_spy::Config, tx: Sender<Event>) {
     });
 }
 
-/// Every process whose chain of parents leads to `root`, read from `/proc`.
-fn descendants(root: u32) -> Vec<u32> {
+/// Every process whose chain of parents leads to `root`, read from `/proc`, each with its
+/// start time as it is read: it may be signalled seconds later.
+fn descendants(root: u32) -> Vec<ListedProcess> {
     let Ok(dir) = std::fs::read_dir("/proc") else {
         return Vec::new();
     };
-    let parents: Vec<(u32, u32)> = dir
+    let parents: Vec<(ListedProcess, u32)> = dir
         .filter_map(|e| e.ok()?.file_name().to_str()?.parse::<u32>().ok())
         .filter_map(|pid| {
             let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
             let rest = &stat[stat.rfind(')')? + 1..];
             let ppid = rest.split_whitespace().nth(1)?.parse().ok()?;
-            Some((pid, ppid))
+            Some((ListedProcess::from_stat(pid, &stat), ppid))
         })
         .collect();
-    let mut found = vec![root];
+    let mut found = Vec::new();
+    let mut parent = root;
     let mut i = 0;
-    while i < found.len() {
-        let parent = found[i];
+    loop {
         found.extend(
             parents
                 .iter()
                 .filter(|(_, pp)| *pp == parent)
                 .map(|(p, _)| *p),
         );
+        let Some(next) = found.get(i) else {
+            return found;
+        };
+        parent = next.pid;
         i += 1;
     }
-    found.remove(0);
-    found
 }
 
 fn is_permission_error(e: &anyhow::Error) -> bool {
@@ -1179,15 +1200,23 @@ fn process_running(pid: u32) -> bool {
 /// A launched program. Its exit is detected by reading `/proc`, never by a blocking
 /// `waitpid`: the blocking samplers ptrace the program from this same process, and a
 /// `waitpid` on another thread would swallow their ptrace stops and freeze the program.
+///
+/// Its signals go through its [`ListedProcess`] all the same: a blocking sampler's ptrace can
+/// collect its exit status before this does, and free its pid for another process.
 struct ChildWatch {
     child: std::process::Child,
+    process: ListedProcess,
     exited: Option<ExitInfo>,
 }
 
 impl ChildWatch {
+    /// Watches a program just launched, and has the guard end it if port-advisor dies first.
     fn new(child: std::process::Child) -> ChildWatch {
+        let process = ListedProcess::read(child.id());
+        pause::end_if_abandoned(&process);
         ChildWatch {
             child,
+            process,
             exited: None,
         }
     }
@@ -1202,7 +1231,7 @@ impl ChildWatch {
 
     /// The exit, once the program has ended (reaping it then).
     fn poll(&mut self) -> Option<ExitInfo> {
-        if self.exited.is_none() && !process_running(self.pid()) {
+        if self.exited.is_none() && !self.process.is_running() {
             use std::os::unix::process::ExitStatusExt;
             self.exited = Some(match self.child.wait() {
                 Ok(s) => ExitInfo {
@@ -1241,7 +1270,7 @@ impl ChildWatch {
 
     fn send(&mut self, sig: Signal) {
         if self.is_alive() {
-            let _ = kill(NixPid::from_raw(self.pid() as i32), sig);
+            self.process.signal(sig);
         }
     }
 
@@ -1284,28 +1313,26 @@ impl ChildWatch {
     }
 }
 
-/// Ends the processes in `pids` that are still running: SIGTERM, a grace period, SIGKILL.
-fn end_processes(pids: &[u32]) {
-    let alive = |pids: &[u32]| -> Vec<u32> {
-        pids.iter()
-            .copied()
-            .filter(|&p| process_running(p))
-            .collect()
+/// Ends the processes in `listed` that are still running: SIGTERM, a grace period, SIGKILL.
+/// A pid that another process has taken since it was listed is left alone.
+fn end_processes(listed: &[ListedProcess]) {
+    let alive = |listed: &[ListedProcess]| -> Vec<ListedProcess> {
+        listed.iter().copied().filter(|p| p.is_running()).collect()
     };
-    let mut left = alive(pids);
+    let mut left = alive(listed);
     if left.is_empty() {
         return;
     }
-    for &p in &left {
-        let _ = kill(NixPid::from_raw(p as i32), Signal::SIGTERM);
+    for p in &left {
+        p.signal(Signal::SIGTERM);
     }
     let deadline = Instant::now() + Duration::from_secs(2);
     while !left.is_empty() && Instant::now() < deadline {
         thread::sleep(Duration::from_millis(20));
         left = alive(&left);
     }
-    for &p in &left {
-        let _ = kill(NixPid::from_raw(p as i32), Signal::SIGKILL);
+    for p in &left {
+        p.signal(Signal::SIGKILL);
     }
 }
 

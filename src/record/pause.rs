@@ -1,14 +1,32 @@
-//! Pausing the target for one consistent read, with SIGSTOP and SIGCONT.
+//! Signals to the processes port-advisor reads: pausing the target for one consistent read
+//! (SIGSTOP and SIGCONT), and the guard that resumes and ends them if port-advisor dies.
 //!
 //! A non-blocking read of a running program can mix frames of two moments; a paused one
 //! cannot. py-spy's own pause attaches with ptrace, and a ptrace tracer collects the exit status
 //! of a traced process that ends during the read: the launched program's status would be lost.
 //! A job-control stop keeps the status for its parent, and costs a few microseconds more.
 //!
-//! A stop outlives port-advisor if port-advisor is killed (SIGKILL, a crash) in the middle of
-//! a read, and would leave the program, or an attached process, stopped for good. A guard
-//! process (a shell reading a pipe from port-advisor) resumes every process port-advisor
-//! paused when that pipe closes without a goodbye.
+//! Every signal goes to a [`ListedProcess`]: a pid with the start time its process had when
+//! port-advisor listed it. Signals follow the listing by seconds, and by then the process may
+//! have ended and its pid gone to another; the start time is compared right before each
+//! signal, so that a stranger is never stopped, resumed or ended. (A pidfd would also close the
+//! microseconds between the comparison and the signal, but takes unsafe code, which this crate
+//! forbids, or another dependency; the kernel hands out pids in turn, so none comes back that
+//! fast.)
+//!
+//! If port-advisor is killed (SIGKILL, the OOM killer, a crash), a stop in the middle of a
+//! read would leave the program, or an attached process, stopped for good, and the program it
+//! launched would run on unwatched. A guard process (a shell reading a pipe from port-advisor,
+//! in a process group of its own) undoes both when the pipe closes without a goodbye: it
+//! resumes every process port-advisor paused and ends the program it launched (SIGTERM, then
+//! SIGKILL after 2 s), each only while it is still the process that was listed. An attached
+//! process is only ever resumed. (The kernel's parent-death signal would end the program
+//! without a guard, but it has to be set in the child between fork and exec, which takes unsafe
+//! code.) The program's own children (multiprocessing workers, subprocesses) are left to it,
+//! as when any parent dies: the program shares port-advisor's process group, so that the
+//! terminal's Ctrl-C and its reads from the terminal work as they would without port-advisor,
+//! and so it has no group of its own to end at once; listing its descendants from a shell would
+//! race the ones it is starting.
 
 use std::collections::{HashMap, HashSet};
 use std::io::Write;
@@ -23,27 +41,89 @@ use nix::unistd::Pid;
 /// How long a pause waits for every thread to stop before reading anyway.
 const STOP_PATIENCE: Duration = Duration::from_millis(20);
 
+/// A process as port-advisor listed it: its pid, and its start time, which tells it apart from
+/// a later process given the same pid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct ListedProcess {
+    pub pid: u32,
+    /// Field 22 of `/proc/PID/stat` (clock ticks since boot); `None` when the process was gone
+    /// already when listed, and is then never signalled.
+    start: Option<u64>,
+}
+
+impl ListedProcess {
+    /// The process that has `pid` now.
+    pub fn read(pid: u32) -> ListedProcess {
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok();
+        ListedProcess {
+            pid,
+            start: stat.as_deref().and_then(start_time),
+        }
+    }
+
+    /// The process of `pid` whose `/proc/PID/stat` line was just read as `stat`.
+    pub fn from_stat(pid: u32, stat: &str) -> ListedProcess {
+        ListedProcess {
+            pid,
+            start: start_time(stat),
+        }
+    }
+
+    /// Its state letter (`R`, `S`, `T`, `Z`, ...), or `None` when `pid` is no longer this
+    /// process: it ended, and the pid may be another's.
+    fn state(&self) -> Option<char> {
+        let stat = std::fs::read_to_string(format!("/proc/{}/stat", self.pid)).ok()?;
+        if self.start.is_none() || start_time(&stat) != self.start {
+            return None;
+        }
+        state_letter(&stat)
+    }
+
+    /// Whether it has not ended: still this process, neither zombie nor dead.
+    pub fn is_running(&self) -> bool {
+        self.state().is_some_and(|s| !matches!(s, 'Z' | 'X'))
+    }
+
+    /// Sends `signal` if `pid` is still this process; whether it was sent.
+    pub fn signal(&self, signal: Signal) -> bool {
+        self.state().is_some() && kill(Pid::from_raw(self.pid as i32), signal).is_ok()
+    }
+}
+
+/// The start time in a `/proc/.../stat` line: field 22, the 20th after the command name.
+fn start_time(stat: &str) -> Option<u64> {
+    stat[stat.rfind(')')? + 1..]
+        .split_whitespace()
+        .nth(19)?
+        .parse()
+        .ok()
+}
+
 /// A stopped process; dropping it lets the process run on.
 #[derive(Debug)]
 pub struct Pause {
-    pid: u32,
+    process: ListedProcess,
     /// Which threads were running (state `R`) just before the stop, by kernel thread id.
     pub running: HashMap<u32, bool>,
 }
 
 impl Pause {
-    /// Stops `pid` and waits until all its threads are stopped. `None` when it cannot be
-    /// stopped, or when it was already stopped by someone else (it must not be continued then;
-    /// a stopped process reads consistently as it is).
-    pub fn start(pid: u32) -> Option<Pause> {
+    /// Stops `process` and waits until all its threads are stopped. `None` when it cannot be
+    /// stopped (it ended, or its pid is another process's now), or when it was already stopped
+    /// by someone else (it must not be continued then; a stopped process reads consistently as
+    /// it is).
+    pub fn start(process: &ListedProcess) -> Option<Pause> {
+        let pid = process.pid;
         let before = task_states(pid);
         if before.is_empty() || before.values().any(|&s| s == 'T' || s == 't') {
             return None;
         }
-        guard_watch(pid);
-        kill(Pid::from_raw(pid as i32), Signal::SIGSTOP).ok()?;
+        tell_guard(Undo::Resume, process);
+        if !process.signal(Signal::SIGSTOP) {
+            return None;
+        }
         let pause = Pause {
-            pid,
+            process: *process,
             running: before.iter().map(|(&tid, &s)| (tid, s == 'R')).collect(),
         };
         let deadline = Instant::now() + STOP_PATIENCE;
@@ -60,74 +140,147 @@ impl Pause {
 
 impl Drop for Pause {
     fn drop(&mut self) {
-        let _ = kill(Pid::from_raw(self.pid as i32), Signal::SIGCONT);
+        self.process.signal(Signal::SIGCONT);
     }
 }
 
-/// The guard: resumes the processes port-advisor paused if port-advisor dies.
+/// What the guard does to a process if port-advisor dies without saying goodbye.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum Undo {
+    /// Continue it (SIGCONT): port-advisor may have died inside a pause.
+    Resume,
+    /// End it (SIGTERM, then SIGKILL): a program port-advisor launched.
+    End,
+}
+
+/// The guard: resumes the processes port-advisor paused, and ends the program it launched,
+/// if port-advisor dies.
 struct Guard {
-    /// The guard's pipe (one pid per line; `X` says goodbye), and the pids already sent.
-    pipe: Mutex<(Option<ChildStdin>, HashSet<u32>)>,
+    pipe: Mutex<GuardPipe>,
     child: Mutex<Child>,
+}
+
+/// port-advisor's end of the guard's pipe (`None` once it said goodbye), and what was
+/// already sent on it.
+struct GuardPipe {
+    stdin: Option<ChildStdin>,
+    sent: HashSet<(Undo, ListedProcess)>,
 }
 
 static GUARD: OnceLock<Option<Guard>> = OnceLock::new();
 
-/// What the guard runs: it collects pids until port-advisor says goodbye (`X`), or until the
-/// pipe closes without one, when it resumes them all.
-const GUARD_SCRIPT: &str = r#"pids=""
-while read -r line; do
-  [ "$line" = X ] && exit 0
-  pids="$pids $line"
+/// What the guard runs. It reads one line per process, `C PID START` (resume it) or
+/// `E PID START` (end it), until port-advisor says goodbye (`X`) and it exits. When the pipe
+/// closes without one, it signals each process whose start time (field 22 of /proc/PID/stat,
+/// the 20th after the command name, which may hold spaces and parentheses) is still START.
+const GUARD_SCRIPT: &str = r#"set -f
+resume=""
+end=""
+while read -r what pid start; do
+  case $what in
+    X) exit 0 ;;
+    C) resume="$resume $pid:$start" ;;
+    E) end="$end $pid:$start" ;;
+  esac
 done
-[ -n "$pids" ] && kill -CONT $pids 2>/dev/null
+same() {
+  read -r stat < "/proc/$1/stat" || return 1
+  want=$2
+  set -- ${stat##*)}
+  [ $# -ge 20 ] || return 1
+  shift 19
+  [ "$1" = "$want" ]
+}
+send() {
+  sig=$1
+  shift
+  for p in "$@"; do
+    same "${p%%:*}" "${p#*:}" && kill -"$sig" "${p%%:*}"
+  done
+}
+send TERM $end
+send CONT $resume
+if [ -n "$end" ]; then
+  sleep 2
+  send KILL $end
+fi
 exit 0"#;
 
-/// Starts the guard, once per port-advisor process. Without one (no `sh`), pauses still work;
-/// only the protection against being killed mid-read is lost.
-pub fn start_guard() {
-    GUARD.get_or_init(|| {
+impl Guard {
+    /// Without `sh`, `None`: pauses and launches still work; only the protection against
+    /// port-advisor being killed is lost.
+    fn start() -> Option<Guard> {
         let mut child = Command::new("sh")
             .args(["-c", GUARD_SCRIPT])
             .stdin(Stdio::piped())
             .stdout(Stdio::null())
             .stderr(Stdio::null())
-            // Its own process group: the terminal's Ctrl-C is for port-advisor, not for it.
+            // Its own process group: the terminal's Ctrl-C is for port-advisor, not for it, and
+            // it survives a kill of port-advisor's group.
             .process_group(0)
             .spawn()
             .ok()?;
         let stdin = child.stdin.take();
         Some(Guard {
-            pipe: Mutex::new((stdin, HashSet::new())),
+            pipe: Mutex::new(GuardPipe {
+                stdin,
+                sent: HashSet::new(),
+            }),
             child: Mutex::new(child),
         })
-    });
-}
-
-/// Ends the guard after the recording: every pause has been undone.
-pub fn stop_guard() {
-    let Some(Some(guard)) = GUARD.get() else {
-        return;
-    };
-    let mut pipe = guard.pipe.lock().unwrap_or_else(|e| e.into_inner());
-    if let Some(mut stdin) = pipe.0.take() {
-        let _ = stdin.write_all(b"X\n");
     }
-    drop(pipe);
-    let _ = guard.child.lock().unwrap_or_else(|e| e.into_inner()).wait();
+
+    /// Asks the guard to `undo` `process` if port-advisor dies first.
+    fn tell(&self, undo: Undo, process: &ListedProcess) {
+        let Some(start) = process.start else {
+            return;
+        };
+        let mut pipe = self.pipe.lock().unwrap_or_else(|e| e.into_inner());
+        let GuardPipe { stdin, sent } = &mut *pipe;
+        if let Some(stdin) = stdin {
+            if sent.insert((undo, *process)) {
+                let what = match undo {
+                    Undo::Resume => 'C',
+                    Undo::End => 'E',
+                };
+                let _ = writeln!(stdin, "{what} {} {start}", process.pid);
+            }
+        }
+    }
+
+    /// Tells the guard that nothing is left to undo, and waits for it to exit.
+    fn goodbye(&self) {
+        let mut pipe = self.pipe.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(mut stdin) = pipe.stdin.take() {
+            let _ = stdin.write_all(b"X\n");
+        }
+        drop(pipe);
+        let _ = self.child.lock().unwrap_or_else(|e| e.into_inner()).wait();
+    }
 }
 
-/// Tells the guard about `pid` before its first pause.
-fn guard_watch(pid: u32) {
-    let Some(Some(guard)) = GUARD.get() else {
-        return;
-    };
-    let mut pipe = guard.pipe.lock().unwrap_or_else(|e| e.into_inner());
-    let (stdin, sent) = &mut *pipe;
-    if let Some(stdin) = stdin {
-        if sent.insert(pid) {
-            let _ = writeln!(stdin, "{pid}");
-        }
+/// Starts the guard, once per port-advisor process.
+pub fn start_guard() {
+    GUARD.get_or_init(Guard::start);
+}
+
+/// Ends the guard after the recording: every pause has been undone, and the program is
+/// port-advisor's to stop.
+pub fn stop_guard() {
+    if let Some(Some(guard)) = GUARD.get() {
+        guard.goodbye();
+    }
+}
+
+/// Asks the guard to end `process`, a program port-advisor launched, if port-advisor dies
+/// while recording it.
+pub fn end_if_abandoned(process: &ListedProcess) {
+    tell_guard(Undo::End, process);
+}
+
+fn tell_guard(undo: Undo, process: &ListedProcess) {
+    if let Some(Some(guard)) = GUARD.get() {
+        guard.tell(undo, process);
     }
 }
 
@@ -175,9 +328,143 @@ mod tests {
     }
 
     #[test]
+    fn start_time_skips_odd_command_names() {
+        // Field n holds n, from the state (field 3) on.
+        let fields: String = (3..=52).map(|n| format!(" {n}")).collect();
+        assert_eq!(start_time(&format!("12 (py (x) y){fields}")), Some(22));
+        assert_eq!(start_time("12 (python3) S 1 12"), None);
+        assert_eq!(start_time("garbage"), None);
+    }
+
+    #[test]
     fn this_process_has_a_running_thread() {
         let states = task_states(std::process::id());
         assert!(states.contains_key(&std::process::id()));
         assert!(states.values().any(|&s| s == 'R'));
+    }
+
+    fn sleeper() -> Child {
+        Command::new("sleep").arg("30").spawn().expect("sleep runs")
+    }
+
+    /// `process`'s pid with a start time it never had: how the pid looks once another process
+    /// has it.
+    fn reused(process: &ListedProcess) -> ListedProcess {
+        ListedProcess {
+            pid: process.pid,
+            start: process.start.map(|s| s + 1),
+        }
+    }
+
+    fn state_of(pid: u32) -> Option<char> {
+        ListedProcess::read(pid).state()
+    }
+
+    fn stop(child: &Child) {
+        kill(Pid::from_raw(child.id() as i32), Signal::SIGSTOP).unwrap();
+        let end = Instant::now() + Duration::from_secs(5);
+        while state_of(child.id()) != Some('T') && Instant::now() < end {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+    }
+
+    fn end_all(mut children: Vec<Child>) {
+        for child in &mut children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+
+    #[test]
+    fn a_pid_that_is_another_process_now_is_never_signalled() {
+        let mut child = sleeper();
+        let listed = ListedProcess::read(child.id());
+        assert!(listed.start.is_some() && listed.is_running());
+
+        let other = reused(&listed);
+        assert!(!other.is_running());
+        assert!(!other.signal(Signal::SIGKILL));
+        assert!(Pause::start(&other).is_none());
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(child.try_wait().unwrap().is_none(), "it was not signalled");
+        assert_ne!(state_of(child.id()), Some('T'), "it was not stopped");
+
+        assert!(listed.signal(Signal::SIGKILL));
+        child.wait().unwrap();
+        // Reaped, its pid is free for another process: nothing goes to it any more.
+        assert!(!listed.is_running());
+        assert!(!listed.signal(Signal::SIGKILL));
+    }
+
+    #[test]
+    fn a_pause_stops_and_resumes_the_listed_process() {
+        let child = sleeper();
+        let listed = ListedProcess::read(child.id());
+        let pause = Pause::start(&listed).expect("it can be paused");
+        assert_eq!(state_of(child.id()), Some('T'));
+        drop(pause);
+        let end = Instant::now() + Duration::from_secs(5);
+        while state_of(child.id()) == Some('T') && Instant::now() < end {
+            std::thread::sleep(Duration::from_millis(5));
+        }
+        assert!(ListedProcess::read(child.id()).is_running());
+        assert_ne!(state_of(child.id()), Some('T'), "it was resumed");
+        end_all(vec![child]);
+    }
+
+    #[test]
+    fn an_abandoned_guard_ends_and_resumes_only_the_processes_listed() {
+        let guard = Guard::start().expect("sh runs");
+        let mut launched = sleeper();
+        let mut launched_gone = sleeper();
+        let paused = sleeper();
+        let paused_gone = sleeper();
+        stop(&paused);
+        stop(&paused_gone);
+        let listed = |c: &Child| ListedProcess::read(c.id());
+        guard.tell(Undo::End, &listed(&launched));
+        guard.tell(Undo::End, &reused(&listed(&launched_gone)));
+        guard.tell(Undo::Resume, &listed(&paused));
+        guard.tell(Undo::Resume, &reused(&listed(&paused_gone)));
+
+        // port-advisor dies: the pipe closes without a goodbye. The guard exits after the
+        // grace it gives the programs it ended (2 s).
+        drop(guard.pipe.lock().unwrap().stdin.take());
+        guard.child.lock().unwrap().wait().unwrap();
+
+        assert!(
+            launched.try_wait().unwrap().is_some(),
+            "the program was ended"
+        );
+        assert!(
+            launched_gone.try_wait().unwrap().is_none(),
+            "a stranger was ended"
+        );
+        assert!(ListedProcess::read(paused.id()).is_running());
+        assert_ne!(
+            state_of(paused.id()),
+            Some('T'),
+            "the paused one was resumed"
+        );
+        assert_eq!(
+            state_of(paused_gone.id()),
+            Some('T'),
+            "a stranger was resumed"
+        );
+        end_all(vec![launched_gone, paused, paused_gone]);
+    }
+
+    #[test]
+    fn a_guard_told_goodbye_leaves_every_process_alone() {
+        let guard = Guard::start().expect("sh runs");
+        let mut launched = sleeper();
+        let paused = sleeper();
+        stop(&paused);
+        guard.tell(Undo::End, &ListedProcess::read(launched.id()));
+        guard.tell(Undo::Resume, &ListedProcess::read(paused.id()));
+        guard.goodbye();
+        assert!(launched.try_wait().unwrap().is_none());
+        assert_eq!(state_of(paused.id()), Some('T'));
+        end_all(vec![launched, paused]);
     }
 }
