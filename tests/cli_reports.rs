@@ -281,3 +281,29 @@ fn fuzz_regressions_are_read_or_refused_without_a_panic() {
     }
     assert!(seen > 0, "no regression inputs in {}", dir.display());
 }
+
+/// Names in a received profile are data: `fixtures/hostile/escapes.folded` names functions
+/// and files with escape sequences (a window title, a screen clear, hidden text), a C1 CSI
+/// (U+009B) and a bidi override (U+202E). The table, the Markdown and the comparison show
+/// them written out, and no terminal control reaches stdout.
+#[test]
+fn control_characters_in_names_never_reach_the_terminal() {
+    let hostile = repo().join("fixtures/hostile/escapes.folded");
+    let dir = tempfile::tempdir().unwrap();
+    let svg = dir.path().join("diff.svg");
+    let outputs = [
+        stdout_of(&["report"], &[&hostile]),
+        stdout_of(&["report", "--format", "markdown"], &[&hostile]),
+        stdout_of(&["diff", "-o"], &[&svg, &hostile, &hostile]),
+    ];
+    for out in outputs {
+        assert!(!out.contains('\x1b'), "a raw ESC: {out}");
+        assert!(!out.contains('\x07'), "a raw BEL: {out}");
+        assert!(!out.contains('\u{9b}'), "a raw CSI: {out}");
+        assert!(!out.contains('\u{202e}'), "a raw bidi override: {out}");
+        assert!(
+            out.contains("render\\x1b[2J\\x1b[H"),
+            "names written out: {out}"
+        );
+    }
+}

@@ -1,9 +1,13 @@
 //! The advice as a terminal table, as Markdown (`report.md`) and as JSON (`report.json`).
+//!
+//! Names and notes in the advice come from the profile, which may have been written anywhere:
+//! the table and the Markdown print them through [`printable`], never raw.
 
 use std::io::Write;
 
 use anyhow::Result;
 
+use super::terminal::printable;
 use crate::advise::{thousands, Advice, Candidate, DataFlow, Verdict};
 
 /// How the terminal table looks.
@@ -42,7 +46,7 @@ pub fn write_table(advice: &Advice, opts: &TableOptions, w: &mut dyn Write) -> R
             )?;
         }
         if let Some(line) = elsewhere_line(advice) {
-            writeln!(w, "{line}")?;
+            writeln!(w, "{}", printable(&line))?;
         }
         write_unknowns(advice, w)?;
         return Ok(());
@@ -60,13 +64,13 @@ pub fn write_table(advice: &Advice, opts: &TableOptions, w: &mut dyn Write) -> R
             "  {:>2}  {} {:<34} {:>6} {:>6} {:>11} {:<20} {:>13}",
             c.rank,
             verdict,
-            clip(&c.function.name, 34),
+            clip(&printable(&c.function.name), 34),
             pct(c.time_share),
             pct(c.native_share),
             c.calls
                 .map(|k| format!("{}{}", if k.exact { "" } else { "~" }, thousands(k.count)))
                 .unwrap_or_else(|| "?".into()),
-            clip(&data_per_call(&c.data), 20),
+            clip(&printable(&data_per_call(&c.data)), 20),
             c.speedup
                 .map(|s| format!("{:.1}x-{:.1}x", s[0], s[1]))
                 .unwrap_or_else(|| "-".into()),
@@ -74,12 +78,14 @@ pub fn write_table(advice: &Advice, opts: &TableOptions, w: &mut dyn Write) -> R
     }
     writeln!(w)?;
     for c in &advice.candidates {
-        writeln!(w, "  {:>2}. {}", c.rank, c.summary)?;
+        writeln!(w, "  {:>2}. {}", c.rank, printable(&c.summary))?;
         for note in c.readiness.iter().filter(|n| n.effect < 1.0) {
             writeln!(
                 w,
                 "      x{:.2} {}: {}",
-                note.effect, note.signal, note.note
+                note.effect,
+                printable(&note.signal),
+                printable(&note.note)
             )?;
         }
     }
@@ -93,7 +99,7 @@ pub fn write_table(advice: &Advice, opts: &TableOptions, w: &mut dyn Write) -> R
     }
     if let Some(line) = elsewhere_line(advice).filter(|_| elsewhere_total(advice) >= 0.2) {
         writeln!(w)?;
-        writeln!(w, "{line}")?;
+        writeln!(w, "{}", printable(&line))?;
     }
     write_unknowns(advice, w)?;
     Ok(())
@@ -132,7 +138,7 @@ pub fn elsewhere_line(advice: &Advice) -> Option<String> {
 fn write_unknowns(advice: &Advice, w: &mut dyn Write) -> Result<()> {
     for u in &advice.unknowns {
         writeln!(w)?;
-        writeln!(w, "Unknown: {u}")?;
+        writeln!(w, "Unknown: {}", printable(u))?;
     }
     Ok(())
 }
@@ -153,9 +159,9 @@ pub fn write_markdown(advice: &Advice, w: &mut dyn Write) -> Result<()> {
         advice
             .python_version
             .as_deref()
-            .map(|v| format!(", Python {v}"))
+            .map(|v| format!(", Python {}", md_text(v)))
             .unwrap_or_default(),
-        advice.costs_measured
+        md_text(&advice.costs_measured)
     )?;
     if let Some(s) = advice.combined_speedup {
         writeln!(w)?;
@@ -258,7 +264,13 @@ fn write_candidate_md(c: &Candidate, w: &mut dyn Write) -> Result<()> {
     if !c.readiness.is_empty() {
         writeln!(w)?;
         for n in &c.readiness {
-            writeln!(w, "- {} (x{:.2}): {}", n.signal, n.effect, md_text(&n.note))?;
+            writeln!(
+                w,
+                "- {} (x{:.2}): {}",
+                md_text(&n.signal),
+                n.effect,
+                md_text(&n.note)
+            )?;
         }
     }
     if !c.analogues.is_empty() {
@@ -322,17 +334,19 @@ fn paint(opts: &TableOptions, verdict: Verdict, text: &str) -> String {
     format!("\x1b[{code}m{text}\x1b[0m")
 }
 
-/// Text safe inside Markdown: no table breaks, no HTML.
+/// Text safe inside Markdown: no table breaks, no HTML, no control characters.
 fn md_text(s: &str) -> String {
-    s.replace('|', "\\|")
+    printable(&s.replace('\n', " "))
+        .replace('|', "\\|")
         .replace('<', "&lt;")
         .replace('>', "&gt;")
-        .replace('\n', " ")
 }
 
-/// Text safe inside a Markdown code span.
+/// Text safe inside a Markdown code span, control characters written out.
 fn md_code(s: &str) -> String {
-    s.replace('`', "'").replace('|', "\\|").replace('\n', " ")
+    printable(&s.replace('\n', " "))
+        .replace('`', "'")
+        .replace('|', "\\|")
 }
 
 #[cfg(test)]
@@ -349,5 +363,8 @@ mod tests {
     fn markdown_text_cannot_break_a_table_or_inject_html() {
         assert_eq!(md_text("a|b<script>"), "a\\|b&lt;script&gt;");
         assert_eq!(md_code("x`y|z"), "x'y\\|z");
+        assert_eq!(md_text("two\nlines"), "two lines");
+        assert_eq!(md_text("\x1b]0;pwned\x07"), "\\x1b]0;pwned\\x07");
+        assert_eq!(md_code("f\x1b[2J\u{202e}"), "f\\x1b[2J\\u{202e}");
     }
 }

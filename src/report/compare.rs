@@ -1,9 +1,11 @@
-//! `port-advisor diff`: the comparison of two runs as a table, Markdown or JSON.
+//! `port-advisor diff`: the comparison of two runs as a table, Markdown or JSON. Function
+//! names and commands come from the profiles and are printed through [`printable`].
 
 use std::io::Write;
 
 use anyhow::Result;
 
+use super::terminal::printable;
 use crate::compare::{Comparison, FunctionChange};
 
 /// How many functions the table and Markdown list.
@@ -30,11 +32,15 @@ pub fn write_table(c: &Comparison, opts: &CompareOptions, w: &mut dyn Write) -> 
         writeln!(w, "{line}")?;
     }
     writeln!(w)?;
-    let width = c
+    let names: Vec<_> = c
         .functions
         .iter()
         .take(opts.top)
-        .map(|f| f.name.chars().count())
+        .map(|f| printable(&f.name))
+        .collect();
+    let width = names
+        .iter()
+        .map(|name| name.chars().count())
         .max()
         .unwrap_or(8)
         .clamp(8, 60);
@@ -43,11 +49,11 @@ pub fn write_table(c: &Comparison, opts: &CompareOptions, w: &mut dyn Write) -> 
         "  {:<width$}  {:>9}  {:>9}  {:>12}",
         "function", "before", "after", "speedup"
     )?;
-    for f in c.functions.iter().take(opts.top) {
+    for (f, name) in c.functions.iter().zip(&names) {
         writeln!(
             w,
             "  {:<width$}  {:>9}  {:>9}  {:>12}",
-            clip(&f.name, width),
+            clip(name, width),
             seconds(f.before_seconds),
             seconds(f.after_seconds),
             change(f)
@@ -69,12 +75,12 @@ pub fn write_markdown(c: &Comparison, opts: &CompareOptions, w: &mut dyn Write) 
     writeln!(
         w,
         "- before: `{}`",
-        c.before.command.join(" ").replace('`', "'")
+        printable(&c.before.command.join(" ")).replace('`', "'")
     )?;
     writeln!(
         w,
         "- after: `{}`",
-        c.after.command.join(" ").replace('`', "'")
+        printable(&c.after.command.join(" ")).replace('`', "'")
     )?;
     writeln!(w)?;
     writeln!(w, "{}", headline(c))?;
@@ -89,7 +95,7 @@ pub fn write_markdown(c: &Comparison, opts: &CompareOptions, w: &mut dyn Write) 
         writeln!(
             w,
             "| `{}` | {} | {} | {} |",
-            f.name.replace('`', "'").replace('|', "\\|"),
+            printable(&f.name).replace('`', "'").replace('|', "\\|"),
             seconds(f.before_seconds),
             seconds(f.after_seconds),
             change(f)

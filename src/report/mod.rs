@@ -12,3 +12,4 @@ pub mod paint;
 pub mod pprof;
 pub mod speedscope;
 pub mod summary;
+pub mod terminal;

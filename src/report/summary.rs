@@ -1,10 +1,12 @@
 //! The short terminal summary printed after a recording: what was measured, how well, and the
-//! hottest functions by self and by inclusive time.
+//! hottest functions by self and by inclusive time. Names, paths, messages and type names come
+//! from the profile and are printed through [`printable`].
 
 use std::io::Write;
 
 use anyhow::Result;
 
+use super::terminal::printable;
 use crate::analyze::{Analysis, FunctionStats};
 use crate::profile::{
     FrameKind, ProbeResults, ProbedFunction, Profile, SamplingMode, TargetKind, TypeObservation,
@@ -39,7 +41,7 @@ pub fn write(
     let python = m
         .python_version
         .as_ref()
-        .map(|v| format!(", Python {v}"))
+        .map(|v| format!(", Python {}", printable(v)))
         .unwrap_or_default();
     writeln!(
         w,
@@ -58,7 +60,7 @@ pub fn write(
             pct(m.late_ticks)
         )?;
         match profile.errors.first() {
-            Some(e) => writeln!(w, "; most common error: {}", e.message)?,
+            Some(e) => writeln!(w, "; most common error: {}", printable(&e.message))?,
             None => writeln!(w)?,
         }
         if profile
@@ -77,6 +79,18 @@ pub fn write(
                 w,
                 "The shares below cover only the {:.0}% of rounds that could be read.",
                 100.0 - pct(m.error_ticks)
+            )?;
+        }
+    }
+    if m.target == TargetKind::Imported {
+        // What an import cut (stacks deeper than importers keep), each with how many stacks.
+        for e in &profile.errors {
+            writeln!(
+                w,
+                "Imported with a note ({} stack{}): {}.",
+                e.count,
+                if e.count == 1 { "" } else { "s" },
+                printable(&e.message)
             )?;
         }
     }
@@ -208,7 +222,7 @@ fn probe_section(w: &mut dyn Write, profile: &Profile, top: usize) -> Result<()>
             w,
             "  {:>20}  {:<32}  ({}) -> {returns}",
             calls,
-            truncate(&f.qualname, 32),
+            truncate(&printable(&f.qualname), 32),
             args.join(", "),
         )?;
     }
@@ -250,7 +264,7 @@ fn probe_cost(w: &mut dyn Write, probe: &ProbeResults, wall_seconds: f64) -> Res
             "{} function{} not watched ({})",
             probe.unwatched.len(),
             plural(probe.unwatched.len() as u64),
-            probe.unwatched[0].why
+            printable(&probe.unwatched[0].why)
         ));
     }
     let share = if wall_seconds > 0.0 {
@@ -279,10 +293,11 @@ fn type_text(t: &TypeObservation) -> String {
     } else {
         String::new()
     };
+    let type_name = printable(&t.type_name);
     if t.name == "return" {
-        format!("{}{size}", t.type_name)
+        format!("{type_name}{size}")
     } else {
-        format!("{}: {}{size}", t.name, t.type_name)
+        format!("{}: {type_name}{size}", printable(&t.name))
     }
 }
 
@@ -301,12 +316,13 @@ fn table(
         "self", "total", "native", "function"
     )?;
     for f in rows.into_iter().take(top) {
+        let function = printable(&f.name);
         let name = match (f.kind, &f.module) {
             (FrameKind::Python, Some(m)) if !f.name.starts_with('<') || f.name == "<module>" => {
-                qualified(m, &f.name, 40)
+                qualified(&printable(m), &function, 40)
             }
-            (FrameKind::Native, _) => truncate(&format!("[native] {}", f.name), 40),
-            _ => truncate(&f.name, 40),
+            (FrameKind::Native, _) => truncate(&format!("[native] {function}"), 40),
+            _ => truncate(&function, 40),
         };
         writeln!(
             w,
@@ -315,7 +331,7 @@ fn table(
             100.0 * analysis.share(f.inclusive_weight),
             100.0 * f.native_share(),
             name,
-            relative(&f.location(), cwd)
+            printable(relative(&f.location(), cwd))
         )?;
     }
     Ok(())
@@ -387,5 +403,27 @@ mod tests {
         // A name too long to keep whole is cut at its end, as before.
         let huge = "f".repeat(60);
         assert_eq!(qualified("m", &huge, 40).chars().count(), 40);
+    }
+
+    #[test]
+    fn names_are_written_out_and_an_import_says_what_it_cut() {
+        use crate::record::import::{self, ImportOptions, InputFormat};
+        let deep = vec!["f"; 5000].join(";");
+        let text =
+            format!("main (app.py:1);work\x1b[2J (app\u{202e}.py:5) 80\n{deep};leaf\u{9b}0m 20\n");
+        let opts = ImportOptions::default();
+        let profile = import::parse(text.as_bytes(), "in", InputFormat::Folded, &opts).unwrap();
+        let analysis = crate::analyze::analyze(&profile, &Default::default());
+        let mut out = Vec::new();
+        write(&profile, &analysis, &SummaryOptions::default(), &mut out).unwrap();
+        let out = String::from_utf8(out).unwrap();
+        assert!(!out.contains(['\x1b', '\u{9b}', '\u{202e}']), "{out}");
+        assert!(out.contains("work\\x1b[2J"), "{out}");
+        assert!(out.contains("app\\u{202e}.py"), "{out}");
+        assert!(out.contains("leaf\\x9b0m"), "{out}");
+        assert!(
+            out.contains("Imported with a note (1 stack): stack deeper than 4096 frames"),
+            "{out}"
+        );
     }
 }

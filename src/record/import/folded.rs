@@ -8,12 +8,22 @@
 //! - `python -m profiling.sampling --collapsed`: `tid:<tid>;file:function:line` frames;
 //! - port-advisor's own and inferno/FlameGraph's: any names, optionally `process N` and
 //!   `thread NAME (0xTID)` first.
+//!
+//! A line is read whole, up to [`MAX_LINE_BYTES`]; of its frames, only the innermost
+//! [`MAX_STACK_FRAMES`](super::MAX_STACK_FRAMES) are looked at and kept.
 
-use std::io::BufRead;
+use std::io::{BufRead, Read};
 
-use super::{ImportError, ImportOptions, LabelFrames, Position, MAX_WEIGHT};
+use super::{FrameBudget, ImportError, ImportOptions, LabelFrames, Limits, Position, MAX_WEIGHT};
 use crate::profile::{Meta, Profile, ProfileBuilder};
 use crate::report::folded::NO_FRAME;
+use crate::report::terminal::printable;
+
+/// The longest line read: 64 MiB, 16 KiB for each of the most frames a stack keeps, where
+/// py-spy's labels take under 200 bytes. A longer line is refused rather than held whole in
+/// memory: collapsed stacks are the format of the largest files, read line by line so that
+/// their size does not matter.
+pub const MAX_LINE_BYTES: usize = 64 << 20;
 
 /// What a header (`# key: value` lines, as Austin writes them) says.
 #[derive(Debug, Default)]
@@ -30,11 +40,19 @@ pub fn parse(bytes: &[u8], name: &str, opts: &ImportOptions) -> Result<Profile, 
 }
 
 /// Reads collapsed stacks line by line from `input`, holding only the unique stacks.
-pub fn read(
+pub fn read(input: impl BufRead, name: &str, opts: &ImportOptions) -> Result<Profile, ImportError> {
+    read_within(input, name, opts, Limits::default(), MAX_LINE_BYTES)
+}
+
+/// [`read`], holding the file to `limits` and lines to `max_line` bytes.
+fn read_within(
     mut input: impl BufRead,
     name: &str,
     opts: &ImportOptions,
+    limits: Limits,
+    max_line: usize,
 ) -> Result<Profile, ImportError> {
+    let mut budget = FrameBudget::new(limits);
     let mut builder = ProfileBuilder::default();
     let mut frames = LabelFrames::default();
     let mut header = Header::default();
@@ -43,19 +61,37 @@ pub fn read(
     let mut line_no = 0;
     loop {
         raw.clear();
-        let n = input.read_until(b'\n', &mut raw).map_err(|e| {
-            ImportError::new(
-                name,
-                Position::Line(line_no + 1),
-                format!("cannot read: {e}"),
-            )
-        })?;
+        let n = input
+            .by_ref()
+            .take(max_line as u64 + 1)
+            .read_until(b'\n', &mut raw)
+            .map_err(|e| {
+                ImportError::new(
+                    name,
+                    Position::Line(line_no + 1),
+                    format!("cannot read: {e}"),
+                )
+            })?;
         if n == 0 {
             break;
         }
         line_no += 1;
         if raw.last() == Some(&b'\n') {
             raw.pop();
+        } else if raw.len() > max_line {
+            return Err(ImportError::new(
+                name,
+                Position::Line(line_no),
+                format!(
+                    "the line is longer than {}, the most port-advisor reads of one stack: not \
+                     collapsed stacks, or a stack no tool writes",
+                    if max_line >= 1 << 20 {
+                        format!("{} MiB", max_line >> 20)
+                    } else {
+                        format!("{max_line} bytes")
+                    }
+                ),
+            ));
         }
         let line = String::from_utf8_lossy(&raw);
         let line = line.trim_end_matches('\r');
@@ -80,7 +116,7 @@ pub fn read(
                 at,
                 format!(
                     "the count `{}` is not a whole number",
-                    count.chars().take(40).collect::<String>()
+                    printable(&count.chars().take(40).collect::<String>())
                 ),
             )
         })?;
@@ -94,14 +130,19 @@ pub fn read(
         if count == 0 {
             continue;
         }
-        let (thread, labels) = thread_of(stack.trim_end(), &mut builder);
+        let (thread, labels, cut) = thread_of(stack.trim_end(), &mut builder, &limits);
         let mut ids: Vec<u32> = labels
             .iter()
-            .filter(|l| !l.is_empty())
             .map(|l| frames.intern(&mut builder, l))
             .collect();
         if ids.is_empty() {
             ids.push(frames.intern(&mut builder, NO_FRAME));
+        }
+        budget
+            .spend(ids.len())
+            .map_err(|e| ImportError::new(name, at, e))?;
+        if cut {
+            builder.add_error(limits.cut_note());
         }
         any = true;
         builder.add_weighted(thread, ids, false, true, count);
@@ -150,15 +191,21 @@ fn read_header(line: &str, header: &mut Header) {
     }
 }
 
-/// The thread a stack belongs to (interned), and its frames without the process and thread
-/// frames the tools put first.
-fn thread_of<'a>(stack: &'a str, builder: &mut ProfileBuilder) -> (u32, Vec<&'a str>) {
-    let mut parts: Vec<&str> = stack.split(';').collect();
+/// The thread a stack belongs to (interned); its frames without the process and thread
+/// frames the tools put first and without empty ones, only the innermost `limits` keeps (read
+/// from the end of the line, so a line of a million frames costs no million-entry list); and
+/// whether that cut the stack.
+fn thread_of<'a>(
+    stack: &'a str,
+    builder: &mut ProfileBuilder,
+    limits: &Limits,
+) -> (u32, Vec<&'a str>, bool) {
     let mut pid: u32 = 0;
     let mut tid: u64 = 0;
     let mut thread_name: Option<String> = None;
-    let mut skip = 0;
-    for part in parts.iter().take(2) {
+    let mut rest = stack;
+    for _ in 0..2 {
+        let (part, after) = rest.split_once(';').unwrap_or((rest, ""));
         if let Some(p) = process_id(part) {
             pid = p;
         } else if let Some((t, name)) = thread_id(part) {
@@ -167,12 +214,20 @@ fn thread_of<'a>(stack: &'a str, builder: &mut ProfileBuilder) -> (u32, Vec<&'a 
         } else {
             break;
         }
-        skip += 1;
+        rest = after;
     }
-    parts.drain(..skip);
+    let mut frames: Vec<&str> = rest
+        .rsplit(';')
+        .filter(|l| !l.is_empty())
+        .take(limits.stack_frames.saturating_add(1))
+        .collect();
+    let cut = frames.len() > limits.stack_frames;
+    frames.truncate(limits.stack_frames);
+    frames.reverse();
     (
         builder.intern_thread(pid, tid, thread_name.as_deref()),
-        parts,
+        frames,
+        cut,
     )
 }
 
@@ -209,6 +264,7 @@ fn thread_id(part: &str) -> Option<(u64, Option<String>)> {
 mod tests {
     use super::*;
     use crate::profile::FrameKind;
+    use crate::record::import::MAX_STACK_FRAMES;
 
     fn read(text: &str) -> Result<Profile, ImportError> {
         parse(text.as_bytes(), "in.folded", &ImportOptions::default())
@@ -282,6 +338,74 @@ mod tests {
         assert!(e.message.contains("too large"), "{e}");
         let e = read("# only a header\n").unwrap_err();
         assert_eq!(e.position, Position::Whole);
+    }
+
+    #[test]
+    fn a_line_of_a_million_frames_keeps_its_innermost() {
+        let mut line = String::from("process 7;thread (0x10)");
+        for i in 0..1_000_000 {
+            line.push_str(&format!(";f{i}"));
+        }
+        line.push_str(" 3\nmain;work 2\n");
+        let started = std::time::Instant::now();
+        let p = read(&line).unwrap();
+        assert!(started.elapsed().as_secs() < 20, "{:?}", started.elapsed());
+        let deep = &p.stacks[0];
+        assert_eq!(deep.frames.len(), MAX_STACK_FRAMES);
+        let leaf =
+            |s: &crate::profile::Stack| p.frames[*s.frames.last().unwrap() as usize].name.clone();
+        assert_eq!(leaf(deep), "f999999");
+        assert_eq!(p.frames[deep.frames[0] as usize].name, "f995904");
+        assert_eq!((p.threads[0].pid, p.threads[0].tid), (7, 0x10));
+        assert!(
+            p.frames.len() < MAX_STACK_FRAMES + 10,
+            "only kept frames are interned"
+        );
+        assert_eq!(names(&p, 1), ["main", "work"]);
+        assert_eq!(p.errors.len(), 1, "{:?}", p.errors);
+        assert_eq!(p.errors[0].count, 1);
+        assert!(
+            p.errors[0].message.contains("deeper than 4096 frames"),
+            "{:?}",
+            p.errors
+        );
+    }
+
+    fn read_limited(text: &str, limits: Limits, max_line: usize) -> Result<Profile, ImportError> {
+        read_within(
+            text.as_bytes(),
+            "in.folded",
+            &ImportOptions::default(),
+            limits,
+            max_line,
+        )
+    }
+
+    #[test]
+    fn a_file_of_too_many_frames_or_too_long_a_line_is_refused() {
+        let limits = Limits {
+            stack_frames: 3,
+            file_frames: 10,
+        };
+        let p = read_limited("a;b;c;d 1\ne;f;g 1\nh;i;j 1\nk 1\n", limits, 100).unwrap();
+        assert_eq!(names(&p, 0), ["b", "c", "d"]);
+        assert_eq!(p.errors[0].count, 1);
+        // Repeated stacks count too: the limit is on what the file makes the reader do.
+        let e =
+            read_limited("a;b 1\na;b 1\na;b 1\na;b 1\na;b 1\na;b 1\n", limits, 100).unwrap_err();
+        assert_eq!(e.position, Position::Line(6));
+        assert!(
+            e.to_string()
+                .starts_with("in.folded:6: the stacks so far hold more than 10 frames"),
+            "{e}"
+        );
+
+        let e = read_limited("a;b 1\nabcdefghijklmnop;q 1\n", limits, 16).unwrap_err();
+        assert_eq!(e.position, Position::Line(2));
+        assert!(e.message.contains("longer than 16 bytes"), "{e}");
+        // A line of exactly the limit, newline aside, is read.
+        read_limited("abcdefghijklmn 1\n", limits, 16).unwrap();
+        read_limited("abcdefghijklmn 1", limits, 16).unwrap();
     }
 
     #[test]

@@ -6,6 +6,12 @@
 //!
 //! Parsers take bytes and a name for messages, and never panic on any input: what they cannot
 //! read is an [`ImportError`] naming the file and the line or byte offset.
+//!
+//! A profile received from elsewhere is data, and a few kilobytes of it can describe far more
+//! than they hold: pprof's inlined lines and repeated locations, speedscope's nested events.
+//! Every importer therefore keeps at most [`MAX_STACK_FRAMES`] frames of a stack (counting
+//! each stack cut in [`Profile::errors`]) and refuses a file whose stacks spell out more than
+//! [`MAX_FILE_FRAMES`] frames in all, so that memory and time stay bounded whatever the input.
 
 pub mod folded;
 pub mod pprof;
@@ -16,7 +22,9 @@ use std::fmt;
 use std::io::{BufRead, Read};
 use std::path::Path;
 
-use crate::profile::{Frame, FrameId, FrameKind, Meta, Profile, ProfileBuilder, Stack, TargetKind};
+use crate::profile::{
+    ErrorCount, Frame, FrameId, FrameKind, Meta, Profile, ProfileBuilder, Stack, TargetKind,
+};
 use crate::record::source::{self, module_name};
 
 /// The formats `report`, `merge` and the other commands read.
@@ -85,6 +93,104 @@ impl fmt::Display for ImportError {
 impl std::error::Error for ImportError {}
 
 pub use crate::profile::MAX_WEIGHT;
+
+/// The most frames one imported stack keeps: py-spy's own limit on the stacks it reads, so an
+/// imported stack is never deeper than a recorded one.
+///
+/// A deeper stack keeps its innermost frames and loses its outermost ones. The leaf is where
+/// self time is counted, and the frames near it are the port candidates and their callers;
+/// what is cut is the root side, whose functions (`<module>`, `main`) then lose only inclusive
+/// time. Refusing the stack instead, as py-spy does, would take its samples out of every share,
+/// and deep recursion is precisely where a hot function is.
+pub const MAX_STACK_FRAMES: usize = 4096;
+
+/// The most frame references one file's stacks may spell out in all, after each is cut to
+/// [`MAX_STACK_FRAMES`]: 50 million, about 200 MB at 4 bytes each, which the profile builder
+/// keeps at most twice (its list of unique stacks and their index), so a few hundred MB.
+/// Repeated stacks count too, so the bound holds for the time spent as well as the memory kept.
+///
+/// A file of real stacks writes each reference out (a label, an index), so only a file of
+/// tens of megabytes reaches it; a large one from py-spy's one sample per round can (hours of
+/// samples), and a small one only by expansion. The largest fleet profiles measured
+/// (benches/fleet_scale.py: a million unique stacks 8 to 32 deep) hold under half of it.
+pub const MAX_FILE_FRAMES: u64 = 50_000_000;
+
+/// The limits an import holds a file to; [`Limits::default`] is the ones above, and tests
+/// lower them to reach them with small inputs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Limits {
+    pub stack_frames: usize,
+    pub file_frames: u64,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            stack_frames: MAX_STACK_FRAMES,
+            file_frames: MAX_FILE_FRAMES,
+        }
+    }
+}
+
+impl Limits {
+    /// The innermost frames of a stack (outermost first) that it keeps, and whether that cuts
+    /// the stack.
+    pub fn innermost<'s, T>(&self, frames: &'s [T]) -> (&'s [T], bool) {
+        let cut = frames.len().saturating_sub(self.stack_frames);
+        (&frames[cut..], cut > 0)
+    }
+
+    /// The note a profile carries in [`Profile::errors`], counted once per stack cut.
+    pub fn cut_note(&self) -> String {
+        format!(
+            "stack deeper than {} frames, cut to its innermost {0}: its outermost callers \
+             lose inclusive time",
+            self.stack_frames
+        )
+    }
+}
+
+/// The frame references one file's stacks have spelled out so far, against
+/// [`Limits::file_frames`].
+#[derive(Debug)]
+pub(crate) struct FrameBudget {
+    limits: Limits,
+    spent: u64,
+}
+
+impl FrameBudget {
+    pub fn new(limits: Limits) -> FrameBudget {
+        FrameBudget { limits, spent: 0 }
+    }
+
+    /// Counts one stack of `frames` frames. The error is the message an importer gives with
+    /// the file and the place where the limit was passed.
+    pub fn spend(&mut self, frames: usize) -> Result<(), String> {
+        self.spent = self.spent.saturating_add(frames as u64);
+        if self.spent <= self.limits.file_frames {
+            return Ok(());
+        }
+        Err(format!(
+            "the stacks so far hold more than {} frames in all, the most port-advisor reads \
+             from one file (so that a profile cannot take all memory): split the profile into \
+             several files, which `merge` and `report` take together",
+            with_commas(self.limits.file_frames)
+        ))
+    }
+}
+
+/// `50,000,000`.
+fn with_commas(n: u64) -> String {
+    let digits = n.to_string();
+    let mut out = String::new();
+    for (i, d) in digits.chars().enumerate() {
+        if i > 0 && (digits.len() - i).is_multiple_of(3) {
+            out.push(',');
+        }
+        out.push(d);
+    }
+    out
+}
 
 /// The format of `bytes`, judged by content: gzip or protobuf is pprof, a JSON object is a
 /// port-advisor profile or speedscope, anything else that reads as text is collapsed stacks.
@@ -316,6 +422,8 @@ pub struct Merge {
     names: Vec<String>,
     max_rate: u32,
     wall_seconds: f64,
+    /// The inputs' notes and errors ([`Profile::errors`]), added up by message.
+    errors: FxHashMap<String, u64>,
 }
 
 /// Thread, idle, GIL and frames (outermost first) of a merged stack.
@@ -357,6 +465,10 @@ impl Merge {
                     .collect(),
             );
             *self.stacks.entry(key).or_default() += s.weight as f64 / rate as f64;
+        }
+        for e in profile.errors {
+            let count = self.errors.entry(e.message).or_default();
+            *count = count.saturating_add(e.count);
         }
         self.names.push(name.to_owned());
         self.max_rate = self.max_rate.max(rate);
@@ -403,6 +515,14 @@ impl Merge {
         });
         let samples: u64 = stacks.iter().map(|s| s.weight).sum();
         profile.stacks = stacks;
+        profile.errors = self
+            .errors
+            .into_iter()
+            .map(|(message, count)| ErrorCount { message, count })
+            .collect();
+        profile
+            .errors
+            .sort_by(|a, b| b.count.cmp(&a.count).then(a.message.cmp(&b.message)));
         profile.meta.samples = samples;
         profile.meta.ticks = samples;
         profile.meta.wall_seconds = if self.wall_seconds > 0.0 {
@@ -491,6 +611,23 @@ mod tests {
         assert_eq!((weight("hot"), weight("cold")), (150, 50));
         assert_eq!(p.meta.samples, 200);
         assert_eq!(p.meta.command, ["fast", "slow"]);
+    }
+
+    #[test]
+    fn a_merge_keeps_what_its_inputs_cut() {
+        let deep = format!("{} 1\n", vec!["f"; MAX_STACK_FRAMES + 1].join(";"));
+        let opts = ImportOptions::default();
+        let mut merge = Merge::default();
+        for name in ["a", "b"] {
+            let p = folded::parse(deep.as_bytes(), name, &opts).unwrap();
+            assert_eq!(p.errors.len(), 1, "{:?}", p.errors);
+            merge.add(name, p);
+        }
+        let p = merge.finish();
+        assert_eq!(p.stacks[0].frames.len(), MAX_STACK_FRAMES);
+        assert_eq!(p.errors.len(), 1, "{:?}", p.errors);
+        assert_eq!(p.errors[0].count, 2);
+        assert_eq!(p.errors[0].message, Limits::default().cut_note());
     }
 
     #[test]

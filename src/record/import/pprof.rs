@@ -17,7 +17,9 @@
 //! Each `Line` of a location is a frame; a location's lines are innermost first (the inlined
 //! callee, then its caller) and a sample's locations leaf first, so both are reversed into the
 //! model's outermost-first stacks. Labels `thread id`/`thread_id`, `thread name`/`thread_name`
-//! and `pid` name the threads.
+//! and `pid` name the threads. Inlining and repeated location ids let a few bytes of a sample
+//! stand for millions of frames: a stack is read from its leaf and stops at
+//! [`MAX_STACK_FRAMES`](super::MAX_STACK_FRAMES), keeping the innermost.
 //!
 //! The top-level fields are walked by hand, in two passes, rather than decoded as one message:
 //! the first decodes the tables (sample types, mappings, locations, functions, strings), the
@@ -31,10 +33,11 @@ use std::path::Path;
 
 use prost::Message;
 
-use super::{ImportError, ImportOptions, Position, MAX_WEIGHT};
+use super::{FrameBudget, ImportError, ImportOptions, Limits, Position, MAX_WEIGHT};
 use crate::profile::{Frame, FrameId, FrameKind, Meta, Profile, ProfileBuilder};
 use crate::record::source::module_name;
 use crate::report::folded::NO_FRAME;
+use crate::report::terminal::printable;
 
 /// The messages of `profile.proto` (package `perftools.profiles`), with its field numbers.
 pub mod proto {
@@ -206,15 +209,17 @@ fn fits_schema(field: &Field) -> bool {
 }
 
 pub fn parse(bytes: &[u8], name: &str, opts: &ImportOptions) -> Result<Profile, ImportError> {
-    parse_limited(bytes, name, opts, MAX_UNZIPPED)
+    parse_limited(bytes, name, opts, MAX_UNZIPPED, Limits::default())
 }
 
-/// [`parse`], refusing inputs that unzip to more than `limit` bytes.
+/// [`parse`], refusing inputs that unzip to more than `limit` bytes, and holding the stacks to
+/// `limits`.
 fn parse_limited(
     bytes: &[u8],
     name: &str,
     opts: &ImportOptions,
     limit: u64,
+    limits: Limits,
 ) -> Result<Profile, ImportError> {
     let gzipped = bytes.starts_with(&GZIP_MAGIC);
     let src = Source { name, gzipped };
@@ -233,7 +238,7 @@ fn parse_limited(
         }));
     }
     let tables = Tables::read(data, &src)?;
-    Reader::new(tables, &src, opts)?.read_samples(data)
+    Reader::new(tables, &src, opts, limits)?.read_samples(data)
 }
 
 /// Where an error is: the file's name, and whether byte offsets are of the unzipped data.
@@ -568,6 +573,9 @@ struct Reader<'a> {
     duration_nanos: i64,
     places: HashMap<u64, Place>,
     builder: ProfileBuilder,
+    limits: Limits,
+    /// The frames of every sample's stack spelled out so far.
+    budget: FrameBudget,
 }
 
 impl<'a> Reader<'a> {
@@ -575,6 +583,7 @@ impl<'a> Reader<'a> {
         t: Tables,
         src: &'a Source<'a>,
         opts: &ImportOptions,
+        limits: Limits,
     ) -> Result<Reader<'a>, ImportError> {
         let string = |index: i64, owner: &dyn Fn() -> String| -> Result<&str, ImportError> {
             usize::try_from(index)
@@ -623,7 +632,10 @@ impl<'a> Reader<'a> {
             let period_ns = period_ns.unwrap_or(1e9 / f64::from(rate_hz));
             (i, Measure::Time { unit_ns, period_ns })
         } else {
-            let found: Vec<String> = types.iter().map(|(t, u)| format!("{t}/{u}")).collect();
+            let found: Vec<String> = types
+                .iter()
+                .map(|(t, u)| printable(&format!("{t}/{u}")).into_owned())
+                .collect();
             return Err(src.whole(format!(
                 "no sample type counts samples or time (found {}): port-advisor reads CPU and \
                  wall-clock profiles, not allocation or lock profiles",
@@ -698,6 +710,8 @@ impl<'a> Reader<'a> {
             places,
             builder: ProfileBuilder::default(),
             strings: t.strings,
+            limits,
+            budget: FrameBudget::new(limits),
         })
     }
 
@@ -734,12 +748,19 @@ impl<'a> Reader<'a> {
             let thread = self
                 .thread(&sample)
                 .map_err(|e| src.at(offset, format!("sample {index}: {e}")))?;
-            let stack = self
+            let (stack, cut) = self
                 .stack(&sample)
+                .map_err(|e| src.at(offset, format!("sample {index}: {e}")))?;
+            // Samples of no weight count: reading them is work all the same.
+            self.budget
+                .spend(stack.len())
                 .map_err(|e| src.at(offset, format!("sample {index}: {e}")))?;
             index += 1;
             if weight == 0 {
                 continue;
+            }
+            if cut {
+                self.builder.add_error(self.limits.cut_note());
             }
             total = total.saturating_add(weight);
             self.builder
@@ -831,13 +852,26 @@ impl<'a> Reader<'a> {
         Ok(self.builder.intern_thread(pid, tid, name.as_deref()))
     }
 
-    /// The frames of a sample, outermost first.
-    fn stack(&mut self, sample: &proto::Sample) -> Result<Vec<FrameId>, String> {
-        let mut stack = Vec::new();
-        for &id in sample.location_id.iter().rev() {
+    /// The frames of a sample, outermost first: its innermost ones, as many as the limit
+    /// keeps, and whether there were more. Read from the leaf (the first location, the first
+    /// line of each), so a stack's cost is the limit, not what its locations add up to; the
+    /// locations past the limit are only checked to exist.
+    fn stack(&mut self, sample: &proto::Sample) -> Result<(Vec<FrameId>, bool), String> {
+        let keep = self.limits.stack_frames;
+        // Leaf first until reversed at the end.
+        let mut stack: Vec<FrameId> = Vec::new();
+        let mut cut = false;
+        for &id in &sample.location_id {
             let place = self.places.get_mut(&id).ok_or_else(|| {
                 format!("it names location {id}, which the profile does not define")
             })?;
+            let room = keep - stack.len();
+            if room < place.frames.len() {
+                cut = true;
+            }
+            if room == 0 {
+                continue;
+            }
             let builder = &mut self.builder;
             let ids = place.ids.get_or_insert_with(|| {
                 place
@@ -846,9 +880,10 @@ impl<'a> Reader<'a> {
                     .map(|f| builder.intern_frame(f.clone()))
                     .collect()
             });
-            stack.extend_from_slice(ids);
+            stack.extend(ids.iter().rev().take(room));
         }
-        Ok(stack)
+        stack.reverse();
+        Ok((stack, cut))
     }
 }
 
@@ -954,6 +989,7 @@ mod tests {
 
     use super::proto::{Function, Label, Line, Location, Mapping, Sample, ValueType};
     use super::*;
+    use crate::record::import::MAX_STACK_FRAMES;
 
     /// A string table being filled.
     struct Strings(Vec<String>);
@@ -1286,6 +1322,108 @@ mod tests {
         assert!(e.message.contains("no samples"), "{e}");
     }
 
+    /// A few kilobytes that stand for millions of frames: a location of `lines` inlined lines
+    /// (all of function `deep`), named `repeats` times by each sample, under a leaf `hot`.
+    fn inlined_bomb(lines: i64, repeats: usize, samples: i64) -> proto::Profile {
+        let mut s = Strings::new();
+        let count = ValueType {
+            r#type: s.id("samples"),
+            unit: s.id("count"),
+        };
+        let function = vec![
+            function(&mut s, 1, "deep", "deep", "/app/deep.py"),
+            function(&mut s, 2, "hot", "hot", "/app/deep.py"),
+        ];
+        let location = vec![
+            Location {
+                id: 1,
+                line: (1..=lines).map(|l| line(1, l)).collect(),
+                ..Location::default()
+            },
+            Location {
+                id: 2,
+                line: vec![line(2, 7)],
+                ..Location::default()
+            },
+        ];
+        let mut location_id = vec![2];
+        location_id.extend(std::iter::repeat_n(1, repeats));
+        proto::Profile {
+            sample_type: vec![count],
+            sample: (1..=samples)
+                .map(|n| Sample {
+                    location_id: location_id.clone(),
+                    value: vec![n],
+                    label: Vec::new(),
+                })
+                .collect(),
+            location,
+            function,
+            string_table: s.0,
+            ..proto::Profile::default()
+        }
+    }
+
+    #[test]
+    fn inlined_lines_named_again_and_again_keep_the_innermost_frames() {
+        let bytes = inlined_bomb(500, 1000, 8).encode_to_vec();
+        assert!(bytes.len() < 16 << 10, "{} bytes", bytes.len());
+        let started = std::time::Instant::now();
+        let p = read(&bytes).unwrap();
+        assert!(started.elapsed().as_secs() < 10, "{:?}", started.elapsed());
+        assert_eq!(p.stacks.len(), 1, "eight samples of one stack");
+        let stack = &p.stacks[0];
+        assert_eq!(stack.frames.len(), MAX_STACK_FRAMES);
+        assert_eq!(stack.weight, 36);
+        let leaf = &p.frames[*stack.frames.last().unwrap() as usize];
+        assert_eq!((leaf.name.as_str(), leaf.line), ("hot", Some(7)));
+        // Below the leaf, the location's lines from the innermost (its first line) out.
+        let lines: Vec<Option<u32>> = stack.frames[MAX_STACK_FRAMES - 4..MAX_STACK_FRAMES - 1]
+            .iter()
+            .map(|&f| p.frames[f as usize].line)
+            .collect();
+        assert_eq!(lines, [Some(3), Some(2), Some(1)]);
+        assert_eq!(p.errors.len(), 1, "{:?}", p.errors);
+        assert_eq!(p.errors[0].count, 8, "each sample cut is counted");
+        assert!(p.errors[0].message.contains("4096"), "{:?}", p.errors);
+
+        // A stack at the limit is not cut.
+        let p = read(&inlined_bomb(4095, 1, 1).encode_to_vec()).unwrap();
+        assert_eq!(p.stacks[0].frames.len(), MAX_STACK_FRAMES);
+        assert!(p.errors.is_empty(), "{:?}", p.errors);
+        // A location past the limit must still exist.
+        let mut bomb = inlined_bomb(500, 1000, 1);
+        bomb.sample[0].location_id.push(9);
+        let e = error(&bomb.encode_to_vec());
+        assert!(e.message.contains("sample 0: it names location 9"), "{e}");
+    }
+
+    #[test]
+    fn a_file_whose_stacks_spell_out_too_many_frames_is_refused() {
+        let limits = Limits {
+            stack_frames: MAX_STACK_FRAMES,
+            file_frames: 3 * MAX_STACK_FRAMES as u64,
+        };
+        let bytes = inlined_bomb(500, 1000, 8).encode_to_vec();
+        let opts = ImportOptions::default();
+        let e = parse_limited(&bytes, "in.pprof", &opts, MAX_UNZIPPED, limits).unwrap_err();
+        assert!(matches!(e.position, Position::Offset(_)), "{e:?}");
+        assert!(
+            e.to_string()
+                .contains(": sample 3: the stacks so far hold more than 12,288 frames in all"),
+            "{e}"
+        );
+        // The real limit, reached with 100 KB: 12,208 samples of a location of 4,096 lines.
+        let bytes = inlined_bomb(4095, 1, 12_208).encode_to_vec();
+        assert!(bytes.len() < 200 << 10, "{} bytes", bytes.len());
+        let started = std::time::Instant::now();
+        let e = error(&gzip(&bytes));
+        assert!(started.elapsed().as_secs() < 20, "{:?}", started.elapsed());
+        assert_eq!(e.position, Position::Whole);
+        assert!(e.message.contains("sample 12207: "), "{e}");
+        assert!(e.message.contains("more than 50,000,000 frames"), "{e}");
+    }
+
     /// A gzip stream of `len` bytes whose trailer says it unzips to `size` bytes.
     fn claims(len: usize, size: u32) -> Vec<u8> {
         let mut bytes = vec![0u8; len];
@@ -1297,7 +1435,14 @@ mod tests {
     #[test]
     fn zip_bombs_are_refused() {
         let zeros = gzip(&vec![0u8; 1 << 20]);
-        let e = parse_limited(&zeros, "big.pb.gz", &ImportOptions::default(), 1 << 19).unwrap_err();
+        let e = parse_limited(
+            &zeros,
+            "big.pb.gz",
+            &ImportOptions::default(),
+            1 << 19,
+            Limits::default(),
+        )
+        .unwrap_err();
         assert!(e.to_string().starts_with("big.pb.gz: "), "{e}");
         assert!(e.message.contains("more than the 512 KiB"), "{e}");
         assert!(e.message.contains("zip bomb"), "{e}");

@@ -17,16 +17,25 @@
 //! port-advisor's merged stacks are whole samples at its rate), else 1 kHz, each stack rounded
 //! to whole milliseconds and at least one sample.
 //! Memory profiles (unit `bytes`) are refused: the advice is about time.
+//!
+//! A stack keeps its innermost [`MAX_STACK_FRAMES`](super::MAX_STACK_FRAMES) frames. Evented
+//! profiles are walked as a tree of open frames, one step an event, so that a deep nesting
+//! costs each event nothing more; each stack's frames are spelled out once, at the end.
 
 use std::borrow::Cow;
 use std::collections::{HashMap, HashSet};
 use std::path::Path;
 
+use rustc_hash::FxHashMap;
 use serde::Deserialize;
 
-use super::{frame_from_label, python_or_native, ImportError, ImportOptions, Position, MAX_WEIGHT};
+use super::{
+    frame_from_label, python_or_native, FrameBudget, ImportError, ImportOptions, Limits, Position,
+    MAX_WEIGHT,
+};
 use crate::profile::{Frame, FrameId, FrameKind, Meta, Profile, ProfileBuilder, ThreadId};
 use crate::report::folded::NO_FRAME;
+use crate::report::terminal::printable;
 
 /// The fastest rate a period found in the weights may set: beyond it the "period" is more
 /// likely one short event than a sampler's interval.
@@ -124,7 +133,7 @@ struct RawStack {
 #[derive(Default)]
 struct Weighed {
     /// Stack index by (thread, frames), to add equal stacks as they come.
-    ids: HashMap<(ThreadId, Vec<FrameId>), usize>,
+    ids: FxHashMap<(ThreadId, Vec<FrameId>), usize>,
     stacks: Vec<RawStack>,
     /// Every positive weight as the file wrote it, in seconds: the samples or intervals whose
     /// common period, if any, is the rate.
@@ -138,9 +147,14 @@ struct Weighed {
 }
 
 impl Weighed {
-    fn add(&mut self, thread: ThreadId, frames: Vec<FrameId>, seconds: f64) {
+    /// One sample's or interval's weight, as the file wrote it.
+    fn count(&mut self, seconds: f64) {
         self.periods.push(seconds);
         self.total_seconds += seconds;
+    }
+
+    /// Adds `seconds` to a stack, already [counted](Weighed::count).
+    fn add(&mut self, thread: ThreadId, frames: Vec<FrameId>, seconds: f64) {
         let key = (thread, frames);
         if let Some(&i) = self.ids.get(&key) {
             self.stacks[i].seconds += seconds;
@@ -156,6 +170,16 @@ impl Weighed {
 }
 
 pub fn parse(bytes: &[u8], name: &str, opts: &ImportOptions) -> Result<Profile, ImportError> {
+    parse_within(bytes, name, opts, Limits::default())
+}
+
+/// [`parse`], holding the file to `limits`.
+fn parse_within(
+    bytes: &[u8],
+    name: &str,
+    opts: &ImportOptions,
+    limits: Limits,
+) -> Result<Profile, ImportError> {
     let file: File = serde_json::from_slice(bytes).map_err(|e| json_error(name, &e))?;
     if file.profiles.is_empty() {
         return Err(ImportError::new(
@@ -178,6 +202,8 @@ pub fn parse(bytes: &[u8], name: &str, opts: &ImportOptions) -> Result<Profile, 
         frame_ids: vec![None; file.shared.frames.len()],
         no_frame: None,
         threads: HashSet::new(),
+        limits,
+        budget: FrameBudget::new(limits),
     };
     let mut weighed = Weighed::default();
     for (i, p) in file.profiles.iter().enumerate() {
@@ -221,10 +247,14 @@ pub fn parse(bytes: &[u8], name: &str, opts: &ImportOptions) -> Result<Profile, 
         ));
     }
     let rate = choose_rate(&weighed, default_rate);
+    let wall_seconds = weighed.wall_seconds;
+    // The index goes before the builder makes its own: one copy of the stacks less at a time.
+    let stacks = std::mem::take(&mut weighed.stacks);
+    drop(weighed);
     let mut builder = reader.builder;
     let mut per_thread: HashMap<ThreadId, u64> = HashMap::new();
     let mut samples = 0u64;
-    for s in weighed.stacks {
+    for s in stacks {
         let weight = ((s.seconds * f64::from(rate)).round() as u64).clamp(1, MAX_WEIGHT);
         samples = samples.saturating_add(weight);
         let thread_samples = per_thread.entry(s.thread).or_default();
@@ -234,7 +264,7 @@ pub fn parse(bytes: &[u8], name: &str, opts: &ImportOptions) -> Result<Profile, 
     let mut meta = Meta {
         samples,
         ticks: per_thread.values().copied().max().unwrap_or(0),
-        wall_seconds: weighed.wall_seconds,
+        wall_seconds,
         ..Meta::default()
     };
     meta.sampling.rate_hz = rate;
@@ -303,6 +333,9 @@ struct Reader<'f, 'a> {
     frame_ids: Vec<Option<FrameId>>,
     no_frame: Option<FrameId>,
     threads: HashSet<(u32, u64)>,
+    limits: Limits,
+    /// The frames of every stack spelled out so far.
+    budget: FrameBudget,
 }
 
 impl Reader<'_, '_> {
@@ -371,10 +404,12 @@ impl Reader<'_, '_> {
         id
     }
 
-    /// Frame ids of a stack of shared-frame indices, checked; `where_` names it in errors.
+    /// Frame ids of a stack of shared-frame indices, checked, and cut to its innermost frames;
+    /// `cut` says the indices were cut already. `where_` names the stack in errors.
     fn stack(
         &mut self,
         indices: &[i64],
+        cut: bool,
         thread: &Thread,
         where_: impl Fn() -> String,
     ) -> Result<(ThreadId, Vec<FrameId>), ImportError> {
@@ -392,9 +427,16 @@ impl Reader<'_, '_> {
                 indices = rest;
             }
         }
+        for &index in indices {
+            self.check_index(index, &where_)?;
+        }
+        let (indices, cut_here) = self.limits.innermost(indices);
         let mut frames = Vec::with_capacity(indices.len());
         for &index in indices {
             frames.push(self.frame(self.check_index(index, &where_)?));
+        }
+        if cut || cut_here {
+            self.builder.add_error(self.limits.cut_note());
         }
         let thread = self
             .builder
@@ -407,6 +449,9 @@ impl Reader<'_, '_> {
             self.no_frame = Some(no_frame);
             frames.push(no_frame);
         }
+        self.budget
+            .spend(frames.len())
+            .map_err(|e| self.error(format!("{}: {e}", where_())))?;
         Ok((thread, frames))
     }
 
@@ -456,14 +501,16 @@ impl Reader<'_, '_> {
                 }
                 continue;
             }
-            let (thread, frames) = self.stack(sample, thread, at_sample)?;
+            let (thread, frames) = self.stack(sample, false, thread, at_sample)?;
+            weighed.count(seconds);
             weighed.add(thread, frames, seconds);
         }
         Ok(())
     }
 
     /// Open and close events become the time each stack was open: the stack between two
-    /// events weighs the time between them.
+    /// events weighs the time between them. The stacks are nodes of a tree (see [`OpenTree`])
+    /// while the events are read, and frames only once each has its time.
     fn evented(
         &mut self,
         i: usize,
@@ -475,8 +522,11 @@ impl Reader<'_, '_> {
         let Some(events) = &p.events else {
             return Err(self.error(format!("profiles[{i}] is `evented` but has no `events`")));
         };
-        // Open frames as shared indices, with the event that opened each.
+        // Open frames as shared indices, with the event that opened each; and the same stack
+        // as a node of the tree.
         let mut open: Vec<(i64, usize)> = Vec::new();
+        let mut tree = OpenTree::new();
+        let mut node = OpenTree::ROOT;
         let mut last_at: Option<f64> = None;
         for (j, event) in events.iter().enumerate() {
             let at_event = || format!("profiles[{i}].events[{j}]");
@@ -496,16 +546,18 @@ impl Reader<'_, '_> {
                 if !open.is_empty() && event.at > last {
                     let interval = || format!("the time up to {}", at_event());
                     let seconds = self.seconds(event.at - last, unit, interval)?;
-                    let indices: Vec<i64> = open.iter().map(|&(f, _)| f).collect();
-                    let (thread, frames) = self.stack(&indices, thread, at_event)?;
-                    weighed.add(thread, frames, seconds);
+                    weighed.count(seconds);
+                    tree.add(node, seconds);
                 }
             }
             last_at = Some(event.at);
             match event.kind.as_ref() {
-                "O" => open.push((event.frame, j)),
+                "O" => {
+                    open.push((event.frame, j));
+                    node = tree.child(node, event.frame);
+                }
                 "C" => match open.pop() {
-                    Some((f, _)) if f == event.frame => {}
+                    Some((f, _)) if f == event.frame => node = tree.parent(node),
                     Some((f, _)) => {
                         return Err(self.error(format!(
                             "{} closes frame {} `{}`, but frame {f} `{}` is the one open: \
@@ -540,6 +592,12 @@ impl Reader<'_, '_> {
                  unbalanced events",
                 short(&self.shared[f as usize].name)
             )));
+        }
+        for (node, seconds) in tree.timed() {
+            let (indices, cut) = tree.innermost(node, self.limits.stack_frames);
+            let (thread, frames) =
+                self.stack(&indices, cut, thread, || format!("profiles[{i}].events"))?;
+            weighed.add(thread, frames, seconds);
         }
         Ok(())
     }
@@ -643,19 +701,111 @@ fn non_empty(s: &str) -> Option<String> {
     (!s.is_empty()).then(|| s.to_owned())
 }
 
-/// A name quoted in a message, cut short.
+/// The stacks of an evented profile as a tree: each node is a frame opened on top of its
+/// parent's stack, and [`OpenTree::ROOT`] the empty stack. Opening or closing a frame is one
+/// step in it, however deep the stack, where spelling the stack out at each event would cost
+/// its depth every time: 100,000 nested frames would be 5 billion frames to copy.
+struct OpenTree {
+    nodes: Vec<OpenNode>,
+    children: FxHashMap<(u32, i64), u32>,
+    /// The nodes that have time, in the order they first had it.
+    timed: Vec<u32>,
+}
+
+struct OpenNode {
+    parent: u32,
+    /// The shared frame opened.
+    frame: i64,
+    depth: usize,
+    seconds: f64,
+    /// Listed in `timed`: it had an interval, if one of no time.
+    timed: bool,
+}
+
+impl OpenTree {
+    const ROOT: u32 = 0;
+
+    fn new() -> OpenTree {
+        OpenTree {
+            nodes: vec![OpenNode {
+                parent: Self::ROOT,
+                frame: -1,
+                depth: 0,
+                seconds: 0.0,
+                timed: false,
+            }],
+            children: FxHashMap::default(),
+            timed: Vec::new(),
+        }
+    }
+
+    /// The stack of `frame` opened on top of `node`'s.
+    fn child(&mut self, node: u32, frame: i64) -> u32 {
+        if let Some(&child) = self.children.get(&(node, frame)) {
+            return child;
+        }
+        // No more nodes than events, and a profile holds fewer than 4 billion.
+        let child = self.nodes.len() as u32;
+        self.nodes.push(OpenNode {
+            parent: node,
+            frame,
+            depth: self.nodes[node as usize].depth + 1,
+            seconds: 0.0,
+            timed: false,
+        });
+        self.children.insert((node, frame), child);
+        child
+    }
+
+    fn parent(&self, node: u32) -> u32 {
+        self.nodes[node as usize].parent
+    }
+
+    fn add(&mut self, node: u32, seconds: f64) {
+        let n = &mut self.nodes[node as usize];
+        if !n.timed {
+            n.timed = true;
+            self.timed.push(node);
+        }
+        n.seconds += seconds;
+    }
+
+    /// The stacks with time, and their time.
+    fn timed(&self) -> impl Iterator<Item = (u32, f64)> + '_ {
+        self.timed
+            .iter()
+            .map(|&n| (n, self.nodes[n as usize].seconds))
+    }
+
+    /// The innermost `keep` frames of `node`'s stack, outermost first, and whether that is
+    /// not all of them.
+    fn innermost(&self, mut node: u32, keep: usize) -> (Vec<i64>, bool) {
+        let depth = self.nodes[node as usize].depth;
+        let mut frames = Vec::with_capacity(depth.min(keep));
+        while node != Self::ROOT && frames.len() < keep {
+            let n = &self.nodes[node as usize];
+            frames.push(n.frame);
+            node = n.parent;
+        }
+        frames.reverse();
+        (frames, depth > keep)
+    }
+}
+
+/// A name quoted in a message, cut short, control characters written out.
 fn short(s: &str) -> String {
     let mut out: String = s.chars().take(60).collect();
     if out.len() < s.len() {
         out.push('…');
     }
-    out
+    printable(&out).into_owned()
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::profile::Sampling;
+    use crate::record::import::MAX_STACK_FRAMES;
     use crate::report::folded::FoldOptions;
 
     fn read(text: &str) -> Result<Profile, ImportError> {
@@ -1010,6 +1160,100 @@ mod tests {
                 .contains("the time up to profiles[0].events[1] is 10000000000000, too long"),
             "{e}"
         );
+    }
+
+    /// An evented profile of `depth` nested opens of frame `a` then as many closes, under one
+    /// open of frame `b`: with `spread`, each event a millisecond after the one before, else
+    /// the opens at 0 and the closes at 1.
+    fn nested(depth: usize, spread: bool) -> String {
+        let mut events = String::from(r#"{"type":"O","frame":1,"at":0}"#);
+        for j in 0..depth {
+            let at = if spread { j } else { 0 };
+            events.push_str(&format!(r#",{{"type":"O","frame":0,"at":{at}}}"#));
+        }
+        for j in 0..depth {
+            let at = if spread { depth + j } else { 1 };
+            events.push_str(&format!(r#",{{"type":"C","frame":0,"at":{at}}}"#));
+        }
+        events.push_str(&format!(r#",{{"type":"C","frame":1,"at":{}}}"#, 2 * depth));
+        format!(
+            r#"{{{FRAMES},"profiles":[{{"type":"evented","unit":"milliseconds",
+            "events":[{events}]}}]}}"#
+        )
+    }
+
+    #[test]
+    fn deeply_nested_events_keep_the_innermost_frames() {
+        let started = std::time::Instant::now();
+        let p = read(&nested(100_000, false)).unwrap();
+        assert!(started.elapsed().as_secs() < 10, "{:?}", started.elapsed());
+        // The full depth for a millisecond, then `b` alone.
+        assert_eq!(
+            stacks(&p)
+                .iter()
+                .map(|(s, w)| (s.len(), *w))
+                .collect::<Vec<_>>(),
+            [(MAX_STACK_FRAMES, 1), (1, 199_999)]
+        );
+        let deep = p.stacks.iter().find(|s| s.frames.len() > 1).unwrap();
+        assert!(deep
+            .frames
+            .iter()
+            .all(|&f| p.frames[f as usize].name == "a"));
+        assert_eq!(p.errors.len(), 1, "{:?}", p.errors);
+        assert_eq!(p.errors[0].count, 1, "{:?}", p.errors);
+
+        // Each event at its own time: every depth a stack with time, 100,000 of them, which
+        // even cut spell out more frames than a file may.
+        let started = std::time::Instant::now();
+        let e = err(&nested(100_000, true));
+        assert!(started.elapsed().as_secs() < 20, "{:?}", started.elapsed());
+        assert!(
+            e.to_string().starts_with(
+                "in.json: profiles[0].events: the stacks so far hold more than 50,000,000 frames"
+            ),
+            "{e}"
+        );
+    }
+
+    #[test]
+    fn deep_samples_keep_their_innermost_frames_and_a_file_its_limit() {
+        let deep = format!("[[{}1]]", "0,".repeat(10_000));
+        let p = read(&sampled(&deep, "[2]", "none")).unwrap();
+        assert_eq!(p.stacks[0].frames.len(), MAX_STACK_FRAMES);
+        let leaf = p.stacks[0].frames[MAX_STACK_FRAMES - 1];
+        assert_eq!(p.frames[leaf as usize].name, "b");
+        assert_eq!(p.errors[0].count, 1);
+
+        let limits = Limits {
+            stack_frames: 2,
+            file_frames: 5,
+        };
+        let within = |text: &str| {
+            parse_within(
+                text.as_bytes(),
+                "in.json",
+                &ImportOptions::default(),
+                limits,
+            )
+        };
+        let p = within(&sampled("[[0,0,1],[1,1]]", "[1,1]", "none")).unwrap();
+        assert_eq!(
+            stacks(&p),
+            [
+                (vec!["a".into(), "b".into()], 1),
+                (vec!["b".into(), "b".into()], 1)
+            ]
+        );
+        let e = within(&sampled("[[0,1],[1],[0,1],[1,0]]", "[1,1,1,1]", "none")).unwrap_err();
+        assert!(
+            e.to_string()
+                .starts_with("in.json: profiles[0].samples[3]: the stacks so far hold more than 5"),
+            "{e}"
+        );
+        // An index past the limit is checked all the same.
+        let e = within(&sampled("[[7,0,1]]", "[1]", "none")).unwrap_err();
+        assert!(e.message.contains("samples[0] names frame 7"), "{e}");
     }
 
     #[test]
