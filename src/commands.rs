@@ -228,28 +228,25 @@ pub fn view(args: ViewArgs) -> Result<u8> {
     let path = profile_file(&args.run)?;
     let folder = path.parent().unwrap_or(Path::new(".")).to_path_buf();
     let page = folder.join("report.html");
-    {
-        let advice_args = AdviceArgs {
-            rules: None,
-            top: 10,
-            min_share: None,
-            no_readiness: false,
-        };
-        let rules = load_rules(&advice_args)?;
-        let mut profile = Profile::load(&path)?;
-        profile.provenance = trust::provenance_of(&path, args.trust);
-        let analysis = analysis_of(&profile, &rules, false);
-        let advice = advise_on(&profile, &analysis, &rules, &advice_args);
-        let html = HtmlOptions {
-            fold: FoldOptions::default(),
-            run: Some(run_name(&path)),
-        };
-        write_atomic(&page, |w| {
-            report::html::write(&profile, &analysis, &advice, &html, w)
-        })
-        .map_err(|e| UserError::Output(format!("cannot write {}: {e:#}", page.display())))?;
-        eprintln!("Wrote {}", page.display());
-    }
+    let advice_args = AdviceArgs {
+        rules: None,
+        top: 10,
+        min_share: None,
+        no_readiness: false,
+    };
+    let rules = load_rules(&advice_args)?;
+    let profile = load_recorded(&path, args.trust)?;
+    let analysis = analysis_of(&profile, &rules, false);
+    let advice = advise_on(&profile, &analysis, &rules, &advice_args);
+    let html = HtmlOptions {
+        fold: FoldOptions::default(),
+        run: Some(run_name(&path)),
+    };
+    write_atomic(&page, |w| {
+        report::html::write(&profile, &analysis, &advice, &html, w)
+    })
+    .map_err(|e| UserError::Output(format!("cannot write {}: {e:#}", page.display())))?;
+    eprintln!("Wrote {}", page.display());
     let page = page.canonicalize().unwrap_or(page);
     if !args.print_path {
         if let Some(browser) = open_in_browser(&page) {
@@ -384,8 +381,7 @@ pub fn stub(args: StubArgs) -> Result<u8> {
     };
     let rules = load_rules(&advice_args)?;
     let path = profile_file(&args.profile)?;
-    let mut profile = Profile::load(&path)?;
-    profile.provenance = trust::provenance_of(&path, args.trust);
+    let profile = load_recorded(&path, args.trust)?;
     let analysis = analysis_of(&profile, &rules, false);
     let advice = advise_on(&profile, &analysis, &rules, &advice_args);
     let name = args
@@ -513,6 +509,13 @@ pub fn merge(args: MergeArgs) -> Result<u8> {
         args.output.display()
     );
     Ok(0)
+}
+
+/// A port-advisor profile.json, acted on as recorded here when it is sealed or `trust`ed.
+fn load_recorded(path: &Path, trust: bool) -> Result<Profile> {
+    let mut profile = Profile::load(path)?;
+    profile.provenance = trust::provenance_of(path, trust);
+    Ok(profile)
 }
 
 /// One profile from a path: a run folder, a profile.json, or another tool's file. Returns

@@ -378,6 +378,19 @@ pub struct ErrorCount {
     pub count: u64,
 }
 
+impl ErrorCount {
+    /// Error counts by message, the most frequent first (then by message, so that equal input
+    /// gives equal output whatever the order of the map they were gathered in).
+    pub fn ranked(counts: impl IntoIterator<Item = (String, u64)>) -> Vec<ErrorCount> {
+        let mut errors: Vec<ErrorCount> = counts
+            .into_iter()
+            .map(|(message, count)| ErrorCount { message, count })
+            .collect();
+        errors.sort_by(|a, b| b.count.cmp(&a.count).then(a.message.cmp(&b.message)));
+        errors
+    }
+}
+
 impl Profile {
     /// A frame's source file on this machine: relative paths are relative to the recording's
     /// working directory.
@@ -733,40 +746,24 @@ impl ProfileBuilder {
     }
 
     /// The profile built, under `meta`, without copying it.
-    pub fn into_profile(mut self, meta: Meta) -> Profile {
-        let errors = std::mem::take(&mut self.errors);
-        let mut profile = Profile {
+    pub fn into_profile(self, meta: Meta) -> Profile {
+        let errors = self.errors;
+        Profile {
             schema: SCHEMA,
             meta,
             frames: self.frames,
             threads: self.threads,
             stacks: self.stacks,
             native_stacks: self.native_stacks,
-            errors: Vec::new(),
+            errors: ErrorCount::ranked(errors),
             probe: None,
             provenance: Provenance::Received,
-        };
-        profile.errors = errors
-            .into_iter()
-            .map(|(message, count)| ErrorCount { message, count })
-            .collect();
-        profile
-            .errors
-            .sort_by(|a, b| b.count.cmp(&a.count).then(a.message.cmp(&b.message)));
-        profile
+        }
     }
 
     /// A snapshot of everything gathered so far, under `meta`.
     pub fn to_profile(&self, meta: Meta) -> Profile {
-        let mut errors: Vec<ErrorCount> = self
-            .errors
-            .iter()
-            .map(|(message, &count)| ErrorCount {
-                message: message.clone(),
-                count,
-            })
-            .collect();
-        errors.sort_by(|a, b| b.count.cmp(&a.count).then(a.message.cmp(&b.message)));
+        let errors = ErrorCount::ranked(self.errors.iter().map(|(m, &c)| (m.clone(), c)));
         Profile {
             schema: SCHEMA,
             meta,

@@ -107,16 +107,20 @@ pub fn source_roots(profile: &Profile) -> Vec<PathBuf> {
     }
     roots.extend(cwd);
     // The interpreter's prefix (`.../bin/python` -> `...`): the standard library and the
-    // packages installed for it, which the advice names when the time is spent there.
-    if let Some(prefix) = profile
-        .meta
-        .python_executable
-        .as_deref()
-        .map(Path::new)
-        .and_then(|p| p.parent()?.parent())
-        .filter(|p| p.is_absolute() && p != &Path::new("/"))
-    {
-        roots.push(prefix.to_path_buf());
+    // packages installed for it, which the advice names when the time is spent there. A
+    // virtualenv's `bin/python` links to its base interpreter, whose prefix holds the
+    // standard library: both count.
+    if let Some(python) = profile.meta.python_executable.as_deref().map(Path::new) {
+        let real = python.canonicalize().ok();
+        for exe in std::iter::once(python).chain(real.as_deref()) {
+            if let Some(prefix) = exe
+                .parent()
+                .and_then(Path::parent)
+                .filter(|p| p.is_absolute() && p != &Path::new("/"))
+            {
+                roots.push(prefix.to_path_buf());
+            }
+        }
     }
     if profile.meta.cwd.is_none() {
         // Vouched for, but with no recorded folder (an imported file): where it is read.

@@ -102,25 +102,34 @@ def c_source(functions=C_FUNCTIONS, seed=1):
 MARKDOWN_SECTIONS = 2200
 
 
-def inline_markdown(rng, n=40):
+def inline_text(rng, marks, n=40):
+    """A sentence of `n` words, some marked up: `marks` lists (cumulative probability,
+    markup), where markup(rng, word) returns the word marked up."""
     parts = []
     for _ in range(n):
         word = rng.choice(WORDS)
         roll = rng.random()
-        if roll < 0.04:
-            word = "*%s*" % word
-        elif roll < 0.07:
-            word = "**%s**" % word
-        elif roll < 0.10:
-            word = "`%s()`" % word
-        elif roll < 0.12:
-            word = "[%s](https://example.org/%s/%d)" % (word, rng.choice(WORDS),
-                                                       rng.randint(1, 999))
-        elif roll < 0.13:
-            word = "%s & <%s>" % (word, rng.choice(WORDS))
+        for upto, mark in marks:
+            if roll < upto:
+                word = mark(rng, word)
+                break
         parts.append(word)
     text = " ".join(parts)
     return text[0].upper() + text[1:] + "."
+
+
+MARKDOWN_MARKS = [
+    (0.04, lambda rng, w: "*%s*" % w),
+    (0.07, lambda rng, w: "**%s**" % w),
+    (0.10, lambda rng, w: "`%s()`" % w),
+    (0.12, lambda rng, w: "[%s](https://example.org/%s/%d)"
+     % (w, rng.choice(WORDS), rng.randint(1, 999))),
+    (0.13, lambda rng, w: "%s & <%s>" % (w, rng.choice(WORDS))),
+]
+
+
+def inline_markdown(rng, n=40):
+    return inline_text(rng, MARKDOWN_MARKS, n)
 
 
 def markdown_document(sections=MARKDOWN_SECTIONS, seed=2):
@@ -163,22 +172,16 @@ def markdown_document(sections=MARKDOWN_SECTIONS, seed=2):
 RST_SECTIONS = 880
 
 
+RST_MARKS = [
+    (0.04, lambda rng, w: "*%s*" % w),
+    (0.07, lambda rng, w: "**%s**" % w),
+    (0.10, lambda rng, w: "``%s()``" % w),
+    (0.12, lambda rng, w: "`%s <https://example.org/%d>`__" % (w, rng.randint(1, 999))),
+]
+
+
 def inline_rst(rng, n=40):
-    parts = []
-    for _ in range(n):
-        word = rng.choice(WORDS)
-        roll = rng.random()
-        if roll < 0.04:
-            word = "*%s*" % word
-        elif roll < 0.07:
-            word = "**%s**" % word
-        elif roll < 0.10:
-            word = "``%s()``" % word
-        elif roll < 0.12:
-            word = "`%s <https://example.org/%d>`__" % (word, rng.randint(1, 999))
-        parts.append(word)
-    text = " ".join(parts)
-    return text[0].upper() + text[1:] + "."
+    return inline_text(rng, RST_MARKS, n)
 
 
 def rst_document(sections=RST_SECTIONS, seed=3):

@@ -515,14 +515,7 @@ impl Merge {
         });
         let samples: u64 = stacks.iter().map(|s| s.weight).sum();
         profile.stacks = stacks;
-        profile.errors = self
-            .errors
-            .into_iter()
-            .map(|(message, count)| ErrorCount { message, count })
-            .collect();
-        profile
-            .errors
-            .sort_by(|a, b| b.count.cmp(&a.count).then(a.message.cmp(&b.message)));
+        profile.errors = ErrorCount::ranked(self.errors);
         profile.meta.samples = samples;
         profile.meta.ticks = samples;
         profile.meta.wall_seconds = if self.wall_seconds > 0.0 {
