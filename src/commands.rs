@@ -511,6 +511,15 @@ pub fn merge(args: MergeArgs) -> Result<u8> {
     Ok(0)
 }
 
+/// Decides whether a profile read from `file` may be acted on (sealed here, or `--trust`);
+/// a vouched-for import gets what its sources tell, which the other tool left out.
+fn vouch(profile: &mut Profile, file: &Path, input: &InputArgs) {
+    profile.provenance = trust::provenance_of(file, input.trust);
+    if profile.provenance == Provenance::Local && profile.meta.target == TargetKind::Imported {
+        record::source::enrich(profile);
+    }
+}
+
 /// A port-advisor profile.json, acted on as recorded here when it is sealed or `trust`ed.
 fn load_recorded(path: &Path, trust: bool) -> Result<Profile> {
     let mut profile = Profile::load(path)?;
@@ -524,11 +533,7 @@ fn load_one(path: &Path, input: &InputArgs) -> Result<(Profile, PathBuf)> {
     let file = profile_file(path)?;
     let mut profile =
         import::read(&file, input_format(input), &import_options(input)).map_err(import_error)?;
-    profile.provenance = trust::provenance_of(&file, input.trust);
-    if profile.provenance == Provenance::Local && profile.meta.target == TargetKind::Imported {
-        // Vouched for: the sources it names fill in what the other tool left out.
-        record::source::enrich(&mut profile);
-    }
+    vouch(&mut profile, &file, input);
     Ok((profile, file))
 }
 
@@ -567,7 +572,8 @@ fn merge_files(
     let opts = import_options(input);
     let mut merge = import::Merge::default();
     for file in files {
-        let profile = import::read(file, input_format(input), &opts).map_err(import_error)?;
+        let mut profile = import::read(file, input_format(input), &opts).map_err(import_error)?;
+        vouch(&mut profile, file, input);
         merge.add(&file.display().to_string(), profile);
         if let Some(bar) = &bar {
             bar.inc(1);

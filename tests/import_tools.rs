@@ -140,9 +140,11 @@ fn austin_times_become_samples_at_its_interval() {
 }
 
 /// `port-advisor report FILE --format json`, parsed.
+/// The advice on `file`, recorded of this repository's fixture on this machine: the sources it
+/// names are ours to read (`--trust`), which tells a `main()` run once from a port boundary.
 fn advice_of(file: &Path) -> Advice {
     let out = bin()
-        .args(["report", "--format", "json", "--input-rate", "200"])
+        .args(["report", "--format", "json", "--trust", "--input-rate", "200"])
         .arg(file)
         .output()
         .unwrap();
@@ -215,7 +217,8 @@ fn the_fixtures_merge_weighed_by_their_rates() {
     let dir = tempfile::tempdir().unwrap();
     let fleet = dir.path().join("fleet.json");
     let out = bin()
-        .args(["merge", "--quiet", "--input-rate", "200", "-o"])
+        // The recordings are this user's own: their sources name the functions (--trust).
+        .args(["merge", "--quiet", "--trust", "--input-rate", "200", "-o"])
         .arg(&fleet)
         .args(names.map(imported))
         .output()
@@ -397,7 +400,8 @@ fn real_tools_record_log_report_and_the_advice_finds_similarity() {
 
     let fleet = dir.path().join("fleet.json");
     let out = bin()
-        .args(["merge", "--quiet", "--input-rate", "200", "-o"])
+        // The recordings are this user's own: their sources name the functions (--trust).
+        .args(["merge", "--quiet", "--trust", "--input-rate", "200", "-o"])
         .arg(&fleet)
         .args(recorded.iter().map(|(f, _)| f))
         .output()
