@@ -144,7 +144,14 @@ fn austin_times_become_samples_at_its_interval() {
 /// names are ours to read (`--trust`), which tells a `main()` run once from a port boundary.
 fn advice_of(file: &Path) -> Advice {
     let out = bin()
-        .args(["report", "--format", "json", "--trust", "--input-rate", "200"])
+        .args([
+            "report",
+            "--format",
+            "json",
+            "--trust",
+            "--input-rate",
+            "200",
+        ])
         .arg(file)
         .output()
         .unwrap();
