@@ -44,7 +44,9 @@ EXAMPLE_BYTES = 262144  # largest pickled example kept (a list of 10,000 floats 
 OBSERVATIONS = 256  # argument observations per candidate
 PLAIN_NODES = 20000  # values looked at to decide an example is plain data, at most
 BUDGET_SHARE = 0.02  # the probe's own time (observing, its thread), as a share of wall time
-BUDGET_GRACE = 0.01  # seconds it may spend before the share applies (its first looks)
+BUDGET_GRACE = 0.05  # seconds it may spend before the share applies (its first looks and
+# imports: a loaded machine took more than 10 ms, and the backed-off thread then missed the
+# candidates of a 1.2 s run)
 # sys.monitoring tool ids the probe may take: not DEBUGGER_ID (0), COVERAGE_ID (1),
 # PROFILER_ID (2) or OPTIMIZER_ID (5), which debuggers, coverage.py, cProfile and JITs claim.
 TOOL_IDS = (4, 3)
@@ -600,7 +602,7 @@ class Probe(object):
                 self.spent_thread += cpu() - t0
             if self._over_budget(self._time.perf_counter()):
                 # Its own thread holds the GIL while it works: look less often.
-                pause = 4 * LOOK_EVERY
+                pause = 2 * LOOK_EVERY
 
     def _keep_budget(self, elapsed):
         """Turns the busiest counted functions to windows while all counting together costs
