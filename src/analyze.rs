@@ -561,9 +561,17 @@ fn late_count(p: &ProbedFunction, before: u64, sampled: u64) -> Option<Calls> {
     }
     let scale = sampled as f64 / after as f64;
     let count = (p.calls as f64 * scale).round() as u64;
-    // Sampling noise on the part after counting (a Poisson count), and the estimate's own.
-    let relative = 1.0 / (after as f64).sqrt() * (1.0 - 1.0 / scale);
-    let error = ((p.calls_error as f64 * scale).powi(2) + (count as f64 * relative).powi(2))
+    // The calls before counting are the counted ones times before/after, two Poisson counts
+    // of samples: that ratio's relative noise is sqrt(1/before + 1/after). And the estimate's
+    // own, for a function counted in windows.
+    let guessed = if before == 0 {
+        0.0
+    } else {
+        p.calls as f64
+            * (before as f64 / after as f64)
+            * (1.0 / before as f64 + 1.0 / after as f64).sqrt()
+    };
+    let error = ((p.calls_error as f64 * scale).powi(2) + guessed.powi(2))
         .sqrt()
         .round() as u64;
     Some(Calls {

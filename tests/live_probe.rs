@@ -279,11 +279,15 @@ fn the_program_pickles_forks_and_profiles_itself_as_without_port_advisor() {
             "{v}: the probe watched work: {work:?}"
         );
         let consume = function(&p, "consume");
-        assert_eq!(
-            consume.examples_skipped.as_deref(),
-            Some("not_plain_data"),
-            "{v}: a Lazy is not kept as an example"
-        );
+        assert!(consume.examples.is_empty(), "{v}: {consume:?}");
+        if consume.candidate && consume.observed_calls > 0 {
+            // Chosen as a candidate on a loaded machine only when its share shows in time.
+            assert_eq!(
+                consume.examples_skipped.as_deref(),
+                Some("not_plain_data"),
+                "{v}: a Lazy is not kept as an example"
+            );
+        }
         let cost = p
             .probe
             .as_ref()

@@ -976,6 +976,7 @@ fn proc_cmdline(pid: u32) -> Vec<String> {
 struct ProbeLink {
     folder: std::path::PathBuf,
     probe_file: String,
+    started: Instant,
     last_choice: Instant,
     written: Vec<(String, String)>,
     /// Every function ever written as a candidate, with its samples.
@@ -1012,9 +1013,13 @@ fn monotonic_seconds() -> f64 {
 /// How many of the hottest functions become candidates, and the least share that qualifies.
 const CANDIDATES: usize = 12;
 const CANDIDATE_MIN_SHARE: f64 = 0.02;
-/// How often the candidate set is reconsidered, and the samples needed first.
-const CHOOSE_EVERY: Duration = Duration::from_millis(500);
-const CHOOSE_AFTER_SAMPLES: u64 = 20;
+/// How often the candidate set is reconsidered, and the samples needed first. Before 3.12 a
+/// function is counted only from when it is chosen, and its earlier calls are extrapolated
+/// from its samples: the first seconds choose often, so that little is extrapolated.
+const CHOOSE_EVERY: Duration = Duration::from_millis(250);
+const CHOOSE_EVERY_EARLY: Duration = Duration::from_millis(100);
+const EARLY: Duration = Duration::from_secs(2);
+const CHOOSE_AFTER_SAMPLES: u64 = 10;
 
 impl ProbeLink {
     fn new(folder: std::path::PathBuf) -> ProbeLink {
@@ -1022,6 +1027,7 @@ impl ProbeLink {
         ProbeLink {
             folder,
             probe_file,
+            started: Instant::now(),
             last_choice: Instant::now(),
             written: Vec::new(),
             tallies: Vec::new(),
@@ -1098,7 +1104,12 @@ impl ProbeLink {
     }
 
     fn choose_candidates(&mut self, builder: &ProfileBuilder) {
-        if self.last_choice.elapsed() < CHOOSE_EVERY {
+        let every = if self.started.elapsed() < EARLY {
+            CHOOSE_EVERY_EARLY
+        } else {
+            CHOOSE_EVERY
+        };
+        if self.last_choice.elapsed() < every {
             return;
         }
         self.last_choice = Instant::now();

@@ -10,8 +10,9 @@
 #
 # Cost control: a watched function costs one Python callback per call (about 0.5 us). A
 # function called faster than HOT_RATE is switched to windowed counting: it is disabled, and
-# every WINDOW_EVERY seconds a short window re-measures its call rate; its count becomes an
-# estimate with an error bar. Everything else the probe does on the program's threads
+# every WINDOW_EVERY seconds a short window (512 calls, 0.2 ms at least) re-measures its call
+# rate; its count becomes an estimate with an error bar. A window that finds the function idle
+# ends the extrapolation from the one before. Everything else the probe does on the program's threads
 # (describing arguments, pickling examples) and on its own thread is timed, and stops while it
 # exceeds BUDGET_SHARE of the wall time so far.
 #
@@ -35,9 +36,14 @@ HOT_RATE = 40000.0  # calls per second above which a function's counting turns t
 TOTAL_RATE = 40000.0  # counted calls per second the probe allows itself in all
 RETURNS = 8  # return values observed per function between restarts of disabled events
 HOT_CHECK = 1024  # calls between rate checks of a watched function
-WINDOW_CALLS = 512  # calls measured per window
-WINDOW_EVERY = 1.0  # seconds between windows (each one re-instruments the running code on 3.12+;
-# every 0.25 s, that alone moved sampled shares by 2 points)
+WINDOW_CALLS = 512  # calls measured per window, at least
+WINDOW_SECONDS = 0.0002  # shortest window: 512 calls of a tiny function take 50 us, too short
+# to time against the timer's own cost
+PROMPT = 0.02  # a window whose first call comes later than this found the function idle
+WINDOW_EVERY = 0.05  # seconds between windows: many short ones follow a program's changes of
+# pace (one a second, a function busy for 0.7 s at a time was counted 25% to 4x off)
+RESTART_EVERY = 1.0  # seconds between restarts of disabled events on 3.12+ (each re-instruments
+# the running code; every 0.25 s, that alone moved sampled shares by 2 points)
 LOOK_EVERY = 0.25  # seconds between the probe thread's looks: budget, candidates, results
 EXAMPLES = 3  # examples kept per candidate
 EXAMPLE_BYTES = 262144  # largest pickled example kept (a list of 10,000 floats is 90 KB)
@@ -65,7 +71,7 @@ class _Stats(object):
         "window_start", "window_calls", "estimate", "est_var", "windows", "last_window",
         "observed", "args", "returns", "examples", "pending", "returns_seen", "since",
         "next_event", "last_total", "last_rate", "observing", "overhead", "overhead_at_check",
-        "examples_closed", "returns_live",
+        "examples_closed", "returns_live", "window_opened", "est_sys", "last_rel",
     )
 
     def __init__(self, code, user, now):
@@ -77,11 +83,15 @@ class _Stats(object):
         self.checked_at = 0
         self.check_time = now
         self.window_start = 0.0  # 0 while an open window waits for its first call
+        self.window_opened = 0.0  # when the window waiting for its first call opened
         self.last_rate = 0.0  # calls per second when last measured
         self.observing = 0  # calls to observe when a window opens, before its clock starts
         self.window_calls = 0
         self.estimate = 0.0  # calls estimated while windowed
-        self.est_var = 0.0
+        self.est_var = 0.0  # variance of the estimate from the changes of rate between windows
+        self.est_sys = 0.0  # its error from the correction for counting's own cost, which
+        # errs the same way in every window
+        self.last_rel = 0.0  # that error, relative, in the last window
         self.windows = 0
         self.last_window = now
         self.observed = 0
@@ -97,6 +107,22 @@ class _Stats(object):
         self.overhead_at_check = 0.0
         self.examples_closed = None  # why no more examples are tried, once one failed
         self.returns_live = True  # return events reach it (3.12+: not disabled since restart)
+
+
+def _gap_calls(st, until, rate):
+    """The calls of a windowed function between its last window and `until` (the first call of
+    the next window, or now), and their variance: at the mean of the last window's rate and
+    `rate` (the next window's). A window that waited for its first call found the function
+    idle when it opened: no call came between the opening and `until`, and the calls at the
+    last rate stopped somewhere before it, half way at a guess."""
+    opened = st.window_opened or until
+    gap = max(min(opened, until) - st.last_window, 0.0)
+    if until - opened <= PROMPT:
+        calls = 0.5 * (st.last_rate + rate) * gap
+        # Each window's rate varies with what the program does; count that as the error.
+        return calls, (0.25 * calls) ** 2
+    calls = 0.5 * st.last_rate * gap
+    return calls, (0.6 * calls) ** 2
 
 
 def _observations_per_window(st):
@@ -277,6 +303,16 @@ class Probe(object):
         _mon.use_tool_id(self.tool, "port-advisor")
         _mon.register_callback(self.tool, _E.PY_START, self._on_start)
         _mon.register_callback(self.tool, _E.PY_RETURN, self._on_return)
+        # A second tool id, when free, times the windows of hot functions with local events,
+        # which turn on and off per function without re-instrumenting the rest of the program.
+        # Without it, windows need restart_events and open once a RESTART_EVERY.
+        self.window_tool = None
+        for tool in TOOL_IDS:
+            if tool != self.tool and _mon.get_tool(tool) is None:
+                self.window_tool = tool
+                _mon.use_tool_id(tool, "port-advisor windows")
+                _mon.register_callback(tool, _E.PY_START, self._on_window_start)
+                break
         self.call_cost = self._calibrate()
         _mon.set_events(self.tool, _E.PY_START)
         self._start_thread()
@@ -294,29 +330,60 @@ class Probe(object):
             _mon.register_callback(tool, _E.PY_START, None)
             _mon.register_callback(tool, _E.PY_RETURN, None)
             _mon.free_tool_id(tool)
+            windows = self.window_tool
+            if windows is not None:
+                for st in list(self.stats.values()):
+                    if st.state is _WINDOW:
+                        _mon.set_local_events(windows, st.code, 0)
+                _mon.register_callback(windows, _E.PY_START, None)
+                _mon.free_tool_id(windows)
         except Exception:
             pass
 
     def _calibrate(self):
         """Seconds one counted call adds (the callback and its dispatch). A window measures the
         call rate with every call counted, so without this correction a function whose own
-        work is as short as the callback would read at half its real rate."""
+        work is as short as the callback would read at half its real rate. Measured as a window
+        counts: a function called with the window tool's event on, against off."""
         code = _calibrate.__code__
         st = _Stats(code, True, 0.0)
         st.next_event = 1 << 62
+        st.state = _WINDOW
         self.stats[code] = st
-        on_start = self._on_start
         timer = self._time.perf_counter
-        best = None
-        for _ in range(5):
-            t0 = timer()
-            for _ in range(200):
-                on_start(code, 0)
-            t = (timer() - t0) / 200
-            best = t if best is None else min(best, t)
-        del self.stats[code]
-        # The interpreter's own dispatch of the event to the callback, measured on 3.12.
-        return best + 60e-9
+        windows = self.window_tool
+
+        def per_call():
+            best = None
+            for _ in range(5):
+                t0 = timer()
+                for _ in range(200):
+                    _calibrate()
+                t = (timer() - t0) / 200
+                best = t if best is None else min(best, t)
+            return best
+
+        try:
+            if windows is None:
+                # Windows are counted by the main callback: time it called directly, and add
+                # the interpreter's own dispatch of the event, measured on 3.12.
+                on_start = self._on_start
+                st.state = _COUNT
+                best = None
+                for _ in range(5):
+                    t0 = timer()
+                    for _ in range(200):
+                        on_start(code, 0)
+                    t = (timer() - t0) / 200
+                    best = t if best is None else min(best, t)
+                return best + 60e-9
+            plain = per_call()
+            _mon.set_local_events(windows, code, _E.PY_START)
+            counted = per_call()
+            _mon.set_local_events(windows, code, 0)
+            return max(counted - plain, 0.0)
+        finally:
+            del self.stats[code]
 
     def _start_thread(self):
         import threading
@@ -367,6 +434,7 @@ class Probe(object):
         self.keep_examples = examples
         self.stats = {}
         self._get = self.stats.get
+        self.hot = {}  # code -> stats of the functions counted in windows
         self.candidates = set()
         self.candidates_mtime = None
         self.started = time.perf_counter()
@@ -399,11 +467,26 @@ class Probe(object):
         st = self._get(code)
         if st is None:
             st = self._new(code)
-        if st.state is _OFF:
-            return _DISABLE
+        if st.state is not _COUNT:
+            if st.state is _OFF or self.window_tool is not None:
+                # Not watched, or hot: its windows are counted by the window tool.
+                return _DISABLE
         st.calls += 1
         if st.calls >= st.next_event:
             return self._slow(st)
+
+    def _on_window_start(self, code, offset):
+        # A call of a hot function in an open window (the window tool's local event).
+        st = self._get(code)
+        if st is None or st.state is not _WINDOW:
+            _mon.set_local_events(self.window_tool, code, 0)
+            return None
+        st.calls += 1
+        if st.calls >= st.next_event and self._slow(st) is _DISABLE:
+            # The window closed. DISABLE would stick until the next restart: turn the local
+            # event off instead, so that the next window can turn it on again.
+            _mon.set_local_events(self.window_tool, code, 0)
+        return None
 
     def _slow(self, st):
         if st.state is _WINDOW:
@@ -491,6 +574,7 @@ class Probe(object):
             self._make_hot(st, now, rate)
 
     def _make_hot(self, st, now, rate):
+        self.hot[st.code] = st
         st.state = _HOT
         st.last_window = now
         st.last_rate = rate
@@ -500,28 +584,37 @@ class Probe(object):
         """A call in an open window: the first one starts the clock (the window opened on the
         probe's thread, and the program's thread may only get the GIL milliseconds later);
         the last one closes it. Returns whether the window stays open."""
+        now = self._time.perf_counter()
         if st.window_start == 0.0:
-            st.window_start = self._time.perf_counter()
+            st.window_start = now
             st.window_calls = st.calls
             st.next_event = st.calls + WINDOW_CALLS
             return True
-        self._close_window(st)
+        if now - st.window_start < WINDOW_SECONDS:
+            st.next_event = st.calls + WINDOW_CALLS
+            return True
+        self._close_window(st, now)
         return False
 
-    def _close_window(self, st):
-        now = self._time.perf_counter()
+    def _close_window(self, st, now):
         counted = st.calls - st.window_calls
         elapsed = now - st.window_start
         # The window's calls ran slower by the counting itself: take that out.
         uncounted = max(elapsed - counted * self.call_cost, 0.1 * elapsed)
         rate = counted / max(uncounted, 1e-9)
+        # The correction is as good as the calibration, which was seen up to half off inside
+        # real loops: a tiny function's rate, mostly correction, is uncertain by as much.
+        share = min(1.0 - uncounted / max(elapsed, 1e-9), 0.9)
+        rel = min(0.5 * share / (1.0 - share), 1.0)
+        est, var = _gap_calls(st, st.window_start, rate)
+        st.estimate += est
+        st.est_var += var
+        st.est_sys += est * max(rel, st.last_rel)
+        st.last_rel = rel
         st.last_rate = rate
-        gap = max(st.window_start - st.last_window, 0.0)
-        st.estimate += rate * gap
-        # Each window's rate varies with what the program does; count that as the error.
-        st.est_var += (0.25 * rate * gap) ** 2
         st.windows += 1
         st.last_window = now
+        st.window_opened = 0.0
         st.state = _HOT
         st.next_event = 1 << 62
 
@@ -578,31 +671,45 @@ class Probe(object):
     # -- the probe's own thread --
 
     def _run(self, wake):
-        last = self._time.perf_counter()
-        last_windows = last
-        pause = 0.05  # the first look comes early: until then every call of the program counts
+        timer = self._time.perf_counter
+        last = timer()
+        last_restart = last
+        next_look = last + 0.05  # the first look comes early: until then every call counts
         cpu = getattr(self._time, "thread_time", None)
         while self.armed:
-            if wake.wait(pause):
+            # Between looks, the thread wakes only to open windows, while a function is hot.
+            hot = any(st.state is _HOT for st in list(self.hot.values()))
+            # In the first second, the candidates are looked for every WINDOW_EVERY too: before
+            # 3.12 a function is counted only from then, and the rest is extrapolated.
+            early = timer() - self.started < 1.0
+            pause = next_look - timer()
+            if hot or early:
+                pause = min(WINDOW_EVERY, pause)
+            if wake.wait(max(pause, 0.001)):
                 return
-            pause = LOOK_EVERY
             t0 = cpu() if cpu else 0.0
             try:
-                now = self._time.perf_counter()
-                self._keep_budget(now - last)
-                last = now
-                self._read_candidates()
-                if now - last_windows >= WINDOW_EVERY:
-                    last_windows = now
-                    self._open_windows()
-                self.write()
+                now = timer()
+                look = now >= next_look
+                if look:
+                    self._keep_budget(now - last)
+                    last = now
+                if look or early:
+                    self._read_candidates()
+                restart = now - last_restart >= RESTART_EVERY
+                if restart:
+                    last_restart = now
+                self._open_windows(restart)
+                if look:
+                    self.write()
             except Exception:
                 pass
             if cpu:
                 self.spent_thread += cpu() - t0
-            if self._over_budget(self._time.perf_counter()):
-                # Its own thread holds the GIL while it works: look less often.
-                pause = 2 * LOOK_EVERY
+            if look:
+                # Its own thread holds the GIL while it works: over budget, it looks less often.
+                over = self._over_budget(timer())
+                next_look = timer() + (2 * LOOK_EVERY if over else LOOK_EVERY)
 
     def _keep_budget(self, elapsed):
         """Turns the busiest counted functions to windows while all counting together costs
@@ -623,15 +730,26 @@ class Probe(object):
             self._make_hot(st, now, rate)
             total -= rate
 
-    def _open_windows(self):
+    def _open_windows(self, restart):
+        """Opens a window on each hot function; `restart` says whether this look may also
+        re-enable the events the program's code returned DISABLE for."""
         now = self._time.perf_counter()
-        hot = [st for st in list(self.stats.values()) if st.state is _HOT]
+        windows = self.window_tool
+        if windows is None and not restart:
+            return
+        hot = [st for st in list(self.hot.values()) if st.state is _HOT]
         for st in hot:
             st.state = _WINDOW
             st.window_start = 0.0
+            st.window_opened = now
             st.observing = _observations_per_window(st)
             st.next_event = st.calls + 1
-        if hot:
+            if windows is not None:
+                _mon.set_local_events(windows, st.code, _E.PY_START)
+        if restart and (
+            (hot and windows is None)
+            or any(st.candidate and not st.returns_live for st in list(self.stats.values()))
+        ):
             _mon.restart_events()
             for st in list(self.stats.values()):
                 st.returns_live = True
@@ -697,11 +815,11 @@ class Probe(object):
             # Calls since the last window, at the last measured rate; in a window still open,
             # those before its first call.
             if st.state is _HOT:
-                tail = st.last_rate * max(now - st.last_window, 0.0)
+                tail, tail_var = _gap_calls(st, now, st.last_rate)
             elif st.state is _WINDOW:
-                tail = st.last_rate * max((st.window_start or now) - st.last_window, 0.0)
+                tail, tail_var = _gap_calls(st, st.window_start or now, st.last_rate)
             else:
-                tail = 0.0
+                tail, tail_var = 0.0, 0.0
             code = st.code
             entry = {
                 "file": code.co_filename,
@@ -710,7 +828,11 @@ class Probe(object):
                 "first_line": code.co_firstlineno,
                 "calls": int(st.calls + st.estimate + tail),
                 "calls_exact": not windowed and st.user and st.since == 0,
-                "calls_error": int((st.est_var + (0.25 * tail) ** 2) ** 0.5) if windowed else 0,
+                "calls_error": int(
+                    (st.est_var + tail_var) ** 0.5 + st.est_sys + tail * st.last_rel
+                )
+                if windowed
+                else 0,
                 "candidate": st.candidate,
                 "counted_since": st.since,
             }
@@ -1006,12 +1128,13 @@ class WrapperProbe(Probe):
         st.overhead += spent
         self.spent_observing += spent
 
-    def _open_windows(self):
+    def _open_windows(self, restart):
         now = self._time.perf_counter()
-        for st in list(self.stats.values()):
+        for st in list(self.hot.values()):
             if st.state is _HOT:
                 st.state = _WINDOW
                 st.window_start = 0.0
+                st.window_opened = now
                 st.observing = _observations_per_window(st)
                 st.next_event = st.calls + 1
                 self._swap(st.code, wrapped=True)
