@@ -866,7 +866,13 @@ class Probe(object):
         path = os.path.join(self.folder, "results.json")
         # Private to this user (live arguments), and named per process.
         tmp = "%s.%d.tmp" % (path, os.getpid())
-        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        try:
+            os.unlink(tmp)  # left by a write that was cut short
+        except OSError:
+            pass
+        # A new file, never one found in its place (a link would send the write elsewhere).
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
+        fd = os.open(tmp, flags, 0o600)
         with os.fdopen(fd, "w") as f:
             f.write(json.dumps(doc))  # one C-encoded string: json.dump writes piece by piece
         os.replace(tmp, path)
