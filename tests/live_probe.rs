@@ -265,11 +265,6 @@ fn the_program_pickles_forks_and_profiles_itself_as_without_port_advisor() {
             run.stderr()
         );
         for word in ["Warning", "Traceback", "Error"] {
-            // 3.13 still counts the probe's thread at the fork (it is ended for the moment of
-            // a fork, which is enough on 3.12), and warns about forking with threads.
-            if v == "3.13" && word == "Warning" {
-                continue;
-            }
             assert!(!run.stderr().contains(word), "{v}: {}", run.stderr());
         }
         let p = run.profile();

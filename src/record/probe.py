@@ -411,6 +411,18 @@ class Probe(object):
             self._time.sleep(0.0005)
 
     def _after_fork_in_parent(self):
+        if not self.armed or getattr(self, "_thread", 1) is not None:
+            return
+        if _mon is None:
+            self._start_thread()
+        else:
+            # 3.13 counts the process's threads after the parent's fork handlers have run, and
+            # would warn about this one: it starts again on the next slow path of a watched
+            # call instead (the exit handler writes the results even if none comes).
+            self.restart_pending = True
+
+    def _restart_after_fork(self):
+        self.restart_pending = False
         if self.armed and getattr(self, "_thread", 1) is None:
             self._start_thread()
 
@@ -435,6 +447,7 @@ class Probe(object):
         self.stats = {}
         self._get = self.stats.get
         self.hot = {}  # code -> stats of the functions counted in windows
+        self.restart_pending = False  # the thread, ended for a fork, starts again soon
         self.candidates = set()
         self.candidates_mtime = None
         self.started = time.perf_counter()
@@ -489,6 +502,8 @@ class Probe(object):
         return None
 
     def _slow(self, st):
+        if self.restart_pending:
+            self._restart_after_fork()
         if st.state is _WINDOW:
             if st.observing:
                 # A hot candidate's arguments are observed as a window opens, before its
