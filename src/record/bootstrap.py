@@ -29,7 +29,9 @@ def _port_advisor_main():
             if impl is None:  # Python 2
                 impl = "pypy" if "__pypy__" in sys.builtin_module_names else "cpython"
             tmp = handshake + ".tmp"
-            with open(tmp, "w") as f:
+            # Private to this user, like everything in the handshake folder.
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as f:
                 f.write(
                     "%s\n%d.%d.%d\n%s\n%d\n%s\n"
                     % (sys.executable, v[0], v[1], v[2], problem or "", os.getpid(), impl)
