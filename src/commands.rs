@@ -130,14 +130,11 @@ fn save_with_fallback(profile: &Profile, path: &Path, stem: &str) -> Result<()> 
         std::env::temp_dir().join(format!("port-advisor-{stem}-{}.json", std::process::id()));
     match profile.save(&fallback) {
         Ok(()) => Err(UserError::Output(format!(
-            "cannot write {} ({first:#}); the profile was saved to {} instead",
-            path.display(),
+            "{first:#}; the profile was saved to {} instead",
             fallback.display()
         ))
         .into()),
-        Err(_) => {
-            Err(UserError::Output(format!("cannot write {}: {first:#}", path.display())).into())
-        }
+        Err(_) => Err(first),
     }
 }
 
@@ -182,8 +179,7 @@ pub fn flamegraph(args: FlamegraphArgs) -> Result<u8> {
         render(&mut lock)?;
         lock.flush()?;
     } else {
-        write_atomic(&output, render)
-            .map_err(|e| UserError::Output(format!("cannot write {}: {e:#}", output.display())))?;
+        write_atomic(&output, render)?;
         eprintln!("Wrote {}", output.display());
     }
     Ok(0)
@@ -244,8 +240,7 @@ pub fn view(args: ViewArgs) -> Result<u8> {
     };
     write_atomic(&page, |w| {
         report::html::write(&profile, &analysis, &advice, &html, w)
-    })
-    .map_err(|e| UserError::Output(format!("cannot write {}: {e:#}", page.display())))?;
+    })?;
     eprintln!("Wrote {}", page.display());
     let page = page.canonicalize().unwrap_or(page);
     if !args.print_path {
@@ -345,8 +340,7 @@ pub fn diff(args: DiffArgs) -> Result<u8> {
     );
     write_atomic(&output, |w| {
         report::flamegraph::write_differential(&before_lines, &after_lines, title, &subtitle, w)
-    })
-    .map_err(|e| UserError::Output(format!("cannot write {}: {e:#}", output.display())))?;
+    })?;
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     let opts = CompareOptions { top: args.top };
@@ -484,12 +478,8 @@ pub fn merge(args: MergeArgs) -> Result<u8> {
     let files = expand_inputs(&args.profiles)?;
     if let Some(dir) = args.output.parent().filter(|d| !d.as_os_str().is_empty()) {
         if !dir.is_dir() {
-            return Err(UserError::Output(format!(
-                "cannot write {}: {} is not a folder",
-                args.output.display(),
-                dir.display()
-            ))
-            .into());
+            let cause = format!("{} is not a folder", dir.display());
+            return Err(UserError::cannot_write(&args.output, cause).into());
         }
     }
     let (merge, files) = merge_files(&files, &args.input, !args.quiet)?;
@@ -498,9 +488,7 @@ pub fn merge(args: MergeArgs) -> Result<u8> {
     profile
         .check_weights()
         .map_err(|e| UserError::Usage(format!("the merged profile: {e}")))?;
-    profile
-        .save(&args.output)
-        .map_err(|e| UserError::Output(format!("cannot write {}: {e:#}", args.output.display())))?;
+    profile.save(&args.output)?;
     eprintln!(
         "Merged {files} profile{} ({} samples at {} Hz, {stacks} unique stacks) into {}",
         if files == 1 { "" } else { "s" },

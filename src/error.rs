@@ -10,6 +10,9 @@
 //! | 5    | output could not be written |
 //! | 130, 143, 129 | port-advisor was interrupted (SIGINT, SIGTERM, SIGHUP); profile kept |
 
+use std::fmt::Display;
+use std::path::Path;
+
 use thiserror::Error;
 
 #[derive(Debug, Error)]
@@ -27,6 +30,11 @@ pub enum UserError {
 }
 
 impl UserError {
+    /// `cannot write PATH: CAUSE`: the one wording of a file that could not be written.
+    pub fn cannot_write(path: &Path, cause: impl Display) -> UserError {
+        UserError::Output(format!("cannot write {}: {cause:#}", path.display()))
+    }
+
     pub fn exit_code(&self) -> u8 {
         match self {
             UserError::Usage(_) | UserError::Preflight(_) => 2,
