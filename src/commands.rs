@@ -13,7 +13,7 @@ use crate::cli::{
     MergeArgs, ProfilePlan, ReportArgs, ReportFormat, StubArgs, ViewArgs,
 };
 use crate::compare;
-use crate::error::UserError;
+use crate::error::{ExitStatus, UserError};
 use crate::profile::{write_atomic, Profile, Provenance, TargetKind};
 use crate::record::{self, import, StopReason};
 use crate::report::advice::TableOptions;
@@ -25,9 +25,9 @@ use crate::rules::Rules;
 use crate::run_folder::RunFolder;
 use crate::trust;
 
-/// `port-advisor profile`: record, keep the profile, draw the flame graph, summarize.
-/// Returns the process exit code.
-pub fn profile(mut plan: ProfilePlan) -> Result<u8> {
+/// `port-advisor profile`: record, keep the profile, draw the flame graph, summarize. A
+/// program that failed passes its own exit status on.
+pub fn profile(mut plan: ProfilePlan) -> Result<ExitStatus> {
     // Rules are read before the program runs: a typo in them must not cost a recording.
     let rules = load_rules(&plan.advice)?;
     let folder = RunFolder::create(plan.output.as_deref(), &plan.stem)?;
@@ -91,17 +91,22 @@ pub fn profile(mut plan: ProfilePlan) -> Result<u8> {
     writeln!(out, "See it: port-advisor view {}", folder.path.display())?;
     out.flush()?;
 
-    Ok(match recording.stop {
+    Ok(ending(&recording.stop, &profile, &profile_path))
+}
+
+/// How the run ends after a recording stopped for `stop`, said on stderr when it is not
+/// plain success.
+fn ending(stop: &StopReason, profile: &Profile, profile_path: &Path) -> ExitStatus {
+    match *stop {
         StopReason::Exited(exit) if exit.code.is_none() && exit.signal.is_none() => {
             eprintln!("port-advisor: the program ended, but its exit status could not be read");
-            0
+            ExitStatus::Success
         }
         StopReason::Exited(exit) if !exit.success() => {
             eprintln!("port-advisor: the program failed ({exit}); the profile of what ran is kept");
-            match (exit.code, exit.signal) {
-                (Some(code), _) => code.clamp(1, 255) as u8,
-                (None, Some(sig)) => (128 + sig).clamp(1, 255) as u8,
-                _ => 1,
+            ExitStatus::ProgramFailed {
+                code: exit.code,
+                signal: exit.signal,
             }
         }
         StopReason::Signal(sig) => {
@@ -114,10 +119,10 @@ pub fn profile(mut plan: ProfilePlan) -> Result<u8> {
                     ""
                 }
             );
-            (128 + sig).clamp(1, 255) as u8
+            ExitStatus::Interrupted(sig)
         }
-        _ => 0,
-    })
+        _ => ExitStatus::Success,
+    }
 }
 
 /// Saves the profile; if its place cannot be written (disk full, folder removed), saves it to
@@ -139,7 +144,7 @@ fn save_with_fallback(profile: &Profile, path: &Path, stem: &str) -> Result<()> 
 }
 
 /// `port-advisor flamegraph`: render a saved profile again.
-pub fn flamegraph(args: FlamegraphArgs) -> Result<u8> {
+pub fn flamegraph(args: FlamegraphArgs) -> Result<ExitStatus> {
     let (profile, path) = load_one(&args.profile, &args.input)?;
     let opts = FoldOptions {
         include_idle: args.idle,
@@ -182,11 +187,11 @@ pub fn flamegraph(args: FlamegraphArgs) -> Result<u8> {
         write_atomic(&output, render)?;
         eprintln!("Wrote {}", output.display());
     }
-    Ok(0)
+    Ok(ExitStatus::Success)
 }
 
 /// `port-advisor report`: the advice on a saved profile, in the chosen format.
-pub fn report(args: ReportArgs) -> Result<u8> {
+pub fn report(args: ReportArgs) -> Result<ExitStatus> {
     let rules = load_rules(&args.advice)?;
     let (profile, path) = load_many(&args.profiles, &args.input, false)?;
     let analysis = analysis_of(&profile, &rules, args.idle);
@@ -214,13 +219,13 @@ pub fn report(args: ReportArgs) -> Result<u8> {
         }
     }
     out.flush()?;
-    Ok(0)
+    Ok(ExitStatus::Success)
 }
 
 /// `port-advisor view`: write the run's HTML report from its profile, then open it. The page
 /// is always written again: a page that came with a run folder from elsewhere could hold
 /// anything, and is never opened as it is.
-pub fn view(args: ViewArgs) -> Result<u8> {
+pub fn view(args: ViewArgs) -> Result<ExitStatus> {
     let path = profile_file(&args.run)?;
     let folder = path.parent().unwrap_or(Path::new(".")).to_path_buf();
     let page = folder.join("report.html");
@@ -246,12 +251,12 @@ pub fn view(args: ViewArgs) -> Result<u8> {
     if !args.print_path {
         if let Some(browser) = open_in_browser(&page) {
             eprintln!("Opened {} with {browser}", page.display());
-            return Ok(0);
+            return Ok(ExitStatus::Success);
         }
         eprintln!("No browser to open it here (set $BROWSER to choose one); the page is:");
     }
     println!("{}", page.display());
-    Ok(0)
+    Ok(ExitStatus::Success)
 }
 
 /// Starts a browser on `page` without waiting for it; returns the program used.
@@ -287,7 +292,7 @@ fn open_in_browser(page: &Path) -> Option<String> {
 }
 
 /// `port-advisor diff`: two runs compared, and their differential flame graph.
-pub fn diff(args: DiffArgs) -> Result<u8> {
+pub fn diff(args: DiffArgs) -> Result<ExitStatus> {
     let rules = load_rules(&AdviceArgs {
         rules: None,
         top: 10,
@@ -351,7 +356,7 @@ pub fn diff(args: DiffArgs) -> Result<u8> {
     }
     out.flush()?;
     eprintln!("Wrote {}", output.display());
-    Ok(0)
+    Ok(ExitStatus::Success)
 }
 
 /// How a run is named in commands the reports suggest: its folder, or the profile's path when
@@ -366,7 +371,7 @@ fn run_name(profile: &Path) -> String {
 }
 
 /// `port-advisor stub`: a PyO3 crate for the chosen functions.
-pub fn stub(args: StubArgs) -> Result<u8> {
+pub fn stub(args: StubArgs) -> Result<ExitStatus> {
     let advice_args = AdviceArgs {
         rules: args.rules.clone(),
         top: 50,
@@ -412,7 +417,7 @@ pub fn stub(args: StubArgs) -> Result<u8> {
         output.display()
     )?;
     out.flush()?;
-    Ok(0)
+    Ok(ExitStatus::Success)
 }
 
 /// `<program>_rs`, as a valid crate name.
@@ -474,7 +479,7 @@ fn advise_on(profile: &Profile, analysis: &Analysis, rules: &Rules, args: &Advic
 }
 
 /// `port-advisor merge`: many profiles into one, written as a port-advisor profile.
-pub fn merge(args: MergeArgs) -> Result<u8> {
+pub fn merge(args: MergeArgs) -> Result<ExitStatus> {
     let files = expand_inputs(&args.profiles)?;
     if let Some(dir) = args.output.parent().filter(|d| !d.as_os_str().is_empty()) {
         if !dir.is_dir() {
@@ -496,7 +501,7 @@ pub fn merge(args: MergeArgs) -> Result<u8> {
         profile.meta.sampling.rate_hz,
         args.output.display()
     );
-    Ok(0)
+    Ok(ExitStatus::Success)
 }
 
 /// Decides whether a profile read from `file` may be acted on (sealed here, or `--trust`);

@@ -37,8 +37,10 @@ pub mod trust;
 
 use anyhow::Result;
 
-/// Runs one command line; returns the process exit code.
-pub fn run(cli: cli::Cli) -> Result<u8> {
+use error::ExitStatus;
+
+/// Runs one command line; returns how the run ends (see [`ExitStatus`] for the codes).
+pub fn run(cli: cli::Cli) -> Result<ExitStatus> {
     match cli.command {
         cli::Command::Profile(args) => commands::profile(args.into_plan()?),
         cli::Command::Flamegraph(args) => commands::flamegraph(args),
@@ -49,7 +51,7 @@ pub fn run(cli: cli::Cli) -> Result<u8> {
         cli::Command::Merge(args) => commands::merge(args),
         cli::Command::Completions(args) => {
             cli::write_completions(args.shell, &mut std::io::stdout());
-            Ok(0)
+            Ok(ExitStatus::Success)
         }
     }
 }
