@@ -6,11 +6,11 @@ use std::path::{Path, PathBuf};
 use anyhow::Result;
 
 use crate::advise::thousands;
-use crate::advise::{self, Advice, AdviseOptions};
+use crate::advise::{self, AdviseOptions};
 use crate::analyze::{self, Analysis, AnalyzeOptions};
 use crate::cli::{
-    AdviceArgs, DiffArgs, DiffFormat, FlameFormat, FlamegraphArgs, InputArgs, InputFormatArg,
-    MergeArgs, ProfilePlan, ReportArgs, ReportFormat, StubArgs, ViewArgs,
+    DiffArgs, DiffFormat, FlameFormat, FlamegraphArgs, InputArgs, InputFormatArg, MergeArgs,
+    ProfilePlan, ReportArgs, ReportFormat, StubArgs, ViewArgs,
 };
 use crate::compare;
 use crate::error::{ExitStatus, UserError};
@@ -29,7 +29,7 @@ use crate::trust;
 /// program that failed passes its own exit status on.
 pub fn profile(mut plan: ProfilePlan) -> Result<ExitStatus> {
     // Rules are read before the program runs: a typo in them must not cost a recording.
-    let rules = load_rules(&plan.advice)?;
+    let rules = load_rules(plan.advice.rules.as_deref())?;
     let folder = RunFolder::create(plan.output.as_deref(), &plan.stem)?;
     let profile_path = folder.file("profile.json");
     plan.record.checkpoint = Some(profile_path.clone());
@@ -57,7 +57,7 @@ pub fn profile(mut plan: ProfilePlan) -> Result<ExitStatus> {
     }
 
     let analysis = analysis_of(&profile, &rules, plan.fold.include_idle);
-    let advice = advise_on(&profile, &analysis, &rules, &plan.advice);
+    let advice = advise::advise(&profile, &analysis, &rules, &plan.advice.options());
     write_atomic(&folder.file("report.json"), |w| {
         report::advice::write_json(&advice, w)
     })?;
@@ -192,10 +192,10 @@ pub fn flamegraph(args: FlamegraphArgs) -> Result<ExitStatus> {
 
 /// `port-advisor report`: the advice on a saved profile, in the chosen format.
 pub fn report(args: ReportArgs) -> Result<ExitStatus> {
-    let rules = load_rules(&args.advice)?;
+    let rules = load_rules(args.advice.rules.as_deref())?;
     let (profile, path) = load_many(&args.profiles, &args.input, false)?;
     let analysis = analysis_of(&profile, &rules, args.idle);
-    let advice = advise_on(&profile, &analysis, &rules, &args.advice);
+    let advice = advise::advise(&profile, &analysis, &rules, &args.advice.options());
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     match args.format {
@@ -229,16 +229,10 @@ pub fn view(args: ViewArgs) -> Result<ExitStatus> {
     let path = profile_file(&args.run)?;
     let folder = path.parent().unwrap_or(Path::new(".")).to_path_buf();
     let page = folder.join("report.html");
-    let advice_args = AdviceArgs {
-        rules: None,
-        top: 10,
-        min_share: None,
-        no_readiness: false,
-    };
-    let rules = load_rules(&advice_args)?;
+    let rules = load_rules(None)?;
     let profile = load_recorded(&path, args.trust)?;
     let analysis = analysis_of(&profile, &rules, false);
-    let advice = advise_on(&profile, &analysis, &rules, &advice_args);
+    let advice = advise::advise(&profile, &analysis, &rules, &AdviseOptions::default());
     let html = HtmlOptions {
         fold: FoldOptions::default(),
         run: Some(run_name(&path)),
@@ -293,12 +287,7 @@ fn open_in_browser(page: &Path) -> Option<String> {
 
 /// `port-advisor diff`: two runs compared, and their differential flame graph.
 pub fn diff(args: DiffArgs) -> Result<ExitStatus> {
-    let rules = load_rules(&AdviceArgs {
-        rules: None,
-        top: 10,
-        min_share: None,
-        no_readiness: true,
-    })?;
+    let rules = load_rules(None)?;
     let load = |path: &Path| -> Result<(Profile, Analysis, PathBuf)> {
         let (profile, path) = load_one(path, &args.input)?;
         let analysis = analysis_of(&profile, &rules, args.idle);
@@ -372,17 +361,20 @@ fn run_name(profile: &Path) -> String {
 
 /// `port-advisor stub`: a PyO3 crate for the chosen functions.
 pub fn stub(args: StubArgs) -> Result<ExitStatus> {
-    let advice_args = AdviceArgs {
-        rules: args.rules.clone(),
-        top: 50,
-        min_share: Some(0.0),
-        no_readiness: true,
-    };
-    let rules = load_rules(&advice_args)?;
+    let rules = load_rules(args.rules.as_deref())?;
     let path = profile_file(&args.profile)?;
     let profile = load_recorded(&path, args.trust)?;
     let analysis = analysis_of(&profile, &rules, false);
-    let advice = advise_on(&profile, &analysis, &rules, &advice_args);
+    let advice = advise::advise(
+        &profile,
+        &analysis,
+        &rules,
+        &AdviseOptions {
+            readiness: false,
+            top: 50,
+            min_share: Some(0.0),
+        },
+    );
     let name = args
         .name
         .clone()
@@ -445,8 +437,9 @@ fn default_crate_name(profile: &Profile) -> String {
     format!("{name}_rs")
 }
 
-fn load_rules(args: &AdviceArgs) -> Result<Rules> {
-    Rules::load(args.rules.as_deref()).map_err(|e| {
+/// The built-in rules, with the files of `dir` (`--rules`) added.
+fn load_rules(dir: Option<&Path>) -> Result<Rules> {
+    Rules::load(dir).map_err(|e| {
         UserError::Usage(format!(
             "{e:#} (fix the rules file, or leave out --rules to use the built-in rules)"
         ))
@@ -461,19 +454,6 @@ fn analysis_of(profile: &Profile, rules: &Rules, include_idle: bool) -> Analysis
         &AnalyzeOptions {
             include_idle,
             rules: rules.clone(),
-        },
-    )
-}
-
-fn advise_on(profile: &Profile, analysis: &Analysis, rules: &Rules, args: &AdviceArgs) -> Advice {
-    advise::advise(
-        profile,
-        analysis,
-        rules,
-        &AdviseOptions {
-            readiness: !args.no_readiness,
-            top: args.top,
-            min_share: args.min_share,
         },
     )
 }
