@@ -7,6 +7,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand, ValueEnum};
 
+use crate::advise::AdviseOptions;
 use crate::error::UserError;
 use crate::record::{Launch, ProbeOptions, PythonChoice, RecordOptions, Target};
 use crate::report::folded::FoldOptions;
@@ -172,7 +173,7 @@ pub struct AdviceArgs {
     pub rules: Option<PathBuf>,
 
     /// Report at most this many candidates.
-    #[arg(long, default_value_t = 10, value_name = "N")]
+    #[arg(long, default_value_t = AdviseOptions::default().top, value_name = "N")]
     pub top: usize,
 
     /// Leave out candidates below this percentage of the run [default: scoring.toml's
@@ -183,6 +184,17 @@ pub struct AdviceArgs {
     /// Do not look for tests and git history of the candidates.
     #[arg(long)]
     pub no_readiness: bool,
+}
+
+impl AdviceArgs {
+    /// What the advice may look at, as the stage takes it.
+    pub fn options(&self) -> AdviseOptions {
+        AdviseOptions {
+            readiness: !self.no_readiness,
+            top: self.top,
+            min_share: self.min_share,
+        }
+    }
 }
 
 /// The completion script of `shell` for every command and option.

@@ -37,19 +37,21 @@ pub mod trust;
 
 use anyhow::Result;
 
-/// Runs one command line; returns the process exit code.
-pub fn run(cli: cli::Cli) -> Result<u8> {
+use error::ExitStatus;
+
+/// Runs one command line; returns how the run ends (see [`ExitStatus`] for the codes).
+pub fn run(cli: cli::Cli) -> Result<ExitStatus> {
     match cli.command {
-        cli::Command::Profile(args) => commands::profile(args.into_plan()?),
-        cli::Command::Flamegraph(args) => commands::flamegraph(args),
-        cli::Command::Report(args) => commands::report(args),
-        cli::Command::Stub(args) => commands::stub(args),
-        cli::Command::View(args) => commands::view(args),
-        cli::Command::Diff(args) => commands::diff(args),
-        cli::Command::Merge(args) => commands::merge(args),
+        cli::Command::Profile(args) => commands::profile::run(args.into_plan()?),
+        cli::Command::Flamegraph(args) => commands::flamegraph::run(args),
+        cli::Command::Report(args) => commands::report::run(args),
+        cli::Command::Stub(args) => commands::stub::run(args),
+        cli::Command::View(args) => commands::view::run(args),
+        cli::Command::Diff(args) => commands::diff::run(args),
+        cli::Command::Merge(args) => commands::merge::run(args),
         cli::Command::Completions(args) => {
             cli::write_completions(args.shell, &mut std::io::stdout());
-            Ok(0)
+            Ok(ExitStatus::Success)
         }
     }
 }

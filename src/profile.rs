@@ -4,8 +4,9 @@
 //! number of samples that saw exactly that stack on that thread). Metadata says how the
 //! samples were taken, so that shares and rates can be interpreted later without the run.
 //!
-//! This module depends on nothing else of ours. It is serialized as versioned JSON
-//! (`"schema": 1`); a file of another schema is refused with an error that says so.
+//! This module depends on nothing else of ours but [`crate::error`], for the wording of a
+//! failed write. It is serialized as versioned JSON (`"schema": 1`); a file of another schema
+//! is refused with an error that says so.
 
 use std::collections::HashMap;
 
@@ -15,6 +16,8 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use serde::{Deserialize, Serialize};
+
+use crate::error::UserError;
 
 /// The version of the JSON layout written by this build.
 pub const SCHEMA: u32 = 1;
@@ -515,13 +518,11 @@ impl Profile {
 /// Writes a file through a temporary file in the same folder, renamed into place once
 /// complete, so that a reader never sees half a file. A path that is not a regular file (a
 /// device such as `/dev/null`, a pipe) is written to directly: renaming over it would replace
-/// the device with a file.
+/// the device with a file. A failure is [`UserError::cannot_write`], naming `path`.
 pub fn write_atomic(path: &Path, write: impl FnOnce(&mut dyn Write) -> Result<()>) -> Result<()> {
     if std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir()) {
-        let failed = |e: anyhow::Error| -> anyhow::Error {
-            crate::error::UserError::Output(format!("cannot write {}: {e:#}", path.display()))
-                .into()
-        };
+        let failed =
+            |e: anyhow::Error| -> anyhow::Error { UserError::cannot_write(path, e).into() };
         let file = std::fs::OpenOptions::new()
             .write(true)
             .open(path)
@@ -536,18 +537,14 @@ pub fn write_atomic(path: &Path, write: impl FnOnce(&mut dyn Write) -> Result<()
     };
     // Created like any other file (0666 less the umask), not private as temporary files are.
     let mode = std::os::unix::fs::PermissionsExt::from_mode(0o666);
-    let failed = |e: anyhow::Error| -> anyhow::Error {
-        crate::error::UserError::Output(format!("cannot write {}: {e:#}", path.display())).into()
-    };
+    let failed = |e: anyhow::Error| -> anyhow::Error { UserError::cannot_write(path, e).into() };
     let mut tmp = tempfile::Builder::new()
         .prefix(".port-advisor-")
         .permissions(mode)
         .tempfile_in(dir)
         .map_err(|e| {
-            crate::error::UserError::Output(format!(
-                "cannot create a file in {}: {e}",
-                dir.display()
-            ))
+            let cause = format!("cannot create a file in {}: {e}", dir.display());
+            UserError::cannot_write(path, cause)
         })?;
     {
         let mut buf = std::io::BufWriter::new(tmp.as_file_mut());

@@ -42,8 +42,7 @@ pub fn write_crate(dir: &Path, name: &str, functions: &[StubFunction]) -> Result
                 UserError::Output(format!("cannot create {}: {e}", parent.display()))
             })?;
         }
-        write_atomic(&path, |w| Ok(w.write_all(text.as_bytes())?))
-            .map_err(|e| UserError::Output(format!("cannot write {}: {e:#}", path.display())))?;
+        write_atomic(&path, |w| Ok(w.write_all(text.as_bytes())?))?;
     }
     Ok(())
 }
