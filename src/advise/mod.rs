@@ -295,6 +295,58 @@ pub struct Candidate {
     pub evidence: Vec<String>,
 }
 
+impl Candidate {
+    /// A candidate about `function`, to be numbered by the ranking: no time, no saving, a
+    /// factor of 1 and nothing considered yet, for its maker to fill in.
+    fn new(
+        verdict: Verdict,
+        reason: Reason,
+        summary: String,
+        function: FunctionRef,
+        self_share: f64,
+    ) -> Candidate {
+        Candidate {
+            rank: 0,
+            verdict,
+            reason,
+            summary,
+            hot_functions: vec![function.name.clone()],
+            function,
+            time_share: 0.0,
+            self_share,
+            native_share: 0.0,
+            calls: None,
+            data: Vec::new(),
+            crossing_share: None,
+            code_kind: String::new(),
+            factor: [1.0, 1.0],
+            saved: [0.0, 0.0],
+            speedup: None,
+            alternatives: Vec::new(),
+            readiness: Vec::new(),
+            analogues: Vec::new(),
+            score: 0.0,
+            evidence: Vec::new(),
+        }
+    }
+
+    /// With the numbers of the boundary option `o` it is judged on, the only one considered.
+    fn judged_on(self, o: &BoundaryOption) -> Candidate {
+        Candidate {
+            time_share: o.time_share,
+            native_share: o.native_share,
+            calls: o.calls,
+            data: o.data.clone(),
+            crossing_share: o.crossing_share,
+            code_kind: o.code_kind.clone(),
+            factor: o.factor,
+            saved: o.saved,
+            alternatives: vec![o.clone()],
+            ..self
+        }
+    }
+}
+
 /// Advice for `profile`, from its analysis.
 pub fn advise(
     profile: &Profile,
@@ -303,7 +355,7 @@ pub fn advise(
     opts: &AdviseOptions,
 ) -> Advice {
     let model = Model::new(profile, analysis, rules);
-    let mut candidates = model.candidates(opts);
+    let mut candidates = model.find_candidates(opts);
     rank(&mut candidates, opts, &rules.scoring.thresholds.min_share);
     let run = model.run_samples as f64;
     let combined = if run > 0.0 {
@@ -706,7 +758,11 @@ impl<'a> Model<'a> {
             })
     }
 
-    fn candidates(&self, opts: &AdviseOptions) -> Vec<Candidate> {
+    /// Every region worth reporting, unranked: the boundary search from each hot function,
+    /// the program's mostly native regions no port covers, leave-its under one boundary
+    /// grouped into one, the pure-Python libraries with a native replacement; with readiness
+    /// notes on all but the leave-its when asked.
+    fn find_candidates(&self, opts: &AdviseOptions) -> Vec<Candidate> {
         let t = &self.rules.scoring.thresholds;
         let (interpreted, native) = self.deepest_program_weights();
         let mut out: Vec<Candidate> = Vec::new();
@@ -870,7 +926,15 @@ impl<'a> Model<'a> {
         }
         let evidence = self.evidence(&o, seed, boundary);
         let summary = self.summary(verdict, reason, &o, &options, seed_stats);
-        let mut c = self.candidate(verdict, reason, summary, b_stats, &o);
+        let self_share = self.share(b_stats.self_weight as f64);
+        let mut c = Candidate::new(
+            verdict,
+            reason,
+            summary,
+            FunctionRef::of(b_stats),
+            self_share,
+        )
+        .judged_on(&o);
         c.hot_functions = vec![seed_stats.name.clone()];
         if verdict == Verdict::Port {
             c.speedup = Some(o.speedup);
@@ -880,40 +944,6 @@ impl<'a> Model<'a> {
         c.analogues = analogues;
         c.evidence = evidence;
         c
-    }
-
-    /// A candidate about `stats`, with the numbers of its boundary option `o`.
-    fn candidate(
-        &self,
-        verdict: Verdict,
-        reason: Reason,
-        summary: String,
-        stats: &FunctionStats,
-        o: &BoundaryOption,
-    ) -> Candidate {
-        Candidate {
-            rank: 0,
-            verdict,
-            reason,
-            summary,
-            function: FunctionRef::of(stats),
-            hot_functions: vec![stats.name.clone()],
-            time_share: o.time_share,
-            self_share: self.share(stats.self_weight as f64),
-            native_share: o.native_share,
-            calls: o.calls,
-            data: o.data.clone(),
-            crossing_share: o.crossing_share,
-            code_kind: o.code_kind.clone(),
-            factor: o.factor,
-            saved: o.saved,
-            speedup: None,
-            alternatives: vec![o.clone()],
-            readiness: Vec::new(),
-            analogues: Vec::new(),
-            score: 0.0,
-            evidence: Vec::new(),
-        }
     }
 
     /// The verdict for a searched region.
@@ -1465,7 +1495,15 @@ impl<'a> Model<'a> {
             stats.name,
             100.0 * stats.native_share()
         );
-        let mut c = self.candidate(Verdict::LeaveIt, Reason::AlreadyNative, summary, stats, &o);
+        let self_share = self.share(stats.self_weight as f64);
+        let mut c = Candidate::new(
+            Verdict::LeaveIt,
+            Reason::AlreadyNative,
+            summary,
+            FunctionRef::of(stats),
+            self_share,
+        )
+        .judged_on(&o);
         c.evidence = stats.native_evidence.clone();
         c
     }
@@ -1558,37 +1596,30 @@ impl<'a> Model<'a> {
                 .find(|a| a.module.as_deref() == Some(pattern.as_str()))
                 .expect("found above");
             let use_instead = rule.use_instead.clone().unwrap_or_default();
-            out.push(Candidate {
-                rank: 0,
-                verdict: Verdict::UseLibrary,
-                reason: Reason::NativeLibrary,
-                summary: format!(
-                    "use {use_instead}: {:.0}% of the run is {} ({})",
-                    100.0 * share,
-                    rule.what,
-                    rule.example
-                ),
-                function: FunctionRef::of(stats),
-                hot_functions: vec![stats.name.clone()],
-                time_share: share,
-                self_share: self.share(stats.self_weight as f64),
-                native_share: stats.native_share(),
-                calls: stats.calls,
-                data: Vec::new(),
-                crossing_share: None,
-                code_kind: String::new(),
-                factor: [1.0, 1.0],
-                saved: [0.0, 0.0],
-                speedup: None,
-                alternatives: Vec::new(),
-                readiness: Vec::new(),
-                analogues: vec![format!("{use_instead}: {}", rule.why)],
-                score: share,
-                evidence: vec![format!(
-                    "interpreted time in {pattern}: {:.1}% of the run",
-                    100.0 * share
-                )],
-            });
+            let self_share = self.share(stats.self_weight as f64);
+            let summary = format!(
+                "use {use_instead}: {:.0}% of the run is {} ({})",
+                100.0 * share,
+                rule.what,
+                rule.example
+            );
+            let mut c = Candidate::new(
+                Verdict::UseLibrary,
+                Reason::NativeLibrary,
+                summary,
+                FunctionRef::of(stats),
+                self_share,
+            );
+            c.time_share = share;
+            c.native_share = stats.native_share();
+            c.calls = stats.calls;
+            c.analogues = vec![format!("{use_instead}: {}", rule.why)];
+            c.score = share;
+            c.evidence = vec![format!(
+                "interpreted time in {pattern}: {:.1}% of the run",
+                100.0 * share
+            )];
+            out.push(c);
         }
         out
     }
