@@ -137,31 +137,23 @@ impl Model<'_> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::{advise, AdviseOptions};
     use super::*;
-    use crate::rules::Rules;
+    use crate::advise::test_support::{advice_of, python_frame};
 
     #[test]
     fn time_in_installed_packages_and_the_stdlib_is_told_by_package() {
-        use crate::analyze::{analyze, AnalyzeOptions};
-        use crate::profile::{Frame, Meta, ProfileBuilder};
-        let frame = |name: &str, file: &str, module: &str| Frame {
-            name: name.into(),
-            qualname: None,
-            file: file.into(),
-            first_line: None,
-            line: Some(3),
-            module: Some(module.into()),
-            kind: FrameKind::Python,
-            code: None,
-        };
+        use crate::profile::{Meta, ProfileBuilder};
         let mut b = ProfileBuilder::default();
         let t = b.intern_thread(1, 1, None);
-        let main = b.intern_frame(frame("main", "/home/me/app.py", "app"));
+        let main = b.intern_frame(python_frame("main", "/home/me/app.py", "app"));
         let site = "/venv/lib/python3.11/site-packages/networkx/algorithms/centrality.py";
-        let nx = b.intern_frame(frame("betweenness", site, "networkx.algorithms.centrality"));
+        let nx = b.intern_frame(python_frame(
+            "betweenness",
+            site,
+            "networkx.algorithms.centrality",
+        ));
         let stdlib = "/usr/lib/python3.11/heapq.py";
-        let heap = b.intern_frame(frame("heappush", stdlib, "heapq"));
+        let heap = b.intern_frame(python_frame("heappush", stdlib, "heapq"));
         for _ in 0..80 {
             b.add_stack(t, vec![main, nx], false, true, false);
         }
@@ -172,9 +164,7 @@ mod tests {
             b.add_stack(t, vec![main], false, true, false);
         }
         let p = b.to_profile(Meta::default());
-        let rules = Rules::load(None).unwrap();
-        let a = analyze(&p, &AnalyzeOptions::default());
-        let advice = advise(&p, &a, &rules, &AdviseOptions::default());
+        let advice = advice_of(&p);
         let got: Vec<(&str, &str, u32)> = advice
             .elsewhere
             .iter()

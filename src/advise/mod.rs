@@ -29,6 +29,8 @@ mod model;
 mod native;
 mod readiness;
 mod report;
+#[cfg(test)]
+pub(crate) mod test_support;
 mod unknowns;
 mod wording;
 

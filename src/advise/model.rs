@@ -134,61 +134,8 @@ fn group_leave_its(candidates: Vec<Candidate>) -> Vec<Candidate> {
 
 #[cfg(test)]
 mod tests {
-    use super::super::report::{BoundaryOption, Exclusion, FunctionRef};
     use super::*;
-
-    fn leave_it(name: &str, reason: Reason, top: &str) -> Candidate {
-        let f = FunctionRef {
-            name: top.into(),
-            module: None,
-            file: "app.py".into(),
-            first_line: None,
-        };
-        let option = BoundaryOption {
-            function: f.clone(),
-            time_share: 0.9,
-            native_share: 0.0,
-            functions: 20,
-            calls: None,
-            crossing_ns: None,
-            crossing_share: None,
-            data: Vec::new(),
-            code_kind: "object".into(),
-            factor: [1.5, 4.0],
-            saved: [0.0, 0.0],
-            expected: 0.0,
-            speedup: [1.0, 1.0],
-            excluded: Some("too big".into()),
-            exclusion: Some(Exclusion::Scope),
-            chosen: false,
-        };
-        Candidate {
-            rank: 0,
-            verdict: Verdict::LeaveIt,
-            reason,
-            summary: format!("{name} alone"),
-            function: FunctionRef {
-                name: name.into(),
-                ..f
-            },
-            hot_functions: vec![name.into()],
-            time_share: 0.05,
-            self_share: 0.04,
-            native_share: 0.0,
-            calls: None,
-            data: Vec::new(),
-            crossing_share: None,
-            code_kind: "object".into(),
-            factor: [1.5, 4.0],
-            saved: [0.0, 0.0],
-            speedup: None,
-            alternatives: vec![option],
-            readiness: Vec::new(),
-            analogues: Vec::new(),
-            score: 0.0,
-            evidence: Vec::new(),
-        }
-    }
+    use crate::advise::test_support::leave_it;
 
     #[test]
     fn leave_its_under_one_boundary_become_one_row() {
