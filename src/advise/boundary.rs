@@ -1,0 +1,239 @@
+//! The boundary search: from each hot function of the program up through its heaviest
+//! callers, an estimate for each function as the boundary, the smallest one within a
+//! tolerance of the best saving chosen, and the verdict on the region it covers.
+//!
+//! Takes its numbers from `estimate.rs`, its reasons for leaving a function out from
+//! `exclusion.rs` and the words of a verdict from `wording.rs`; it reads time only through the
+//! stack index. It may not report the mostly native regions or the pure-Python libraries the
+//! program calls: those have verdicts of their own (`native.rs`, `library.rs`).
+
+use std::collections::HashMap;
+
+use super::index::Origin;
+use super::model::Model;
+use super::report::{BoundaryOption, Candidate, Exclusion, FunctionRef, Reason, Verdict};
+
+impl Model<'_> {
+    /// The boundary search from every hot function, hottest first, with the function each
+    /// reported region covers (by the index of its candidate): a hot function inside a region
+    /// already found joins that region instead of starting a search of its own.
+    pub(super) fn search_from_hot_functions(
+        &self,
+        interpreted: &[f64],
+    ) -> (Vec<Candidate>, HashMap<usize, usize>) {
+        let t = &self.rules.scoring.thresholds;
+        let mut out: Vec<Candidate> = Vec::new();
+        // Function -> the candidate whose region covers it.
+        let mut covered: HashMap<usize, usize> = HashMap::new();
+        // Chosen boundaries of port (and library) candidates, with the candidate's index.
+        let mut boundaries: Vec<(usize, usize)> = Vec::new();
+
+        let mut seeds: Vec<usize> = (0..self.analysis.functions.len())
+            .filter(|&f| self.index.share(interpreted[f]) >= t.seed_share)
+            .collect();
+        seeds.sort_by(|&a, &b| interpreted[b].total_cmp(&interpreted[a]).then(a.cmp(&b)));
+
+        for &seed in &seeds {
+            let covering = covered.get(&seed).copied().or_else(|| {
+                boundaries
+                    .iter()
+                    .find(|&&(b, _)| self.index.within(seed, b) >= 0.5)
+                    .map(|&(_, c)| c)
+            });
+            if let Some(c) = covering {
+                out[c]
+                    .hot_functions
+                    .push(self.analysis.functions[seed].name.clone());
+                continue;
+            }
+            let candidate = self.search(seed);
+            let boundary = candidate.function.index_in(self.analysis);
+            let index = out.len();
+            if let Some(b) = boundary.filter(|_| candidate.verdict != Verdict::LeaveIt) {
+                if let Some(&(_, same)) = boundaries.iter().find(|&&(x, _)| x == b) {
+                    // Another hot function already chose this boundary.
+                    out[same]
+                        .hot_functions
+                        .push(self.analysis.functions[seed].name.clone());
+                    covered.insert(seed, same);
+                    continue;
+                }
+                boundaries.push((b, index));
+                // Every function whose time mostly lies inside the region is covered by it.
+                let region = self.index.region(b);
+                for (&f, &w) in &region.by_function {
+                    if w >= 0.5 * interpreted[f].max(1e-9) {
+                        covered.entry(f).or_insert(index);
+                    }
+                }
+                covered.entry(b).or_insert(index);
+            }
+            covered.entry(seed).or_insert(index);
+            out.push(candidate);
+        }
+        (out, covered)
+    }
+
+    /// The boundary search for one hot function.
+    fn search(&self, seed: usize) -> Candidate {
+        let t = &self.rules.scoring.thresholds;
+        let mut chain = vec![seed];
+        while chain.len() <= t.max_ancestors {
+            let last = *chain.last().expect("not empty");
+            match self.heaviest_caller(last, &chain) {
+                Some(c) => chain.push(c),
+                None => break,
+            }
+        }
+        let mut options: Vec<BoundaryOption> = chain.iter().map(|&f| self.option(f)).collect();
+
+        let choosable = |o: &BoundaryOption| o.excluded.is_none();
+        let mid = |o: &BoundaryOption| (o.saved[0] + o.saved[1]) / 2.0;
+        let best = options
+            .iter()
+            .filter(|o| choosable(o))
+            .map(mid)
+            .fold(f64::NEG_INFINITY, f64::max);
+        // Within the tolerance of the best saving (below it, when even the best loses time).
+        let bar = best - (1.0 - t.boundary_tolerance) * best.abs();
+        let chosen = options
+            .iter()
+            .enumerate()
+            .filter(|(_, o)| choosable(o) && mid(o) >= bar)
+            .min_by_key(|(i, o)| (o.functions, *i))
+            .map(|(i, _)| i);
+        if let Some(i) = chosen {
+            options[i].chosen = true;
+        }
+        let seed_stats = &self.analysis.functions[seed];
+        let pick = chosen.unwrap_or(0);
+        let o = options[pick].clone();
+        let verdict_reason = self.judge(seed, &options, chosen);
+        let (verdict, reason) = verdict_reason;
+        let boundary = chain[pick];
+        let b_stats = &self.analysis.functions[boundary];
+        let mut analogues = Vec::new();
+        if reason == Reason::NativeLibrary {
+            for f in [boundary, seed] {
+                if let Some(a) = self
+                    .rules
+                    .analogue_for_name(&self.analysis.functions[f].name)
+                {
+                    analogues.push(format!(
+                        "{}: {} ({})",
+                        a.use_instead.as_deref().unwrap_or(""),
+                        a.why,
+                        a.example
+                    ));
+                    break;
+                }
+            }
+        }
+        if verdict == Verdict::Port {
+            if let Some(src) = self.source_of(boundary) {
+                for (rule, callee) in self.rules.crates_for_calls(&src.features.called_names) {
+                    analogues.push(format!(
+                        "crate {} for {callee}: {}",
+                        rule.rust_crate.as_deref().unwrap_or(""),
+                        rule.why
+                    ));
+                }
+            }
+        }
+        let evidence = self.evidence(&o, seed, boundary);
+        let summary = self.summary(verdict, reason, &o, &options, seed_stats);
+        let self_share = self.index.share(b_stats.self_weight as f64);
+        let mut c = Candidate::new(
+            verdict,
+            reason,
+            summary,
+            FunctionRef::of(b_stats),
+            self_share,
+        )
+        .judged_on(&o);
+        c.hot_functions = vec![seed_stats.name.clone()];
+        if verdict == Verdict::Port {
+            c.speedup = Some(o.speedup);
+            c.score = mid(&o).max(0.0);
+        }
+        c.alternatives = options;
+        c.analogues = analogues;
+        c.evidence = evidence;
+        c
+    }
+
+    /// The verdict for a searched region.
+    fn judge(
+        &self,
+        seed: usize,
+        options: &[BoundaryOption],
+        chosen: Option<usize>,
+    ) -> (Verdict, Reason) {
+        let t = &self.rules.scoring.thresholds;
+        let seed_name = &self.analysis.functions[seed].name;
+        if self.rules.analogue_for_name(seed_name).is_some() {
+            return (Verdict::UseLibrary, Reason::NativeLibrary);
+        }
+        let excluded_as = |kinds: &[Exclusion]| {
+            options
+                .iter()
+                .any(|o| o.exclusion.is_some_and(|e| kinds.contains(&e)))
+        };
+        let machinery = excluded_as(&[Exclusion::Generator, Exclusion::Coroutine]);
+        let Some(i) = chosen else {
+            let reason = if machinery {
+                Reason::InterpreterMachinery
+            } else if options[0].exclusion.is_some_and(|e| {
+                matches!(
+                    e,
+                    Exclusion::EntryPoint | Exclusion::Driver | Exclusion::Inner
+                )
+            }) {
+                Reason::EntryPoint
+            } else {
+                Reason::SpreadThin
+            };
+            return (Verdict::LeaveIt, reason);
+        };
+        let o = &options[i];
+        if o.native_share >= t.already_native {
+            return (Verdict::LeaveIt, Reason::AlreadyNative);
+        }
+        if o.expected >= t.min_gain {
+            return (Verdict::Port, Reason::Pays);
+        }
+        let crossing_eats = o.crossing_share.is_some_and(|c| {
+            let gain_without = o.time_share * (1.0 - o.native_share) * (1.0 - 1.0 / o.factor[1]);
+            c >= 0.5 * gain_without
+        });
+        if crossing_eats {
+            return (Verdict::LeaveIt, Reason::ConversionCost);
+        }
+        if machinery {
+            return (Verdict::LeaveIt, Reason::InterpreterMachinery);
+        }
+        // Would a bigger boundary, excluded for its size, have paid? Then the time is spread.
+        let spread = options.iter().any(|x| {
+            x.exclusion
+                .is_some_and(|e| matches!(e, Exclusion::Scope | Exclusion::Classes))
+                && x.expected >= t.min_gain
+        });
+        if spread {
+            return (Verdict::LeaveIt, Reason::SpreadThin);
+        }
+        (Verdict::LeaveIt, Reason::TooSmall)
+    }
+
+    /// The heaviest caller of `f` that could be a boundary.
+    fn heaviest_caller(&self, f: usize, chain: &[usize]) -> Option<usize> {
+        self.analysis
+            .callers(f)
+            .into_iter()
+            .map(|e| e.caller)
+            .find(|&c| {
+                self.index.origins[c] == Origin::Program
+                    && !self.index.is_module_body(c)
+                    && !chain.contains(&c)
+            })
+    }
+}

@@ -1,0 +1,276 @@
+//! The estimate for one boundary: the time it covers, how much of that is already native,
+//! the factor expected for the kind of code it runs, what crossing it costs (calls times the
+//! conversion of the observed arguments and return values, from `rules/costs.toml`), and the
+//! saving and whole-program speedup that leaves, each a range with sampling noise.
+//!
+//! Numbers only: it may not judge (the verdict is the boundary search's), and the one reason
+//! it records, why a function cannot be the boundary, comes from `exclusion.rs`.
+
+use std::collections::{BTreeMap, HashMap};
+
+use super::index::{Origin, Region};
+use super::model::Model;
+use super::report::{BoundaryOption, DataFlow, FunctionRef};
+use crate::profile::{ProbedFunction, TypeObservation};
+use crate::pysource::PyFunction;
+use crate::rules::{Direction, Span};
+
+impl Model<'_> {
+    /// The estimate for porting `f` as the boundary.
+    pub(super) fn option(&self, f: usize) -> BoundaryOption {
+        let t = &self.rules.scoring.thresholds;
+        let stats = &self.analysis.functions[f];
+        let region = self.index.region(f);
+        let run = self.index.run_samples.max(1) as f64;
+        let time_share = region.weight / run;
+        let native_share = if region.weight > 0.0 {
+            region.native / region.weight
+        } else {
+            0.0
+        };
+        let scope = region
+            .by_function
+            .keys()
+            .filter(|&&g| self.index.origins[g] == Origin::Program)
+            .count()
+            .max(1);
+        let kind = self.code_kind(&region);
+        let factor = kind.factor(&self.rules.scoring.factors);
+
+        let probed = self.probed(f);
+        let calls = stats.calls;
+        let data = probed.map(|p| self.data_flows(p)).unwrap_or_default();
+        let crossing_ns = calls.map(|_| {
+            self.rules.costs.call.overhead_ns + data.iter().map(|d| d.cost_ns).sum::<f64>()
+        });
+        let seconds_per_sample = if self.index.run_samples > 0 {
+            self.profile.meta.wall_seconds / run
+        } else {
+            0.0
+        };
+        // Crossing cost in samples, at the low and high ends.
+        let crossing = match (calls, crossing_ns) {
+            (Some(c), Some(ns)) if seconds_per_sample > 0.0 => {
+                let samples = |n: f64| n * ns * 1e-9 / seconds_per_sample;
+                Some([
+                    samples(c.count.saturating_add(c.error) as f64) * t.conversion_uncertainty,
+                    samples(c.count.saturating_sub(c.error) as f64),
+                ])
+            }
+            _ => None,
+        };
+        // Sampling noise on the region's share: two standard errors.
+        let p = (region.weight / run).clamp(0.0, 1.0);
+        let noise = 2.0 * (p * (1.0 - p) / run).sqrt() * run;
+        let portable_frac = if region.weight > 0.0 {
+            region.portable / region.weight
+        } else {
+            0.0
+        };
+        let saved_at = |factor: f64, weight: f64, crossing: f64| {
+            let portable = weight * portable_frac;
+            (portable - portable / factor - crossing) / run
+        };
+        let lo = saved_at(
+            factor[0],
+            (region.weight - noise).max(0.0),
+            crossing.map_or(0.0, |c| c[0]),
+        );
+        let hi = saved_at(
+            factor[1],
+            (region.weight + noise).min(run),
+            crossing.map_or(0.0, |c| c[1]),
+        );
+
+        let source = self.source_of(f);
+        let exclusion = self.exclusion(f, source.as_ref(), probed, calls, scope, time_share);
+        let (exclusion, excluded) = exclusion.unzip();
+        BoundaryOption {
+            function: FunctionRef::of(stats),
+            time_share,
+            native_share,
+            functions: scope,
+            calls,
+            crossing_ns,
+            crossing_share: crossing.map(|c| c[1] / run),
+            data,
+            code_kind: kind.name().into(),
+            factor,
+            saved: [lo.min(hi), hi.max(lo)],
+            expected: saved_at(
+                (factor[0] * factor[1]).sqrt(),
+                region.weight,
+                crossing.map_or(0.0, |c| (c[0] + c[1]) / 2.0),
+            ),
+            speedup: [amdahl(lo.min(hi)), amdahl(hi.max(lo))],
+            excluded,
+            exclusion,
+            chosen: false,
+        }
+    }
+
+    /// Argument and return conversions observed by the probe, each at its mean size.
+    fn data_flows(&self, p: &ProbedFunction) -> Vec<DataFlow> {
+        let mut by_name: BTreeMap<(bool, String), Vec<&TypeObservation>> = BTreeMap::new();
+        for obs in &p.args {
+            by_name
+                .entry((false, obs.name.clone()))
+                .or_default()
+                .push(obs);
+        }
+        for obs in &p.returns {
+            by_name
+                .entry((true, obs.name.clone()))
+                .or_default()
+                .push(obs);
+        }
+        let mut flows = Vec::new();
+        for ((is_return, name), observations) in by_name {
+            let direction = if is_return {
+                Direction::Return
+            } else {
+                Direction::Argument
+            };
+            let total: u64 = observations
+                .iter()
+                .map(|o| o.count)
+                .fold(0u64, u64::saturating_add)
+                .max(1);
+            let mut cost = 0.0;
+            for obs in &observations {
+                cost += obs.count as f64 / total as f64 * self.conversion_ns(obs, direction);
+            }
+            let top = observations
+                .iter()
+                .max_by_key(|o| o.count)
+                .expect("at least one observation");
+            flows.push(DataFlow {
+                name,
+                type_name: top.type_name.clone(),
+                mean_size: top.mean_size,
+                cost_ns: cost,
+            });
+        }
+        flows
+    }
+
+    fn conversion_ns(&self, obs: &TypeObservation, direction: Direction) -> f64 {
+        if obs.type_name == "NoneType" {
+            return 0.0;
+        }
+        let Some(c) = self.rules.costs.conversion(&obs.type_name, direction) else {
+            return 0.0;
+        };
+        // For `int` the observed size is a bit length, not an element count.
+        let elements =
+            if obs.type_name == "int" || obs.type_name == "float" || obs.type_name == "bool" {
+                0.0
+            } else {
+                obs.mean_size
+            };
+        c.per_call_ns + c.per_element_ns * elements
+    }
+
+    fn code_kind(&self, region: &Region) -> CodeKind {
+        let mut votes: HashMap<CodeKind, f64> = HashMap::new();
+        let mut total = 0.0;
+        for (&f, &w) in &region.by_function {
+            if self.index.origins[f] != Origin::Program {
+                continue;
+            }
+            let kind = self
+                .source_of(f)
+                .map(|s| CodeKind::of(&s))
+                .unwrap_or(CodeKind::Mixed);
+            *votes.entry(kind).or_default() += w;
+            total += w;
+        }
+        votes
+            .into_iter()
+            .filter(|(_, w)| total > 0.0 && *w >= 0.6 * total)
+            .map(|(k, _)| k)
+            .next()
+            .unwrap_or(CodeKind::Mixed)
+    }
+}
+
+/// Whole-program speedup when `saved` of the run is saved.
+pub(super) fn amdahl(saved: f64) -> f64 {
+    1.0 / (1.0 - saved.clamp(0.0, 0.999))
+}
+
+/// What a function mostly does, which sets how much faster Rust runs it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+enum CodeKind {
+    Numeric,
+    Text,
+    Containers,
+    Objects,
+    Mixed,
+}
+
+impl CodeKind {
+    fn of(f: &PyFunction) -> CodeKind {
+        let x = &f.features;
+        let scores = [
+            (
+                CodeKind::Numeric,
+                x.arithmetic as f64 + x.comparisons as f64 * 0.5,
+            ),
+            (CodeKind::Text, x.string_methods as f64 * 3.0),
+            (CodeKind::Containers, x.subscripts as f64),
+            (CodeKind::Objects, x.attribute_loads as f64),
+        ];
+        let total: f64 = scores.iter().map(|s| s.1).sum();
+        scores
+            .iter()
+            .filter(|(_, s)| total > 0.0 && *s >= 0.5 * total)
+            .map(|(k, _)| *k)
+            .next()
+            .unwrap_or(CodeKind::Mixed)
+    }
+
+    fn name(self) -> &'static str {
+        match self {
+            CodeKind::Numeric => "numeric",
+            CodeKind::Text => "text",
+            CodeKind::Containers => "container",
+            CodeKind::Objects => "object",
+            CodeKind::Mixed => "mixed",
+        }
+    }
+
+    fn factor(self, f: &crate::rules::Factors) -> Span {
+        match self {
+            CodeKind::Numeric => f.numeric,
+            CodeKind::Text => f.text,
+            CodeKind::Containers => f.containers,
+            CodeKind::Objects => f.objects,
+            CodeKind::Mixed => f.mixed,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::pysource;
+
+    #[test]
+    fn the_kind_of_code_comes_from_what_the_body_does() {
+        let src = "def mean_sq(xs):\n    t = 0.0\n    for x in xs:\n        t += x * x - 1\n    return t / len(xs)\n\n\ndef shout(words):\n    return ' '.join(w.upper().strip() for w in words)\n";
+        let m = pysource::parse_source(src).unwrap();
+        assert_eq!(
+            CodeKind::of(m.find("mean_sq", None).unwrap()),
+            CodeKind::Numeric
+        );
+        assert_eq!(CodeKind::of(m.find("shout", None).unwrap()), CodeKind::Text);
+    }
+
+    #[test]
+    fn amdahl_bounds_the_saving() {
+        assert_eq!(amdahl(0.0), 1.0);
+        assert!((amdahl(0.5) - 2.0).abs() < 1e-9);
+        assert!(amdahl(1.0).is_finite());
+    }
+}

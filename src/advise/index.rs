@@ -1,0 +1,262 @@
+//! The stack index: every non-idle stack of the profile reduced to its distinct functions,
+//! innermost function and native fraction, with, for each function, the stacks holding it.
+//! Every question the advice asks about time (what a boundary covers, how much of one
+//! function's time lies under another, which program function a stack's time is charged to)
+//! is answered here from those lists alone, which keeps the boundary search fast on fleet
+//! profiles of a million stacks.
+//!
+//! Reads the profile's stacks and the analysis' functions and nothing else: no rules, no
+//! source files, no verdicts.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use crate::analyze::{Analysis, FunctionStats};
+use crate::profile::{FrameKind, Profile};
+
+/// Where a function's code comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Origin {
+    /// The program's own code: what can be ported.
+    Program,
+    /// The standard library: pure-Python parts port along with their caller (a crate does
+    /// the same job).
+    Stdlib,
+    /// Installed packages: a port keeps calling them.
+    Library,
+    /// Native code.
+    Native,
+}
+
+fn origin(f: &FunctionStats) -> Origin {
+    if f.kind == FrameKind::Native {
+        return Origin::Native;
+    }
+    let file = f.file.as_str();
+    if file.contains("/site-packages/") || file.contains("/dist-packages/") {
+        Origin::Library
+    } else if file.starts_with('<') || is_stdlib_path(file) {
+        Origin::Stdlib
+    } else {
+        Origin::Program
+    }
+}
+
+/// A file of CPython's own library (`.../lib/python3.11/json/encoder.py`).
+fn is_stdlib_path(file: &str) -> bool {
+    file.split('/').any(|part| {
+        part.strip_prefix("python")
+            .is_some_and(|v| v.starts_with(['2', '3']) && v.contains('.'))
+    }) && (file.contains("/lib/python") || file.contains("/lib64/python"))
+}
+
+/// One non-idle stack, reduced to what the model needs.
+pub(super) struct StackFacts {
+    pub(super) weight: u64,
+    /// Distinct functions on it, outermost first.
+    pub(super) functions: Vec<usize>,
+    /// Its innermost function.
+    pub(super) leaf: usize,
+    /// Native fraction of its weight.
+    pub(super) native: f64,
+}
+
+/// What a boundary covers.
+#[derive(Debug, Default, Clone)]
+pub(super) struct Region {
+    pub(super) weight: f64,
+    pub(super) native: f64,
+    pub(super) library: f64,
+    pub(super) portable: f64,
+    /// Portable weight per program (or stdlib) function as the innermost frame.
+    pub(super) by_function: HashMap<usize, f64>,
+}
+
+/// The profile's non-idle stacks, by the functions on them.
+pub(super) struct StackIndex<'a> {
+    analysis: &'a Analysis,
+    pub(super) stacks: Vec<StackFacts>,
+    /// For each function, the stacks holding it: every question about a boundary reads only
+    /// these.
+    stacks_of: Vec<Vec<u32>>,
+    /// Where each function of the analysis comes from.
+    pub(super) origins: Vec<Origin>,
+    /// Samples the shares are fractions of: the busiest thread's, idle rounds included.
+    pub(super) run_samples: u64,
+    regions: RefCell<HashMap<usize, Region>>,
+}
+
+impl<'a> StackIndex<'a> {
+    pub(super) fn new(profile: &Profile, analysis: &'a Analysis) -> StackIndex<'a> {
+        let origins = analysis.functions.iter().map(origin).collect();
+        let mut stacks = Vec::new();
+        let mut per_thread: HashMap<u32, u64> = HashMap::new();
+        // The last stack each function was seen on: distinct functions in one pass.
+        let mut seen: Vec<usize> = vec![usize::MAX; analysis.functions.len()];
+        for stack in &profile.stacks {
+            *per_thread.entry(stack.thread).or_default() += stack.weight;
+            if stack.idle {
+                continue;
+            }
+            let Some(&leaf_frame) = stack.frames.last() else {
+                continue;
+            };
+            let mut functions: Vec<usize> = Vec::with_capacity(stack.frames.len());
+            for f in stack
+                .frames
+                .iter()
+                .filter_map(|&f| analysis.frame_function.get(f as usize).copied().flatten())
+            {
+                if seen[f] != stacks.len() {
+                    seen[f] = stacks.len();
+                    functions.push(f);
+                }
+            }
+            let Some(leaf) = analysis.frame_function[leaf_frame as usize] else {
+                continue;
+            };
+            stacks.push(StackFacts {
+                weight: stack.weight,
+                functions,
+                leaf,
+                native: analysis
+                    .leaf_native
+                    .get(&leaf_frame)
+                    .copied()
+                    .unwrap_or(0.0),
+            });
+        }
+        let busiest = per_thread.values().copied().max().unwrap_or(0);
+        let mut stacks_of: Vec<Vec<u32>> = vec![Vec::new(); analysis.functions.len()];
+        for (i, s) in stacks.iter().enumerate() {
+            for &f in &s.functions {
+                stacks_of[f].push(i as u32);
+            }
+        }
+        StackIndex {
+            analysis,
+            stacks,
+            stacks_of,
+            origins,
+            run_samples: busiest,
+            regions: Default::default(),
+        }
+    }
+
+    pub(super) fn share(&self, weight: f64) -> f64 {
+        if self.run_samples == 0 {
+            0.0
+        } else {
+            weight / self.run_samples as f64
+        }
+    }
+
+    /// What `boundary` covers; computed once per function, since every hot function under a
+    /// common caller asks about it again.
+    pub(super) fn region(&self, boundary: usize) -> Region {
+        if let Some(r) = self.regions.borrow().get(&boundary) {
+            return r.clone();
+        }
+        let r = self.compute_region(boundary);
+        self.regions.borrow_mut().insert(boundary, r.clone());
+        r
+    }
+
+    fn compute_region(&self, boundary: usize) -> Region {
+        let mut r = Region::default();
+        for s in self.holding(boundary) {
+            let w = s.weight as f64;
+            r.weight += w;
+            r.native += w * s.native;
+            let rest = w * (1.0 - s.native);
+            match self.origins[s.leaf] {
+                Origin::Program | Origin::Stdlib => {
+                    r.portable += rest;
+                    *r.by_function.entry(s.leaf).or_default() += rest;
+                }
+                Origin::Library | Origin::Native => r.library += rest,
+            }
+        }
+        r
+    }
+
+    /// The stacks holding function `f`.
+    pub(super) fn holding(&self, f: usize) -> impl Iterator<Item = &StackFacts> + '_ {
+        self.stacks_of
+            .get(f)
+            .into_iter()
+            .flatten()
+            .map(|&i| &self.stacks[i as usize])
+    }
+
+    /// Interpreted weight charged to the innermost program function of each stack (its own
+    /// lines and the standard library's Python under it), and native weight likewise.
+    pub(super) fn deepest_program_weights(&self) -> (Vec<f64>, Vec<f64>) {
+        let n = self.analysis.functions.len();
+        let (mut interpreted, mut native) = (vec![0.0; n], vec![0.0; n]);
+        for s in &self.stacks {
+            let deepest = s
+                .functions
+                .iter()
+                .copied()
+                .rev()
+                .find(|&f| self.origins[f] == Origin::Program && !self.is_module_body(f));
+            if let Some(f) = deepest {
+                let w = s.weight as f64;
+                native[f] += w * s.native;
+                if self.origins[s.leaf] != Origin::Library {
+                    interpreted[f] += w * (1.0 - s.native);
+                }
+            }
+        }
+        (interpreted, native)
+    }
+
+    /// The share of `f`'s inclusive weight on stacks that also hold `b`.
+    pub(super) fn within(&self, f: usize, b: usize) -> f64 {
+        let (mut all, mut inside) = (0u64, 0u64);
+        for s in self.holding(f) {
+            all += s.weight;
+            if s.functions.contains(&b) {
+                inside += s.weight;
+            }
+        }
+        if all == 0 {
+            0.0
+        } else {
+            inside as f64 / all as f64
+        }
+    }
+
+    pub(super) fn self_native_fraction(&self, f: usize) -> f64 {
+        let (mut w, mut n) = (0.0, 0.0);
+        for s in self.holding(f).filter(|s| s.leaf == f) {
+            w += s.weight as f64;
+            n += s.weight as f64 * s.native;
+        }
+        if w > 0.0 {
+            n / w
+        } else {
+            0.0
+        }
+    }
+
+    pub(super) fn is_module_body(&self, f: usize) -> bool {
+        self.analysis.functions[f].name.ends_with("<module>")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn stdlib_paths_are_recognised() {
+        assert!(is_stdlib_path(
+            "/root/.pyenv/versions/3.11.7/lib/python3.11/json/encoder.py"
+        ));
+        assert!(is_stdlib_path("/usr/lib/python3.11/re/__init__.py"));
+        assert!(!is_stdlib_path("/home/me/python3.11-tools/app.py"));
+        assert!(!is_stdlib_path("/home/me/app.py"));
+    }
+}

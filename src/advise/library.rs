@@ -1,0 +1,186 @@
+//! Time in code that is not the program's: pure-Python libraries with a native replacement
+//! (`rules/analogues.toml`), each reported as "use library" with its share of the run, and the
+//! interpreted time in installed packages and the standard library by top-level package,
+//! which a port of the program cannot speed up.
+//!
+//! Reads only the stack index, the functions' module names and the rules' analogues; it may
+//! not read the program's source or touch the program's own candidates.
+
+use std::collections::{BTreeMap, HashMap};
+
+use super::index::Origin;
+use super::model::Model;
+use super::report::{Candidate, FunctionRef, PackageTime, Reason, Verdict};
+use crate::profile::FrameKind;
+
+/// Packages shown in `elsewhere`: at most this many, each with at least this share.
+const ELSEWHERE_TOP: usize = 5;
+const ELSEWHERE_MIN_SHARE: f64 = 0.03;
+
+impl Model<'_> {
+    /// Interpreted time whose innermost frame is not the program's, by top-level package.
+    pub(super) fn elsewhere(&self) -> Vec<PackageTime> {
+        let mut by_package: HashMap<(String, &'static str), f64> = HashMap::new();
+        for s in &self.index.stacks {
+            let origin = match self.index.origins[s.leaf] {
+                Origin::Library => "library",
+                Origin::Stdlib => "stdlib",
+                Origin::Program | Origin::Native => continue,
+            };
+            let leaf = &self.analysis.functions[s.leaf];
+            // Code compiled at run time (`<string>`, a decorator's generated wrapper) has no
+            // package to name.
+            let Some(package) = leaf
+                .module
+                .as_deref()
+                .and_then(|m| m.split('.').next())
+                .filter(|p| !p.is_empty() && !p.starts_with('<'))
+            else {
+                continue;
+            };
+            *by_package.entry((package.to_owned(), origin)).or_default() +=
+                s.weight as f64 * (1.0 - s.native);
+        }
+        let mut out: Vec<PackageTime> = by_package
+            .into_iter()
+            .map(|((package, origin), w)| PackageTime {
+                package,
+                origin: origin.into(),
+                share: self.index.share(w),
+            })
+            .filter(|p| p.share >= ELSEWHERE_MIN_SHARE)
+            .collect();
+        out.sort_by(|a, b| {
+            b.share
+                .total_cmp(&a.share)
+                .then_with(|| a.package.cmp(&b.package))
+        });
+        out.truncate(ELSEWHERE_TOP);
+        out
+    }
+
+    /// Pure-Python libraries with a native replacement, by the share of their code.
+    pub(super) fn library_analogues(&self, min_share: f64) -> Vec<Candidate> {
+        let mut by_module: HashMap<String, (f64, usize)> = HashMap::new();
+        for s in &self.index.stacks {
+            let leaf = &self.analysis.functions[s.leaf];
+            if self.index.origins[s.leaf] == Origin::Program || leaf.kind == FrameKind::Native {
+                continue;
+            }
+            let Some(module) = leaf.module.as_deref() else {
+                continue;
+            };
+            if self.rules.analogue_for_module(module).is_none() {
+                continue;
+            }
+            // The outermost frame of that module on the stack: the library's entry point.
+            let entry = s
+                .functions
+                .iter()
+                .copied()
+                .find(|&f| self.analysis.functions[f].module.as_deref() == Some(module))
+                .unwrap_or(s.leaf);
+            let e = by_module.entry(module.to_owned()).or_insert((0.0, entry));
+            e.0 += s.weight as f64 * (1.0 - s.native);
+        }
+        // One candidate per analogue rule, summing its modules.
+        let mut by_rule: BTreeMap<String, (f64, usize)> = BTreeMap::new();
+        for (module, (w, entry)) in by_module {
+            let rule = self.rules.analogue_for_module(&module).expect("filtered");
+            let key = rule.module.clone().unwrap_or_default();
+            let e = by_rule.entry(key).or_insert((0.0, entry));
+            e.0 += w;
+        }
+        let mut out = Vec::new();
+        for (pattern, (w, entry)) in by_rule {
+            let share = self.index.share(w);
+            if share < min_share {
+                continue;
+            }
+            let stats = &self.analysis.functions[entry];
+            let rule = self
+                .rules
+                .analogues
+                .iter()
+                .rev()
+                .find(|a| a.module.as_deref() == Some(pattern.as_str()))
+                .expect("found above");
+            let use_instead = rule.use_instead.clone().unwrap_or_default();
+            let self_share = self.index.share(stats.self_weight as f64);
+            let summary = format!(
+                "use {use_instead}: {:.0}% of the run is {} ({})",
+                100.0 * share,
+                rule.what,
+                rule.example
+            );
+            let mut c = Candidate::new(
+                Verdict::UseLibrary,
+                Reason::NativeLibrary,
+                summary,
+                FunctionRef::of(stats),
+                self_share,
+            );
+            c.time_share = share;
+            c.native_share = stats.native_share();
+            c.calls = stats.calls;
+            c.analogues = vec![format!("{use_instead}: {}", rule.why)];
+            c.score = share;
+            c.evidence = vec![format!(
+                "interpreted time in {pattern}: {:.1}% of the run",
+                100.0 * share
+            )];
+            out.push(c);
+        }
+        out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::advise::test_support::{advice_of, python_frame};
+
+    #[test]
+    fn time_in_installed_packages_and_the_stdlib_is_told_by_package() {
+        use crate::profile::{Meta, ProfileBuilder};
+        let mut b = ProfileBuilder::default();
+        let t = b.intern_thread(1, 1, None);
+        let main = b.intern_frame(python_frame("main", "/home/me/app.py", "app"));
+        let site = "/venv/lib/python3.11/site-packages/networkx/algorithms/centrality.py";
+        let nx = b.intern_frame(python_frame(
+            "betweenness",
+            site,
+            "networkx.algorithms.centrality",
+        ));
+        let stdlib = "/usr/lib/python3.11/heapq.py";
+        let heap = b.intern_frame(python_frame("heappush", stdlib, "heapq"));
+        for _ in 0..80 {
+            b.add_stack(t, vec![main, nx], false, true, false);
+        }
+        for _ in 0..15 {
+            b.add_stack(t, vec![main, nx, heap], false, true, false);
+        }
+        for _ in 0..5 {
+            b.add_stack(t, vec![main], false, true, false);
+        }
+        let p = b.to_profile(Meta::default());
+        let advice = advice_of(&p);
+        let got: Vec<(&str, &str, u32)> = advice
+            .elsewhere
+            .iter()
+            .map(|p| {
+                let share = (100.0 * p.share).round() as u32;
+                (p.package.as_str(), p.origin.as_str(), share)
+            })
+            .collect();
+        assert_eq!(got, [("networkx", "library", 80), ("heapq", "stdlib", 15)]);
+        // networkx has a native replacement in rules/analogues.toml.
+        let library = &advice.candidates[0];
+        assert_eq!(library.verdict, Verdict::UseLibrary, "{}", library.summary);
+        assert!(
+            library.summary.starts_with("use rustworkx"),
+            "{}",
+            library.summary
+        );
+    }
+}

@@ -1,0 +1,157 @@
+//! The advice's view of one profile: the profile, its analysis and the rules, the stack
+//! index over its stacks, and the program's source files, read once each and only from the
+//! folders a profile's sources may be read from. Its methods live in the file of their
+//! role (boundary search, estimate, exclusion, native and library verdicts, readiness,
+//! wording); here is what they share and the order they run in.
+//!
+//! Nothing here writes, and sources are read only through `trust::read_under`, never from
+//! outside those folders.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::path::PathBuf;
+
+use super::index::StackIndex;
+use super::report::{Candidate, Reason, Verdict};
+use super::wording::grouped_summary;
+use super::AdviseOptions;
+use crate::analyze::Analysis;
+use crate::profile::{ProbedFunction, Profile};
+use crate::pysource::{self, PyFunction, PyModuleInfo};
+use crate::rules::Rules;
+
+/// One profile as the advice sees it.
+pub(super) struct Model<'a> {
+    pub(super) profile: &'a Profile,
+    pub(super) analysis: &'a Analysis,
+    pub(super) rules: &'a Rules,
+    pub(super) index: StackIndex<'a>,
+    /// Each source file parsed, by path (`None`: not readable or not Python).
+    sources: RefCell<HashMap<String, Option<PyModuleInfo>>>,
+    /// The folders its source files may be read from (none for a received profile).
+    pub(super) readable: Vec<PathBuf>,
+}
+
+impl<'a> Model<'a> {
+    pub(super) fn new(profile: &'a Profile, analysis: &'a Analysis, rules: &'a Rules) -> Model<'a> {
+        Model {
+            profile,
+            analysis,
+            rules,
+            index: StackIndex::new(profile, analysis),
+            sources: Default::default(),
+            readable: crate::trust::source_roots(profile),
+        }
+    }
+
+    /// Every region worth reporting, unranked: the boundary search from each hot function,
+    /// the program's mostly native regions no port covers, leave-its under one boundary
+    /// grouped into one, the pure-Python libraries with a native replacement; with readiness
+    /// notes on all but the leave-its when asked.
+    pub(super) fn find_candidates(&self, opts: &AdviseOptions) -> Vec<Candidate> {
+        let t = &self.rules.scoring.thresholds;
+        let (interpreted, native) = self.index.deepest_program_weights();
+        let (mut out, covered) = self.search_from_hot_functions(&interpreted);
+        out.extend(self.mostly_native(&native, &covered));
+        let mut out = group_leave_its(out);
+        out.extend(self.library_analogues(t.analogue_share));
+        if opts.readiness {
+            for c in out.iter_mut().filter(|c| c.verdict != Verdict::LeaveIt) {
+                self.add_readiness(c);
+            }
+        }
+        out
+    }
+
+    /// The source of function `f`, when its file may be read and parses.
+    pub(super) fn source_of(&self, f: usize) -> Option<PyFunction> {
+        let stats = &self.analysis.functions[f];
+        let path = self.profile.source_path(&stats.file);
+        let key = path.display().to_string();
+        let mut cache = self.sources.borrow_mut();
+        let module = cache.entry(key).or_insert_with(|| {
+            let text = crate::trust::read_under(&self.readable, &path)?;
+            pysource::parse_source(&text).ok()
+        });
+        module
+            .as_ref()?
+            .find(&stats.name, stats.first_line)
+            .cloned()
+    }
+
+    /// What the probe measured of function `f`.
+    pub(super) fn probed(&self, f: usize) -> Option<&ProbedFunction> {
+        let stats = &self.analysis.functions[f];
+        self.profile.probed_function(&stats.file, &stats.name)
+    }
+}
+
+/// One candidate per reason and outermost boundary considered among the leave-its of the
+/// boundary search: nine tiny methods under one simulation loop are one "spread thin".
+fn group_leave_its(candidates: Vec<Candidate>) -> Vec<Candidate> {
+    let mut out: Vec<Candidate> = Vec::new();
+    for c in candidates {
+        // A comprehension's seed lands on the function around it: one row per function.
+        if c.verdict == Verdict::LeaveIt {
+            if let Some(same) = out.iter_mut().find(|o| o.function == c.function) {
+                for name in c.hot_functions {
+                    if !same.hot_functions.contains(&name) {
+                        same.hot_functions.push(name);
+                    }
+                }
+                continue;
+            }
+        }
+        let groupable = c.verdict == Verdict::LeaveIt
+            && matches!(
+                c.reason,
+                Reason::SpreadThin | Reason::InterpreterMachinery | Reason::TooSmall
+            );
+        let top = |c: &Candidate| c.alternatives.last().map(|o| o.function.clone());
+        let same = out.iter_mut().find(|o| {
+            groupable && o.verdict == Verdict::LeaveIt && o.reason == c.reason && top(o) == top(&c)
+        });
+        match same {
+            Some(group) => {
+                for name in c.hot_functions {
+                    if !group.hot_functions.contains(&name) {
+                        group.hot_functions.push(name);
+                    }
+                }
+                group.self_share += c.self_share;
+                if c.time_share > group.time_share {
+                    group.time_share = c.time_share;
+                }
+                let names = group.hot_functions.clone();
+                group.summary =
+                    grouped_summary(group.reason, &names, group.self_share, &group.summary);
+            }
+            None => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::advise::test_support::leave_it;
+
+    #[test]
+    fn leave_its_under_one_boundary_become_one_row() {
+        let grouped = group_leave_its(vec![
+            leave_it("Vec.add", Reason::SpreadThin, "World.step"),
+            leave_it("Vec.scale", Reason::SpreadThin, "World.step"),
+            leave_it("Box.hit", Reason::SpreadThin, "Other.loop"),
+            leave_it("parse", Reason::InterpreterMachinery, "World.step"),
+        ]);
+        assert_eq!(grouped.len(), 3);
+        assert_eq!(grouped[0].hot_functions, ["Vec.add", "Vec.scale"]);
+        assert!((grouped[0].self_share - 0.08).abs() < 1e-9);
+        assert!(
+            grouped[0].summary.contains("2 functions"),
+            "{}",
+            grouped[0].summary
+        );
+    }
+}

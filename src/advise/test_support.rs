@@ -1,0 +1,69 @@
+//! Builders for unit tests: a Python frame, a candidate with one boundary option, and the
+//! advice for a profile built in a test, so that tests state only what they are about.
+//!
+//! Test code only; it may not be used by the advice itself.
+
+use super::report::{BoundaryOption, Candidate, Exclusion, FunctionRef, Reason, Verdict};
+use super::{advise, Advice, AdviseOptions};
+use crate::analyze::{analyze, AnalyzeOptions};
+use crate::profile::{Frame, FrameKind, Profile};
+use crate::rules::Rules;
+
+/// A frame of Python code in `file`, at line 3, with no source line recorded.
+pub(crate) fn python_frame(name: &str, file: &str, module: &str) -> Frame {
+    Frame {
+        name: name.into(),
+        qualname: None,
+        file: file.into(),
+        first_line: None,
+        line: Some(3),
+        module: Some(module.into()),
+        kind: FrameKind::Python,
+        code: None,
+    }
+}
+
+/// The advice for `profile` with the built-in rules and default options.
+pub(crate) fn advice_of(profile: &Profile) -> Advice {
+    let rules = Rules::load(None).unwrap();
+    let analysis = analyze(profile, &AnalyzeOptions::default());
+    advise(profile, &analysis, &rules, &AdviseOptions::default())
+}
+
+/// A function of `app.py`, as reports name it.
+pub(crate) fn function(name: &str) -> FunctionRef {
+    FunctionRef {
+        name: name.into(),
+        module: None,
+        file: "app.py".into(),
+        first_line: None,
+    }
+}
+
+/// A leave-it for the hot function `name` (5% of the run, 4% its own), whose only boundary
+/// considered is `top`, excluded for its size.
+pub(crate) fn leave_it(name: &str, reason: Reason, top: &str) -> Candidate {
+    let option = BoundaryOption {
+        function: function(top),
+        time_share: 0.9,
+        native_share: 0.0,
+        functions: 20,
+        calls: None,
+        crossing_ns: None,
+        crossing_share: None,
+        data: Vec::new(),
+        code_kind: "object".into(),
+        factor: [1.5, 4.0],
+        saved: [0.0, 0.0],
+        expected: 0.0,
+        speedup: [1.0, 1.0],
+        excluded: Some("too big".into()),
+        exclusion: Some(Exclusion::Scope),
+        chosen: false,
+    };
+    let summary = format!("{name} alone");
+    let mut c =
+        Candidate::new(Verdict::LeaveIt, reason, summary, function(name), 0.04).judged_on(&option);
+    c.time_share = 0.05;
+    c
+}
