@@ -6,7 +6,6 @@
 //! py-spy's types stay inside `live`.
 
 mod activity;
-pub mod import;
 pub mod launch;
 mod live;
 mod pause;
@@ -15,6 +14,11 @@ pub mod source;
 use std::path::PathBuf;
 use std::time::Duration;
 
+/// Profiles other tools wrote are read by [`crate::import`], the other source of a [`Profile`];
+/// it is named here too, beside the recorder.
+///
+/// [`Profile`]: crate::profile::Profile
+pub use crate::import;
 pub use launch::{Launch, ProbeOptions, PythonChoice};
 pub use live::{record, Recording, StopReason};
 

@@ -263,8 +263,8 @@ fn thread_id(part: &str) -> Option<(u64, Option<String>)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::import::MAX_STACK_FRAMES;
     use crate::profile::FrameKind;
-    use crate::record::import::MAX_STACK_FRAMES;
 
     fn read(text: &str) -> Result<Profile, ImportError> {
         parse(text.as_bytes(), "in.folded", &ImportOptions::default())

@@ -804,8 +804,8 @@ fn short(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::import::MAX_STACK_FRAMES;
     use crate::profile::Sampling;
-    use crate::record::import::MAX_STACK_FRAMES;
     use crate::report::folded::FoldOptions;
 
     fn read(text: &str) -> Result<Profile, ImportError> {

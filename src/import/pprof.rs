@@ -989,7 +989,7 @@ mod tests {
 
     use super::proto::{Function, Label, Line, Location, Mapping, Sample, ValueType};
     use super::*;
-    use crate::record::import::MAX_STACK_FRAMES;
+    use crate::import::MAX_STACK_FRAMES;
 
     /// A string table being filled.
     struct Strings(Vec<String>);
