@@ -26,6 +26,7 @@ mod commands;
 pub mod compare;
 pub mod error;
 pub mod import;
+pub mod pprof_proto;
 pub mod profile;
 pub mod pysource;
 pub mod readiness;
@@ -34,6 +35,7 @@ pub mod report;
 pub mod rules;
 pub mod run_folder;
 pub mod stub;
+pub mod text;
 pub mod trust;
 
 use anyhow::Result;

@@ -15,9 +15,8 @@
 use std::io::{BufRead, Read};
 
 use super::{FrameBudget, ImportError, ImportOptions, LabelFrames, Limits, Position, MAX_WEIGHT};
-use crate::profile::{Meta, Profile, ProfileBuilder};
-use crate::report::folded::NO_FRAME;
-use crate::report::terminal::printable;
+use crate::profile::{Meta, Profile, ProfileBuilder, NO_FRAME};
+use crate::text::printable;
 
 /// The longest line read: 64 MiB, 16 KiB for each of the most frames a stack keeps, where
 /// py-spy's labels take under 200 bytes. A longer line is refused rather than held whole in

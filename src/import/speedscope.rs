@@ -33,9 +33,10 @@ use super::{
     frame_from_label, python_or_native, FrameBudget, ImportError, ImportOptions, Limits, Position,
     MAX_WEIGHT,
 };
-use crate::profile::{Frame, FrameId, FrameKind, Meta, Profile, ProfileBuilder, ThreadId};
-use crate::report::folded::NO_FRAME;
-use crate::report::terminal::printable;
+use crate::profile::{
+    Frame, FrameId, FrameKind, Meta, Profile, ProfileBuilder, ThreadId, NO_FRAME,
+};
+use crate::text::printable;
 
 /// The fastest rate a period found in the weights may set: beyond it the "period" is more
 /// likely one short event than a sampler's interval.

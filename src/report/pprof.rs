@@ -26,7 +26,7 @@ use flate2::Compression;
 use prost::Message;
 
 use super::folded::{FoldOptions, NO_FRAME};
-use crate::import::pprof::proto;
+use crate::pprof_proto as proto;
 use crate::profile::{Frame, FrameKind, Profile, ThreadInfo};
 
 /// The rate assumed for a profile that does not say its own (py-spy's default).
