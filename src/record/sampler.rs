@@ -116,28 +116,17 @@ pub(super) fn spawn_sampler(
     tx: Sender<Event>,
     launched: bool,
 ) {
-    let pid = target.pid;
     quiet_sampler_panics();
     let tx_for_error = tx.clone();
     let spawned = thread::Builder::new()
         .name(SAMPLER_THREAD.into())
         .spawn(move || {
-            let deadline = Instant::now() + ATTACH_PATIENCE;
             // py-spy's reader is not `Send` on Linux: it lives on this thread.
-            let mut spy = loop {
-                match PythonSpy::new(pid as py_spy::Pid, &config) {
-                    Ok(s) => break s,
-                    Err(e) => {
-                        let still_starting = launched
-                            && process_running(pid)
-                            && Instant::now() < deadline
-                            && !is_permission_error(&e);
-                        if !still_starting {
-                            let _ = tx.send(Event::InitFailed(pass, e));
-                            return;
-                        }
-                        thread::sleep(Duration::from_millis(20));
-                    }
+            let spy = match attach(target.pid, &config, launched) {
+                Ok(spy) => spy,
+                Err(e) => {
+                    let _ = tx.send(Event::InitFailed(pass, e));
+                    return;
                 }
             };
             if tx
@@ -146,121 +135,249 @@ pub(super) fn spawn_sampler(
             {
                 return;
             }
-            let mut activity = ThreadActivity::default();
-            let mut roots = Roots::default();
-            let mut failed_in_a_row = 0u32;
-            let non_blocking = config.blocking == LockingStrategy::NonBlocking;
-            // `--blocking` pauses with a job-control stop, which keeps a launched program's exit
-            // status (see `pause`); the native pass needs py-spy's ptrace pause to unwind.
-            let always_pause = !non_blocking && pass != Pass::Native;
-            if always_pause {
-                spy.config.blocking = LockingStrategy::NonBlocking;
-            }
-            let rate = config.sampling_rate as f64;
-            let period = 1.0 / rate;
-            let mut timer = Timer::new(rate);
-            while let Some(sleep) = timer.next() {
-                let mut weight = 1;
-                if let Err(late) = sleep {
-                    let missed = (late.as_secs_f64() / period) as u64;
-                    if missed >= 1 {
-                        // Catching up would take the missed reads in a burst, all at one later
-                        // moment (a slow read of a deep stack, a loaded machine): skip them, and
-                        // let this read stand for the time they would have covered.
-                        weight += missed;
-                        timer = Timer::new(rate);
-                    }
-                }
-                let mut tick = Tick {
-                    weight,
-                    traces: Vec::new(),
-                    error: None,
-                    locked: false,
-                    late: sleep.err(),
-                };
-                let mut paused_running: Option<HashMap<u32, bool>> = None;
-                let mut read;
-                if always_pause {
-                    let pause = Pause::start(&target);
-                    read = read_stacks(&mut spy);
-                    paused_running = pause.as_ref().map(|p| p.running.clone());
-                } else {
-                    read = read_stacks(&mut spy);
-                }
-                if non_blocking {
-                    // A non-blocking read races the program. When frames change under it, it can
-                    // fail or come back cut short (an empty stack, or one without its outer frames).
-                    // Reading again without pausing would keep only the moments with shallow stacks,
-                    // so the tick pauses the program for one consistent read instead. (It can also
-                    // mix frames of two moments, dropping the middle of deep, call-heavy stacks;
-                    // pausing on every tick that looks unsettled would fix that but stop the program
-                    // at system calls far more often than they run: see the README.)
-                    // A stack too deep to read fails paused too: no pause for it.
-                    let stable = match &read {
-                        Ok(t) => roots.whole(t),
-                        Err(e) => too_deep(e),
-                    };
-                    if !stable {
-                        let pause = Pause::start(&target);
-                        read = read_stacks(&mut spy);
-                        // Every thread reads as stopped while paused: activity is from before.
-                        paused_running = pause.as_ref().map(|p| p.running.clone());
-                        drop(pause);
-                        tick.locked = true;
-                    }
-                    if let Ok(traces) = &read {
-                        roots.learn(traces);
-                    }
-                }
-                match read {
-                    Ok(traces) => {
-                        failed_in_a_row = 0;
-                        tick.traces = traces;
-                    }
-                    Err(e) => {
-                        if spy.process.exe().is_err() {
-                            // The process exited.
-                            let _ = tx.send(Event::Ended(pass));
-                            return;
-                        }
-                        // A stack too deep to read fails every read, and is not a new interpreter.
-                        if !too_deep(&e) {
-                            failed_in_a_row += 1;
-                            if failed_in_a_row.is_multiple_of(REREAD_AFTER) {
-                                // After `os.exec*` the process runs a new interpreter (or none):
-                                // what py-spy learned about the old one no longer holds.
-                                if let Ok(fresh) = PythonSpy::new(pid as py_spy::Pid, &spy.config) {
-                                    spy = fresh;
-                                    roots = Roots::default();
-                                }
-                            }
-                        }
-                        tick.error = Some(e);
-                    }
-                }
-                for trace in tick.traces.iter_mut() {
-                    let running = match &paused_running {
-                        Some(before) => trace
-                            .os_thread_id
-                            .map(|tid| tid as u32)
-                            .or_else(|| activity.tid(trace.pid as u32, trace.thread_id))
-                            .and_then(|tid| before.get(&tid).copied()),
-                        None if trace.os_thread_id.is_none() => {
-                            activity.is_running(trace.pid as u32, trace.thread_id)
-                        }
-                        None => None,
-                    };
-                    if let Some(running) = running {
-                        trace.active = running;
-                    }
-                }
-                if tx.send(Event::Sample(pass, tick)).is_err() {
-                    return;
-                }
-            }
+            Sampler::new(spy, target, pass, &config).run(&tx);
         });
     if let Err(e) = spawned {
         let _ = tx_for_error.send(Event::InitFailed(pass, e.into()));
+    }
+}
+
+/// Opens py-spy's reader on `pid`. A launched program may not have started its interpreter
+/// yet: it is tried again while the program runs, for up to [`ATTACH_PATIENCE`], unless the
+/// system refused to let it be read.
+fn attach(pid: u32, config: &py_spy::Config, launched: bool) -> Result<PythonSpy> {
+    let deadline = Instant::now() + ATTACH_PATIENCE;
+    loop {
+        match PythonSpy::new(pid as py_spy::Pid, config) {
+            Ok(spy) => return Ok(spy),
+            Err(e) => {
+                let still_starting = launched
+                    && process_running(pid)
+                    && Instant::now() < deadline
+                    && !is_permission_error(&e);
+                if !still_starting {
+                    return Err(e);
+                }
+                thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+}
+
+/// One attached sampler and what it keeps from tick to tick.
+struct Sampler {
+    spy: PythonSpy,
+    target: ListedProcess,
+    pass: Pass,
+    rate: f64,
+    /// Reads race the program, and a read that looks cut short is taken again paused.
+    non_blocking: bool,
+    /// Every read pauses the program first (`--blocking`).
+    always_pause: bool,
+    activity: ThreadActivity,
+    roots: Roots,
+    failed_in_a_row: u32,
+}
+
+/// One read of every thread's stack.
+struct Read {
+    stacks: Result<Vec<StackTrace>>,
+    /// When the program was paused for the read: which of its threads were running just
+    /// before, by thread id.
+    paused_running: Option<HashMap<u32, bool>>,
+    /// A non-blocking read failed or came back cut short, and was taken again paused.
+    locked: bool,
+}
+
+impl Sampler {
+    fn new(
+        mut spy: PythonSpy,
+        target: ListedProcess,
+        pass: Pass,
+        config: &py_spy::Config,
+    ) -> Sampler {
+        let non_blocking = config.blocking == LockingStrategy::NonBlocking;
+        // `--blocking` pauses with a job-control stop, which keeps a launched program's exit
+        // status (see `pause`); the native pass needs py-spy's ptrace pause to unwind.
+        let always_pause = !non_blocking && pass != Pass::Native;
+        if always_pause {
+            spy.config.blocking = LockingStrategy::NonBlocking;
+        }
+        Sampler {
+            spy,
+            target,
+            pass,
+            rate: config.sampling_rate as f64,
+            non_blocking,
+            always_pause,
+            activity: ThreadActivity::default(),
+            roots: Roots::default(),
+            failed_in_a_row: 0,
+        }
+    }
+
+    /// Reads the program once a period and sends each tick, until the program exits or
+    /// nobody listens any more.
+    fn run(mut self, tx: &Sender<Event>) {
+        let mut timer = Timer::new(self.rate);
+        while let Some(sleep) = timer.next() {
+            let weight = self.skip_missed(sleep, &mut timer);
+            let Some(tick) = self.tick(weight, sleep.err()) else {
+                let _ = tx.send(Event::Ended(self.pass));
+                return;
+            };
+            if tx.send(Event::Sample(self.pass, tick)).is_err() {
+                return;
+            }
+        }
+    }
+
+    /// How many periods the coming read stands for: one, or more when the timer fell behind
+    /// by whole periods, which are then skipped.
+    fn skip_missed(&self, sleep: Result<Duration, Duration>, timer: &mut Timer) -> u64 {
+        let mut weight = 1;
+        if let Err(late) = sleep {
+            let period = 1.0 / self.rate;
+            let missed = (late.as_secs_f64() / period) as u64;
+            if missed >= 1 {
+                // Catching up would take the missed reads in a burst, all at one later
+                // moment (a slow read of a deep stack, a loaded machine): skip them, and
+                // let this read stand for the time they would have covered.
+                weight += missed;
+                *timer = Timer::new(self.rate);
+            }
+        }
+        weight
+    }
+
+    /// One tick: a read of every thread, with whether each was running. `None` once the
+    /// process has exited.
+    fn tick(&mut self, weight: u64, late: Option<Duration>) -> Option<Tick> {
+        let read = self.read();
+        let mut tick = Tick {
+            weight,
+            traces: Vec::new(),
+            error: None,
+            locked: read.locked,
+            late,
+        };
+        match read.stacks {
+            Ok(traces) => {
+                self.failed_in_a_row = 0;
+                tick.traces = traces;
+            }
+            Err(e) => {
+                if self.spy.process.exe().is_err() {
+                    // The process exited.
+                    return None;
+                }
+                self.count_failure(&e);
+                tick.error = Some(e);
+            }
+        }
+        self.mark_running(&mut tick.traces, read.paused_running.as_ref());
+        Some(tick)
+    }
+
+    fn read(&mut self) -> Read {
+        if self.always_pause {
+            let (stacks, paused_running) = self.read_paused();
+            return Read {
+                stacks,
+                paused_running,
+                locked: false,
+            };
+        }
+        let stacks = read_stacks(&mut self.spy);
+        if !self.non_blocking {
+            return Read {
+                stacks,
+                paused_running: None,
+                locked: false,
+            };
+        }
+        // A non-blocking read races the program. When frames change under it, it can
+        // fail or come back cut short (an empty stack, or one without its outer frames).
+        // Reading again without pausing would keep only the moments with shallow stacks,
+        // so the tick pauses the program for one consistent read instead. (It can also
+        // mix frames of two moments, dropping the middle of deep, call-heavy stacks;
+        // pausing on every tick that looks unsettled would fix that but stop the program
+        // at system calls far more often than they run: see the README.)
+        // A stack too deep to read fails paused too: no pause for it.
+        let stable = match &stacks {
+            Ok(t) => self.roots.whole(t),
+            Err(e) => too_deep(e),
+        };
+        let read = if stable {
+            Read {
+                stacks,
+                paused_running: None,
+                locked: false,
+            }
+        } else {
+            let (stacks, paused_running) = self.read_paused();
+            Read {
+                stacks,
+                paused_running,
+                locked: true,
+            }
+        };
+        if let Ok(traces) = &read.stacks {
+            self.roots.learn(traces);
+        }
+        read
+    }
+
+    /// A read with the program paused, and which threads were running just before the pause.
+    fn read_paused(&mut self) -> (Result<Vec<StackTrace>>, Option<HashMap<u32, bool>>) {
+        let pause = Pause::start(&self.target);
+        let stacks = read_stacks(&mut self.spy);
+        // Every thread reads as stopped while paused: activity is from before.
+        let running = pause.as_ref().map(|p| p.running.clone());
+        (stacks, running)
+    }
+
+    /// Counts a failed read; after [`REREAD_AFTER`] in a row, looks for the interpreter again.
+    fn count_failure(&mut self, e: &anyhow::Error) {
+        // A stack too deep to read fails every read, and is not a new interpreter.
+        if too_deep(e) {
+            return;
+        }
+        self.failed_in_a_row += 1;
+        if self.failed_in_a_row.is_multiple_of(REREAD_AFTER) {
+            // After `os.exec*` the process runs a new interpreter (or none):
+            // what py-spy learned about the old one no longer holds.
+            if let Ok(fresh) = PythonSpy::new(self.target.pid as py_spy::Pid, &self.spy.config) {
+                self.spy = fresh;
+                self.roots = Roots::default();
+            }
+        }
+    }
+
+    /// Sets whether each thread was running where the system can tell better than py-spy:
+    /// from before the pause when the program was paused for the read, else from the
+    /// thread's state in `/proc` when py-spy does not know its OS thread (see `activity`).
+    fn mark_running(
+        &mut self,
+        traces: &mut [StackTrace],
+        paused_running: Option<&HashMap<u32, bool>>,
+    ) {
+        for trace in traces.iter_mut() {
+            let running = match paused_running {
+                Some(before) => trace
+                    .os_thread_id
+                    .map(|tid| tid as u32)
+                    .or_else(|| self.activity.tid(trace.pid as u32, trace.thread_id))
+                    .and_then(|tid| before.get(&tid).copied()),
+                None if trace.os_thread_id.is_none() => {
+                    self.activity.is_running(trace.pid as u32, trace.thread_id)
+                }
+                None => None,
+            };
+            if let Some(running) = running {
+                trace.active = running;
+            }
+        }
     }
 }
 
