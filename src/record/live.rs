@@ -18,7 +18,7 @@ use anyhow::Result;
 
 use super::attach::{check_attachable, classify_attach_error, proc_cmdline};
 use super::children::ChildWatch;
-use super::launch::{self, PythonChoice};
+use super::launch::{self, Launch, Launched, PythonChoice};
 use super::pause::{self, ListedProcess};
 use super::probe_link::ProbeLink;
 use super::progress::Progress;
@@ -44,55 +44,128 @@ pub fn record(target: &Target, python: &PythonChoice, opts: &RecordOptions) -> R
 
     pause::start_guard();
     let started_at = chrono::Local::now().to_rfc3339();
-    let mut started_program = None;
-    let (pid, mut child, argv, mut meta) = match target {
-        Target::Launch(launch) => {
-            let mut started = launch::start(launch, python, opts.probe)?;
-            let process = started
-                .child
-                .take()
-                .expect("a launched program has a child");
-            let mut watch = ChildWatch::new(process);
-            // The process to sample: the launched one, or the Python a launcher started.
-            let runner = await_runner(&started, &mut watch, &signal)?;
-            if let Some(runner) = runner {
-                // A launcher's child outlives the launcher: the guard must know it too.
-                pause::end_if_abandoned(&ListedProcess::read(runner));
-            }
-            let pid = runner.unwrap_or(watch.pid());
-            let argv = started.argv.clone();
-            let meta = Meta {
-                command: argv.clone(),
-                target: TargetKind::Launched,
-                pid,
-                cwd: std::env::current_dir()
-                    .ok()
-                    .map(|p| p.display().to_string()),
-                ..Meta::default()
-            };
-            started_program = Some(started);
-            (pid, Some(watch), argv, meta)
-        }
-        Target::Attach(pid) => {
-            check_attachable(*pid)?;
-            let argv = proc_cmdline(*pid);
-            let meta = Meta {
-                command: argv.clone(),
-                target: TargetKind::Attached,
-                pid: *pid,
-                cwd: std::fs::read_link(format!("/proc/{pid}/cwd"))
-                    .ok()
-                    .map(|p| p.display().to_string()),
-                python_executable: std::fs::read_link(format!("/proc/{pid}/exe"))
-                    .ok()
-                    .map(|p| p.display().to_string()),
-                ..Meta::default()
-            };
-            (*pid, None, argv, meta)
-        }
+    let Program {
+        pid,
+        mut watch,
+        launched,
+        argv,
+        mut meta,
+    } = match target {
+        Target::Launch(launch) => Program::launch(launch, python, opts, &signal)?,
+        Target::Attach(pid) => Program::attach(*pid)?,
     };
     meta.started_at = started_at;
-    meta.sampling = Sampling {
+    meta.sampling = sampling(opts);
+
+    let rx = start_samplers(pid, opts, watch.is_some());
+    let progress = Progress::new(opts.progress, pid, &argv);
+    let mut session = Session {
+        builder: ProfileBuilder::default(),
+        runner_pid: launched.as_ref().filter(|l| l.has_runner()).map(|_| pid),
+        probe: launched
+            .as_ref()
+            .and_then(|l| l.probe_folder())
+            .map(|dir| ProbeLink::new(dir.to_path_buf())),
+        meta,
+        started: Instant::now(),
+        last_checkpoint: Instant::now(),
+        time_running: true,
+    };
+    let release = || {
+        if let Some(l) = &launched {
+            l.release();
+        }
+    };
+    let stop = session.run(&rx, watch.as_mut(), &signal, opts, &progress, &release)?;
+    progress.finish();
+    drop(rx);
+    pause::stop_guard();
+
+    finish(session, stop, watch.as_mut(), launched.as_ref())
+}
+
+/// The process being recorded, as recording starts.
+struct Program {
+    /// The process sampled: the launched one, the Python a launcher started, or the one
+    /// attached to.
+    pid: u32,
+    /// The launched program, watched for its exit; `None` when attached.
+    watch: Option<ChildWatch>,
+    /// How the program was launched; `None` when attached.
+    launched: Option<Launched>,
+    argv: Vec<String>,
+    meta: Meta,
+}
+
+impl Program {
+    /// Starts the program and waits until its interpreter can be read.
+    fn launch(
+        launch: &Launch,
+        python: &PythonChoice,
+        opts: &RecordOptions,
+        signal: &AtomicUsize,
+    ) -> Result<Program> {
+        let mut started = launch::start(launch, python, opts.probe)?;
+        let process = started
+            .child
+            .take()
+            .expect("a launched program has a child");
+        let mut watch = ChildWatch::new(process);
+        // The process to sample: the launched one, or the Python a launcher started.
+        let runner = await_runner(&started, &mut watch, signal)?;
+        if let Some(runner) = runner {
+            // A launcher's child outlives the launcher: the guard must know it too.
+            pause::end_if_abandoned(&ListedProcess::read(runner));
+        }
+        let pid = runner.unwrap_or(watch.pid());
+        let argv = started.argv.clone();
+        let meta = Meta {
+            command: argv.clone(),
+            target: TargetKind::Launched,
+            pid,
+            cwd: std::env::current_dir()
+                .ok()
+                .map(|p| p.display().to_string()),
+            ..Meta::default()
+        };
+        Ok(Program {
+            pid,
+            watch: Some(watch),
+            launched: Some(started),
+            argv,
+            meta,
+        })
+    }
+
+    /// A running process, which is left running afterwards.
+    fn attach(pid: u32) -> Result<Program> {
+        check_attachable(pid)?;
+        let argv = proc_cmdline(pid);
+        let meta = Meta {
+            command: argv.clone(),
+            target: TargetKind::Attached,
+            pid,
+            cwd: std::fs::read_link(format!("/proc/{pid}/cwd"))
+                .ok()
+                .map(|p| p.display().to_string()),
+            python_executable: std::fs::read_link(format!("/proc/{pid}/exe"))
+                .ok()
+                .map(|p| p.display().to_string()),
+            ..Meta::default()
+        };
+        Ok(Program {
+            pid,
+            watch: None,
+            launched: None,
+            argv,
+            meta,
+        })
+    }
+}
+
+/// How the samples are taken, as the profile records it.
+fn sampling(opts: &RecordOptions) -> Sampling {
+    Sampling {
         rate_hz: opts.rate_hz,
         mode: if opts.blocking {
             SamplingMode::Blocking
@@ -102,10 +175,13 @@ pub fn record(target: &Target, python: &PythonChoice, opts: &RecordOptions) -> R
         native_rate_hz: opts.native.then_some(opts.native_rate_hz),
         gil_only: opts.gil_only,
         subprocesses: opts.subprocesses,
-    };
+    }
+}
 
+/// Starts the time sampler of `pid`, and the native pass and the children's samplers when
+/// asked for; every tick of theirs arrives on the channel returned.
+fn start_samplers(pid: u32, opts: &RecordOptions, launched: bool) -> Receiver<Event> {
     let (tx, rx) = mpsc::channel();
-    let launched = child.is_some();
     let target = ListedProcess::read(pid);
     spawn_sampler(target, time_config(opts), Pass::Time, tx.clone(), launched);
     if opts.native {
@@ -120,37 +196,20 @@ pub fn record(target: &Target, python: &PythonChoice, opts: &RecordOptions) -> R
     if opts.subprocesses {
         follow_children(pid, time_config(opts), tx.clone());
     }
-    drop(tx);
+    rx
+}
 
-    let progress = Progress::new(opts.progress, pid, &argv);
-    let mut session = Session {
-        builder: ProfileBuilder::default(),
-        runner_pid: started_program
-            .as_ref()
-            .filter(|l| l.has_runner())
-            .map(|_| pid),
-        probe: started_program
-            .as_ref()
-            .and_then(|l| l.probe_folder())
-            .map(|dir| ProbeLink::new(dir.to_path_buf())),
-        meta,
-        started: Instant::now(),
-        last_checkpoint: Instant::now(),
-        time_running: true,
-    };
-    let release = || {
-        if let Some(l) = &started_program {
-            l.release();
-        }
-    };
-    let stop = session.run(&rx, child.as_mut(), &signal, opts, &progress, &release)?;
-    progress.finish();
-    drop(rx);
-    pause::stop_guard();
-
-    if let Some(child) = child.as_mut() {
+/// Ends a launched program that recording stopped before it ended, and completes the
+/// profile: how the run ended, how long it took, the interpreter, the probe's results.
+fn finish(
+    mut session: Session,
+    stop: StopReason,
+    watch: Option<&mut ChildWatch>,
+    launched: Option<&Launched>,
+) -> Result<Recording> {
+    if let Some(child) = watch {
         if matches!(stop, StopReason::Duration) {
-            if let Some(l) = &started_program {
+            if let Some(l) = launched {
                 l.note_stopping();
             }
         }
@@ -163,7 +222,7 @@ pub fn record(target: &Target, python: &PythonChoice, opts: &RecordOptions) -> R
     if let StopReason::Exited(exit) = stop {
         session.meta.exit = Some(exit);
     }
-    if let Some(launched) = &started_program {
+    if let Some(launched) = launched {
         // A program the runner refused (syntax error, no such module) is an error, not a run.
         if let Some(info) = launched.python()? {
             session.meta.python_version = Some(info.version);
