@@ -279,6 +279,8 @@ impl Sampler {
         Some(tick)
     }
 
+    /// One read of every thread: paused first with `--blocking`; else racing the program,
+    /// and taken again paused when the non-blocking read looks cut short.
     fn read(&mut self) -> Read {
         if self.always_pause {
             let (stacks, paused_running) = self.read_paused();
