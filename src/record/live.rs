@@ -5,8 +5,8 @@
 //! The steps live beside it: `launch` starts the program, `attach` checks the process and
 //! explains a refusal, `sampler` reads stacks with py-spy, `children` watches and ends
 //! processes, `probe_link` talks with the probe, `progress` draws the progress line. This
-//! module only orders them and keeps the profile being built; it reads no stack and sends no
-//! signal itself.
+//! module only orders them and turns the samplers' ticks into the profile; it neither reads
+//! the program's stacks nor signals a process itself.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError};
@@ -244,7 +244,7 @@ fn finish(
 /// the runner's process when it is not the launched one (a launcher that started Python as its
 /// child rather than becoming it).
 fn await_runner(
-    launched: &launch::Launched,
+    launched: &Launched,
     child: &mut ChildWatch,
     signal: &AtomicUsize,
 ) -> Result<Option<u32>> {
@@ -479,6 +479,8 @@ fn is_probe_trace(probe: &ProbeLink, frames: &[py_spy::Frame]) -> bool {
         .any(|f| probe.is_probe_frame(&f.filename, &f.name))
 }
 
+/// A frame as py-spy read it, in the model's terms: native when py-spy names its library or
+/// knows no file for it.
 fn convert_frame(f: &py_spy::Frame) -> Frame {
     let native = f.module.is_some() || f.filename == "?";
     Frame {
