@@ -14,10 +14,10 @@
 //! $ port-advisor report port-advisor-out/spectral-20261124-145315 --format markdown
 //! ```
 //!
-//! The pipeline, one module per stage: [`cli`] -> [`record`] -> [`profile`] -> [`analyze`] ->
-//! [`advise`] -> [`report`]. [`profile`] is the model every stage shares and depends on nothing
-//! else; [`rules`] holds the knowledge as data; [`pysource`] and [`readiness`] read the
-//! program's source, tests and history.
+//! The pipeline, one module per stage: [`cli`] -> [`record`] (or [`import`]) -> [`profile`] ->
+//! [`analyze`] -> [`advise`] -> [`report`]. [`profile`] is the model every stage shares and
+//! depends on nothing else; [`rules`] holds the knowledge as data; [`pysource`] and
+//! [`readiness`] read the program's source, tests and history.
 
 pub mod advise;
 pub mod analyze;
@@ -25,6 +25,8 @@ pub mod cli;
 mod commands;
 pub mod compare;
 pub mod error;
+pub mod import;
+pub mod pprof_proto;
 pub mod profile;
 pub mod pysource;
 pub mod readiness;
@@ -33,6 +35,7 @@ pub mod report;
 pub mod rules;
 pub mod run_folder;
 pub mod stub;
+pub mod text;
 pub mod trust;
 
 use anyhow::Result;

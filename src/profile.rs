@@ -26,6 +26,10 @@ pub const SCHEMA: u32 = 1;
 /// corrupt or forged file, and keeping under it lets every later sum of weights fit in a u64.
 pub const MAX_WEIGHT: u64 = 1 << 48;
 
+/// The label of a sample taken while no Python code ran on the thread. The writers of other
+/// tools' formats spell it and their importers recognise it, so it belongs to the model.
+pub const NO_FRAME: &str = "(no Python frame)";
+
 /// Index of a frame in [`Profile::frames`].
 pub type FrameId = u32;
 /// Index of a thread in [`Profile::threads`].

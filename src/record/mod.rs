@@ -1,22 +1,38 @@
 //! Recording: turns a running Python program into a [`Profile`].
 //!
-//! `launch` finds the interpreter, checks the script before anything runs and starts the
-//! program; `live` samples it from outside with py-spy; `source` fills in what py-spy cannot
+//! `live` runs one recording from start to finish; the other modules are its steps. `launch`
+//! finds the interpreter, checks the script before anything runs and starts the program;
+//! `attach` checks a process and explains a refusal to read it; `sampler` reads the stacks
+//! from outside with py-spy, pausing the program through `pause` when a read needs it
+//! (`activity` tells running threads from waiting ones on older Pythons); `children` watches
+//! the launched program and ends it and its descendants; `probe_link` talks with the
+//! in-process probe; `progress` draws the progress line. `source` fills in what py-spy cannot
 //! see (qualified names, first lines, module names) from the source files afterwards.
-//! py-spy's types stay inside `live`.
+//!
+//! py-spy's types stay inside `sampler` and `live`, which turns the sampler's ticks into the
+//! profile. Recording never reads a file another tool wrote: that is [`crate::import`].
 
 mod activity;
-pub mod import;
+mod attach;
+mod children;
 pub mod launch;
 mod live;
 mod pause;
+mod probe_link;
+mod progress;
+mod sampler;
 pub mod source;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
+use crate::profile::{ExitInfo, Profile};
+
+/// Profiles other tools wrote are read by [`crate::import`], the other source of a [`Profile`];
+/// it is named here too, beside the recorder.
+pub use crate::import;
 pub use launch::{Launch, ProbeOptions, PythonChoice};
-pub use live::{record, Recording, StopReason};
+pub use live::record;
 
 /// What to record.
 #[derive(Debug, Clone)]
@@ -71,4 +87,24 @@ impl Default for RecordOptions {
             checkpoint: None,
         }
     }
+}
+
+/// Why recording stopped.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StopReason {
+    /// The launched program exited by itself.
+    Exited(ExitInfo),
+    /// The attached process went away.
+    TargetGone,
+    /// `--duration` elapsed.
+    Duration,
+    /// port-advisor received this signal (SIGINT, SIGTERM, SIGHUP).
+    Signal(i32),
+}
+
+/// A finished recording.
+#[derive(Debug)]
+pub struct Recording {
+    pub profile: Profile,
+    pub stop: StopReason,
 }

@@ -7,8 +7,8 @@ use std::io::Write;
 
 use anyhow::Result;
 
-use super::terminal::printable;
 use crate::advise::{thousands, Advice, Candidate, DataFlow, Verdict};
+use crate::text::printable;
 
 /// How the terminal table looks.
 #[derive(Debug, Clone, Copy, Default)]

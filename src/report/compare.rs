@@ -5,8 +5,8 @@ use std::io::Write;
 
 use anyhow::Result;
 
-use super::terminal::printable;
 use crate::compare::{Comparison, FunctionChange};
+use crate::text::printable;
 
 /// How many functions the table and Markdown list.
 #[derive(Debug, Clone, Copy)]

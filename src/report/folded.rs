@@ -6,6 +6,7 @@ use std::io::Write;
 
 use anyhow::Result;
 
+pub use crate::profile::NO_FRAME;
 use crate::profile::{Frame, FrameKind, Profile};
 
 /// What goes into the folded lines.
@@ -16,9 +17,6 @@ pub struct FoldOptions {
     /// Put a frame naming the thread at the root of each stack.
     pub threads: bool,
 }
-
-/// The label of a sample taken while no Python code ran on the thread.
-pub const NO_FRAME: &str = "(no Python frame)";
 
 /// The label of a frame in a flame graph: the function, then where it is.
 pub fn frame_label(frame: &Frame) -> String {

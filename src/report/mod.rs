@@ -12,4 +12,3 @@ pub mod paint;
 pub mod pprof;
 pub mod speedscope;
 pub mod summary;
-pub mod terminal;

@@ -26,8 +26,8 @@ use flate2::Compression;
 use prost::Message;
 
 use super::folded::{FoldOptions, NO_FRAME};
+use crate::pprof_proto as proto;
 use crate::profile::{Frame, FrameKind, Profile, ThreadInfo};
-use crate::record::import::pprof::proto;
 
 /// The rate assumed for a profile that does not say its own (py-spy's default).
 const DEFAULT_RATE_HZ: u32 = 100;
@@ -296,8 +296,8 @@ mod tests {
     use std::io::Read;
 
     use super::*;
+    use crate::import::{self, ImportOptions, InputFormat};
     use crate::profile::{Meta, ProfileBuilder, Sampling};
-    use crate::record::import::{self, ImportOptions, InputFormat};
 
     fn python(name: &str, qualname: &str, first_line: u32, line: u32) -> Frame {
         Frame {

@@ -6,11 +6,11 @@ use std::io::Write;
 
 use anyhow::Result;
 
-use super::terminal::printable;
 use crate::analyze::{Analysis, FunctionStats};
 use crate::profile::{
     FrameKind, ProbeResults, ProbedFunction, Profile, SamplingMode, TargetKind, TypeObservation,
 };
+use crate::text::printable;
 
 /// Below this many samples, shares are too noisy to act on and the summary says so.
 pub const FEW_SAMPLES: u64 = 50;

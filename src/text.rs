@@ -7,8 +7,8 @@
 //! [`printable`] writes each such character out as text (`\x1b`, `\u{202e}`), so that names
 //! that differ only by one still print differently. Every writer of terminal text (the advice
 //! table, the summary, the comparison) and the Markdown report pass names through it; JSON and
-//! HTML have their own escaping. It depends on nothing else of ours, so importers may quote
-//! names in their error messages with it too.
+//! HTML have their own escaping. Importers quote names in their error messages with it too,
+//! so it sits below both `report` and `import` and depends on nothing else of ours.
 
 use std::borrow::Cow;
 use std::fmt::Write;

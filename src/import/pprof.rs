@@ -1,8 +1,8 @@
 //! pprof's `profile.proto` (<https://github.com/google/pprof/blob/main/proto/profile.proto>),
 //! gzipped or not: what Grafana Pyroscope, Parca and `go tool pprof` read and write.
 //!
-//! The messages are declared by hand in [`proto`] from the published schema, so no `protoc`
-//! runs at build time; `report::pprof` writes with the same structs.
+//! The messages are declared by hand in [`crate::pprof_proto`] from the published schema, so
+//! no `protoc` runs at build time; `report::pprof` writes with the same structs.
 //!
 //! Which value becomes the weight of a sample, in order:
 //! 1. a sample type named `samples` or `count`: its values are sample counts;
@@ -34,148 +34,10 @@ use std::path::Path;
 use prost::Message;
 
 use super::{FrameBudget, ImportError, ImportOptions, Limits, Position, MAX_WEIGHT};
-use crate::profile::{Frame, FrameId, FrameKind, Meta, Profile, ProfileBuilder};
+use crate::pprof_proto as proto;
+use crate::profile::{Frame, FrameId, FrameKind, Meta, Profile, ProfileBuilder, NO_FRAME};
 use crate::record::source::module_name;
-use crate::report::folded::NO_FRAME;
-use crate::report::terminal::printable;
-
-/// The messages of `profile.proto` (package `perftools.profiles`), with its field numbers.
-pub mod proto {
-    /// A whole profile. Strings are indexes into `string_table`, whose entry 0 is `""`.
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub struct Profile {
-        #[prost(message, repeated, tag = "1")]
-        pub sample_type: Vec<ValueType>,
-        #[prost(message, repeated, tag = "2")]
-        pub sample: Vec<Sample>,
-        #[prost(message, repeated, tag = "3")]
-        pub mapping: Vec<Mapping>,
-        #[prost(message, repeated, tag = "4")]
-        pub location: Vec<Location>,
-        #[prost(message, repeated, tag = "5")]
-        pub function: Vec<Function>,
-        #[prost(string, repeated, tag = "6")]
-        pub string_table: Vec<String>,
-        #[prost(int64, tag = "7")]
-        pub drop_frames: i64,
-        #[prost(int64, tag = "8")]
-        pub keep_frames: i64,
-        /// Start of the collection, nanoseconds since the Unix epoch.
-        #[prost(int64, tag = "9")]
-        pub time_nanos: i64,
-        #[prost(int64, tag = "10")]
-        pub duration_nanos: i64,
-        /// What one period counts: `cpu`/`nanoseconds` for a CPU profile.
-        #[prost(message, optional, tag = "11")]
-        pub period_type: Option<ValueType>,
-        #[prost(int64, tag = "12")]
-        pub period: i64,
-        #[prost(int64, repeated, tag = "13")]
-        pub comment: Vec<i64>,
-        #[prost(int64, tag = "14")]
-        pub default_sample_type: i64,
-    }
-
-    /// The meaning of one value of each sample, e.g. `samples`/`count`.
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub struct ValueType {
-        #[prost(int64, tag = "1")]
-        pub r#type: i64,
-        #[prost(int64, tag = "2")]
-        pub unit: i64,
-    }
-
-    /// A stack (leaf first) and its values, one per sample type.
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub struct Sample {
-        #[prost(uint64, repeated, tag = "1")]
-        pub location_id: Vec<u64>,
-        #[prost(int64, repeated, tag = "2")]
-        pub value: Vec<i64>,
-        #[prost(message, repeated, tag = "3")]
-        pub label: Vec<Label>,
-    }
-
-    /// A key with a string or a number (in `num_unit`).
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub struct Label {
-        #[prost(int64, tag = "1")]
-        pub key: i64,
-        #[prost(int64, tag = "2")]
-        pub str: i64,
-        #[prost(int64, tag = "3")]
-        pub num: i64,
-        #[prost(int64, tag = "4")]
-        pub num_unit: i64,
-    }
-
-    /// A binary or library mapped into the process.
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub struct Mapping {
-        #[prost(uint64, tag = "1")]
-        pub id: u64,
-        #[prost(uint64, tag = "2")]
-        pub memory_start: u64,
-        #[prost(uint64, tag = "3")]
-        pub memory_limit: u64,
-        #[prost(uint64, tag = "4")]
-        pub file_offset: u64,
-        #[prost(int64, tag = "5")]
-        pub filename: i64,
-        #[prost(int64, tag = "6")]
-        pub build_id: i64,
-        #[prost(bool, tag = "7")]
-        pub has_functions: bool,
-        #[prost(bool, tag = "8")]
-        pub has_filenames: bool,
-        #[prost(bool, tag = "9")]
-        pub has_line_numbers: bool,
-        #[prost(bool, tag = "10")]
-        pub has_inline_frames: bool,
-    }
-
-    /// A place in the code; several lines when functions were inlined there.
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub struct Location {
-        #[prost(uint64, tag = "1")]
-        pub id: u64,
-        #[prost(uint64, tag = "2")]
-        pub mapping_id: u64,
-        #[prost(uint64, tag = "3")]
-        pub address: u64,
-        /// Innermost first: the last line is the caller the others were inlined into.
-        #[prost(message, repeated, tag = "4")]
-        pub line: Vec<Line>,
-        #[prost(bool, tag = "5")]
-        pub is_folded: bool,
-    }
-
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub struct Line {
-        #[prost(uint64, tag = "1")]
-        pub function_id: u64,
-        #[prost(int64, tag = "2")]
-        pub line: i64,
-        #[prost(int64, tag = "3")]
-        pub column: i64,
-    }
-
-    #[derive(Clone, PartialEq, prost::Message)]
-    pub struct Function {
-        #[prost(uint64, tag = "1")]
-        pub id: u64,
-        /// Human-readable name.
-        #[prost(int64, tag = "2")]
-        pub name: i64,
-        /// The name the system knows (a mangled symbol, Python's `co_name`).
-        #[prost(int64, tag = "3")]
-        pub system_name: i64,
-        #[prost(int64, tag = "4")]
-        pub filename: i64,
-        #[prost(int64, tag = "5")]
-        pub start_line: i64,
-    }
-}
+use crate::text::printable;
 
 /// The largest profile accepted once unzipped: beyond it the input is taken for a zip bomb.
 pub const MAX_UNZIPPED: u64 = 2 << 30;
@@ -989,7 +851,7 @@ mod tests {
 
     use super::proto::{Function, Label, Line, Location, Mapping, Sample, ValueType};
     use super::*;
-    use crate::record::import::MAX_STACK_FRAMES;
+    use crate::import::MAX_STACK_FRAMES;
 
     /// A string table being filled.
     struct Strings(Vec<String>);

@@ -15,9 +15,8 @@
 use std::io::{BufRead, Read};
 
 use super::{FrameBudget, ImportError, ImportOptions, LabelFrames, Limits, Position, MAX_WEIGHT};
-use crate::profile::{Meta, Profile, ProfileBuilder};
-use crate::report::folded::NO_FRAME;
-use crate::report::terminal::printable;
+use crate::profile::{Meta, Profile, ProfileBuilder, NO_FRAME};
+use crate::text::printable;
 
 /// The longest line read: 64 MiB, 16 KiB for each of the most frames a stack keeps, where
 /// py-spy's labels take under 200 bytes. A longer line is refused rather than held whole in
@@ -263,8 +262,8 @@ fn thread_id(part: &str) -> Option<(u64, Option<String>)> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::import::MAX_STACK_FRAMES;
     use crate::profile::FrameKind;
-    use crate::record::import::MAX_STACK_FRAMES;
 
     fn read(text: &str) -> Result<Profile, ImportError> {
         parse(text.as_bytes(), "in.folded", &ImportOptions::default())

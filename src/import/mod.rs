@@ -12,6 +12,12 @@
 //! Every importer therefore keeps at most [`MAX_STACK_FRAMES`] frames of a stack (counting
 //! each stack cut in [`Profile::errors`]) and refuses a file whose stacks spell out more than
 //! [`MAX_FILE_FRAMES`] frames in all, so that memory and time stay bounded whatever the input.
+//!
+//! Importing is the other source of a [`Profile`], beside recording: nothing here starts,
+//! reads or signals a process. It builds on `profile`, and on `record::source` only to name
+//! modules and read the source files a profile points at. It never uses `report`: what the
+//! importers share with the writers of the same formats lives below both (the model's
+//! [`NO_FRAME`](crate::profile::NO_FRAME), [`crate::pprof_proto`], [`crate::text`]).
 
 pub mod folded;
 pub mod pprof;

@@ -33,9 +33,10 @@ use super::{
     frame_from_label, python_or_native, FrameBudget, ImportError, ImportOptions, Limits, Position,
     MAX_WEIGHT,
 };
-use crate::profile::{Frame, FrameId, FrameKind, Meta, Profile, ProfileBuilder, ThreadId};
-use crate::report::folded::NO_FRAME;
-use crate::report::terminal::printable;
+use crate::profile::{
+    Frame, FrameId, FrameKind, Meta, Profile, ProfileBuilder, ThreadId, NO_FRAME,
+};
+use crate::text::printable;
 
 /// The fastest rate a period found in the weights may set: beyond it the "period" is more
 /// likely one short event than a sampler's interval.
@@ -804,8 +805,8 @@ fn short(s: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::import::MAX_STACK_FRAMES;
     use crate::profile::Sampling;
-    use crate::record::import::MAX_STACK_FRAMES;
     use crate::report::folded::FoldOptions;
 
     fn read(text: &str) -> Result<Profile, ImportError> {

@@ -1,0 +1,520 @@
+//! The samplers: threads that read the program's stacks with py-spy at a steady rate and send
+//! each read, as a [`Tick`], to the recording. The only place that attaches py-spy's reader.
+//!
+//! A sampler attaches (giving a launched program time to start its interpreter), then on
+//! every tick reads every thread's stack. The time sampler reads the target without stopping
+//! it (non-blocking) unless `--blocking` is asked for: stopping the target at each sample
+//! over-counts code next to system calls. A non-blocking read that looks cut short is taken
+//! again with the program paused (see `pause`). `--native` adds a second, low-rate blocking
+//! sampler that unwinds native frames; child processes (`--subprocesses`) get time samplers of
+//! their own.
+//!
+//! Samplers only read: they never build the profile (the recording does, from their ticks),
+//! and they end no process.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::mpsc::Sender;
+use std::thread;
+use std::time::{Duration, Instant};
+
+use anyhow::Result;
+use py_spy::config::LockingStrategy;
+use py_spy::timer::Timer;
+use py_spy::{PythonSpy, StackTrace};
+
+use super::activity::ThreadActivity;
+use super::attach::{is_permission_error, process_running};
+use super::children::descendants;
+use super::launch;
+use super::pause::{ListedProcess, Pause};
+use super::RecordOptions;
+
+/// Which of the samplers a sample came from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(super) enum Pass {
+    /// The time sampler of the target process.
+    Time,
+    /// The time sampler of a child process (`--subprocesses`).
+    Child,
+    /// The low-rate blocking sampler that unwinds native frames (`--native`).
+    Native,
+}
+
+/// What one tick of a sampler read.
+pub(super) struct Tick {
+    pub(super) traces: Vec<StackTrace>,
+    /// The last read error, when every attempt of the tick failed.
+    pub(super) error: Option<anyhow::Error>,
+    /// The tick's non-blocking reads failed or came back cut short, and it paused the
+    /// program to read it.
+    pub(super) locked: bool,
+    /// How far behind schedule the tick was taken.
+    pub(super) late: Option<Duration>,
+    /// How many sampling periods the tick stands for: more than one when reads fell behind
+    /// and the sampler skipped the ticks it missed.
+    pub(super) weight: u64,
+}
+
+/// What a sampler tells the recording.
+pub(super) enum Event {
+    Started(Pass, Option<String>),
+    Sample(Pass, Tick),
+    InitFailed(Pass, anyhow::Error),
+    Ended(Pass),
+}
+
+/// How long a launched program may take before the interpreter can be read.
+pub(super) const ATTACH_PATIENCE: Duration = Duration::from_secs(10);
+
+/// After this many failed reads in a row, the interpreter is looked for again.
+const REREAD_AFTER: u32 = 5;
+
+/// The name of the threads that read the program.
+const SAMPLER_THREAD: &str = "port-advisor sampler";
+
+fn base_config(opts: &RecordOptions) -> py_spy::Config {
+    py_spy::Config {
+        // Children get samplers of their own; see `follow_children`.
+        subprocesses: false,
+        gil_only: opts.gil_only,
+        include_idle: true,
+        hide_progress: true,
+        ..py_spy::Config::default()
+    }
+}
+
+/// The time sampler: non-blocking unless `--blocking`, at `--rate`.
+pub(super) fn time_config(opts: &RecordOptions) -> py_spy::Config {
+    py_spy::Config {
+        blocking: if opts.blocking {
+            LockingStrategy::Lock
+        } else {
+            LockingStrategy::NonBlocking
+        },
+        sampling_rate: u64::from(opts.rate_hz),
+        ..base_config(opts)
+    }
+}
+
+/// The native pass: paused with ptrace for each read, which it needs to unwind native
+/// frames, at `--native-rate`.
+pub(super) fn native_config(opts: &RecordOptions) -> py_spy::Config {
+    py_spy::Config {
+        blocking: LockingStrategy::Lock,
+        native: true,
+        sampling_rate: u64::from(opts.native_rate_hz),
+        ..base_config(opts)
+    }
+}
+
+/// Starts a sampler on its own thread, forwarding its samples (tagged) into `tx`. For a
+/// launched program it keeps trying to attach while the program is alive and starting up.
+pub(super) fn spawn_sampler(
+    target: ListedProcess,
+    config: py_spy::Config,
+    pass: Pass,
+    tx: Sender<Event>,
+    launched: bool,
+) {
+    quiet_sampler_panics();
+    let tx_for_error = tx.clone();
+    let spawned = thread::Builder::new()
+        .name(SAMPLER_THREAD.into())
+        .spawn(move || {
+            // py-spy's reader is not `Send` on Linux: it lives on this thread.
+            let spy = match attach(target.pid, &config, launched) {
+                Ok(spy) => spy,
+                Err(e) => {
+                    let _ = tx.send(Event::InitFailed(pass, e));
+                    return;
+                }
+            };
+            if tx
+                .send(Event::Started(pass, Some(spy.version.to_string())))
+                .is_err()
+            {
+                return;
+            }
+            Sampler::new(spy, target, pass, &config).run(&tx);
+        });
+    if let Err(e) = spawned {
+        let _ = tx_for_error.send(Event::InitFailed(pass, e.into()));
+    }
+}
+
+/// Opens py-spy's reader on `pid`. A launched program may not have started its interpreter
+/// yet: it is tried again while the program runs, for up to [`ATTACH_PATIENCE`], unless the
+/// system refused to let it be read.
+fn attach(pid: u32, config: &py_spy::Config, launched: bool) -> Result<PythonSpy> {
+    let deadline = Instant::now() + ATTACH_PATIENCE;
+    loop {
+        match PythonSpy::new(pid as py_spy::Pid, config) {
+            Ok(spy) => return Ok(spy),
+            Err(e) => {
+                let still_starting = launched
+                    && process_running(pid)
+                    && Instant::now() < deadline
+                    && !is_permission_error(&e);
+                if !still_starting {
+                    return Err(e);
+                }
+                thread::sleep(Duration::from_millis(20));
+            }
+        }
+    }
+}
+
+/// One attached sampler and what it keeps from tick to tick.
+struct Sampler {
+    spy: PythonSpy,
+    target: ListedProcess,
+    pass: Pass,
+    rate: f64,
+    /// Reads race the program, and a read that looks cut short is taken again paused.
+    non_blocking: bool,
+    /// Every read pauses the program first (`--blocking`).
+    always_pause: bool,
+    activity: ThreadActivity,
+    roots: Roots,
+    failed_in_a_row: u32,
+}
+
+/// One read of every thread's stack.
+struct Read {
+    stacks: Result<Vec<StackTrace>>,
+    /// When the program was paused for the read: which of its threads were running just
+    /// before, by thread id.
+    paused_running: Option<HashMap<u32, bool>>,
+    /// A non-blocking read failed or came back cut short, and was taken again paused.
+    locked: bool,
+}
+
+impl Sampler {
+    fn new(
+        mut spy: PythonSpy,
+        target: ListedProcess,
+        pass: Pass,
+        config: &py_spy::Config,
+    ) -> Sampler {
+        let non_blocking = config.blocking == LockingStrategy::NonBlocking;
+        // `--blocking` pauses with a job-control stop, which keeps a launched program's exit
+        // status (see `pause`); the native pass needs py-spy's ptrace pause to unwind.
+        let always_pause = !non_blocking && pass != Pass::Native;
+        if always_pause {
+            spy.config.blocking = LockingStrategy::NonBlocking;
+        }
+        Sampler {
+            spy,
+            target,
+            pass,
+            rate: config.sampling_rate as f64,
+            non_blocking,
+            always_pause,
+            activity: ThreadActivity::default(),
+            roots: Roots::default(),
+            failed_in_a_row: 0,
+        }
+    }
+
+    /// Reads the program once a period and sends each tick, until the program exits or
+    /// nobody listens any more.
+    fn run(mut self, tx: &Sender<Event>) {
+        let mut timer = Timer::new(self.rate);
+        while let Some(sleep) = timer.next() {
+            let weight = self.skip_missed(sleep, &mut timer);
+            let Some(tick) = self.tick(weight, sleep.err()) else {
+                let _ = tx.send(Event::Ended(self.pass));
+                return;
+            };
+            if tx.send(Event::Sample(self.pass, tick)).is_err() {
+                return;
+            }
+        }
+    }
+
+    /// How many periods the coming read stands for: one, or more when the timer fell behind
+    /// by whole periods, which are then skipped.
+    fn skip_missed(&self, sleep: Result<Duration, Duration>, timer: &mut Timer) -> u64 {
+        let mut weight = 1;
+        if let Err(late) = sleep {
+            let period = 1.0 / self.rate;
+            let missed = (late.as_secs_f64() / period) as u64;
+            if missed >= 1 {
+                // Catching up would take the missed reads in a burst, all at one later
+                // moment (a slow read of a deep stack, a loaded machine): skip them, and
+                // let this read stand for the time they would have covered.
+                weight += missed;
+                *timer = Timer::new(self.rate);
+            }
+        }
+        weight
+    }
+
+    /// One tick: a read of every thread, with whether each was running. `None` once the
+    /// process has exited.
+    fn tick(&mut self, weight: u64, late: Option<Duration>) -> Option<Tick> {
+        let read = self.read();
+        let mut tick = Tick {
+            weight,
+            traces: Vec::new(),
+            error: None,
+            locked: read.locked,
+            late,
+        };
+        match read.stacks {
+            Ok(traces) => {
+                self.failed_in_a_row = 0;
+                tick.traces = traces;
+            }
+            Err(e) => {
+                if self.spy.process.exe().is_err() {
+                    // The process exited.
+                    return None;
+                }
+                self.count_failure(&e);
+                tick.error = Some(e);
+            }
+        }
+        self.mark_running(&mut tick.traces, read.paused_running.as_ref());
+        Some(tick)
+    }
+
+    /// One read of every thread: paused first with `--blocking`; else racing the program,
+    /// and taken again paused when the non-blocking read looks cut short.
+    fn read(&mut self) -> Read {
+        if self.always_pause {
+            let (stacks, paused_running) = self.read_paused();
+            return Read {
+                stacks,
+                paused_running,
+                locked: false,
+            };
+        }
+        let stacks = read_stacks(&mut self.spy);
+        if !self.non_blocking {
+            return Read {
+                stacks,
+                paused_running: None,
+                locked: false,
+            };
+        }
+        // A non-blocking read races the program. When frames change under it, it can
+        // fail or come back cut short (an empty stack, or one without its outer frames).
+        // Reading again without pausing would keep only the moments with shallow stacks,
+        // so the tick pauses the program for one consistent read instead. (It can also
+        // mix frames of two moments, dropping the middle of deep, call-heavy stacks;
+        // pausing on every tick that looks unsettled would fix that but stop the program
+        // at system calls far more often than they run: see the README.)
+        // A stack too deep to read fails paused too: no pause for it.
+        let stable = match &stacks {
+            Ok(t) => self.roots.whole(t),
+            Err(e) => too_deep(e),
+        };
+        let read = if stable {
+            Read {
+                stacks,
+                paused_running: None,
+                locked: false,
+            }
+        } else {
+            let (stacks, paused_running) = self.read_paused();
+            Read {
+                stacks,
+                paused_running,
+                locked: true,
+            }
+        };
+        if let Ok(traces) = &read.stacks {
+            self.roots.learn(traces);
+        }
+        read
+    }
+
+    /// A read with the program paused, and which threads were running just before the pause.
+    fn read_paused(&mut self) -> (Result<Vec<StackTrace>>, Option<HashMap<u32, bool>>) {
+        let pause = Pause::start(&self.target);
+        let stacks = read_stacks(&mut self.spy);
+        // Every thread reads as stopped while paused: activity is from before.
+        let running = pause.as_ref().map(|p| p.running.clone());
+        (stacks, running)
+    }
+
+    /// Counts a failed read; after [`REREAD_AFTER`] in a row, looks for the interpreter again.
+    fn count_failure(&mut self, e: &anyhow::Error) {
+        // A stack too deep to read fails every read, and is not a new interpreter.
+        if too_deep(e) {
+            return;
+        }
+        self.failed_in_a_row += 1;
+        if self.failed_in_a_row.is_multiple_of(REREAD_AFTER) {
+            // After `os.exec*` the process runs a new interpreter (or none):
+            // what py-spy learned about the old one no longer holds.
+            if let Ok(fresh) = PythonSpy::new(self.target.pid as py_spy::Pid, &self.spy.config) {
+                self.spy = fresh;
+                self.roots = Roots::default();
+            }
+        }
+    }
+
+    /// Sets whether each thread was running where the system can tell better than py-spy:
+    /// from before the pause when the program was paused for the read, else from the
+    /// thread's state in `/proc` when py-spy does not know its OS thread (see `activity`).
+    fn mark_running(
+        &mut self,
+        traces: &mut [StackTrace],
+        paused_running: Option<&HashMap<u32, bool>>,
+    ) {
+        for trace in traces.iter_mut() {
+            let running = match paused_running {
+                Some(before) => trace
+                    .os_thread_id
+                    .map(|tid| tid as u32)
+                    .or_else(|| self.activity.tid(trace.pid as u32, trace.thread_id))
+                    .and_then(|tid| before.get(&tid).copied()),
+                None if trace.os_thread_id.is_none() => {
+                    self.activity.is_running(trace.pid as u32, trace.thread_id)
+                }
+                None => None,
+            };
+            if let Some(running) = running {
+                trace.active = running;
+            }
+        }
+    }
+}
+
+/// Starts a sampler for every descendant process of `root` as it appears, until `tx` closes.
+/// py-spy's own subprocess mode never retries a child that was not ready when first seen, and
+/// so misses pool workers forked while the program starts; this retries like the root does.
+pub(super) fn follow_children(root: u32, config: py_spy::Config, tx: Sender<Event>) {
+    thread::spawn(move || {
+        let mut seen = HashSet::new();
+        while process_running(root) {
+            for child in descendants(root) {
+                if seen.insert(child) {
+                    spawn_sampler(child, config.clone(), Pass::Child, tx.clone(), true);
+                }
+            }
+            thread::sleep(Duration::from_millis(50));
+            // The receiver is gone once recording stops.
+            if tx.send(Event::Started(Pass::Child, None)).is_err() {
+                return;
+            }
+        }
+    });
+}
+
+/// Whether a read failed because a stack is deeper than py-spy walks (4,096 frames).
+fn too_deep(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| c.to_string().contains("recursion depth"))
+}
+
+/// A read error as the profile counts it: the whole chain of causes on one line, without
+/// the thread number, so that one cause on many threads counts as one error.
+pub(super) fn error_message(e: &anyhow::Error) -> String {
+    let text = format!("{e:#}");
+    let text = text.lines().next().unwrap_or("");
+    let mut out = String::with_capacity(text.len());
+    let mut rest = text;
+    while let Some(at) = rest.find("for thread ") {
+        out.push_str(&rest[..at]);
+        out.push_str("for a thread");
+        rest = rest[at + "for thread ".len()..].trim_start_matches(|c: char| c.is_ascii_digit());
+    }
+    out.push_str(rest);
+    out.chars().take(300).collect()
+}
+
+/// py-spy can panic on a read that races the program (a thread state whose frame is gone as
+/// the program exits). Such a read is caught and counted as a failed sample; this keeps the
+/// panic's message off the user's terminal. Panics anywhere else are printed as usual.
+fn quiet_sampler_panics() {
+    static ONCE: std::sync::Once = std::sync::Once::new();
+    ONCE.call_once(|| {
+        let default = std::panic::take_hook();
+        std::panic::set_hook(Box::new(move |info| {
+            if thread::current().name() != Some(SAMPLER_THREAD) {
+                default(info);
+            }
+        }));
+    });
+}
+
+/// One read of every thread's stack; a panic inside py-spy is an error like any other.
+fn read_stacks(spy: &mut PythonSpy) -> Result<Vec<StackTrace>> {
+    match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| spy.get_stack_traces())) {
+        Ok(read) => read,
+        Err(panic) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "unknown".into());
+            Err(anyhow::anyhow!("py-spy failed reading the stacks: {what}"))
+        }
+    }
+}
+
+/// The outermost frames a whole stack starts with. A stack read while the program changes it
+/// can come back empty or without its outer frames; it is told apart by where it starts.
+#[derive(Default)]
+struct Roots {
+    /// Outermost frames (file, function) seen in consistent (paused) reads.
+    learned: HashSet<(String, String)>,
+    /// Frames seen below the outermost one of a whole stack: never a root of their own.
+    inner: HashSet<(String, String)>,
+}
+
+impl Roots {
+    /// True when every running thread's stack starts where a whole stack starts: a module's
+    /// top level (the program, a `-c` command, port-advisor's runner), a thread started by
+    /// `threading`, or an outermost frame a paused read has shown before.
+    fn whole(&self, traces: &[StackTrace]) -> bool {
+        traces
+            .iter()
+            .filter(|t| t.active)
+            .all(|t| match t.frames.last() {
+                None => false,
+                Some(f) => {
+                    f.name == "<module>"
+                        || f.filename == launch::RUNNER_FILE
+                        || f.filename.ends_with("threading.py")
+                        || self.learned.contains(&(f.filename.clone(), f.name.clone()))
+                }
+            })
+    }
+
+    /// Remembers the outermost frames of a paused read as roots, unless they were seen called
+    /// by something (a generator resumed by its consumer can read as a root even paused).
+    fn learn(&mut self, traces: &[StackTrace]) {
+        for t in traces {
+            if self.whole(std::slice::from_ref(t)) {
+                for f in t.frames.iter().rev().skip(1) {
+                    self.inner.insert((f.filename.clone(), f.name.clone()));
+                }
+            }
+        }
+        for f in traces.iter().filter_map(|t| t.frames.last()) {
+            let key = (f.filename.clone(), f.name.clone());
+            if !self.inner.contains(&key) {
+                self.learned.insert(key);
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn read_errors_count_once_per_cause() {
+        let e = anyhow::anyhow!("Max frame recursion depth reached")
+            .context("Failed to call get_stack_trace for thread 140652669422464");
+        assert_eq!(
+            error_message(&e),
+            "Failed to call get_stack_trace for a thread: Max frame recursion depth reached"
+        );
+        assert!(too_deep(&e));
+    }
+}
