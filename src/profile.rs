@@ -524,6 +524,20 @@ impl Profile {
 /// device such as `/dev/null`, a pipe) is written to directly: renaming over it would replace
 /// the device with a file. A failure is [`UserError::cannot_write`], naming `path`.
 pub fn write_atomic(path: &Path, write: impl FnOnce(&mut dyn Write) -> Result<()>) -> Result<()> {
+    write_atomic_mode(path, 0o666, write)
+}
+
+/// [`write_atomic`] for a file only its owner may read (mode 0600): what passes between the
+/// recorder and the program's probe.
+pub fn write_private(path: &Path, write: impl FnOnce(&mut dyn Write) -> Result<()>) -> Result<()> {
+    write_atomic_mode(path, 0o600, write)
+}
+
+fn write_atomic_mode(
+    path: &Path,
+    mode: u32,
+    write: impl FnOnce(&mut dyn Write) -> Result<()>,
+) -> Result<()> {
     if std::fs::metadata(path).is_ok_and(|m| !m.is_file() && !m.is_dir()) {
         let failed =
             |e: anyhow::Error| -> anyhow::Error { UserError::cannot_write(path, e).into() };
@@ -539,8 +553,9 @@ pub fn write_atomic(path: &Path, write: impl FnOnce(&mut dyn Write) -> Result<()
         Some(p) if !p.as_os_str().is_empty() => p,
         _ => Path::new("."),
     };
-    // Created like any other file (0666 less the umask), not private as temporary files are.
-    let mode = std::os::unix::fs::PermissionsExt::from_mode(0o666);
+    // Created like any other file (0666 less the umask) unless asked to be private; temporary
+    // files would otherwise always be private.
+    let mode = std::os::unix::fs::PermissionsExt::from_mode(mode);
     let failed = |e: anyhow::Error| -> anyhow::Error { UserError::cannot_write(path, e).into() };
     let mut tmp = tempfile::Builder::new()
         .prefix(".port-advisor-")

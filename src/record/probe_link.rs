@@ -166,7 +166,7 @@ impl ProbeLink {
             .map(|(file, name)| format!("{file}\t{name}\n"))
             .collect();
         let path = self.folder.join("candidates");
-        if crate::profile::write_atomic(&path, |w| Ok(w.write_all(text.as_bytes())?)).is_ok() {
+        if crate::profile::write_private(&path, |w| Ok(w.write_all(text.as_bytes())?)).is_ok() {
             let now = monotonic_seconds();
             for (file, name) in &hot {
                 if !self
