@@ -6,7 +6,7 @@
 //! listener thread: chromedriver's classic browser log (`POST /se/log`) misses everything logged
 //! inside a `blob:` iframe, which Chromium runs as an out-of-process frame. JS dialogs are left
 //! open (`unhandledPromptBehavior: ignore`) so `alert_open` can see one a hostile input raised.
-//! Include it with `#[path = "common/browser.rs"] mod browser;`.
+//! Included by `tests/live/main.rs` as its module `browser`.
 #![allow(dead_code)]
 
 use std::cell::Cell;

@@ -1,5 +1,5 @@
-//! Shared helpers for the live tests: finding interpreters, running the real binary against
-//! real Python processes, and reading the profiles it writes.
+//! What both test binaries (`tests/hermetic/`, `tests/live/`) share: finding interpreters,
+//! running the real binary against real Python processes, and reading the profiles it writes.
 #![allow(dead_code)]
 
 use std::path::{Path, PathBuf};

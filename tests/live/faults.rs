@@ -3,8 +3,6 @@
 //! port-advisor; targets that vanish; outputs that fill up or are shared; names no reader
 //! expects; stacks deeper than py-spy reads; many threads; idle programs.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
@@ -13,7 +11,7 @@ use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
 use port_advisor::profile::Profile;
 
-use common::{bin, exclusive};
+use crate::common::{self, bin, exclusive};
 
 fn py() -> PathBuf {
     common::python("3.11")

@@ -2,9 +2,7 @@
 //! every CPython 3.8-3.13 that this machine has, and the hot spots and shares it finds are
 //! checked against what each fixture does by construction.
 
-mod common;
-
-use common::{inclusive, profile, pythons, self_share};
+use crate::common::{self, inclusive, profile, pythons, self_share};
 use port_advisor::profile::FrameKind;
 
 #[test]

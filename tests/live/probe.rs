@@ -1,11 +1,9 @@
 //! Live tests of the in-process probe: exact call counts, observed argument types and sizes,
 //! and a program whose behaviour the probe must not change.
 
-mod common;
-
 use std::process::Command;
 
-use common::{bin, fixture, profile, pythons, repo};
+use crate::common::{self, bin, fixture, profile, pythons, repo};
 use port_advisor::profile::{ProbedFunction, Profile};
 
 /// The interpreters that have `sys.monitoring`.

@@ -5,12 +5,10 @@
 //! Needs the pinned maturin that `.ci/setup` installs into `target/tools-venv`, and pip access
 //! to the package index for pytest (pinned in `.ci/requirements.txt`).
 
-mod common;
-
 use std::path::Path;
 use std::process::{Command, Output};
 
-use common::{exclusive, fixture, python, repo};
+use crate::common::{self, exclusive, fixture, python, repo};
 
 /// The port-advisor binary under test, as a plain command.
 fn port_advisor() -> Command {

@@ -5,13 +5,11 @@
 //!
 //! Needs the pinned maturin that `.ci/setup` installs into `target/tools-venv`.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use common::{bin, exclusive, fixture, python, repo};
+use crate::common::{self, bin, exclusive, fixture, python, repo};
 use port_advisor::advise::{Advice, Verdict};
 
 fn run(cmd: &mut Command, what: &str) {

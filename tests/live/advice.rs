@@ -5,9 +5,7 @@
 //! (`sys.monitoring`), and on 3.11, where it wraps the hot functions once the sampler names
 //! them; each fixture's docstring says why its verdict is right.
 
-mod common;
-
-use common::{profile, python, Run};
+use crate::common::{self, profile, python, Run};
 use port_advisor::advise::{Advice, Candidate, Reason, Verdict};
 
 fn advise(version: &str, script: &str) -> Option<(Run, Advice)> {

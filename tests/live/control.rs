@@ -1,12 +1,10 @@
 //! Live tests of how a recording starts and stops: attaching, modules, arbitrary commands,
 //! Ctrl-C and SIGTERM, and rendering a saved profile again.
 
-mod common;
-
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{bin, fixture, repo};
+use crate::common::{self, bin, fixture, repo};
 use port_advisor::profile::{Profile, TargetKind};
 
 fn default_python() -> std::path::PathBuf {

@@ -7,13 +7,11 @@
 //! `fixtures/programs/advice/log_report.py` with each, and checks that `report` and `merge`
 //! find its hot function `similarity` (about 45% of the run) in every file.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 use std::time::Duration;
 
-use common::{bin, exclusive, fixture, repo};
+use crate::common::{self, bin, exclusive, fixture, repo};
 use port_advisor::advise::{Advice, Verdict};
 use port_advisor::profile::{FrameKind, Profile};
 use port_advisor::record::import::{self, ImportOptions, InputFormat};

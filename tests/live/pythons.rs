@@ -2,11 +2,9 @@
 //! the probe where it runs (3.8+), and interpreters port-advisor cannot read refused before
 //! the program runs, in one line with exit code 3.
 
-mod common;
-
 use std::path::{Path, PathBuf};
 
-use common::{bin, exclusive, fixture, inclusive, profile, python};
+use crate::common::{self, bin, exclusive, fixture, inclusive, profile, python};
 
 /// Every CPython the issue names; each one this machine lacks is said, not silently skipped.
 const ALL: [&str; 9] = [

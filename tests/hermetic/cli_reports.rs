@@ -1,12 +1,11 @@
 //! The report commands on a recorded profile (`fixtures/recorded/log_report.profile.json`, a
 //! real run of `fixtures/programs/advice/log_report.py`): fast checks of what each format
-//! writes, without sampling anything. The page itself is used in a browser by `live_html.rs`.
-
-mod common;
+//! writes, without sampling anything. The page itself is used in a browser by
+//! `tests/live/html.rs`.
 
 use std::path::{Path, PathBuf};
 
-use common::{bin, repo};
+use crate::common::{bin, repo};
 use serde_json::Value;
 
 fn recorded() -> PathBuf {

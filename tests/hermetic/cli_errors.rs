@@ -1,12 +1,10 @@
 //! Bad input: each case gets one clear line naming the fix, its documented exit code, and
 //! leaves no files behind.
 
-mod common;
-
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use common::{bin, fixture};
+use crate::common::{self, bin, fixture};
 
 /// Runs `port-advisor ARGS` in a fresh empty folder; returns (code, stderr, folder).
 fn run_in_empty_dir(args: &[&str]) -> (Option<i32>, String, tempfile::TempDir) {

@@ -1,0 +1,24 @@
+//! The tests that run real programs: Python processes sampled by the real binary on every
+//! CPython pyenv has here, crates built with maturin, reports opened in headless Chromium.
+//! They take minutes, and some check shares of wall time: `common::exclusive` keeps the
+//! programs they time from sharing the machine. The tests that sample nothing are in
+//! `tests/hermetic/`.
+//!
+//! One test binary, each file a module of it: every binary links the whole crate, so few
+//! binaries build faster.
+
+#[path = "../common/browser.rs"]
+mod browser;
+#[path = "../common/mod.rs"]
+mod common;
+
+mod advice;
+mod browser_harness;
+mod control;
+mod faults;
+mod html;
+mod port;
+mod probe;
+mod profile;
+mod pythons;
+mod stub;
