@@ -50,7 +50,7 @@ round. The commands run interleaved the same way (benchlib), each writing to std
 
 Console errors: after each load the top page's browser log (`POST /se/log`) is read; a SEVERE
 entry makes the exit status 1. What the graph's blob: frame logs (an out-of-process frame)
-does not reach that log; tests/live_html.rs hears it over WebDriver BiDi.
+does not reach that log; tests/live/html.rs hears it over WebDriver BiDi.
 
 Peers: inferno-flamegraph is looked for on PATH, in ~/.cargo/bin and in
 target/bench-tools/bin; with --install-inferno it is installed there when missing

@@ -1,6 +1,8 @@
-//! Shared helpers for the live tests: finding interpreters, running the real binary against
-//! real Python processes, and reading the profiles it writes.
+//! What both test binaries (`tests/hermetic/`, `tests/live/`) share: finding interpreters,
+//! running the real binary against real Python processes, and reading the profiles it writes.
 #![allow(dead_code)]
+
+pub mod imported;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;
@@ -19,11 +21,18 @@ pub fn fixture(name: &str) -> PathBuf {
     repo().join("fixtures/programs").join(name)
 }
 
+/// Says that the calling test skips what it cannot run here, and why. Written to the test
+/// binary's own stderr, past the harness's capture of what tests print, so that a skip shows in
+/// every run and not only in a failing one's output.
+pub fn skip(why: impl std::fmt::Display) {
+    use std::io::Write;
+    let test = std::thread::current().name().unwrap_or("a test").to_owned();
+    let _ = writeln!(std::io::stderr(), "skipped in {test}: {why}");
+}
+
 /// The interpreter for a `major.minor` version from pyenv, if this machine has it.
 pub fn python(version: &str) -> Option<PathBuf> {
-    let root = std::env::var_os("PYENV_ROOT")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".pyenv")))?;
+    let root = pyenv_root()?;
     let mut found: Vec<PathBuf> = std::fs::read_dir(root.join("versions"))
         .ok()?
         .filter_map(|e| e.ok())
@@ -40,33 +49,85 @@ pub fn python(version: &str) -> Option<PathBuf> {
     found.pop()
 }
 
-/// Every supported interpreter on this machine; prints the reason for each one skipped.
-pub fn pythons() -> Vec<(&'static str, PathBuf)> {
-    let found = pythons_of(&VERSIONS);
-    assert!(!found.is_empty(), "no CPython 3.8-3.13 found through pyenv");
+/// Where pyenv keeps its interpreters: `$PYENV_ROOT`, else `~/.pyenv`.
+fn pyenv_root() -> Option<PathBuf> {
+    std::env::var_os("PYENV_ROOT")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".pyenv")))
+}
+
+/// Why a test needing pyenv's CPython `versions` skips them.
+fn missing(versions: &str) -> String {
+    let root = pyenv_root().map_or_else(|| "~/.pyenv".into(), |r| r.display().to_string());
+    format!("CPython {versions} not installed through pyenv (in {root}/versions)")
+}
+
+/// The interpreter for `version`, or `None` once the calling test is said to be skipped for
+/// want of it.
+pub fn python_or_skip(version: &str) -> Option<PathBuf> {
+    first_python_or_skip(&[version])
+}
+
+/// The interpreter for the first of `versions` this machine has, or `None` once the calling
+/// test is said to be skipped for want of all of them.
+pub fn first_python_or_skip(versions: &[&str]) -> Option<PathBuf> {
+    let found = versions.iter().find_map(|v| python(v));
+    if found.is_none() {
+        skip(missing(&versions.join(" or ")));
+    }
     found
 }
 
-/// The interpreters of `versions` this machine has; prints the reason for each one skipped.
+/// CPython 3.11 (what most live tests were written against), else the newest supported one
+/// this machine has; `None` once the calling test is said to be skipped for want of any.
+pub fn any_python_or_skip() -> Option<PathBuf> {
+    let found = python("3.11").or_else(|| VERSIONS.iter().rev().find_map(|v| python(v)));
+    if found.is_none() {
+        skip(missing("3.8-3.13"));
+    }
+    found
+}
+
+/// Every supported interpreter on this machine; the missing ones are said to be skipped.
+pub fn pythons() -> Vec<(&'static str, PathBuf)> {
+    pythons_of(&VERSIONS)
+}
+
+/// The interpreters of `versions` this machine has; the missing ones are said to be skipped.
 pub fn pythons_of(versions: &[&'static str]) -> Vec<(&'static str, PathBuf)> {
-    versions
+    let (found, missed): (Vec<_>, Vec<_>) = versions
         .iter()
-        .filter_map(|v| match python(v) {
-            Some(p) => Some((*v, p)),
-            None => {
-                eprintln!("skipping Python {v}: not installed on this machine (pyenv versions)");
-                None
-            }
-        })
+        .map(|v| (*v, python(v)))
+        .partition(|(_, p)| p.is_some());
+    if !missed.is_empty() {
+        let names: Vec<&str> = missed.iter().map(|(v, _)| *v).collect();
+        skip(missing(&names.join(", ")));
+    }
+    found
+        .into_iter()
+        .filter_map(|(v, p)| Some((v, p?)))
         .collect()
 }
 
-/// Live tests hold this while a profiled program runs: on a 2-core machine, programs that
-/// compete for the CPU get preempted preferentially at system calls, which skews the very
-/// wall-time shares the tests check.
-pub fn exclusive() -> std::sync::MutexGuard<'static, ()> {
-    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+/// Who may use the machine while a live test runs: a program whose time is measured alone
+/// ([`exclusive`]), work that only loads the CPU side by side ([`heavy_work`]). The live tests
+/// are one binary whose tests run in parallel, so this is all that keeps a build or a browser
+/// of one test from skewing the shares another measures.
+static MACHINE: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+/// Live tests hold this while a profiled program runs, or any Python program that keeps a
+/// core busy: on a 2-core machine, programs that compete for the CPU get preempted
+/// preferentially at system calls, which skews the very wall-time shares the tests check.
+pub fn exclusive() -> std::sync::RwLockWriteGuard<'static, ()> {
+    MACHINE.write().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Held by live work that loads the CPU but measures nothing: a crate built with maturin or
+/// cargo, a headless browser, a package install. Such work runs side by side, never while a
+/// test holds [`exclusive`]. A test holding this must not ask for `exclusive`: it would wait
+/// for itself.
+pub fn heavy_work() -> std::sync::RwLockReadGuard<'static, ()> {
+    MACHINE.read().unwrap_or_else(|e| e.into_inner())
 }
 
 pub fn bin() -> assert_cmd::Command {
@@ -174,9 +235,75 @@ pub fn run_ok(cmd: &mut std::process::Command, what: &str) -> Output {
     out
 }
 
+/// An executable file `name` in `dir` holding `body` (a `#!` script).
+pub fn executable(dir: &Path, name: &str, body: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join(name);
+    std::fs::write(&path, body).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
+/// The error a refused command printed: one line, with exit status `code`. `what` names the
+/// case in a failure's message.
+pub fn refusal(out: &Output, code: i32, what: &str) -> String {
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(code), "{what}: {err}");
+    assert_one_line(&err);
+    err
+}
+
+pub fn assert_one_line(stderr: &str) {
+    assert_eq!(
+        stderr.trim_end().lines().count(),
+        1,
+        "one line expected: {stderr}"
+    );
+    assert!(stderr.starts_with("port-advisor: error: "), "{stderr}");
+}
+
+/// `setpriv` arguments that run a command as the unprivileged user `nobody`.
+pub const AS_NOBODY: [&str; 4] = [
+    "--reuid=65534",
+    "--regid=65534",
+    "--clear-groups",
+    "--inh-caps=-all",
+];
+
+/// A Python every user can run (pyenv's live under /root).
+pub fn shared_python() -> Option<PathBuf> {
+    ["/usr/bin/python3", "/usr/local/bin/python3"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+}
+
+/// A Python `nobody` can run and a folder `nobody` can write, when this test can become
+/// `nobody` (root and setpriv); `None`, said, when it cannot.
+pub fn unprivileged_setup() -> Option<(PathBuf, tempfile::TempDir)> {
+    if !nix::unistd::Uid::effective().is_root()
+        || std::process::Command::new("setpriv").output().is_err()
+    {
+        skip("needs root and setpriv to become an unprivileged user");
+        return None;
+    }
+    let Some(py) = shared_python() else {
+        skip("no Python outside /root for an unprivileged user");
+        return None;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    std::process::Command::new("chmod")
+        .arg("777")
+        .arg(dir.path())
+        .status()
+        .unwrap();
+    Some((py, dir))
+}
+
 /// Builds the PyO3 crate at `manifest` with the pinned maturin (from `.ci/setup`) for the
 /// virtualenv `venv`, and installs the wheel there. Cargo builds into `target_dir`.
 pub fn maturin_install(manifest: &Path, venv: &Path, target_dir: &Path) {
+    let _heavy = heavy_work();
     let maturin = repo().join("target/tools-venv/bin/maturin");
     assert!(
         maturin.exists(),

@@ -1,12 +1,11 @@
 //! The report commands on a recorded profile (`fixtures/recorded/log_report.profile.json`, a
 //! real run of `fixtures/programs/advice/log_report.py`): fast checks of what each format
-//! writes, without sampling anything. The page itself is used in a browser by `live_html.rs`.
-
-mod common;
+//! writes, without sampling anything. The page itself is used in a browser by
+//! `tests/live/html.rs`.
 
 use std::path::{Path, PathBuf};
 
-use common::{bin, repo};
+use crate::common::{bin, repo};
 use serde_json::Value;
 
 fn recorded() -> PathBuf {
@@ -107,9 +106,13 @@ fn view_opens_the_page_with_the_browser_named_in_browser() {
     let (dir, run) = run_folder();
     let seen = dir.path().join("opened");
     let browser = dir.path().join("browser.sh");
+    // Written aside and renamed, so that the file the test waits for is never seen empty.
     std::fs::write(
         &browser,
-        format!("#!/bin/sh\nprintf '%s' \"$1\" > '{}'\n", seen.display()),
+        format!(
+            "#!/bin/sh\nprintf '%s' \"$1\" > '{0}.part' && mv '{0}.part' '{0}'\n",
+            seen.display()
+        ),
     )
     .unwrap();
     std::fs::set_permissions(

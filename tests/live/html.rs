@@ -3,15 +3,11 @@
 //! the table, open a row's evidence, search the flame graph, point at a frame. Any console
 //! error fails the test; screenshots are kept under `target/browser-artifacts/`.
 
-#[path = "common/browser.rs"]
-mod browser;
-mod common;
-
 use std::path::Path;
 use std::time::Duration;
 
-use browser::Browser;
-use common::{bin, python, repo, Run};
+use crate::browser::{self, Browser};
+use crate::common::{self, bin, python, repo, Run};
 use port_advisor::advise::{Advice, Verdict};
 use serde_json::Value;
 

@@ -1,19 +1,14 @@
 //! Live tests of the in-process probe: exact call counts, observed argument types and sizes,
 //! and a program whose behaviour the probe must not change.
 
-mod common;
-
 use std::process::Command;
 
-use common::{bin, fixture, profile, pythons, repo};
+use crate::common::{self, bin, exclusive, fixture, profile, pythons, pythons_of, repo};
 use port_advisor::profile::{ProbedFunction, Profile};
 
 /// The interpreters that have `sys.monitoring`.
 fn probe_pythons() -> Vec<(&'static str, std::path::PathBuf)> {
-    pythons()
-        .into_iter()
-        .filter(|(v, _)| matches!(*v, "3.12" | "3.13"))
-        .collect()
+    pythons_of(&["3.12", "3.13"])
 }
 
 fn function<'a>(p: &'a Profile, name: &str) -> &'a ProbedFunction {
@@ -87,7 +82,6 @@ fn argument_types_and_sizes_are_seen() {
 #[test]
 fn no_examples_keeps_none() {
     let Some((v, py)) = probe_pythons().pop() else {
-        eprintln!("skipping: no CPython 3.12+ on this machine");
         return;
     };
     let run = profile(&py, &["--no-examples"], "float_list.py", &["0.3"]);
@@ -104,10 +98,7 @@ fn no_examples_keeps_none() {
 /// start then and say so, and the argument observation is the same.
 #[test]
 fn older_pythons_wrap_the_candidates() {
-    for (v, py) in pythons()
-        .into_iter()
-        .filter(|(v, _)| !matches!(*v, "3.12" | "3.13"))
-    {
+    for (v, py) in pythons_of(&["3.8", "3.9", "3.10", "3.11"]) {
         let run = profile(&py, &[], "float_list.py", &[]);
         assert_eq!(run.code(), Some(0), "{v}: {}", run.stderr());
         let p = run.profile();
@@ -148,11 +139,14 @@ fn older_pythons_wrap_the_candidates() {
 fn the_probe_does_not_change_what_the_program_does() {
     for (v, py) in pythons() {
         for args in [&["0.5"][..], &["0.5", "exit"][..]] {
-            let direct = Command::new(&py)
-                .arg(fixture("probe_edge.py"))
-                .args(args)
-                .output()
-                .unwrap();
+            let direct = {
+                let _one = exclusive();
+                Command::new(&py)
+                    .arg(fixture("probe_edge.py"))
+                    .args(args)
+                    .output()
+                    .unwrap()
+            };
             let run = profile(&py, &[], "probe_edge.py", args);
             assert_eq!(
                 run.code(),
@@ -190,7 +184,11 @@ fn the_probe_does_not_change_what_the_program_does() {
 
 #[test]
 fn attached_runs_say_call_counts_are_unknown() {
-    let (_, py) = pythons().pop().unwrap();
+    let Some((_, py)) = pythons().pop() else {
+        return;
+    };
+    // The spinning target holds a core: no other live run may share the machine with it.
+    let _one = exclusive();
     let mut target = Command::new(&py)
         .arg(fixture("numeric_loop.py"))
         .arg("20")
@@ -245,14 +243,14 @@ fn a_program_killed_by_sigkill_keeps_what_was_measured() {
 /// the same exit status and no warning under port-advisor as without it, with the probe on.
 #[test]
 fn the_program_pickles_forks_and_profiles_itself_as_without_port_advisor() {
-    for (v, py) in pythons()
-        .into_iter()
-        .filter(|(v, _)| matches!(*v, "3.8" | "3.11" | "3.12" | "3.13"))
-    {
-        let direct = Command::new(&py)
-            .arg(fixture("no_harm.py"))
-            .output()
-            .unwrap();
+    for (v, py) in pythons_of(&["3.8", "3.11", "3.12", "3.13"]) {
+        let direct = {
+            let _one = exclusive();
+            Command::new(&py)
+                .arg(fixture("no_harm.py"))
+                .output()
+                .unwrap()
+        };
         assert_eq!(direct.status.code(), Some(0), "{v}: the program alone");
         let run = profile(&py, &[], "no_harm.py", &[]);
         assert_eq!(run.code(), Some(0), "{v}: {}", run.stderr());

@@ -1,9 +1,7 @@
 //! What a user finds before running anything: the version, shell completions, and `--help`
 //! with examples for every command.
 
-mod common;
-
-use common::bin;
+use crate::common::bin;
 
 fn stdout_of(args: &[&str]) -> String {
     let out = bin().args(args).output().unwrap();

@@ -3,13 +3,10 @@
 //! (load-time exceptions, `console.error` inside a blob: iframe, dialogs, messages between
 //! frames), so a report test that passes because the harness is blind cannot go unnoticed.
 
-#[path = "common/browser.rs"]
-mod browser;
-
 use std::path::PathBuf;
 use std::time::Duration;
 
-use browser::Browser;
+use crate::browser::{self, Browser};
 use serde_json::json;
 
 const WAIT: Duration = Duration::from_secs(10);

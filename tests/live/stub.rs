@@ -5,12 +5,10 @@
 //! Needs the pinned maturin that `.ci/setup` installs into `target/tools-venv`, and pip access
 //! to the package index for pytest (pinned in `.ci/requirements.txt`).
 
-mod common;
-
 use std::path::Path;
 use std::process::{Command, Output};
 
-use common::{exclusive, fixture, python, repo};
+use crate::common::{self, exclusive, fixture, heavy_work, python_or_skip, repo};
 
 /// The port-advisor binary under test, as a plain command.
 fn port_advisor() -> Command {
@@ -42,32 +40,34 @@ fn a_generated_crate_builds_reports_not_ported_then_passes_parity_once_written()
         "{} is missing: run `bash .ci/setup` first",
         maturin.display()
     );
-    let Some(base) = python("3.11") else {
-        eprintln!("skipping: CPython 3.11 is not installed");
+    let Some(base) = python_or_skip("3.11") else {
         return;
     };
     let work = tempfile::tempdir().unwrap();
     let venv = work.path().join("venv");
-    run(
-        Command::new(&base).args(["-m", "venv"]).arg(&venv),
-        "python -m venv",
-    );
-    let pins = std::fs::read_to_string(repo().join(".ci/requirements.txt")).unwrap();
-    let pytest = pins
-        .lines()
-        .find(|l| l.starts_with("pytest=="))
-        .expect("pytest is pinned");
-    run(
-        Command::new(venv.join("bin/python")).args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            pytest,
-        ]),
-        "pip install pytest",
-    );
+    {
+        let _heavy = heavy_work();
+        run(
+            Command::new(&base).args(["-m", "venv"]).arg(&venv),
+            "python -m venv",
+        );
+        let pins = std::fs::read_to_string(repo().join(".ci/requirements.txt")).unwrap();
+        let pytest = pins
+            .lines()
+            .find(|l| l.starts_with("pytest=="))
+            .expect("pytest is pinned");
+        run(
+            Command::new(venv.join("bin/python")).args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                pytest,
+            ]),
+            "pip install pytest",
+        );
+    }
 
     // Profile the program with the virtualenv's Python, so the probe records real calls.
     let runs = work.path().join("run");
@@ -139,12 +139,15 @@ fn a_generated_crate_builds_reports_not_ported_then_passes_parity_once_written()
     assert!(after.status.success(), "{}", text(&after));
     assert!(!text(&after).contains("not ported yet"), "{}", text(&after));
     assert!(text(&after).contains("passed"), "{}", text(&after));
-    let bench = run(
-        Command::new(venv.join("bin/python"))
-            .arg("bench.py")
-            .current_dir(&crate_dir),
-        "bench.py",
-    );
+    let bench = {
+        let _one = exclusive();
+        run(
+            Command::new(venv.join("bin/python"))
+                .arg("bench.py")
+                .current_dir(&crate_dir),
+            "bench.py",
+        )
+    };
     let line = text(&bench)
         .lines()
         .find(|l| l.starts_with("weighted_mean"))
@@ -159,8 +162,7 @@ fn a_generated_crate_builds_reports_not_ported_then_passes_parity_once_written()
 
 #[test]
 fn bad_stub_requests_are_refused_with_the_fix_and_nothing_written() {
-    let Some(py) = python("3.12") else {
-        eprintln!("skipping: CPython 3.12 is not installed");
+    let Some(py) = python_or_skip("3.12") else {
         return;
     };
     let work = tempfile::tempdir().unwrap();
@@ -242,16 +244,19 @@ fn crates_for_every_kind_of_signature_compile() {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(path, contents).unwrap();
     }
-    let python = python("3.12")
-        .or_else(|| python("3.11"))
-        .expect("a CPython");
-    let out = Command::new("cargo")
-        .args(["check", "--quiet", "--manifest-path"])
-        .arg(dir.path().join("Cargo.toml"))
-        .env("PYO3_PYTHON", python)
-        .env("CARGO_TARGET_DIR", repo().join("target/stubs"))
-        .output()
-        .unwrap();
+    let Some(python) = common::first_python_or_skip(&["3.12", "3.11"]) else {
+        return;
+    };
+    let out = {
+        let _heavy = heavy_work();
+        Command::new("cargo")
+            .args(["check", "--quiet", "--manifest-path"])
+            .arg(dir.path().join("Cargo.toml"))
+            .env("PYO3_PYTHON", python)
+            .env("CARGO_TARGET_DIR", repo().join("target/stubs"))
+            .output()
+            .unwrap()
+    };
     assert!(out.status.success(), "{}", text(&out));
     assert!(
         !String::from_utf8_lossy(&out.stderr).contains("warning"),
