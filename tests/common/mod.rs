@@ -2,6 +2,8 @@
 //! running the real binary against real Python processes, and reading the profiles it writes.
 #![allow(dead_code)]
 
+pub mod imported;
+
 use std::path::{Path, PathBuf};
 use std::process::Output;
 
@@ -172,6 +174,71 @@ pub fn run_ok(cmd: &mut std::process::Command, what: &str) -> Output {
         String::from_utf8_lossy(&out.stderr)
     );
     out
+}
+
+/// An executable file `name` in `dir` holding `body` (a `#!` script).
+pub fn executable(dir: &Path, name: &str, body: &str) -> PathBuf {
+    use std::os::unix::fs::PermissionsExt;
+    let path = dir.join(name);
+    std::fs::write(&path, body).unwrap();
+    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
+    path
+}
+
+/// The error a refused command printed: one line, with exit status `code`. `what` names the
+/// case in a failure's message.
+pub fn refusal(out: &Output, code: i32, what: &str) -> String {
+    let err = String::from_utf8_lossy(&out.stderr).into_owned();
+    assert_eq!(out.status.code(), Some(code), "{what}: {err}");
+    assert_one_line(&err);
+    err
+}
+
+pub fn assert_one_line(stderr: &str) {
+    assert_eq!(
+        stderr.trim_end().lines().count(),
+        1,
+        "one line expected: {stderr}"
+    );
+    assert!(stderr.starts_with("port-advisor: error: "), "{stderr}");
+}
+
+/// `setpriv` arguments that run a command as the unprivileged user `nobody`.
+pub const AS_NOBODY: [&str; 4] = [
+    "--reuid=65534",
+    "--regid=65534",
+    "--clear-groups",
+    "--inh-caps=-all",
+];
+
+/// A Python every user can run (pyenv's live under /root).
+pub fn shared_python() -> Option<PathBuf> {
+    ["/usr/bin/python3", "/usr/local/bin/python3"]
+        .iter()
+        .map(PathBuf::from)
+        .find(|p| p.exists())
+}
+
+/// A Python `nobody` can run and a folder `nobody` can write, when this test can become
+/// `nobody` (root and setpriv); `None`, said, when it cannot.
+pub fn unprivileged_setup() -> Option<(PathBuf, tempfile::TempDir)> {
+    if !nix::unistd::Uid::effective().is_root()
+        || std::process::Command::new("setpriv").output().is_err()
+    {
+        eprintln!("skipping: needs root and setpriv to become an unprivileged user");
+        return None;
+    }
+    let Some(py) = shared_python() else {
+        eprintln!("skipping: no Python outside /root for an unprivileged user");
+        return None;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    std::process::Command::new("chmod")
+        .arg("777")
+        .arg(dir.path())
+        .status()
+        .unwrap();
+    Some((py, dir))
 }
 
 /// Builds the PyO3 crate at `manifest` with the pinned maturin (from `.ci/setup`) for the

@@ -4,7 +4,7 @@
 use std::path::Path;
 use std::process::{Command, Stdio};
 
-use crate::common::{self, bin, fixture};
+use crate::common::{self, assert_one_line, bin, fixture, refusal, unprivileged_setup, AS_NOBODY};
 
 /// Runs `port-advisor ARGS` in a fresh empty folder; returns (code, stderr, folder).
 fn run_in_empty_dir(args: &[&str]) -> (Option<i32>, String, tempfile::TempDir) {
@@ -15,24 +15,6 @@ fn run_in_empty_dir(args: &[&str]) -> (Option<i32>, String, tempfile::TempDir) {
         String::from_utf8_lossy(&out.stderr).into_owned(),
         dir,
     )
-}
-
-/// The error a refused command printed: one line, with exit status `code`. `what` names the
-/// case in a failure's message.
-fn refusal(out: &std::process::Output, code: i32, what: &str) -> String {
-    let err = String::from_utf8_lossy(&out.stderr).into_owned();
-    assert_eq!(out.status.code(), Some(code), "{what}: {err}");
-    assert_one_line(&err);
-    err
-}
-
-fn assert_one_line(stderr: &str) {
-    assert_eq!(
-        stderr.trim_end().lines().count(),
-        1,
-        "one line expected: {stderr}"
-    );
-    assert!(stderr.starts_with("port-advisor: error: "), "{stderr}");
 }
 
 fn assert_empty(dir: &Path) {
@@ -148,6 +130,73 @@ fn unwritable_output_fails_before_the_program_runs() {
     }
 }
 
+/// Runs `profile --python INTERPRETER` on a script in a fresh folder that leaves a marker
+/// there if any of it runs.
+fn profile_with(interpreter: &Path) -> (Option<i32>, String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("marks.py");
+    std::fs::write(&script, "open('ran', 'w').write('yes')\n").unwrap();
+    let out = bin()
+        .current_dir(dir.path())
+        .args(["profile", "--quiet", "--python"])
+        .arg(interpreter)
+        .arg(&script)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success() || !dir.path().join("ran").exists(),
+        "a refused run must not run the program"
+    );
+    (
+        out.status.code(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+    )
+}
+
+fn assert_refused(code: Option<i32>, err: &str, says: &str) {
+    assert_eq!(code, Some(3), "{err}");
+    let last = err.trim_end().lines().last().unwrap_or("");
+    assert!(last.starts_with("port-advisor: error: "), "{err}");
+    assert!(last.contains(says), "{err}");
+    assert!(last.contains("--python PATH"), "names the fix: {err}");
+}
+
+#[test]
+fn a_program_that_is_not_python_is_refused_before_it_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    // An executable that takes `-c CODE` and is not Python.
+    let not_python = common::executable(
+        dir.path(),
+        "not-python",
+        "#!/bin/sh\necho \"$@\" > /dev/null\n",
+    );
+    let (code, err, _) = profile_with(Path::new("/bin/true"));
+    assert_refused(code, &err, "/bin/true is not a Python interpreter");
+    let (code, err, _) = profile_with(&not_python);
+    assert_refused(
+        code,
+        &err,
+        "is a launcher script, and it did not start a Python",
+    );
+}
+
+#[test]
+fn a_launcher_that_starts_no_python_is_refused() {
+    let dir = tempfile::tempdir().unwrap();
+    let broken = common::executable(
+        dir.path(),
+        "python-shim",
+        "#!/bin/sh\necho 'pyenv: python3.99: command not found' >&2\nexit 127\n",
+    );
+    let (code, err, _) = profile_with(&broken);
+    assert_refused(
+        code,
+        &err,
+        "exit status 127: pyenv: python3.99: command not found",
+    );
+}
+
 #[test]
 fn bad_duration_is_a_usage_error() {
     let (code, err, _dir) = run_in_empty_dir(&[
@@ -173,175 +222,6 @@ fn flamegraph_of_a_missing_or_foreign_profile() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(2), "{err}");
     assert!(err.contains("schema 7"), "{err}");
-}
-
-/// Attaching without ptrace rights: run as an unprivileged user against a root-owned Python.
-#[test]
-fn no_ptrace_permission_names_sudo_and_the_capability() {
-    if !nix::unistd::Uid::effective().is_root() {
-        eprintln!("skipping: needs root to start a process as another user");
-        return;
-    }
-    if Command::new("setpriv").arg("--version").output().is_err() {
-        eprintln!("skipping: setpriv (util-linux) is not installed");
-        return;
-    }
-    let py = common::python("3.11")
-        .or_else(|| common::pythons().pop().map(|(_, p)| p))
-        .unwrap();
-    let mut target = Command::new(&py)
-        .args(["-c", "import time; time.sleep(30)"])
-        .stdout(Stdio::null())
-        .spawn()
-        .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(300));
-    let dir = tempfile::tempdir().unwrap();
-    // The unprivileged user must be able to write the run folder.
-    Command::new("chmod")
-        .arg("777")
-        .arg(dir.path())
-        .status()
-        .unwrap();
-    let out = Command::new("setpriv")
-        .args([
-            "--reuid=65534",
-            "--regid=65534",
-            "--clear-groups",
-            "--inh-caps=-all",
-        ])
-        .arg(assert_cmd::cargo::cargo_bin("port-advisor"))
-        .args(["profile", "--quiet", "--duration", "1", "--pid"])
-        .arg(target.id().to_string())
-        .arg("-o")
-        .arg(dir.path().join("run"))
-        .output()
-        .unwrap();
-    target.kill().unwrap();
-    target.wait().unwrap();
-    let err = refusal(&out, 4, "");
-    assert!(err.contains("sudo") && err.contains("SYS_PTRACE"), "{err}");
-    assert!(
-        err.contains("belongs to user root (uid 0)"),
-        "says whose process it is: {err}"
-    );
-    assert!(
-        !dir.path().join("run").exists(),
-        "no run folder left behind"
-    );
-}
-
-/// `setpriv` arguments that run a command as the unprivileged user `nobody`.
-const AS_NOBODY: [&str; 4] = [
-    "--reuid=65534",
-    "--regid=65534",
-    "--clear-groups",
-    "--inh-caps=-all",
-];
-
-/// A Python every user can run (pyenv's live under /root).
-fn shared_python() -> Option<std::path::PathBuf> {
-    ["/usr/bin/python3", "/usr/local/bin/python3"]
-        .iter()
-        .map(std::path::PathBuf::from)
-        .find(|p| p.exists())
-}
-
-/// A Python `nobody` can run and a folder `nobody` can write, when this test can become
-/// `nobody` (root and setpriv); `None`, said, when it cannot.
-fn unprivileged_setup() -> Option<(std::path::PathBuf, tempfile::TempDir)> {
-    if !nix::unistd::Uid::effective().is_root() || Command::new("setpriv").output().is_err() {
-        eprintln!("skipping: needs root and setpriv to become an unprivileged user");
-        return None;
-    }
-    let Some(py) = shared_python() else {
-        eprintln!("skipping: no Python outside /root for an unprivileged user");
-        return None;
-    };
-    let dir = tempfile::tempdir().unwrap();
-    Command::new("chmod")
-        .arg("777")
-        .arg(dir.path())
-        .status()
-        .unwrap();
-    Some((py, dir))
-}
-
-/// Without root, port-advisor still launches and reads a program, and attaches to the user's
-/// own processes.
-#[test]
-fn a_user_without_root_profiles_launched_and_own_processes() {
-    let Some((py, dir)) = unprivileged_setup() else {
-        return;
-    };
-    let script = dir.path().join("spin.py");
-    std::fs::write(
-        &script,
-        "import sys, time\ndef spin(s):\n    end = time.time() + s\n    while time.time() < end:\n        pass\nspin(float(sys.argv[1]))\n",
-    )
-    .unwrap();
-    let nobody = |args: &[&std::ffi::OsStr]| {
-        let _one = common::exclusive();
-        Command::new("setpriv")
-            .args(AS_NOBODY)
-            .arg(assert_cmd::cargo::cargo_bin("port-advisor"))
-            .args(args)
-            .env("HOME", dir.path())
-            .current_dir(dir.path())
-            .output()
-            .unwrap()
-    };
-    let launched = nobody(&[
-        "profile".as_ref(),
-        "--quiet".as_ref(),
-        "--python".as_ref(),
-        py.as_os_str(),
-        "-o".as_ref(),
-        "launched".as_ref(),
-        script.as_os_str(),
-        "1".as_ref(),
-    ]);
-    let err = String::from_utf8_lossy(&launched.stderr);
-    assert_eq!(launched.status.code(), Some(0), "{err}");
-    let profile =
-        port_advisor::profile::Profile::load(&dir.path().join("launched/profile.json")).unwrap();
-    assert!(
-        profile.meta.samples >= 50,
-        "{} samples",
-        profile.meta.samples
-    );
-
-    let mut own = Command::new("setpriv")
-        .args(AS_NOBODY)
-        .arg(&py)
-        .arg(&script)
-        .arg("30")
-        .spawn()
-        .unwrap();
-    std::thread::sleep(std::time::Duration::from_millis(300));
-    let pid = own.id().to_string();
-    let attached = nobody(&[
-        "profile".as_ref(),
-        "--quiet".as_ref(),
-        "--duration".as_ref(),
-        "1".as_ref(),
-        "-o".as_ref(),
-        "attached".as_ref(),
-        "--pid".as_ref(),
-        pid.as_ref(),
-    ]);
-    let alive = own.try_wait().unwrap().is_none();
-    own.kill().unwrap();
-    own.wait().unwrap();
-    let err = String::from_utf8_lossy(&attached.stderr);
-    assert_eq!(attached.status.code(), Some(0), "{err}");
-    assert!(alive, "the attached process was left running");
-    let profile =
-        port_advisor::profile::Profile::load(&dir.path().join("attached/profile.json")).unwrap();
-    assert!(
-        profile.meta.samples >= 50,
-        "{} samples",
-        profile.meta.samples
-    );
 }
 
 #[test]

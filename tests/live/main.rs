@@ -17,6 +17,8 @@ mod browser_harness;
 mod control;
 mod faults;
 mod html;
+mod import_tools;
+mod permissions;
 mod port;
 mod probe;
 mod profile;

@@ -1,8 +1,9 @@
 //! Every Python: sampling and reports on every CPython pyenv has here (2.7 and 3.6 to 3.13),
-//! the probe where it runs (3.8+), and interpreters port-advisor cannot read refused before
-//! the program runs, in one line with exit code 3.
+//! the probe where it runs (3.8+), and a launcher script followed to the Python it starts.
+//! Interpreters port-advisor cannot read are refused before the program runs, in one line with
+//! exit code 3: `tests/hermetic/cli_errors.rs`.
 
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
 use crate::common::{self, bin, exclusive, fixture, inclusive, profile, python};
 
@@ -75,89 +76,16 @@ fn every_cpython_is_sampled_and_reported() {
     }
 }
 
-/// Runs `profile --python INTERPRETER every_python.py` in a fresh folder, with a marker the
-/// program would create if any of it ran.
-fn profile_with(interpreter: &Path) -> (Option<i32>, String, String) {
-    let dir = tempfile::tempdir().unwrap();
-    let script = dir.path().join("marks.py");
-    std::fs::write(&script, "open('ran', 'w').write('yes')\n").unwrap();
-    let out = {
-        let _one = exclusive();
-        bin()
-            .current_dir(dir.path())
-            .args(["profile", "--quiet", "--python"])
-            .arg(interpreter)
-            .arg(&script)
-            .output()
-            .unwrap()
-    };
-    assert!(
-        out.status.success() || !dir.path().join("ran").exists(),
-        "a refused run must not run the program"
-    );
-    (
-        out.status.code(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-    )
-}
-
-fn script(dir: &Path, name: &str, body: &str) -> PathBuf {
-    use std::os::unix::fs::PermissionsExt;
-    let path = dir.join(name);
-    std::fs::write(&path, body).unwrap();
-    std::fs::set_permissions(&path, std::fs::Permissions::from_mode(0o755)).unwrap();
-    path
-}
-
-fn assert_refused(code: Option<i32>, err: &str, says: &str) {
-    assert_eq!(code, Some(3), "{err}");
-    let last = err.trim_end().lines().last().unwrap_or("");
-    assert!(last.starts_with("port-advisor: error: "), "{err}");
-    assert!(last.contains(says), "{err}");
-    assert!(last.contains("--python PATH"), "names the fix: {err}");
-}
-
+/// A wrapper that starts Python as its child instead of becoming it: sampling the wrapper's
+/// shell would read nothing, so the interpreter it runs is sampled. (A launcher that starts no
+/// Python is refused: `tests/hermetic/cli_errors.rs`.)
 #[test]
-fn a_program_that_is_not_python_is_refused_before_it_runs() {
+fn a_launcher_that_starts_python_is_followed_to_it() {
     let dir = tempfile::tempdir().unwrap();
-    // An executable that takes `-c CODE` and is not Python.
-    let not_python = script(
-        dir.path(),
-        "not-python",
-        "#!/bin/sh\necho \"$@\" > /dev/null\n",
-    );
-    let (code, err, _) = profile_with(Path::new("/bin/true"));
-    assert_refused(code, &err, "/bin/true is not a Python interpreter");
-    let (code, err, _) = profile_with(&not_python);
-    assert_refused(
-        code,
-        &err,
-        "is a launcher script, and it did not start a Python",
-    );
-}
-
-#[test]
-fn a_launcher_that_starts_no_python_is_refused_and_one_that_does_is_followed() {
-    let dir = tempfile::tempdir().unwrap();
-    let broken = script(
-        dir.path(),
-        "python-shim",
-        "#!/bin/sh\necho 'pyenv: python3.99: command not found' >&2\nexit 127\n",
-    );
-    let (code, err, _) = profile_with(&broken);
-    assert_refused(
-        code,
-        &err,
-        "exit status 127: pyenv: python3.99: command not found",
-    );
-
-    // A wrapper that starts Python as its child instead of becoming it: sampling the
-    // wrapper's shell would read nothing, so the interpreter it runs is sampled.
     let py = python("3.11")
         .or_else(|| python("3.12"))
         .expect("a CPython");
-    let wrapper = script(
+    let wrapper = common::executable(
         dir.path(),
         "python-wrapper",
         &format!("#!/bin/sh\n{} \"$@\"\n", py.display()),
