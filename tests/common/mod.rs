@@ -21,11 +21,18 @@ pub fn fixture(name: &str) -> PathBuf {
     repo().join("fixtures/programs").join(name)
 }
 
+/// Says that the calling test skips what it cannot run here, and why. Written to the test
+/// binary's own stderr, past the harness's capture of what tests print, so that a skip shows in
+/// every run and not only in a failing one's output.
+pub fn skip(why: impl std::fmt::Display) {
+    use std::io::Write;
+    let test = std::thread::current().name().unwrap_or("a test").to_owned();
+    let _ = writeln!(std::io::stderr(), "skipped in {test}: {why}");
+}
+
 /// The interpreter for a `major.minor` version from pyenv, if this machine has it.
 pub fn python(version: &str) -> Option<PathBuf> {
-    let root = std::env::var_os("PYENV_ROOT")
-        .map(PathBuf::from)
-        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".pyenv")))?;
+    let root = pyenv_root()?;
     let mut found: Vec<PathBuf> = std::fs::read_dir(root.join("versions"))
         .ok()?
         .filter_map(|e| e.ok())
@@ -42,24 +49,63 @@ pub fn python(version: &str) -> Option<PathBuf> {
     found.pop()
 }
 
-/// Every supported interpreter on this machine; prints the reason for each one skipped.
-pub fn pythons() -> Vec<(&'static str, PathBuf)> {
-    let found = pythons_of(&VERSIONS);
-    assert!(!found.is_empty(), "no CPython 3.8-3.13 found through pyenv");
+/// Where pyenv keeps its interpreters: `$PYENV_ROOT`, else `~/.pyenv`.
+fn pyenv_root() -> Option<PathBuf> {
+    std::env::var_os("PYENV_ROOT")
+        .map(PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".pyenv")))
+}
+
+/// Why a test needing pyenv's CPython `versions` skips them.
+fn missing(versions: &str) -> String {
+    let root = pyenv_root().map_or_else(|| "~/.pyenv".into(), |r| r.display().to_string());
+    format!("CPython {versions} not installed through pyenv (in {root}/versions)")
+}
+
+/// The interpreter for `version`, or `None` once the calling test is said to be skipped for
+/// want of it.
+pub fn python_or_skip(version: &str) -> Option<PathBuf> {
+    first_python_or_skip(&[version])
+}
+
+/// The interpreter for the first of `versions` this machine has, or `None` once the calling
+/// test is said to be skipped for want of all of them.
+pub fn first_python_or_skip(versions: &[&str]) -> Option<PathBuf> {
+    let found = versions.iter().find_map(|v| python(v));
+    if found.is_none() {
+        skip(missing(&versions.join(" or ")));
+    }
     found
 }
 
-/// The interpreters of `versions` this machine has; prints the reason for each one skipped.
+/// CPython 3.11 (what most live tests were written against), else the newest supported one
+/// this machine has; `None` once the calling test is said to be skipped for want of any.
+pub fn any_python_or_skip() -> Option<PathBuf> {
+    let found = python("3.11").or_else(|| VERSIONS.iter().rev().find_map(|v| python(v)));
+    if found.is_none() {
+        skip(missing("3.8-3.13"));
+    }
+    found
+}
+
+/// Every supported interpreter on this machine; the missing ones are said to be skipped.
+pub fn pythons() -> Vec<(&'static str, PathBuf)> {
+    pythons_of(&VERSIONS)
+}
+
+/// The interpreters of `versions` this machine has; the missing ones are said to be skipped.
 pub fn pythons_of(versions: &[&'static str]) -> Vec<(&'static str, PathBuf)> {
-    versions
+    let (found, missed): (Vec<_>, Vec<_>) = versions
         .iter()
-        .filter_map(|v| match python(v) {
-            Some(p) => Some((*v, p)),
-            None => {
-                eprintln!("skipping Python {v}: not installed on this machine (pyenv versions)");
-                None
-            }
-        })
+        .map(|v| (*v, python(v)))
+        .partition(|(_, p)| p.is_some());
+    if !missed.is_empty() {
+        let names: Vec<&str> = missed.iter().map(|(v, _)| *v).collect();
+        skip(missing(&names.join(", ")));
+    }
+    found
+        .into_iter()
+        .filter_map(|(v, p)| Some((v, p?)))
         .collect()
 }
 
@@ -225,11 +271,11 @@ pub fn unprivileged_setup() -> Option<(PathBuf, tempfile::TempDir)> {
     if !nix::unistd::Uid::effective().is_root()
         || std::process::Command::new("setpriv").output().is_err()
     {
-        eprintln!("skipping: needs root and setpriv to become an unprivileged user");
+        skip("needs root and setpriv to become an unprivileged user");
         return None;
     }
     let Some(py) = shared_python() else {
-        eprintln!("skipping: no Python outside /root for an unprivileged user");
+        skip("no Python outside /root for an unprivileged user");
         return None;
     };
     let dir = tempfile::tempdir().unwrap();

@@ -5,7 +5,7 @@
 //! (`sys.monitoring`), and on 3.11, where it wraps the hot functions once the sampler names
 //! them; each fixture's docstring says why its verdict is right.
 
-use crate::common::{self, profile, python, Run};
+use crate::common::{self, profile, python_or_skip, Run};
 use port_advisor::advise::{Advice, Candidate, Reason, Verdict};
 
 fn advise(version: &str, script: &str) -> Option<(Run, Advice)> {
@@ -14,10 +14,7 @@ fn advise(version: &str, script: &str) -> Option<(Run, Advice)> {
 
 /// Profiles any fixture program (a path under fixtures/programs) and reads its advice.
 fn advise_any(version: &str, script: &str) -> Option<(Run, Advice)> {
-    let Some(py) = python(version) else {
-        eprintln!("skipping Python {version}: not installed");
-        return None;
-    };
+    let py = python_or_skip(version)?;
     let run = profile(&py, &["--rate", "200"], script, &[]);
     assert_eq!(run.code(), Some(0), "{script}: {}", run.stderr());
     let advice = run.advice();
@@ -246,7 +243,7 @@ fn a_hand_written_edit_distance_points_to_a_library() {
 
 #[test]
 fn tests_and_history_of_a_candidate_are_found_in_its_project() {
-    let Some(py) = python("3.12") else {
+    let Some(py) = python_or_skip("3.12") else {
         return;
     };
     // A small project: the program, a test that calls the hot function, one commit.

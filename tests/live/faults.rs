@@ -13,12 +13,6 @@ use port_advisor::profile::Profile;
 
 use crate::common::{self, bin, exclusive};
 
-fn py() -> PathBuf {
-    common::python("3.11")
-        .or_else(|| common::pythons().pop().map(|(_, p)| p))
-        .expect("a CPython")
-}
-
 fn alive(pid: u32) -> bool {
     std::fs::read_to_string(format!("/proc/{pid}/stat"))
         .map(|s| !s.contains(") Z") && !s.contains(") X"))
@@ -30,17 +24,22 @@ fn state(pid: u32) -> Option<char> {
     stat[stat.rfind(')')? + 1..].trim_start().chars().next()
 }
 
-/// A program written into a fresh folder.
+/// A program written into a fresh folder, to run with `python`.
 struct Program {
     dir: tempfile::TempDir,
     script: PathBuf,
+    python: PathBuf,
 }
 
-fn program(source: &str) -> Program {
+fn program(python: &Path, source: &str) -> Program {
     let dir = tempfile::tempdir().unwrap();
     let script = dir.path().join("prog.py");
     std::fs::write(&script, source).unwrap();
-    Program { dir, script }
+    Program {
+        dir,
+        script,
+        python: python.to_path_buf(),
+    }
 }
 
 impl Program {
@@ -53,7 +52,7 @@ impl Program {
         let mut cmd = Command::new(assert_cmd::cargo::cargo_bin("port-advisor"));
         cmd.current_dir(self.dir.path())
             .args(["profile", "--quiet", "--python"])
-            .arg(py())
+            .arg(&self.python)
             .args(flags)
             .arg("-o")
             .arg(self.out())
@@ -126,9 +125,12 @@ fn share_of(p: &Profile, name: &str) -> f64 {
 
 #[test]
 fn a_program_that_ends_at_once_says_too_few_samples() {
+    let Some(py) = common::any_python_or_skip() else {
+        return;
+    };
     // A 10 ms program, several times: the race between its exit and the first read must
     // never crash the sampler or print more than the summary.
-    let p = program("import sys\nsys.stdout.write('done\\n')\n");
+    let p = program(&py, "import sys\nsys.stdout.write('done\\n')\n");
     for round in 0..6 {
         let out = p.run(&[]);
         assert_eq!(
@@ -149,7 +151,13 @@ fn a_program_that_ends_at_once_says_too_few_samples() {
 
 #[test]
 fn duration_ends_a_program_that_runs_forever_quietly() {
-    let p = program("def spin():\n    while True:\n        pass\n\nspin()\n");
+    let Some(py) = common::any_python_or_skip() else {
+        return;
+    };
+    let p = program(
+        &py,
+        "def spin():\n    while True:\n        pass\n\nspin()\n",
+    );
     let started = Instant::now();
     let out = p.run(&["--duration", "1.5"]);
     assert!(
@@ -174,7 +182,11 @@ fn duration_ends_a_program_that_runs_forever_quietly() {
 
 #[test]
 fn forks_chdir_and_a_closed_stdout_keep_the_run() {
+    let Some(py) = common::any_python_or_skip() else {
+        return;
+    };
     let p = program(
+        &py,
         r#"
 import os, sys, tempfile, time
 
@@ -213,7 +225,11 @@ main()
 
 #[test]
 fn a_program_that_execs_python_is_followed_into_the_new_interpreter() {
+    let Some(py) = common::any_python_or_skip() else {
+        return;
+    };
     let p = program(
+        &py,
         r#"
 import os, sys, time
 
@@ -248,9 +264,14 @@ else:
 
 #[test]
 fn multiprocessing_with_spawn_and_fork_is_sampled() {
+    let Some(py) = common::any_python_or_skip() else {
+        return;
+    };
     for method in ["spawn", "fork"] {
-        let p = program(&format!(
-            r#"
+        let p = program(
+            &py,
+            &format!(
+                r#"
 import multiprocessing as mp, time
 
 def crunch(n):
@@ -265,7 +286,8 @@ if __name__ == "__main__":
     with ctx.Pool(2) as pool:
         pool.map(crunch, range(8))
 "#
-        ));
+            ),
+        );
         let out = p.run(&["--subprocesses"]);
         assert_eq!(
             out.status.code(),
@@ -292,8 +314,9 @@ if __name__ == "__main__":
 }
 
 /// A program that starts a grandchild (`sleep`) and spins; its pid is written to `kid`.
-fn family_program() -> Program {
+fn family_program(python: &Path) -> Program {
     program(
+        python,
         r#"
 import subprocess, time
 
@@ -323,12 +346,15 @@ fn wait_for_file(path: &Path) -> String {
 
 #[test]
 fn every_stopping_signal_keeps_the_profile_and_leaves_no_process_behind() {
+    let Some(py) = common::any_python_or_skip() else {
+        return;
+    };
     for (signal, code) in [
         (Signal::SIGINT, 130),
         (Signal::SIGTERM, 143),
         (Signal::SIGHUP, 129),
     ] {
-        let p = family_program();
+        let p = family_program(&py);
         let _one = exclusive();
         let mut cmd = p.command(&[]);
         let child = cmd
@@ -375,9 +401,12 @@ fn every_stopping_signal_keeps_the_profile_and_leaves_no_process_behind() {
 }
 
 /// A Python process spinning forever, started outside port-advisor (to attach to).
-fn spinning_target() -> (Program, std::process::Child) {
-    let spin = program("def spin():\n    while True:\n        pass\n\nspin()\n");
-    let target = Command::new(py())
+fn spinning_target(python: &Path) -> (Program, std::process::Child) {
+    let spin = program(
+        python,
+        "def spin():\n    while True:\n        pass\n\nspin()\n",
+    );
+    let target = Command::new(python)
         .arg(&spin.script)
         .stdout(Stdio::null())
         .spawn()
@@ -388,9 +417,12 @@ fn spinning_target() -> (Program, std::process::Child) {
 
 #[test]
 fn an_attached_process_is_left_running_when_port_advisor_is_stopped() {
+    let Some(py) = common::any_python_or_skip() else {
+        return;
+    };
     // The spinning target holds a core: no other live run may share the machine with it.
     let _one = exclusive();
-    let (_spin, mut target) = spinning_target();
+    let (_spin, mut target) = spinning_target(&py);
     for signal in [Signal::SIGTERM, Signal::SIGINT] {
         let out_dir = tempfile::tempdir().unwrap();
         let child = Command::new(assert_cmd::cargo::cargo_bin("port-advisor"))
@@ -429,11 +461,15 @@ fn an_attached_process_is_left_running_when_port_advisor_is_stopped() {
 
 #[test]
 fn an_attached_process_that_exits_during_sampling_keeps_what_was_measured() {
+    let Some(py) = common::any_python_or_skip() else {
+        return;
+    };
     let p = program(
+        &py,
         "import time\ndef work():\n    end = time.time() + 1.2\n    while time.time() < end:\n        pass\nwork()\n",
     );
     let _one = exclusive();
-    let mut target = Command::new(py()).arg(&p.script).spawn().unwrap();
+    let mut target = Command::new(&py).arg(&p.script).spawn().unwrap();
     std::thread::sleep(Duration::from_millis(200));
     let out_dir = tempfile::tempdir().unwrap();
     let out = {
@@ -457,7 +493,10 @@ fn an_attached_process_that_exits_during_sampling_keeps_what_was_measured() {
 
 #[test]
 fn two_runs_never_share_a_folder() {
-    let p = program("import time\ndef wait():\n    time.sleep(2)\nwait()\n");
+    let Some(py) = common::any_python_or_skip() else {
+        return;
+    };
+    let p = program(&py, "import time\ndef wait():\n    time.sleep(2)\nwait()\n");
     let _one = exclusive();
     // Both ask for the same folder: the second is refused before its program runs.
     let mut first = p.command(&[]);
@@ -489,7 +528,7 @@ fn two_runs_never_share_a_folder() {
             Command::new(assert_cmd::cargo::cargo_bin("port-advisor"))
                 .current_dir(p.dir.path())
                 .args(["profile", "--quiet", "--python"])
-                .arg(py())
+                .arg(&py)
                 .arg(&p.script)
                 .stdout(Stdio::piped())
                 .stderr(Stdio::piped())
@@ -515,7 +554,7 @@ struct SmallDisk {
 impl SmallDisk {
     fn mount(size: &str) -> Option<SmallDisk> {
         if !nix::unistd::geteuid().is_root() {
-            eprintln!("skipping the disk-full case: mounting a tmpfs needs root");
+            common::skip("mounting a tmpfs for the disk-full case needs root");
             return None;
         }
         let dir = tempfile::tempdir().unwrap();
@@ -525,7 +564,7 @@ impl SmallDisk {
             .status()
             .ok()?;
         if !status.success() {
-            eprintln!("skipping the disk-full case: mount -t tmpfs failed");
+            common::skip("mount -t tmpfs failed, for the disk-full case");
             return None;
         }
         Some(SmallDisk { dir })
@@ -540,10 +579,14 @@ impl Drop for SmallDisk {
 
 #[test]
 fn a_full_disk_saves_the_profile_elsewhere_and_names_it() {
+    let Some(py) = common::any_python_or_skip() else {
+        return;
+    };
     let Some(disk) = SmallDisk::mount("48k") else {
         return;
     };
     let p = program(
+        &py,
         "import time\ndef work():\n    end = time.time() + 1\n    while time.time() < end:\n        pass\nwork()\n",
     );
     let out_dir = disk.dir.path().join("run");
@@ -551,7 +594,7 @@ fn a_full_disk_saves_the_profile_elsewhere_and_names_it() {
         let _one = exclusive();
         Command::new(assert_cmd::cargo::cargo_bin("port-advisor"))
             .args(["profile", "--quiet", "--python"])
-            .arg(py())
+            .arg(&py)
             .arg("-o")
             .arg(&out_dir)
             .arg(&p.script)
@@ -590,11 +633,16 @@ fn a_full_disk_saves_the_profile_elsewhere_and_names_it() {
 
 #[test]
 fn names_with_separators_and_trailing_numbers_are_kept() {
+    let Some(py) = common::any_python_or_skip() else {
+        return;
+    };
     // Function and file names no folded-stack reader expects: `;`, spaces, a newline, and a
     // trailing " 123" (what a folded line's count looks like).
     let odd = "odd name;with sep\nand line 123";
-    let p = program(&format!(
-        r#"
+    let p = program(
+        &py,
+        &format!(
+            r#"
 import time
 
 def hot():
@@ -608,7 +656,8 @@ if hasattr(code, "co_qualname"):
 hot.__code__ = code
 hot()
 "#
-    ));
+        ),
+    );
     let out = p.run(&[]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let profile = p.profile();
@@ -649,9 +698,11 @@ hot()
     assert!(back.contains("odd name:with sep and line 123"), "{back}");
 }
 
-fn deep_program(depth: u32) -> Program {
-    program(&format!(
-        r#"
+fn deep_program(python: &Path, depth: u32) -> Program {
+    program(
+        python,
+        &format!(
+            r#"
 import sys, time
 sys.setrecursionlimit(30000)
 
@@ -663,15 +714,19 @@ def down(n, end):
 
 down({depth}, time.time() + 1.5)
 "#
-    ))
+        ),
+    )
 }
 
 #[test]
 fn deep_recursion_within_what_py_spy_reads_keeps_its_share() {
+    let Some(py) = common::any_python_or_skip() else {
+        return;
+    };
     // Reading 3,000 frames takes longer than a sampling period: the reads that fell behind
     // must not come in a burst at the end (when the stack is gone), which would bury the
     // recursion under "(no Python frame)".
-    let p = deep_program(3000);
+    let p = deep_program(&py, 3000);
     let out = p.run(&[]);
     assert_eq!(out.status.code(), Some(0), "{}", text(&out.stderr));
     let profile = p.profile();
@@ -681,8 +736,11 @@ fn deep_recursion_within_what_py_spy_reads_keeps_its_share() {
 
 #[test]
 fn recursion_beyond_what_py_spy_reads_is_said_plainly() {
+    let Some(py) = common::any_python_or_skip() else {
+        return;
+    };
     for depth in [5000, 10000] {
-        let p = deep_program(depth);
+        let p = deep_program(&py, depth);
         let out = p.run(&[]);
         assert_eq!(out.status.code(), Some(0), "{depth}: {}", text(&out.stderr));
         no_panic(&out);
@@ -714,7 +772,11 @@ fn recursion_beyond_what_py_spy_reads_is_said_plainly() {
 
 #[test]
 fn a_hundred_threads_are_all_seen() {
+    let Some(py) = common::any_python_or_skip() else {
+        return;
+    };
     let p = program(
+        &py,
         r#"
 import threading, time
 
@@ -777,7 +839,11 @@ for t in threads:
 
 #[test]
 fn an_idle_program_reports_its_active_and_idle_fractions() {
+    let Some(py) = common::any_python_or_skip() else {
+        return;
+    };
     let p = program(
+        &py,
         r#"
 import time
 
@@ -813,11 +879,14 @@ main()
 
 #[test]
 fn a_killed_port_advisor_never_leaves_its_target_stopped() {
+    let Some(py) = common::any_python_or_skip() else {
+        return;
+    };
     // --blocking pauses the target (SIGSTOP) for every read. port-advisor is killed the moment
     // the target is seen stopped, inside a pause that only the guard can undo.
     // The spinning target holds a core: no other live run may share the machine with it.
     let _one = exclusive();
-    let (_spin, mut target) = spinning_target();
+    let (_spin, mut target) = spinning_target(&py);
     for round in 0..5 {
         let out_dir = tempfile::tempdir().unwrap();
         let mut child = Command::new(assert_cmd::cargo::cargo_bin("port-advisor"))
@@ -850,6 +919,9 @@ fn a_killed_port_advisor_never_leaves_its_target_stopped() {
 #[test]
 fn a_script_at_a_path_that_is_not_utf8_is_warned_about_and_its_time_kept() {
     use std::os::unix::ffi::OsStrExt;
+    let Some(py) = common::any_python_or_skip() else {
+        return;
+    };
     let dir = tempfile::tempdir().unwrap();
     let folder = dir
         .path()
@@ -865,7 +937,7 @@ fn a_script_at_a_path_that_is_not_utf8_is_warned_about_and_its_time_kept() {
         let _one = exclusive();
         Command::new(assert_cmd::cargo::cargo_bin("port-advisor"))
             .args(["profile", "--quiet", "--python"])
-            .arg(py())
+            .arg(&py)
             .arg("-o")
             .arg(dir.path().join("run"))
             .arg(&script)
@@ -902,10 +974,14 @@ fn processes_with(marker: &str) -> Vec<u32> {
 
 #[test]
 fn a_killed_port_advisor_never_leaves_its_program_running() {
+    let Some(py) = common::any_python_or_skip() else {
+        return;
+    };
     // A CI timeout or the OOM killer SIGKILLs port-advisor: the program it launched must end
     // too, whether it was running or stopped by a pause (--blocking at a high rate is killed
     // the moment the program is seen stopped).
     let p = program(
+        &py,
         r#"
 import sys, time
 

@@ -149,7 +149,7 @@ fn real_tools_record_log_report_and_the_advice_finds_similarity() {
                     );
                 }
             }
-            Err(why) => eprintln!("skipping the live Austin recording: {why}"),
+            Err(why) => common::skip(format!("the live Austin recording: {why}")),
         }
     }
     let mut recorded = vec![

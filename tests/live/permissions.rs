@@ -11,16 +11,16 @@ use crate::common::{self, refusal, unprivileged_setup, AS_NOBODY};
 #[test]
 fn no_ptrace_permission_names_sudo_and_the_capability() {
     if !nix::unistd::Uid::effective().is_root() {
-        eprintln!("skipping: needs root to start a process as another user");
+        common::skip("needs root to start a process as another user");
         return;
     }
     if Command::new("setpriv").arg("--version").output().is_err() {
-        eprintln!("skipping: setpriv (util-linux) is not installed");
+        common::skip("setpriv (util-linux) is not installed");
         return;
     }
-    let py = common::python("3.11")
-        .or_else(|| common::pythons().pop().map(|(_, p)| p))
-        .unwrap();
+    let Some(py) = common::any_python_or_skip() else {
+        return;
+    };
     let mut target = Command::new(&py)
         .args(["-c", "import time; time.sleep(30)"])
         .stdout(Stdio::null())

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::{Duration, Instant};
 
-use crate::common::{self, bin, exclusive, fixture, python, repo};
+use crate::common::{self, bin, exclusive, fixture, python_or_skip, repo};
 use port_advisor::advise::{Advice, Verdict};
 
 fn run(cmd: &mut Command, what: &str) {
@@ -76,8 +76,7 @@ fn record(python: &Path, folder: &Path, rate: &str, ported: bool) {
 
 #[test]
 fn the_estimated_range_contains_the_measured_speedup_of_a_real_port() {
-    let Some(base) = python("3.11") else {
-        eprintln!("skipping: CPython 3.11 is not installed");
+    let Some(base) = python_or_skip("3.11") else {
         return;
     };
     let python = venv_with_port(&base);

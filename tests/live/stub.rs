@@ -8,7 +8,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use crate::common::{self, exclusive, fixture, python, repo};
+use crate::common::{self, exclusive, fixture, python_or_skip, repo};
 
 /// The port-advisor binary under test, as a plain command.
 fn port_advisor() -> Command {
@@ -40,8 +40,7 @@ fn a_generated_crate_builds_reports_not_ported_then_passes_parity_once_written()
         "{} is missing: run `bash .ci/setup` first",
         maturin.display()
     );
-    let Some(base) = python("3.11") else {
-        eprintln!("skipping: CPython 3.11 is not installed");
+    let Some(base) = python_or_skip("3.11") else {
         return;
     };
     let work = tempfile::tempdir().unwrap();
@@ -157,8 +156,7 @@ fn a_generated_crate_builds_reports_not_ported_then_passes_parity_once_written()
 
 #[test]
 fn bad_stub_requests_are_refused_with_the_fix_and_nothing_written() {
-    let Some(py) = python("3.12") else {
-        eprintln!("skipping: CPython 3.12 is not installed");
+    let Some(py) = python_or_skip("3.12") else {
         return;
     };
     let work = tempfile::tempdir().unwrap();
@@ -240,9 +238,9 @@ fn crates_for_every_kind_of_signature_compile() {
         std::fs::create_dir_all(path.parent().unwrap()).unwrap();
         std::fs::write(path, contents).unwrap();
     }
-    let python = python("3.12")
-        .or_else(|| python("3.11"))
-        .expect("a CPython");
+    let Some(python) = common::first_python_or_skip(&["3.12", "3.11"]) else {
+        return;
+    };
     let out = Command::new("cargo")
         .args(["check", "--quiet", "--manifest-path"])
         .arg(dir.path().join("Cargo.toml"))
