@@ -6,7 +6,8 @@
 //! listener thread: chromedriver's classic browser log (`POST /se/log`) misses everything logged
 //! inside a `blob:` iframe, which Chromium runs as an out-of-process frame. JS dialogs are left
 //! open (`unhandledPromptBehavior: ignore`) so `alert_open` can see one a hostile input raised.
-//! Included by `tests/live/main.rs` as its module `browser`.
+//! A browser holds `common::heavy_work` while it is open. Included by `tests/live/main.rs` as
+//! its module `browser`.
 #![allow(dead_code)]
 
 use std::cell::Cell;
@@ -36,6 +37,9 @@ pub struct Browser {
     flushes: Cell<u64>,
     driver: Child,
     _profile: tempfile::TempDir,
+    /// Chromium loads the CPU: no program whose time is measured runs beside it. Declared
+    /// last, so it is let go only once `Drop` has closed the browser.
+    _heavy: std::sync::RwLockReadGuard<'static, ()>,
 }
 
 /// What the BiDi listener thread has heard since `console_errors` last took it.
@@ -47,6 +51,7 @@ struct Heard {
 
 impl Browser {
     pub fn start() -> Browser {
+        let heavy = crate::common::heavy_work();
         let driver_bin = on_path(&["chromedriver"])
             .unwrap_or_else(|| panic!("browser tests need chromedriver, not found on PATH: {FIX}"));
         let chromium = on_path(&["chromium", "chromium-browser", "google-chrome"])
@@ -86,6 +91,7 @@ impl Browser {
             flushes: Cell::new(0),
             driver,
             _profile: profile,
+            _heavy: heavy,
         };
         // Only now, so a failure here still ends chromedriver and Chromium through `Drop`.
         let bidi = browser

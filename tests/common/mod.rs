@@ -109,12 +109,25 @@ pub fn pythons_of(versions: &[&'static str]) -> Vec<(&'static str, PathBuf)> {
         .collect()
 }
 
-/// Live tests hold this while a profiled program runs: on a 2-core machine, programs that
-/// compete for the CPU get preempted preferentially at system calls, which skews the very
-/// wall-time shares the tests check.
-pub fn exclusive() -> std::sync::MutexGuard<'static, ()> {
-    static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
-    LOCK.lock().unwrap_or_else(|e| e.into_inner())
+/// Who may use the machine while a live test runs: a program whose time is measured alone
+/// ([`exclusive`]), work that only loads the CPU side by side ([`heavy_work`]). The live tests
+/// are one binary whose tests run in parallel, so this is all that keeps a build or a browser
+/// of one test from skewing the shares another measures.
+static MACHINE: std::sync::RwLock<()> = std::sync::RwLock::new(());
+
+/// Live tests hold this while a profiled program runs, or any Python program that keeps a
+/// core busy: on a 2-core machine, programs that compete for the CPU get preempted
+/// preferentially at system calls, which skews the very wall-time shares the tests check.
+pub fn exclusive() -> std::sync::RwLockWriteGuard<'static, ()> {
+    MACHINE.write().unwrap_or_else(|e| e.into_inner())
+}
+
+/// Held by live work that loads the CPU but measures nothing: a crate built with maturin or
+/// cargo, a headless browser, a package install. Such work runs side by side, never while a
+/// test holds [`exclusive`]. A test holding this must not ask for `exclusive`: it would wait
+/// for itself.
+pub fn heavy_work() -> std::sync::RwLockReadGuard<'static, ()> {
+    MACHINE.read().unwrap_or_else(|e| e.into_inner())
 }
 
 pub fn bin() -> assert_cmd::Command {
@@ -290,6 +303,7 @@ pub fn unprivileged_setup() -> Option<(PathBuf, tempfile::TempDir)> {
 /// Builds the PyO3 crate at `manifest` with the pinned maturin (from `.ci/setup`) for the
 /// virtualenv `venv`, and installs the wheel there. Cargo builds into `target_dir`.
 pub fn maturin_install(manifest: &Path, venv: &Path, target_dir: &Path) {
+    let _heavy = heavy_work();
     let maturin = repo().join("target/tools-venv/bin/maturin");
     assert!(
         maturin.exists(),

@@ -18,6 +18,8 @@ fn attach_with_duration_leaves_the_target_running() {
     let Some(py) = common::any_python_or_skip() else {
         return;
     };
+    // The spinning target holds a core: no other live run may share the machine with it.
+    let _one = common::exclusive();
     let mut target = Command::new(&py)
         .arg(fixture("numeric_loop.py"))
         .arg("30")
@@ -26,16 +28,13 @@ fn attach_with_duration_leaves_the_target_running() {
         .unwrap();
     std::thread::sleep(Duration::from_millis(300));
     let dir = tempfile::tempdir().unwrap();
-    let out = {
-        let _one = common::exclusive();
-        bin()
-            .args(["profile", "--quiet", "--duration", "1.5", "--pid"])
-            .arg(target.id().to_string())
-            .arg("-o")
-            .arg(dir.path())
-            .output()
-            .unwrap()
-    };
+    let out = bin()
+        .args(["profile", "--quiet", "--duration", "1.5", "--pid"])
+        .arg(target.id().to_string())
+        .arg("-o")
+        .arg(dir.path())
+        .output()
+        .unwrap();
     let still_running = alive(target.id());
     target.kill().unwrap();
     target.wait().unwrap();
@@ -268,6 +267,7 @@ fn an_active_virtualenv_is_respected() {
 #[test]
 fn the_runner_leaves_no_trace_in_the_program() {
     for (v, py) in common::pythons() {
+        let _one = common::exclusive();
         let direct = Command::new(&py)
             .current_dir(repo())
             .args(["fixtures/programs/introspect.py", "--flag", "x y"])

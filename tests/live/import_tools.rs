@@ -28,6 +28,7 @@ fn tools() -> &'static Tools {
 /// Mirrors `.ci/setup`: a virtualenv of the pinned requirements, reinstalled when the
 /// requirements file differs from the copy stamped into it.
 fn install_tools() -> Tools {
+    let _heavy = common::heavy_work();
     let requirements = repo().join(".ci/import-tools.txt");
     let venv = repo().join("target/import-tools-venv");
     let stamp = venv.join(".requirements");

@@ -76,7 +76,6 @@ fn a_user_without_root_profiles_launched_and_own_processes() {
     )
     .unwrap();
     let nobody = |args: &[&std::ffi::OsStr]| {
-        let _one = common::exclusive();
         Command::new("setpriv")
             .args(AS_NOBODY)
             .arg(assert_cmd::cargo::cargo_bin("port-advisor"))
@@ -86,16 +85,19 @@ fn a_user_without_root_profiles_launched_and_own_processes() {
             .output()
             .unwrap()
     };
-    let launched = nobody(&[
-        "profile".as_ref(),
-        "--quiet".as_ref(),
-        "--python".as_ref(),
-        py.as_os_str(),
-        "-o".as_ref(),
-        "launched".as_ref(),
-        script.as_os_str(),
-        "1".as_ref(),
-    ]);
+    let launched = {
+        let _one = common::exclusive();
+        nobody(&[
+            "profile".as_ref(),
+            "--quiet".as_ref(),
+            "--python".as_ref(),
+            py.as_os_str(),
+            "-o".as_ref(),
+            "launched".as_ref(),
+            script.as_os_str(),
+            "1".as_ref(),
+        ])
+    };
     let err = String::from_utf8_lossy(&launched.stderr);
     assert_eq!(launched.status.code(), Some(0), "{err}");
     let profile =
@@ -106,6 +108,8 @@ fn a_user_without_root_profiles_launched_and_own_processes() {
         profile.meta.samples
     );
 
+    // The spinning target holds a core: no other live run may share the machine with it.
+    let _one = common::exclusive();
     let mut own = Command::new("setpriv")
         .args(AS_NOBODY)
         .arg(&py)

@@ -3,7 +3,7 @@
 
 use std::process::Command;
 
-use crate::common::{self, bin, fixture, profile, pythons, pythons_of, repo};
+use crate::common::{self, bin, exclusive, fixture, profile, pythons, pythons_of, repo};
 use port_advisor::profile::{ProbedFunction, Profile};
 
 /// The interpreters that have `sys.monitoring`.
@@ -139,11 +139,14 @@ fn older_pythons_wrap_the_candidates() {
 fn the_probe_does_not_change_what_the_program_does() {
     for (v, py) in pythons() {
         for args in [&["0.5"][..], &["0.5", "exit"][..]] {
-            let direct = Command::new(&py)
-                .arg(fixture("probe_edge.py"))
-                .args(args)
-                .output()
-                .unwrap();
+            let direct = {
+                let _one = exclusive();
+                Command::new(&py)
+                    .arg(fixture("probe_edge.py"))
+                    .args(args)
+                    .output()
+                    .unwrap()
+            };
             let run = profile(&py, &[], "probe_edge.py", args);
             assert_eq!(
                 run.code(),
@@ -184,6 +187,8 @@ fn attached_runs_say_call_counts_are_unknown() {
     let Some((_, py)) = pythons().pop() else {
         return;
     };
+    // The spinning target holds a core: no other live run may share the machine with it.
+    let _one = exclusive();
     let mut target = Command::new(&py)
         .arg(fixture("numeric_loop.py"))
         .arg("20")
@@ -239,10 +244,13 @@ fn a_program_killed_by_sigkill_keeps_what_was_measured() {
 #[test]
 fn the_program_pickles_forks_and_profiles_itself_as_without_port_advisor() {
     for (v, py) in pythons_of(&["3.8", "3.11", "3.12", "3.13"]) {
-        let direct = Command::new(&py)
-            .arg(fixture("no_harm.py"))
-            .output()
-            .unwrap();
+        let direct = {
+            let _one = exclusive();
+            Command::new(&py)
+                .arg(fixture("no_harm.py"))
+                .output()
+                .unwrap()
+        };
         assert_eq!(direct.status.code(), Some(0), "{v}: the program alone");
         let run = profile(&py, &[], "no_harm.py", &[]);
         assert_eq!(run.code(), Some(0), "{v}: {}", run.stderr());

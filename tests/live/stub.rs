@@ -8,7 +8,7 @@
 use std::path::Path;
 use std::process::{Command, Output};
 
-use crate::common::{self, exclusive, fixture, python_or_skip, repo};
+use crate::common::{self, exclusive, fixture, heavy_work, python_or_skip, repo};
 
 /// The port-advisor binary under test, as a plain command.
 fn port_advisor() -> Command {
@@ -45,26 +45,29 @@ fn a_generated_crate_builds_reports_not_ported_then_passes_parity_once_written()
     };
     let work = tempfile::tempdir().unwrap();
     let venv = work.path().join("venv");
-    run(
-        Command::new(&base).args(["-m", "venv"]).arg(&venv),
-        "python -m venv",
-    );
-    let pins = std::fs::read_to_string(repo().join(".ci/requirements.txt")).unwrap();
-    let pytest = pins
-        .lines()
-        .find(|l| l.starts_with("pytest=="))
-        .expect("pytest is pinned");
-    run(
-        Command::new(venv.join("bin/python")).args([
-            "-m",
-            "pip",
-            "install",
-            "--quiet",
-            "--disable-pip-version-check",
-            pytest,
-        ]),
-        "pip install pytest",
-    );
+    {
+        let _heavy = heavy_work();
+        run(
+            Command::new(&base).args(["-m", "venv"]).arg(&venv),
+            "python -m venv",
+        );
+        let pins = std::fs::read_to_string(repo().join(".ci/requirements.txt")).unwrap();
+        let pytest = pins
+            .lines()
+            .find(|l| l.starts_with("pytest=="))
+            .expect("pytest is pinned");
+        run(
+            Command::new(venv.join("bin/python")).args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                pytest,
+            ]),
+            "pip install pytest",
+        );
+    }
 
     // Profile the program with the virtualenv's Python, so the probe records real calls.
     let runs = work.path().join("run");
@@ -136,12 +139,15 @@ fn a_generated_crate_builds_reports_not_ported_then_passes_parity_once_written()
     assert!(after.status.success(), "{}", text(&after));
     assert!(!text(&after).contains("not ported yet"), "{}", text(&after));
     assert!(text(&after).contains("passed"), "{}", text(&after));
-    let bench = run(
-        Command::new(venv.join("bin/python"))
-            .arg("bench.py")
-            .current_dir(&crate_dir),
-        "bench.py",
-    );
+    let bench = {
+        let _one = exclusive();
+        run(
+            Command::new(venv.join("bin/python"))
+                .arg("bench.py")
+                .current_dir(&crate_dir),
+            "bench.py",
+        )
+    };
     let line = text(&bench)
         .lines()
         .find(|l| l.starts_with("weighted_mean"))
@@ -241,13 +247,16 @@ fn crates_for_every_kind_of_signature_compile() {
     let Some(python) = common::first_python_or_skip(&["3.12", "3.11"]) else {
         return;
     };
-    let out = Command::new("cargo")
-        .args(["check", "--quiet", "--manifest-path"])
-        .arg(dir.path().join("Cargo.toml"))
-        .env("PYO3_PYTHON", python)
-        .env("CARGO_TARGET_DIR", repo().join("target/stubs"))
-        .output()
-        .unwrap();
+    let out = {
+        let _heavy = heavy_work();
+        Command::new("cargo")
+            .args(["check", "--quiet", "--manifest-path"])
+            .arg(dir.path().join("Cargo.toml"))
+            .env("PYO3_PYTHON", python)
+            .env("CARGO_TARGET_DIR", repo().join("target/stubs"))
+            .output()
+            .unwrap()
+    };
     assert!(out.status.success(), "{}", text(&out));
     assert!(
         !String::from_utf8_lossy(&out.stderr).contains("warning"),
