@@ -1,6 +1,12 @@
 //! The tests that sample no Python process: bad input, the report commands on recorded and
-//! imported profiles, pprof in and out, what ships with the binary. They run in seconds, on
-//! any machine with the tools `.ci/setup` installs; the live tests are in `tests/live/`.
+//! imported profiles, the advice on each recorded advice program as snapshots
+//! (`recorded_advice.rs`, kept in `snapshots/`), pprof in and out, what ships with the binary.
+//! They run in seconds, on any machine with the tools `.ci/setup` installs; the live tests are
+//! in `tests/live/`.
+//!
+//! A changed snapshot fails the test and, outside CI, is written beside the old one as
+//! `.snap.new`: review it with `cargo insta review` (cargo-insta), or accept every change with
+//! `INSTA_UPDATE=always cargo test --test hermetic` and read `git diff`.
 //!
 //! One test binary, each file a module of it: every binary links the whole crate, so few
 //! binaries build faster.
@@ -13,3 +19,4 @@ mod cli_reports;
 mod cli_shipping;
 mod import_tools;
 mod pprof_roundtrip;
+mod recorded_advice;
