@@ -106,9 +106,13 @@ fn view_opens_the_page_with_the_browser_named_in_browser() {
     let (dir, run) = run_folder();
     let seen = dir.path().join("opened");
     let browser = dir.path().join("browser.sh");
+    // Written aside and renamed, so that the file the test waits for is never seen empty.
     std::fs::write(
         &browser,
-        format!("#!/bin/sh\nprintf '%s' \"$1\" > '{}'\n", seen.display()),
+        format!(
+            "#!/bin/sh\nprintf '%s' \"$1\" > '{0}.part' && mv '{0}.part' '{0}'\n",
+            seen.display()
+        ),
     )
     .unwrap();
     std::fs::set_permissions(
