@@ -20,12 +20,16 @@ fn run(cmd: &mut Command, what: &str) {
 fn venv_with_port(python: &Path) -> PathBuf {
     let ports = repo().join("target/ports");
     let venv = ports.join("venv");
-    run(
-        Command::new(python)
-            .args(["-m", "venv", "--clear"])
-            .arg(&venv),
-        "python -m venv",
-    );
+    {
+        // Installing pip into the virtualenv keeps a core busy for seconds.
+        let _heavy = common::heavy_work();
+        run(
+            Command::new(python)
+                .args(["-m", "venv", "--clear"])
+                .arg(&venv),
+            "python -m venv",
+        );
+    }
     common::maturin_install(
         &repo().join("fixtures/ports/spectral_port/Cargo.toml"),
         &venv,

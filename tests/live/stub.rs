@@ -107,6 +107,7 @@ fn a_generated_crate_builds_reports_not_ported_then_passes_parity_once_written()
     // Before a line of Rust: it builds, imports, and parity says "not ported yet".
     build_and_install(&crate_dir, &venv);
     let pytest = |extra: &[&str]| {
+        let _heavy = heavy_work();
         Command::new(venv.join("bin/python"))
             .args(["-m", "pytest", "-rs", "-q"])
             .args(extra)
