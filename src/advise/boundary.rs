@@ -46,7 +46,8 @@ impl Model<'_> {
                     .push(self.analysis.functions[seed].name.clone());
                 continue;
             }
-            let candidate = self.search(seed);
+            let taken: Vec<usize> = boundaries.iter().map(|&(b, _)| b).collect();
+            let candidate = self.search(seed, &taken);
             let boundary = candidate.function.index_in(self.analysis);
             let index = out.len();
             if let Some(b) = boundary.filter(|_| candidate.verdict != Verdict::LeaveIt) {
@@ -74,8 +75,9 @@ impl Model<'_> {
         (out, covered)
     }
 
-    /// The boundary search for one hot function.
-    fn search(&self, seed: usize) -> Candidate {
+    /// The boundary search for one hot function, around the boundaries `taken` by earlier
+    /// searches: a function holding one of them would make two candidates of one region.
+    fn search(&self, seed: usize, taken: &[usize]) -> Candidate {
         let t = &self.rules.scoring.thresholds;
         let mut chain = vec![seed];
         while chain.len() <= t.max_ancestors {
@@ -86,6 +88,18 @@ impl Model<'_> {
             }
         }
         let mut options: Vec<BoundaryOption> = chain.iter().map(|&f| self.option(f)).collect();
+        for (o, &f) in options.iter_mut().zip(&chain) {
+            let holds = taken
+                .iter()
+                .find(|&&b| b != f && self.index.within(b, f) >= 0.5);
+            if let (None, Some(&b)) = (o.exclusion, holds) {
+                o.exclusion = Some(Exclusion::Holds);
+                o.excluded = Some(format!(
+                    "holds {}, a candidate of its own",
+                    self.analysis.functions[b].name
+                ));
+            }
+        }
 
         let choosable = |o: &BoundaryOption| o.excluded.is_none();
         let mid = |o: &BoundaryOption| (o.saved[0] + o.saved[1]) / 2.0;

@@ -70,7 +70,16 @@ impl Model<'_> {
                 ));
             }
         }
-        if time_share >= 0.8 && self.is_entry_point(f) {
+        // Only a function that is the program's body is its top level: one taking arguments,
+        // or called more than once, is a function the top level calls (`f(n)` called 30 times
+        // from the module), and can be ported as it is.
+        let takes_arguments = source.is_some_and(|src| {
+            src.params
+                .iter()
+                .any(|p| p.name != "self" && p.name != "cls")
+        });
+        let called_repeatedly = calls.is_some_and(|c| c.count > 1);
+        if time_share >= 0.8 && !takes_arguments && !called_repeatedly && self.is_entry_point(f) {
             return Some((
                 Exclusion::EntryPoint,
                 "the program's entry point, covering nearly all of it: porting it rewrites the \
@@ -136,5 +145,72 @@ impl Model<'_> {
             })
             .count();
         (classes, methods)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::advise::report::{Reason, Verdict};
+    use crate::advise::test_support::{advice_of, python_frame};
+    use crate::advise::Advice;
+    use crate::profile::{Frame, Meta, ProfileBuilder, Provenance};
+
+    /// The profile of `app.py` whose module body calls `kernel` (source given) for 95% of the
+    /// run, recorded here so that the source is read.
+    fn module_calling(kernel_source: &str, kernel_line: u32) -> (tempfile::TempDir, Advice) {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("app.py");
+        std::fs::write(&file, kernel_source).unwrap();
+        let file = file.display().to_string();
+        let mut b = ProfileBuilder::default();
+        let t = b.intern_thread(1, 1, None);
+        let module = b.intern_frame(python_frame("<module>", &file, "app"));
+        let kernel = b.intern_frame(Frame {
+            first_line: Some(kernel_line),
+            ..python_frame("kernel", &file, "app")
+        });
+        for _ in 0..95 {
+            b.add_stack(t, vec![module, kernel], false, true, false);
+        }
+        for _ in 0..5 {
+            b.add_stack(t, vec![module], false, true, false);
+        }
+        let mut p = b.to_profile(Meta {
+            command: vec!["python".into(), file.clone()],
+            cwd: Some(dir.path().display().to_string()),
+            wall_seconds: 1.0,
+            ..Meta::default()
+        });
+        p.provenance = Provenance::Local;
+        let advice = advice_of(&p);
+        (dir, advice)
+    }
+
+    #[test]
+    fn a_function_taking_arguments_called_from_the_module_is_no_top_level() {
+        let source = "def kernel(n):\n    s = 0.0\n    for i in range(n):\n        s += i * 0.5\n    return s\n\nfor _ in range(30):\n    kernel(100000)\n";
+        let (_dir, advice) = module_calling(source, 1);
+        let first = &advice.candidates[0];
+        assert_eq!(first.function.name, "kernel", "{}", first.summary);
+        assert_eq!(
+            (first.verdict, first.reason),
+            (Verdict::Port, Reason::Pays),
+            "{}",
+            first.summary
+        );
+    }
+
+    #[test]
+    fn a_main_without_arguments_called_once_is_the_top_level() {
+        let source = "def kernel():\n    s = 0.0\n    for i in range(3000000):\n        s += i * 0.5\n    return s\n\nkernel()\n";
+        let (_dir, advice) = module_calling(source, 1);
+        let first = &advice.candidates[0];
+        assert_eq!(first.function.name, "kernel", "{}", first.summary);
+        assert_eq!(
+            (first.verdict, first.reason),
+            (Verdict::LeaveIt, Reason::EntryPoint),
+            "{}",
+            first.summary
+        );
     }
 }

@@ -122,6 +122,8 @@ pub enum Exclusion {
     EntryPoint,
     /// A comprehension, generator expression or lambda: part of the function around it.
     Inner,
+    /// It holds a boundary another hot function already chose: one region, one candidate.
+    Holds,
 }
 
 /// A function, as reports name it.
