@@ -243,6 +243,9 @@ pub struct Meta {
     pub interrupted: bool,
     /// How the launched target ended; `None` while it still ran or when attached.
     pub exit: Option<ExitInfo>,
+    /// Cores the recording machine offered (what threads released from the GIL could use).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub cpus: Option<u32>,
 }
 
 fn is_zero(n: &u64) -> bool {

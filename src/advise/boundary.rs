@@ -214,7 +214,12 @@ impl Model<'_> {
             return (Verdict::LeaveIt, Reason::AlreadyNative);
         }
         if o.expected >= t.min_gain {
-            return (Verdict::Port, Reason::Pays);
+            let reason = if o.gil.is_some() {
+                Reason::ReleaseGil
+            } else {
+                Reason::Pays
+            };
+            return (Verdict::Port, reason);
         }
         let crossing_eats = o.crossing_share.is_some_and(|c| {
             let gain_without = o.time_share * (1.0 - o.native_share) * (1.0 - 1.0 / o.factor[1]);
@@ -249,5 +254,75 @@ impl Model<'_> {
                     && !self.index.is_module_body(c)
                     && !chain.contains(&c)
             })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::advise::report::{Reason, Verdict};
+    use crate::advise::test_support::{advice_of, python_frame};
+    use crate::profile::{Meta, ProfileBuilder};
+
+    /// Four threads running `work` (pure Python) for a whole run, taking turns on the GIL:
+    /// each round one runs holding it, one spins waiting on CPU without it, two sleep on it.
+    fn four_threads_on_one_gil(gil_known: bool) -> crate::advise::Advice {
+        let mut b = ProfileBuilder::default();
+        let threads: Vec<_> = (0..4).map(|i| b.intern_thread(1, 10 + i, None)).collect();
+        let run = b.intern_frame(python_frame(
+            "Thread.run",
+            "/usr/lib/python3.11/threading.py",
+            "threading",
+        ));
+        let work = b.intern_frame(python_frame("work", "/home/me/app.py", "app"));
+        for round in 0..400usize {
+            for (i, &t) in threads.iter().enumerate() {
+                let turn = (round + i) % 4;
+                let (idle, gil) = match turn {
+                    0 => (false, gil_known),
+                    1 => (false, false),
+                    _ => (true, false),
+                };
+                b.add_stack(t, vec![run, work], idle, gil, false);
+            }
+        }
+        let p = b.to_profile(Meta {
+            wall_seconds: 4.0,
+            cpus: Some(2),
+            ..Meta::default()
+        });
+        advice_of(&p)
+    }
+
+    #[test]
+    fn threads_taking_turns_on_the_gil_are_ported_and_released() {
+        let advice = four_threads_on_one_gil(true);
+        let first = &advice.candidates[0];
+        assert_eq!(
+            (first.verdict, first.reason, first.function.name.as_str()),
+            (Verdict::Port, Reason::ReleaseGil, "work"),
+            "{}",
+            first.summary
+        );
+        assert!(first.time_share <= 1.0, "{}", first.time_share);
+        let chosen = first.alternatives.iter().find(|o| o.chosen).unwrap();
+        let gil = chosen.gil.expect("contention measured");
+        assert_eq!((gil.threads, gil.parallel, gil.cores), (4, 2, 2));
+        assert!((gil.waiting - 0.5).abs() < 0.01, "{gil:?}");
+        // The factor times the two cores, not a cap.
+        let speedup = first.speedup.unwrap();
+        let factor = chosen.factor;
+        assert!(
+            (speedup[1] - 2.0 * factor[1]).abs() < 0.05 * factor[1],
+            "{speedup:?} for {factor:?}"
+        );
+    }
+
+    #[test]
+    fn without_gil_information_busy_threads_still_add_up_to_the_run() {
+        let advice = four_threads_on_one_gil(false);
+        let first = &advice.candidates[0];
+        assert_eq!(first.reason, Reason::Pays, "{}", first.summary);
+        assert!(first.time_share <= 1.0, "{}", first.time_share);
+        assert!(first.speedup.unwrap()[1] < 999.0, "{:?}", first.speedup);
     }
 }

@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use super::index::{Origin, Region};
 use super::model::Model;
-use super::report::{BoundaryOption, DataFlow, FunctionRef};
+use super::report::{BoundaryOption, DataFlow, FunctionRef, GilShare};
 use crate::profile::{ProbedFunction, TypeObservation};
 use crate::pysource::PyFunction;
 use crate::rules::{Direction, Span};
@@ -22,7 +22,10 @@ impl Model<'_> {
         let stats = &self.analysis.functions[f];
         let region = self.index.region(f);
         let run = self.index.run_samples.max(1) as f64;
-        let time_share = region.weight / run;
+        // Threads sampled in the same round each add a sample: in a profile of several busy
+        // threads a region may add up to more than the run, but it cannot take longer.
+        let weight = region.weight.min(run);
+        let time_share = weight / run;
         let native_share = if region.weight > 0.0 {
             region.native / region.weight
         } else {
@@ -59,8 +62,22 @@ impl Model<'_> {
             }
             _ => None,
         };
+        // Threads that took turns on the GIL here run at once once the port releases it, on
+        // as many cores as the machine has.
+        let gil = self.index.gil_contention(f).map(|g| {
+            let cores = self.profile.meta.cpus.unwrap_or_else(|| {
+                std::thread::available_parallelism().map_or(1, |n| n.get() as u32)
+            });
+            GilShare {
+                threads: g.threads,
+                waiting: g.waiting,
+                cores,
+                parallel: g.threads.min(cores).max(1),
+            }
+        });
+        let parallel = gil.map_or(1.0, |g| g.parallel as f64);
         // Sampling noise on the region's share: two standard errors.
-        let p = (region.weight / run).clamp(0.0, 1.0);
+        let p = time_share.clamp(0.0, 1.0);
         let noise = 2.0 * (p * (1.0 - p) / run).sqrt() * run;
         let portable_frac = if region.weight > 0.0 {
             region.portable / region.weight
@@ -69,16 +86,16 @@ impl Model<'_> {
         };
         let saved_at = |factor: f64, weight: f64, crossing: f64| {
             let portable = weight * portable_frac;
-            (portable - portable / factor - crossing) / run
+            (portable - portable / (factor * parallel) - crossing) / run
         };
         let lo = saved_at(
             factor[0],
-            (region.weight - noise).max(0.0),
+            (weight - noise).max(0.0),
             crossing.map_or(0.0, |c| c[0]),
         );
         let hi = saved_at(
             factor[1],
-            (region.weight + noise).min(run),
+            (weight + noise).min(run),
             crossing.map_or(0.0, |c| c[1]),
         );
 
@@ -99,13 +116,14 @@ impl Model<'_> {
             saved: [lo.min(hi), hi.max(lo)],
             expected: saved_at(
                 (factor[0] * factor[1]).sqrt(),
-                region.weight,
+                weight,
                 crossing.map_or(0.0, |c| (c[0] + c[1]) / 2.0),
             ),
             speedup: [amdahl(lo.min(hi)), amdahl(hi.max(lo))],
             excluded,
             exclusion,
             chosen: false,
+            gil,
         }
     }
 

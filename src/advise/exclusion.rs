@@ -78,7 +78,8 @@ impl Model<'_> {
                 .iter()
                 .any(|p| p.name != "self" && p.name != "cls")
         });
-        let called_repeatedly = calls.is_some_and(|c| c.count > 1);
+        let called_repeatedly =
+            calls.is_some_and(|c| c.count > 1) || self.index.threads_running(f) > 1;
         if time_share >= 0.8 && !takes_arguments && !called_repeatedly && self.is_entry_point(f) {
             return Some((
                 Exclusion::EntryPoint,

@@ -53,6 +53,8 @@ fn is_stdlib_path(file: &str) -> bool {
 /// One non-idle stack, reduced to what the model needs.
 pub(super) struct StackFacts {
     pub(super) weight: u64,
+    /// The thread it was sampled in.
+    pub(super) thread: u32,
     /// Distinct functions on it, outermost first.
     pub(super) functions: Vec<usize>,
     /// Its innermost function.
@@ -83,13 +85,37 @@ pub(super) struct StackIndex<'a> {
     pub(super) origins: Vec<Origin>,
     /// Samples the shares are fractions of: the busiest thread's, idle rounds included.
     pub(super) run_samples: u64,
+    /// Stacks of threads running Python while another held the GIL (on CPU, not holding it,
+    /// interpreted code on top): waiting for their turn. Set apart from the time stacks only
+    /// when several threads ran Python and the profile tells who held the GIL.
+    pub(super) gil_waits: Vec<StackFacts>,
     regions: RefCell<HashMap<usize, Region>>,
+}
+
+/// How threads shared a region's time under the GIL.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub(super) struct GilContention {
+    /// Threads that ran Python in the region, each for a tenth of its time or more.
+    pub(super) threads: u32,
+    /// Share of the region's samples that waited for the GIL instead of running.
+    pub(super) waiting: f64,
 }
 
 impl<'a> StackIndex<'a> {
     pub(super) fn new(profile: &Profile, analysis: &'a Analysis) -> StackIndex<'a> {
         let origins = analysis.functions.iter().map(origin).collect();
+        // Several threads running Python, and a profile that says which one held the GIL:
+        // then a thread on CPU without the GIL, in interpreted code, waits for its turn.
+        let gil_known = profile.stacks.iter().any(|s| s.gil && !s.idle);
+        let mut python_threads: HashMap<u32, u64> = HashMap::new();
+        for stack in profile.stacks.iter().filter(|s| s.gil && !s.idle) {
+            *python_threads.entry(stack.thread).or_default() += stack.weight;
+        }
+        let most = python_threads.values().copied().max().unwrap_or(0);
+        let shared_gil =
+            gil_known && python_threads.values().filter(|&&w| w * 10 >= most).count() >= 2;
         let mut stacks = Vec::new();
+        let mut gil_waits = Vec::new();
         let mut per_thread: HashMap<u32, u64> = HashMap::new();
         // The last stack each function was seen on: distinct functions in one pass.
         let mut seen: Vec<usize> = vec![usize::MAX; analysis.functions.len()];
@@ -102,21 +128,23 @@ impl<'a> StackIndex<'a> {
                 continue;
             };
             let mut functions: Vec<usize> = Vec::with_capacity(stack.frames.len());
+            let mark = stacks.len() + gil_waits.len();
             for f in stack
                 .frames
                 .iter()
                 .filter_map(|&f| analysis.frame_function.get(f as usize).copied().flatten())
             {
-                if seen[f] != stacks.len() {
-                    seen[f] = stacks.len();
+                if seen[f] != mark {
+                    seen[f] = mark;
                     functions.push(f);
                 }
             }
             let Some(leaf) = analysis.frame_function[leaf_frame as usize] else {
                 continue;
             };
-            stacks.push(StackFacts {
+            let facts = StackFacts {
                 weight: stack.weight,
+                thread: stack.thread,
                 functions,
                 leaf,
                 native: analysis
@@ -124,7 +152,12 @@ impl<'a> StackIndex<'a> {
                     .get(&leaf_frame)
                     .copied()
                     .unwrap_or(0.0),
-            });
+            };
+            if shared_gil && !stack.gil && facts.native < 0.5 {
+                gil_waits.push(facts);
+            } else {
+                stacks.push(facts);
+            }
         }
         let busiest = per_thread.values().copied().max().unwrap_or(0);
         let mut stacks_of: Vec<Vec<u32>> = vec![Vec::new(); analysis.functions.len()];
@@ -139,6 +172,7 @@ impl<'a> StackIndex<'a> {
             stacks_of,
             origins,
             run_samples: busiest,
+            gil_waits,
             regions: Default::default(),
         }
     }
@@ -178,6 +212,41 @@ impl<'a> StackIndex<'a> {
             }
         }
         r
+    }
+
+    /// How the threads running `boundary` shared the GIL, when more than one ran it and some
+    /// of its samples waited for the GIL.
+    pub(super) fn gil_contention(&self, boundary: usize) -> Option<GilContention> {
+        if self.gil_waits.is_empty() {
+            return None;
+        }
+        let mut by_thread: HashMap<u32, u64> = HashMap::new();
+        let mut running = 0u64;
+        for s in self.holding(boundary) {
+            *by_thread.entry(s.thread).or_default() += s.weight;
+            running += s.weight;
+        }
+        let waiting: u64 = self
+            .gil_waits
+            .iter()
+            .filter(|s| s.functions.contains(&boundary))
+            .map(|s| s.weight)
+            .sum();
+        let most = by_thread.values().copied().max().unwrap_or(0);
+        let threads = by_thread.values().filter(|&&w| w * 10 >= most).count() as u32;
+        let all = (running + waiting) as f64;
+        (threads >= 2 && all > 0.0 && waiting as f64 >= 0.05 * all).then(|| GilContention {
+            threads,
+            waiting: waiting as f64 / all,
+        })
+    }
+
+    /// How many threads ran `f`.
+    pub(super) fn threads_running(&self, f: usize) -> usize {
+        let mut threads: Vec<u32> = self.holding(f).map(|s| s.thread).collect();
+        threads.sort_unstable();
+        threads.dedup();
+        threads.len()
     }
 
     /// The stacks holding function `f`.

@@ -35,8 +35,8 @@ mod unknowns;
 mod wording;
 
 pub use report::{
-    Advice, BoundaryOption, Candidate, DataFlow, Exclusion, FunctionRef, PackageTime, ProbeState,
-    ReadinessNote, Reason, Verdict, ADVICE_SCHEMA,
+    Advice, BoundaryOption, Candidate, DataFlow, Exclusion, FunctionRef, GilShare, PackageTime,
+    ProbeState, ReadinessNote, Reason, Verdict, ADVICE_SCHEMA,
 };
 pub use wording::thousands;
 

@@ -102,6 +102,9 @@ pub enum Reason {
     EntryPoint,
     /// The saving is below the threshold.
     TooSmall,
+    /// The port pays, and more so by releasing the GIL: threads that take turns on it today
+    /// would run at once.
+    ReleaseGil,
 }
 
 /// Why a function cannot be a boundary.
@@ -215,6 +218,23 @@ pub struct BoundaryOption {
     /// The kind of that reason.
     pub exclusion: Option<Exclusion>,
     pub chosen: bool,
+    /// Threads that took turns holding the GIL in it, when they did: a port that releases
+    /// the GIL while it runs lets them run at once.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gil: Option<GilShare>,
+}
+
+/// Threads taking turns on the GIL inside a boundary.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+pub struct GilShare {
+    /// Threads that ran Python under the boundary.
+    pub threads: u32,
+    /// Share of their samples spent waiting for the GIL instead of running.
+    pub waiting: f64,
+    /// Cores of the recording machine.
+    pub cores: u32,
+    /// Threads that could run at once after the port: the fewer of threads and cores.
+    pub parallel: u32,
 }
 
 /// A note on how ready a function is to be ported.

@@ -60,6 +60,7 @@ pub(crate) fn leave_it(name: &str, reason: Reason, top: &str) -> Candidate {
         excluded: Some("too big".into()),
         exclusion: Some(Exclusion::Scope),
         chosen: false,
+        gil: None,
     };
     let summary = format!("{name} alone");
     let mut c =

@@ -77,6 +77,17 @@ impl Model<'_> {
                     o.speedup[1],
                     pct(o.time_share)
                 );
+                if let Some(g) = o.gil.filter(|_| reason == Reason::ReleaseGil) {
+                    s.push_str(&format!(
+                        "; release the GIL while it runs (`Python::detach` in PyO3): its {} \
+                         threads take turns on the GIL today ({} of their samples waiting), \
+                         and {} of them could run at once on {} cores",
+                        g.threads,
+                        pct(g.waiting),
+                        g.parallel,
+                        g.cores
+                    ));
+                }
                 if o.function.name != seed.name {
                     let leaf = &options[0];
                     s.push_str(&format!(

@@ -122,6 +122,9 @@ impl Program {
         let meta = Meta {
             command: argv.clone(),
             target: TargetKind::Launched,
+            cpus: std::thread::available_parallelism()
+                .ok()
+                .map(|n| n.get() as u32),
             pid,
             cwd: std::env::current_dir()
                 .ok()
@@ -144,6 +147,9 @@ impl Program {
         let meta = Meta {
             command: argv.clone(),
             target: TargetKind::Attached,
+            cpus: std::thread::available_parallelism()
+                .ok()
+                .map(|n| n.get() as u32),
             pid,
             cwd: std::fs::read_link(format!("/proc/{pid}/cwd"))
                 .ok()

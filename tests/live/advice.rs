@@ -156,10 +156,7 @@ fn a_generator_pipeline_is_ported_whole_not_stage_by_stage() {
         describe(&a)
     );
     for stage in ["parse", "filter_valid", "enrich"] {
-        let option = first
-            .alternatives
-            .iter()
-            .find(|o| o.function.name == stage);
+        let option = first.alternatives.iter().find(|o| o.function.name == stage);
         if let Some(o) = option {
             assert_eq!(o.exclusion, Some(Exclusion::Generator), "{stage}: {o:?}");
         }
