@@ -29,10 +29,14 @@ pub(super) enum Origin {
 }
 
 fn origin(f: &FunctionStats) -> Origin {
-    if f.kind == FrameKind::Native {
+    origin_of(f.kind, &f.file)
+}
+
+/// Where code of `kind` in `file` comes from.
+pub(super) fn origin_of(kind: FrameKind, file: &str) -> Origin {
+    if kind == FrameKind::Native {
         return Origin::Native;
     }
-    let file = f.file.as_str();
     if file.contains("/site-packages/") || file.contains("/dist-packages/") {
         Origin::Library
     } else if file.starts_with('<') || is_stdlib_path(file) {

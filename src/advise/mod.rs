@@ -32,6 +32,7 @@ mod report;
 #[cfg(test)]
 pub(crate) mod test_support;
 mod unknowns;
+mod waiting;
 mod wording;
 
 pub use report::{

@@ -102,6 +102,9 @@ pub enum Reason {
     EntryPoint,
     /// The saving is below the threshold.
     TooSmall,
+    /// The program mostly waits (sleep, sockets, locks, child processes): no port shortens
+    /// that.
+    Waiting,
     /// The port pays, and more so by releasing the GIL: threads that take turns on it today
     /// would run at once.
     ReleaseGil,

@@ -50,6 +50,12 @@ pub struct Thresholds {
     pub max_ancestors: usize,
     pub conversion_uncertainty: f64,
     pub analogue_share: f64,
+    #[serde(default = "default_waiting_share")]
+    pub waiting_share: f64,
+}
+
+fn default_waiting_share() -> f64 {
+    0.5
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
