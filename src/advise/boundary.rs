@@ -143,8 +143,16 @@ impl Model<'_> {
                 }
             }
         }
+        let mut summary = self.summary(verdict, reason, &o, &options, seed_stats);
         if verdict == Verdict::Port {
             if let Some(src) = self.source_of(boundary) {
+                if src.is_async && src.features.awaits == 0 {
+                    summary.push_str(&format!(
+                        "; {} is an `async def` that awaits nothing: make it a plain `def` \
+                         (its callers drop their `await`), then port it",
+                        b_stats.name
+                    ));
+                }
                 for (rule, callee) in self.rules.crates_for_calls(&src.features.called_names) {
                     analogues.push(format!(
                         "crate {} for {callee}: {}",
@@ -155,7 +163,6 @@ impl Model<'_> {
             }
         }
         let evidence = self.evidence(&o, seed, boundary);
-        let summary = self.summary(verdict, reason, &o, &options, seed_stats);
         let self_share = self.index.share(b_stats.self_weight as f64);
         let mut c = Candidate::new(
             verdict,
@@ -188,12 +195,15 @@ impl Model<'_> {
         if self.rules.analogue_for_name(seed_name).is_some() {
             return (Verdict::UseLibrary, Reason::NativeLibrary);
         }
-        let excluded_as = |kinds: &[Exclusion]| {
-            options
-                .iter()
-                .any(|o| o.exclusion.is_some_and(|e| kinds.contains(&e)))
+        // The time is item machinery when the hot function itself is a generator or a
+        // coroutine (or a comprehension inside a generator), not when one sits somewhere
+        // above it: work items built by a comprehension in a coroutine are plain work.
+        let exclusion = |i: usize| options.get(i).and_then(|o| o.exclusion);
+        let machinery = match exclusion(0) {
+            Some(Exclusion::Generator | Exclusion::Coroutine) => true,
+            Some(Exclusion::Inner) => exclusion(1) == Some(Exclusion::Generator),
+            _ => false,
         };
-        let machinery = excluded_as(&[Exclusion::Generator, Exclusion::Coroutine]);
         let Some(i) = chosen else {
             let reason = if machinery {
                 Reason::InterpreterMachinery

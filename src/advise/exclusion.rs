@@ -50,7 +50,9 @@ impl Model<'_> {
                         .into(),
                 ));
             }
-            if src.is_async {
+            // An `async def` that awaits nothing is a plain function in disguise: it runs to
+            // completion when awaited, and ports once it is made a `def`.
+            if src.is_async && src.features.awaits > 0 {
                 return Some((
                     Exclusion::Coroutine,
                     "a coroutine: it suspends into an event loop that stays in Python".into(),
@@ -210,6 +212,37 @@ mod tests {
         assert_eq!(
             (first.verdict, first.reason),
             (Verdict::LeaveIt, Reason::EntryPoint),
+            "{}",
+            first.summary
+        );
+    }
+
+    #[test]
+    fn an_async_def_that_awaits_nothing_is_ported_as_a_plain_function() {
+        let source = "async def kernel(items):\n    total = 0.0\n    for x in items:\n        total += x * x\n    return total\n";
+        let (_dir, advice) = module_calling(source, 1);
+        let first = &advice.candidates[0];
+        assert_eq!(
+            (first.verdict, first.function.name.as_str()),
+            (Verdict::Port, "kernel"),
+            "{}",
+            first.summary
+        );
+        assert!(
+            first.summary.contains("make it a plain `def`"),
+            "{}",
+            first.summary
+        );
+    }
+
+    #[test]
+    fn a_coroutine_that_awaits_is_no_boundary() {
+        let source = "async def kernel(q):\n    total = 0.0\n    while True:\n        x = await q.get()\n        total += x * x\n";
+        let (_dir, advice) = module_calling(source, 1);
+        let first = &advice.candidates[0];
+        assert_eq!(
+            (first.verdict, first.reason),
+            (Verdict::LeaveIt, Reason::InterpreterMachinery),
             "{}",
             first.summary
         );

@@ -6,7 +6,7 @@
 //! ranking, and reads the stack index only to quote a share.
 
 use super::model::Model;
-use super::report::{BoundaryOption, Reason, Verdict};
+use super::report::{BoundaryOption, Exclusion, Reason, Verdict};
 use crate::analyze::FunctionStats;
 
 impl Model<'_> {
@@ -145,6 +145,15 @@ impl Model<'_> {
                     .collect::<Vec<_>>()
                     .join(", ")
             ),
+            (_, Reason::EntryPoint)
+                if options.get(1).and_then(|o| o.exclusion) == Some(Exclusion::Coroutine) =>
+            {
+                format!(
+                    "{} runs inside the coroutine {}, which awaits: move it into a plain `def` \
+                     function that takes the data as arguments, then port that function",
+                    seed.name, options[1].function.name
+                )
+            }
             (_, Reason::EntryPoint) => {
                 let library = self
                     .analysis
