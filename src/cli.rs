@@ -116,11 +116,19 @@ pub struct ProfileArgs {
     #[arg(short, long, value_name = "SECONDS")]
     pub duration: Option<f64>,
 
-    /// Also sample native frames (C, C++, Rust extensions) in a low-rate blocking pass.
-    #[arg(short, long)]
+    /// Require the native pass: sampling native frames (C, C++, Rust extensions) in a
+    /// low-rate blocking pass is on by default, and measures how much of each function's
+    /// time is already native; with --native, a native pass that cannot start is an error
+    /// instead of a note.
+    #[arg(short, long, conflicts_with = "no_native")]
     pub native: bool,
 
-    /// Rate of the --native pass.
+    /// No native pass: native share is then judged from rules/native.toml and the sampled
+    /// lines' text only, which misses native calls made through a local name.
+    #[arg(long)]
+    pub no_native: bool,
+
+    /// Rate of the native pass.
     #[arg(long, default_value_t = 20, value_name = "HZ",
           value_parser = clap::value_parser!(u32).range(1..=1000))]
     pub native_rate: u32,
@@ -558,7 +566,8 @@ impl ProfileArgs {
                 rate_hz: self.rate,
                 duration,
                 blocking: self.blocking,
-                native: self.native,
+                native: !self.no_native,
+                native_required: self.native,
                 native_rate_hz: self.native_rate,
                 subprocesses: self.subprocesses,
                 gil_only: self.gil,

@@ -357,6 +357,17 @@ impl Session {
                 Ok(Event::InitFailed(Pass::Child, _)) => {
                     // A child that is not Python (a shell, a resource tracker that exited).
                 }
+                Ok(Event::InitFailed(Pass::Native, err)) if !opts.native_required => {
+                    // The native pass is on by default; without it the native share comes
+                    // from the rules and the sampled lines, and the profile says so.
+                    self.meta.sampling.native_rate_hz = None;
+                    self.builder.add_error(format!(
+                        "the native pass did not start ({}): native share judged from \
+                         rules/native.toml and the sampled lines only; run with --native to \
+                         make this an error",
+                        error_message(&err)
+                    ));
+                }
                 Ok(Event::InitFailed(pass, err)) => {
                     release();
                     if let Some(c) = child.as_deref_mut() {

@@ -54,6 +54,8 @@ pub struct RecordOptions {
     pub blocking: bool,
     /// Also run a low-rate blocking pass that unwinds native frames.
     pub native: bool,
+    /// A native pass that cannot start is an error (otherwise a note in the profile).
+    pub native_required: bool,
     /// Rate of the native pass.
     pub native_rate_hz: u32,
     /// Follow child processes.
@@ -75,7 +77,8 @@ impl Default for RecordOptions {
             rate_hz: 100,
             duration: None,
             blocking: false,
-            native: false,
+            native: true,
+            native_required: false,
             native_rate_hz: 20,
             subprocesses: false,
             gil_only: false,
