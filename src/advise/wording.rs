@@ -186,7 +186,19 @@ impl Model<'_> {
                  batch the items (return lists) or port the consumer instead",
                 seed.name
             ),
-            _ => format!("saves at most {} of the run", pct(o.saved[1].max(0.0))),
+            _ => {
+                let min_gain = self.rules.scoring.thresholds.min_gain;
+                format!(
+                    "porting {} saves at most {} of the run ({:.1}x for the whole program at \
+                     best, {:.1}x expected): under the {:.1}x a port needs to be worth writing \
+                     and maintaining",
+                    o.function.name,
+                    pct(o.saved[1].max(0.0)),
+                    o.speedup[1],
+                    super::estimate::amdahl(o.expected.max(0.0)),
+                    super::estimate::amdahl(min_gain)
+                )
+            }
         }
     }
 }
