@@ -90,6 +90,16 @@ impl Model<'_> {
                     .into(),
             ));
         }
+        if let Some((line, param)) = source.and_then(|src| python_callback(src, probed)) {
+            return Some((
+                Exclusion::Callback,
+                format!(
+                    "calls `{param}` (line {line}), a Python function its caller passes in: \
+                     ported alone it would call back into Python for every call; port it with \
+                     the function passed, from the caller that passes it"
+                ),
+            ));
+        }
         let (classes, methods) = self.classes_crossing(f, probed);
         if !classes.is_empty() && methods + scope > t.max_boundary_functions {
             return Some((
@@ -151,9 +161,37 @@ impl Model<'_> {
     }
 }
 
+/// The first parameter `src` calls that may hold Python code: one the probe saw holding a
+/// Python function, method or partial, or never saw at all. A builtin passed in (`len`,
+/// `str.upper`) runs natively and keeps a port fast.
+fn python_callback(src: &PyFunction, probed: Option<&ProbedFunction>) -> Option<(u32, String)> {
+    src.features
+        .callbacks
+        .iter()
+        .find(|(_, param)| {
+            let seen: Vec<&str> = probed
+                .map(|p| {
+                    p.args
+                        .iter()
+                        .filter(|a| &a.name == param)
+                        .map(|a| a.type_name.as_str())
+                        .collect()
+                })
+                .unwrap_or_default();
+            seen.is_empty()
+                || seen.iter().any(|t| {
+                    matches!(
+                        *t,
+                        "function" | "method" | "functools.partial" | "cython_function_or_method"
+                    ) || t.contains('.') && !t.starts_with("numpy.")
+                })
+        })
+        .cloned()
+}
+
 #[cfg(test)]
 mod tests {
-    use crate::advise::report::{Reason, Verdict};
+    use crate::advise::report::{Exclusion, Reason, Verdict};
     use crate::advise::test_support::{advice_of, python_frame};
     use crate::advise::Advice;
     use crate::profile::{Frame, Meta, ProfileBuilder, Provenance};
@@ -246,5 +284,55 @@ mod tests {
             "{}",
             first.summary
         );
+    }
+
+    #[test]
+    fn a_function_calling_a_python_callable_it_is_passed_is_no_boundary() {
+        let source = "def apply_all(func, xs):\n    out = []\n    for x in xs:\n        out.append(func(x))\n    return out\n\ndef smooth(x):\n    return x * x\n\ndef run(n):\n    return apply_all(smooth, range(n))\n\nrun(10)\n";
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("app.py");
+        std::fs::write(&file, source).unwrap();
+        let file = file.display().to_string();
+        let mut b = ProfileBuilder::default();
+        let t = b.intern_thread(1, 1, None);
+        let frame = |b: &mut ProfileBuilder, name: &str, first: u32, line: u32| {
+            b.intern_frame(Frame {
+                first_line: Some(first),
+                line: Some(line),
+                ..python_frame(name, &file, "app")
+            })
+        };
+        let module = frame(&mut b, "<module>", 1, 13);
+        let run = frame(&mut b, "run", 10, 11);
+        let apply = frame(&mut b, "apply_all", 1, 4);
+        let apply_own = frame(&mut b, "apply_all", 1, 3);
+        let smooth = frame(&mut b, "smooth", 7, 8);
+        for _ in 0..60 {
+            b.add_stack(t, vec![module, run, apply, smooth], false, true, false);
+        }
+        for _ in 0..40 {
+            b.add_stack(t, vec![module, run, apply_own], false, true, false);
+        }
+        let mut p = b.to_profile(Meta {
+            command: vec!["python".into(), file.clone()],
+            cwd: Some(dir.path().display().to_string()),
+            wall_seconds: 1.0,
+            ..Meta::default()
+        });
+        p.provenance = Provenance::Local;
+        let advice = advice_of(&p);
+        let first = &advice.candidates[0];
+        assert_eq!(first.verdict, Verdict::Port, "{}", first.summary);
+        let apply_all = first
+            .alternatives
+            .iter()
+            .find(|o| o.function.name == "apply_all")
+            .expect("considered");
+        assert_eq!(
+            apply_all.exclusion,
+            Some(Exclusion::Callback),
+            "{apply_all:?}"
+        );
+        assert_eq!(first.function.name, "run", "{}", first.summary);
     }
 }

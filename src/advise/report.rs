@@ -130,6 +130,9 @@ pub enum Exclusion {
     Inner,
     /// It holds a boundary another hot function already chose: one region, one candidate.
     Holds,
+    /// It calls a Python function its caller passes in: ported alone, it would call back into
+    /// Python for every call.
+    Callback,
 }
 
 /// A function, as reports name it.
