@@ -10,7 +10,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use super::index::{Origin, Region};
 use super::model::Model;
-use super::report::{BoundaryOption, DataFlow, FunctionRef, GilShare};
+use super::report::{BoundaryOption, DataFlow, FunctionRef, GilShare, PortSize};
 use crate::profile::{ProbedFunction, TypeObservation};
 use crate::pysource::PyFunction;
 use crate::rules::{Direction, Span};
@@ -37,7 +37,15 @@ impl Model<'_> {
             .filter(|&&g| self.index.origins[g] == Origin::Program)
             .count()
             .max(1);
-        let kind = self.code_kind(&region);
+        let size = self.port_size(&region);
+        let mut kind = self.code_kind(&region);
+        if matches!(
+            kind,
+            CodeKind::Objects | CodeKind::Mixed | CodeKind::Containers
+        ) && self.moves_whole_classes(f, &region, &size)
+        {
+            kind = CodeKind::Engine;
+        }
         let factor = kind.factor(&self.rules.scoring.factors);
 
         let probed = self.probed(f);
@@ -124,7 +132,71 @@ impl Model<'_> {
             exclusion,
             chosen: false,
             gil,
+            size: Some(size),
         }
+    }
+
+    /// What a port of `region` would have to cover: its program functions, their classes and
+    /// their lines.
+    fn port_size(&self, region: &Region) -> PortSize {
+        let mut functions: Vec<usize> = region
+            .by_function
+            .keys()
+            .copied()
+            .filter(|&g| self.index.origins[g] == Origin::Program && !self.index.is_module_body(g))
+            .collect();
+        functions.sort_unstable();
+        let mut classes: Vec<String> = Vec::new();
+        let mut lines = 0u32;
+        for &g in &functions {
+            if let Some(class) = class_of(&self.analysis.functions[g].name) {
+                if !classes.iter().any(|c| c == class) {
+                    classes.push(class.to_owned());
+                }
+            }
+            if let Some(src) = self.source_of(g) {
+                lines += src.last_line.saturating_sub(src.decorator_line) + 1;
+            }
+        }
+        classes.sort();
+        PortSize {
+            functions: functions.len(),
+            classes,
+            lines,
+        }
+    }
+
+    /// Whether most of `region`'s time is in methods of the program's classes, and every
+    /// method of those classes the profile saw runs mostly under `f`: their objects are made
+    /// and used inside the boundary, and move to Rust with it.
+    fn moves_whole_classes(&self, f: usize, region: &Region, size: &PortSize) -> bool {
+        if size.classes.is_empty() {
+            return false;
+        }
+        let (mut methods, mut all) = (0.0, 0.0);
+        for (&g, &w) in &region.by_function {
+            if self.index.origins[g] != Origin::Program {
+                continue;
+            }
+            all += w;
+            if class_of(&self.analysis.functions[g].name).is_some() {
+                methods += w;
+            }
+        }
+        if all <= 0.0 || methods < 0.5 * all {
+            return false;
+        }
+        let file = &self.analysis.functions[f].file;
+        self.analysis
+            .functions
+            .iter()
+            .enumerate()
+            .filter(|(g, stats)| {
+                self.index.origins[*g] == Origin::Program
+                    && &stats.file == file
+                    && class_of(&stats.name).is_some_and(|c| size.classes.iter().any(|x| x == c))
+            })
+            .all(|(g, _)| g == f || self.index.within(g, f) >= 0.5)
     }
 
     /// Argument and return conversions observed by the probe, each at its mean size.
@@ -212,6 +284,13 @@ impl Model<'_> {
     }
 }
 
+/// The class of a method's qualified name (`Task.run` -> `Task`), not of a nested function.
+fn class_of(name: &str) -> Option<&str> {
+    let (class, _) = name.rsplit_once('.')?;
+    let class = class.rsplit('.').next().unwrap_or(class);
+    (!class.contains('<') && class.starts_with(|c: char| c.is_ascii_uppercase())).then_some(class)
+}
+
 /// Whole-program speedup when `saved` of the run is saved.
 pub(super) fn amdahl(saved: f64) -> f64 {
     1.0 / (1.0 - saved.clamp(0.0, 0.999))
@@ -224,6 +303,8 @@ enum CodeKind {
     Text,
     Containers,
     Objects,
+    /// Object-heavy code whose classes move whole into the port.
+    Engine,
     Mixed,
 }
 
@@ -254,6 +335,7 @@ impl CodeKind {
             CodeKind::Text => "text",
             CodeKind::Containers => "container",
             CodeKind::Objects => "object",
+            CodeKind::Engine => "object engine",
             CodeKind::Mixed => "mixed",
         }
     }
@@ -264,6 +346,7 @@ impl CodeKind {
             CodeKind::Text => f.text,
             CodeKind::Containers => f.containers,
             CodeKind::Objects => f.objects,
+            CodeKind::Engine => f.engine,
             CodeKind::Mixed => f.mixed,
         }
     }

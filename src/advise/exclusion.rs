@@ -100,13 +100,15 @@ impl Model<'_> {
                 ),
             ));
         }
-        let (classes, methods) = self.classes_crossing(f, probed);
-        if !classes.is_empty() && methods + scope > t.max_boundary_functions {
+        // Classes whose methods run outside the boundary too: their objects cross it, and a
+        // port must move those methods as well. Methods all under it move with it (an engine).
+        let (classes, outside) = self.classes_crossing(f, probed);
+        if !classes.is_empty() && outside > 0 && outside + scope > t.max_boundary_functions {
             return Some((
                 Exclusion::Classes,
                 format!(
-                    "its objects' classes ({}) have {methods} methods in the profile: a port \
-                     would have to move them to Rust too",
+                    "its objects' classes ({}) have {outside} methods running outside it: a \
+                     port would have to move them to Rust too",
                     classes.join(", ")
                 ),
             ));
@@ -123,7 +125,7 @@ impl Model<'_> {
 
     /// The program's classes whose instances a port of `f` would handle (its own class for a
     /// method, the classes of observed arguments), and how many of their methods the profile
-    /// saw.
+    /// saw running mostly outside `f`.
     fn classes_crossing(&self, f: usize, probed: Option<&ProbedFunction>) -> (Vec<String>, usize) {
         let stats = &self.analysis.functions[f];
         let mut classes: Vec<String> = Vec::new();
@@ -149,6 +151,8 @@ impl Model<'_> {
             .enumerate()
             .filter(|(i, g)| {
                 self.index.origins[*i] == Origin::Program
+                    && *i != f
+                    && self.index.within(*i, f) < 0.5
                     && g.file == stats.file
                     && classes.iter().any(|c| {
                         g.name

@@ -37,7 +37,7 @@ mod wording;
 
 pub use report::{
     Advice, BoundaryOption, Candidate, DataFlow, Exclusion, FunctionRef, GilShare, PackageTime,
-    ProbeState, ReadinessNote, Reason, Verdict, ADVICE_SCHEMA,
+    PortSize, ProbeState, ReadinessNote, Reason, Verdict, ADVICE_SCHEMA,
 };
 pub use wording::thousands;
 

@@ -228,6 +228,20 @@ pub struct BoundaryOption {
     /// the GIL while it runs lets them run at once.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub gil: Option<GilShare>,
+    /// What a port of it would have to cover.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub size: Option<PortSize>,
+}
+
+/// The program code under a boundary.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct PortSize {
+    /// Program functions with time under it.
+    pub functions: usize,
+    /// Classes those functions are methods of.
+    pub classes: Vec<String>,
+    /// Lines of those functions (their source, where it could be read).
+    pub lines: u32,
 }
 
 /// Threads taking turns on the GIL inside a boundary.

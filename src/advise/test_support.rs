@@ -61,6 +61,7 @@ pub(crate) fn leave_it(name: &str, reason: Reason, top: &str) -> Candidate {
         exclusion: Some(Exclusion::Scope),
         chosen: false,
         gil: None,
+        size: None,
     };
     let summary = format!("{name} alone");
     let mut c =

@@ -70,8 +70,31 @@ impl Model<'_> {
         let pct = |x: f64| format!("{:.0}%", 100.0 * x);
         match (verdict, reason) {
             (Verdict::Port, _) => {
+                let size = o
+                    .size
+                    .as_ref()
+                    .filter(|s| s.functions >= 3)
+                    .map(|s| {
+                        let classes = match s.classes.len() {
+                            0 => String::new(),
+                            n if n <= 4 => format!(", classes {}", s.classes.join(", ")),
+                            n => format!(", {n} classes"),
+                        };
+                        let lines = if s.lines > 0 {
+                            format!(", ~{} lines", s.lines)
+                        } else {
+                            String::new()
+                        };
+                        let engine = if o.code_kind == "object engine" {
+                            "the engine: "
+                        } else {
+                            ""
+                        };
+                        format!(" ({engine}{} functions{classes}{lines})", s.functions)
+                    })
+                    .unwrap_or_default();
                 let mut s = format!(
-                    "port {}: {:.1}x-{:.1}x for the whole program, {} of the run",
+                    "port {}{size}: {:.1}x-{:.1}x for the whole program, {} of the run",
                     o.function.name,
                     o.speedup[0],
                     o.speedup[1],

@@ -35,6 +35,8 @@ pub struct Factors {
     pub text: Span,
     pub containers: Span,
     pub objects: Span,
+    #[serde(default = "default_engine")]
+    pub engine: Span,
     pub mixed: Span,
 }
 
@@ -52,6 +54,10 @@ pub struct Thresholds {
     pub analogue_share: f64,
     #[serde(default = "default_waiting_share")]
     pub waiting_share: f64,
+}
+
+fn default_engine() -> Span {
+    [4.0, 30.0]
 }
 
 fn default_waiting_share() -> f64 {

@@ -129,16 +129,23 @@ fn the_pure_python_twin_is_ported() {
 }
 
 #[test]
-fn time_spread_over_tiny_methods_is_left_alone() {
+fn time_spread_over_tiny_methods_ports_the_engine_not_a_method() {
     let Some((_, a)) = advise("3.12", "tiny_methods.py") else {
         return;
     };
-    assert!(ports(&a).is_empty(), "no port:\n{}", describe(&a));
-    assert!(
-        a.candidates.iter().any(|c| c.reason == Reason::SpreadThin),
-        "spread thin:\n{}",
+    let first = &a.candidates[0];
+    assert_eq!(
+        (first.verdict, first.function.name.as_str()),
+        (Verdict::Port, "simulate"),
+        "\n{}",
         describe(&a)
     );
+    assert_eq!(first.code_kind, "object engine", "\n{}", describe(&a));
+    let chosen = first.alternatives.iter().find(|o| o.chosen).unwrap();
+    let size = chosen.size.as_ref().expect("sized");
+    assert!(size.classes.len() >= 3, "{size:?}");
+    // No single method is worth it on its own.
+    assert_eq!(ports(&a).len(), 1, "\n{}", describe(&a));
 }
 
 #[test]
