@@ -32,6 +32,15 @@ fn origin(f: &FunctionStats) -> Origin {
     origin_of(f.kind, &f.file)
 }
 
+/// The top-level package of a function's module (`networkx` for
+/// `networkx.algorithms.centrality`), when it has one.
+pub(super) fn package_of(f: &FunctionStats) -> Option<&str> {
+    f.module
+        .as_deref()
+        .and_then(|m| m.split('.').next())
+        .filter(|p| !p.is_empty() && !p.starts_with('<'))
+}
+
 /// Where code of `kind` in `file` comes from.
 pub(super) fn origin_of(kind: FrameKind, file: &str) -> Origin {
     if kind == FrameKind::Native {
@@ -312,6 +321,17 @@ impl<'a> StackIndex<'a> {
         } else {
             0.0
         }
+    }
+
+    /// Counts the code of the installed package `package` (top-level name) as the program's:
+    /// what a port inside a vendored copy, or upstream, could cover.
+    pub(super) fn adopt_package(&mut self, package: &str) {
+        for (f, stats) in self.analysis.functions.iter().enumerate() {
+            if self.origins[f] == Origin::Library && package_of(stats) == Some(package) {
+                self.origins[f] = Origin::Program;
+            }
+        }
+        self.regions.borrow_mut().clear();
     }
 
     pub(super) fn is_module_body(&self, f: usize) -> bool {

@@ -27,6 +27,7 @@ mod index;
 mod library;
 mod model;
 mod native;
+mod package;
 mod readiness;
 mod report;
 #[cfg(test)]

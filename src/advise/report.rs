@@ -300,6 +300,10 @@ pub struct Candidate {
     pub score: f64,
     /// How the numbers were reached, one line each.
     pub evidence: Vec<String>,
+    /// The installed package the boundary lives in, for a port inside one (in a vendored
+    /// copy, or upstream).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub package: Option<String>,
 }
 
 impl Candidate {
@@ -334,6 +338,7 @@ impl Candidate {
             analogues: Vec::new(),
             score: 0.0,
             evidence: Vec::new(),
+            package: None,
         }
     }
 

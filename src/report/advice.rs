@@ -127,10 +127,25 @@ pub fn elsewhere_line(advice: &Advice) -> Option<String> {
             format!("{} {:.0}% ({origin})", p.package, 100.0 * p.share)
         })
         .collect();
+    let inside: Vec<&str> = advice
+        .candidates
+        .iter()
+        .filter_map(|c| c.package.as_deref())
+        .collect();
+    let way_out = if inside.is_empty() {
+        "switch to a native replacement where one exists (a `use library` verdict names it), \
+         or call it less often"
+            .to_owned()
+    } else {
+        format!(
+            "a port inside {} is proposed above (vendored or upstream); elsewhere switch to a \
+             native replacement where one exists, or call it less often",
+            inside.join(", ")
+        )
+    };
     Some(format!(
         "Interpreted outside the program's code: {}. Porting the program does not make that \
-         faster: switch to a native replacement where one exists (a `use library` verdict \
-         names it), or call it less often.",
+         faster: {way_out}.",
         parts.join(", ")
     ))
 }

@@ -54,6 +54,12 @@ pub struct Thresholds {
     pub analogue_share: f64,
     #[serde(default = "default_waiting_share")]
     pub waiting_share: f64,
+    #[serde(default = "default_package_share")]
+    pub package_share: f64,
+}
+
+fn default_package_share() -> f64 {
+    0.2
 }
 
 fn default_engine() -> Span {

@@ -1,0 +1,67 @@
+//! Hot code inside an installed pure-Python package with no native replacement known: the
+//! boundary search run again with that package's code counted as the program's, so that the
+//! advice names the hot function inside it and the best boundary there, a port in a vendored
+//! copy or contributed upstream.
+//!
+//! Uses the boundary search as it is, on a model whose stack index adopts the package; it
+//! may not change the program's own candidates.
+
+use super::index::{package_of, Origin};
+use super::model::Model;
+use super::report::{Candidate, Verdict};
+
+impl<'a> Model<'a> {
+    /// Ports inside the installed packages that interpret enough of the run.
+    pub(super) fn package_ports(&self) -> Vec<Candidate> {
+        let t = &self.rules.scoring.thresholds;
+        let mut out = Vec::new();
+        for package in self
+            .elsewhere()
+            .into_iter()
+            .filter(|p| p.origin == "library" && p.share >= t.package_share)
+        {
+            if self.has_native_replacement(&package.package) {
+                continue;
+            }
+            let mut inside = Model::new(self.profile, self.analysis, self.rules);
+            inside.index.adopt_package(&package.package);
+            let (interpreted, _) = inside.index.deepest_program_weights();
+            let (candidates, _) = inside.search_from_hot_functions(&interpreted);
+            for mut c in candidates {
+                let in_package = c.function.index_in(self.analysis).is_some_and(|f| {
+                    package_of(&self.analysis.functions[f]) == Some(&package.package)
+                });
+                if c.verdict != Verdict::Port || !in_package {
+                    continue;
+                }
+                c.summary = format!(
+                    "{}; inside the installed package {} ({:.0}% of the run interprets it): \
+                     port it in a vendored copy, or contribute the port upstream",
+                    c.summary,
+                    package.package,
+                    100.0 * package.share
+                );
+                c.package = Some(package.package.clone());
+                out.push(c);
+            }
+        }
+        out
+    }
+
+    /// Whether a rule names a native replacement for code of `package` (then the advice says
+    /// "use library" instead).
+    fn has_native_replacement(&self, package: &str) -> bool {
+        self.analysis
+            .functions
+            .iter()
+            .enumerate()
+            .any(|(f, stats)| {
+                self.index.origins[f] == Origin::Library
+                    && package_of(stats) == Some(package)
+                    && stats
+                        .module
+                        .as_deref()
+                        .is_some_and(|m| self.rules.analogue_for_module(m).is_some())
+            })
+    }
+}
