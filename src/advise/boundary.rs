@@ -122,8 +122,13 @@ impl Model<'_> {
         let seed_stats = &self.analysis.functions[seed];
         let pick = chosen.unwrap_or(0);
         let o = options[pick].clone();
-        let verdict_reason = self.judge(seed, &options, chosen);
-        let (verdict, reason) = verdict_reason;
+        let (verdict, mut reason) = self.judge(seed, &options, chosen);
+        let compiled = (reason == Reason::AlreadyNative)
+            .then(|| self.compiled_code(chain[chosen.unwrap_or(0)]))
+            .flatten();
+        if compiled.is_some() {
+            reason = Reason::Compiled;
+        }
         let boundary = chain[pick];
         let b_stats = &self.analysis.functions[boundary];
         let mut analogues = Vec::new();
@@ -143,7 +148,10 @@ impl Model<'_> {
                 }
             }
         }
-        let mut summary = self.summary(verdict, reason, &o, &options, seed_stats);
+        let mut summary = match &compiled {
+            Some(c) => c.summary(&self.analysis.functions[chain[pick]].name),
+            None => self.summary(verdict, reason, &o, &options, seed_stats),
+        };
         if verdict == Verdict::Port {
             if let Some(src) = self.source_of(boundary) {
                 if src.is_async && src.features.awaits == 0 {
@@ -205,7 +213,9 @@ impl Model<'_> {
             _ => false,
         };
         let Some(i) = chosen else {
-            let reason = if machinery {
+            let reason = if options[0].native_share >= t.already_native {
+                Reason::AlreadyNative
+            } else if machinery {
                 Reason::InterpreterMachinery
             } else if options[0].exclusion.is_some_and(|e| {
                 matches!(

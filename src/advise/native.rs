@@ -11,6 +11,54 @@ use std::collections::HashMap;
 use super::index::Origin;
 use super::model::Model;
 use super::report::{Candidate, FunctionRef, Reason, Verdict};
+use crate::profile::FrameKind;
+
+/// Code compiled from Python that a region's native time runs in.
+pub(super) struct CompiledCode {
+    /// `mypyc` or `Cython`.
+    pub(super) flavor: &'static str,
+    /// The compiled modules most seen, most first.
+    pub(super) modules: Vec<String>,
+    /// Their share of the region's native samples.
+    pub(super) share: f64,
+}
+
+impl CompiledCode {
+    pub(super) fn summary(&self, function: &str) -> String {
+        format!(
+            "{function} runs code already compiled to machine code: {:.0}% of its native time \
+             is {}-compiled {} ({}); a port gains little over it; the way out is calling it \
+             less often, or a faster native library doing the same job",
+            100.0 * self.share,
+            self.flavor,
+            if self.modules.len() == 1 {
+                "module"
+            } else {
+                "modules"
+            },
+            self.modules.join(", ")
+        )
+    }
+}
+
+/// A native symbol of code compiled from Python, with its module: mypyc's
+/// `CPyDef_linegen___LineGenerator___visit` (`linegen`), Cython's
+/// `__pyx_pw_7msgpack_9_cmsgpack_7Packer_5pack` (`msgpack`).
+fn compiled_symbol(symbol: &str) -> Option<(&'static str, String)> {
+    for prefix in ["CPyDef_", "CPyPy_", "CPyL_"] {
+        if let Some(rest) = symbol.strip_prefix(prefix) {
+            let module = rest.split("___").next().unwrap_or(rest);
+            return Some(("mypyc", module.to_owned()));
+        }
+    }
+    let rest = symbol.strip_prefix("__pyx_")?;
+    // `pw_7msgpack_9_cmsgpack_...`: a kind, then length-prefixed names.
+    let (_, names) = rest.split_once('_')?;
+    let digits: String = names.chars().take_while(|c| c.is_ascii_digit()).collect();
+    let len: usize = digits.parse().ok()?;
+    let name = names.get(digits.len()..digits.len() + len)?;
+    Some(("Cython", name.to_owned()))
+}
 
 impl Model<'_> {
     /// A candidate for each mostly native program function that `covered` leaves out, given
@@ -56,10 +104,76 @@ impl Model<'_> {
         out
     }
 
+    /// Code compiled from Python (mypyc's `CPyDef_`, Cython's `__pyx_` functions) in the
+    /// native pass's samples under `f`, when it is most of them.
+    pub(super) fn compiled_code(&self, f: usize) -> Option<CompiledCode> {
+        let (mut native, mut compiled) = (0u64, 0u64);
+        let mut modules: HashMap<String, u64> = HashMap::new();
+        let mut flavors: HashMap<&'static str, u64> = HashMap::new();
+        for stack in &self.profile.native_stacks {
+            let holds_f = stack.frames.iter().any(|&id| {
+                self.analysis
+                    .frame_function
+                    .get(id as usize)
+                    .copied()
+                    .flatten()
+                    == Some(f)
+            });
+            if !holds_f {
+                continue;
+            }
+            let symbols: Vec<&str> = stack
+                .frames
+                .iter()
+                .map(|&id| &self.profile.frames[id as usize])
+                .filter(|fr| fr.kind == FrameKind::Native)
+                .map(|fr| fr.name.as_str())
+                .collect();
+            if symbols.is_empty() {
+                continue;
+            }
+            native += stack.weight;
+            // The outermost compiled function: the package's entry point on this stack.
+            let Some((flavor, module)) = symbols.iter().find_map(|s| compiled_symbol(s)) else {
+                continue;
+            };
+            compiled += stack.weight;
+            *modules.entry(module).or_default() += stack.weight;
+            *flavors.entry(flavor).or_default() += stack.weight;
+        }
+        if native == 0 || (compiled as f64) < 0.5 * native as f64 {
+            return None;
+        }
+        let mut modules: Vec<(String, u64)> = modules.into_iter().collect();
+        modules.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(&b.0)));
+        let flavor = flavors
+            .into_iter()
+            .max_by(|a, b| a.1.cmp(&b.1).then(b.0.cmp(a.0)))
+            .map(|(f, _)| f)
+            .unwrap_or("mypyc");
+        Some(CompiledCode {
+            flavor,
+            modules: modules.into_iter().take(4).map(|(m, _)| m).collect(),
+            share: compiled as f64 / native as f64,
+        })
+    }
+
     /// A program function whose time is mostly native.
     fn already_native(&self, f: usize) -> Candidate {
         let o = self.option(f);
         let stats = &self.analysis.functions[f];
+        if let Some(compiled) = self.compiled_code(f) {
+            let mut c = Candidate::new(
+                Verdict::LeaveIt,
+                Reason::Compiled,
+                compiled.summary(&stats.name),
+                FunctionRef::of(stats),
+                self.index.share(stats.self_weight as f64),
+            )
+            .judged_on(&o);
+            c.evidence = stats.native_evidence.clone();
+            return c;
+        }
         let why = stats
             .native_evidence
             .first()
@@ -81,5 +195,28 @@ impl Model<'_> {
         .judged_on(&o);
         c.evidence = stats.native_evidence.clone();
         c
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::compiled_symbol;
+
+    #[test]
+    fn compiled_functions_are_told_by_their_symbols() {
+        assert_eq!(
+            compiled_symbol("CPyDef_linegen___LineGenerator___visit_default"),
+            Some(("mypyc", "linegen".to_owned()))
+        );
+        assert_eq!(
+            compiled_symbol("CPyPy_black___format_file_contents"),
+            Some(("mypyc", "black".to_owned()))
+        );
+        assert_eq!(
+            compiled_symbol("__pyx_pw_7msgpack_9_cmsgpack_6Packer_5pack"),
+            Some(("Cython", "msgpack".to_owned()))
+        );
+        assert_eq!(compiled_symbol("_pickle_dumps_impl"), None);
+        assert_eq!(compiled_symbol("__pyx_bogus"), None);
     }
 }

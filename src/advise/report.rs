@@ -105,6 +105,8 @@ pub enum Reason {
     /// The program mostly waits (sleep, sockets, locks, child processes): no port shortens
     /// that.
     Waiting,
+    /// The time runs in a package's compiled code (mypyc, Cython): already machine code.
+    Compiled,
     /// The port pays, and more so by releasing the GIL: threads that take turns on it today
     /// would run at once.
     ReleaseGil,
