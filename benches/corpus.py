@@ -398,7 +398,7 @@ def judge(answer, report):
     function = first.get("function") or {}
 
     if verdict in ("port", "release_gil"):
-        if verdict == "port" and not (first.get("verdict") == "port"):
+        if verdict == "port" and first.get("verdict") != "port":
             return False, got, "the first candidate is not a port"
         if verdict == "release_gil" and not is_release_gil(first):
             return False, got, "the first candidate is not a release_gil"
