@@ -3,10 +3,16 @@
 A variant is one way of running the program; each round runs every variant once, starting
 one variant later than the round before, so slow drifts of the machine spread over all
 variants instead of landing on one.
+
+Also what the benches that run real programs share: the release binary (built when missing,
+waited for while another cargo builds it), an interpreter's real path and version, and
+stopping a run's process group when it overruns its time.
 """
+import errno
 import json
 import os
 import shutil
+import signal
 import statistics
 import subprocess
 import sys
@@ -17,6 +23,10 @@ REPO_ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DEFAULT_PROGRAM = os.path.join(REPO_ROOT, "fixtures", "programs", "call_heavy.py")
 DEFAULT_BIN = os.path.join(REPO_ROOT, "target", "release", "port-advisor")
 GNU_TIME = "/usr/bin/time"
+CARGO_LOCK = os.path.join(REPO_ROOT, "target", "release", ".cargo-lock")
+
+# After SIGINT, how long a stopped run may take to write what it has before SIGKILL.
+INTERRUPT_GRACE = 10.0
 
 UNPROFILED = "unprofiled"
 
@@ -53,6 +63,71 @@ class RunFailed(Exception):
 def fail(message):
     print("error: %s" % message, file=sys.stderr)
     sys.exit(2)
+
+
+def progress(message):
+    print(message, file=sys.stderr, flush=True)
+
+
+# --- The binary, interpreters, runs stopped in time.
+
+def wait_for_cargo():
+    """Wait while another cargo holds the release build directory, so that no run starts a
+    binary being rewritten; cargo takes an exclusive flock on this file while it builds."""
+    if not os.path.exists(CARGO_LOCK):
+        return
+    import fcntl
+
+    with open(CARGO_LOCK, "a") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as error:
+            if error.errno not in (errno.EAGAIN, errno.EACCES):
+                raise
+            progress("waiting for another cargo build of target/release to finish...")
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        fcntl.flock(lock, fcntl.LOCK_UN)
+
+
+def ensure_binary(path, build):
+    default = os.path.abspath(path) == os.path.abspath(DEFAULT_BIN)
+    if build or (default and not os.path.isfile(path)):
+        progress("building: cargo build --release --locked")
+        # cargo waits by itself for another build holding the lock.
+        completed = subprocess.run(["cargo", "build", "--release", "--locked"], cwd=REPO_ROOT)
+        if completed.returncode != 0:
+            fail("`cargo build --release --locked` failed (exit %d)" % completed.returncode)
+    else:
+        wait_for_cargo()
+    if not os.path.isfile(path):
+        fail("%s not found: build it with `cargo build --release --locked`" % path)
+    return os.path.abspath(path)
+
+
+def real_python(python):
+    """The interpreter's real path and version, so that the stamp names what was used."""
+    script = "import sys; print(sys.executable); print('%d.%d.%d' % sys.version_info[:3])"
+    try:
+        output = subprocess.check_output([python, "-c", script], universal_newlines=True)
+    except (OSError, subprocess.CalledProcessError) as error:
+        fail("cannot run %s: %s" % (python, error))
+    executable, version = output.split()
+    return os.path.realpath(executable), version
+
+
+def stop_group(process):
+    """SIGINT to the run's process group (port-advisor then keeps what it measured and the
+    program gets KeyboardInterrupt), SIGKILL to what is left after INTERRUPT_GRACE."""
+    for sig, grace in ((signal.SIGINT, INTERRUPT_GRACE), (signal.SIGKILL, None)):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            pass
+        try:
+            return process.communicate(timeout=grace)
+        except subprocess.TimeoutExpired:
+            continue
+    return process.communicate()
 
 
 def run_once(variant, output_path, memory_path=None):

@@ -58,33 +58,36 @@ otherwise FAIL. The exit status is 0 on PASS, 1 on FAIL and 2 when something nee
 (the binary cannot be built, the virtualenv cannot be made).
 """
 import argparse
-import errno
 import json
 import os
 import shutil
-import signal
 import statistics
 import subprocess
 import sys
 import tempfile
 import time
 
-from benchlib import DEFAULT_BIN, REPO_ROOT, STDERR_TAIL_LINES, fail
+from benchlib import (
+    DEFAULT_BIN,
+    REPO_ROOT,
+    STDERR_TAIL_LINES,
+    ensure_binary,
+    fail,
+    progress,
+    real_python,
+    stop_group,
+)
 
 APPS_DIR = os.path.join(REPO_ROOT, "benches", "real_apps")
 REQUIREMENTS = os.path.join(REPO_ROOT, "benches", "requirements-real-apps.txt")
 DEFAULT_VENV = os.path.join(REPO_ROOT, "target", "real-apps-venv")
 DEFAULT_PYTHON = "/root/.pyenv/versions/3.11.7/bin/python"
-CARGO_LOCK = os.path.join(REPO_ROOT, "target", "release", ".cargo-lock")
 
 # The lines every workload prints (benches/real_apps/workload.py).
 CHECKSUM_LINE = "WORKLOAD_CHECKSUM"
 SECONDS_LINE = "WORKLOAD_SECONDS"
 
 RATIO_TARGET = 1.15
-# After SIGINT, how long a stalled run may take to write what it has before SIGKILL.
-INTERRUPT_GRACE = 10.0
-
 ALONE = "alone"
 NO_PROBE = "--no-probe"
 PROBE = "probe"
@@ -191,55 +194,7 @@ def parse_args():
     return args
 
 
-def progress(message):
-    print(message, file=sys.stderr, flush=True)
-
-
 # --- What the runs need: the binary, the virtualenv, the inputs.
-
-def wait_for_cargo():
-    """Wait while another cargo holds the release build directory, so that no run starts a
-    binary being rewritten; cargo takes an exclusive flock on this file while it builds."""
-    if not os.path.exists(CARGO_LOCK):
-        return
-    import fcntl
-
-    with open(CARGO_LOCK, "a") as lock:
-        try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as error:
-            if error.errno not in (errno.EAGAIN, errno.EACCES):
-                raise
-            progress("waiting for another cargo build of target/release to finish...")
-            fcntl.flock(lock, fcntl.LOCK_EX)
-        fcntl.flock(lock, fcntl.LOCK_UN)
-
-
-def ensure_binary(path, build):
-    default = os.path.abspath(path) == os.path.abspath(DEFAULT_BIN)
-    if build or (default and not os.path.isfile(path)):
-        progress("building: cargo build --release --locked")
-        # cargo waits by itself for another build holding the lock.
-        completed = subprocess.run(["cargo", "build", "--release", "--locked"], cwd=REPO_ROOT)
-        if completed.returncode != 0:
-            fail("`cargo build --release --locked` failed (exit %d)" % completed.returncode)
-    else:
-        wait_for_cargo()
-    if not os.path.isfile(path):
-        fail("%s not found: build it with `cargo build --release --locked`" % path)
-    return os.path.abspath(path)
-
-
-def real_python(python):
-    """The interpreter's real path and version, so that the stamp names what was used."""
-    script = "import sys; print(sys.executable); print('%d.%d.%d' % sys.version_info[:3])"
-    try:
-        output = subprocess.check_output([python, "-c", script], universal_newlines=True)
-    except (OSError, subprocess.CalledProcessError) as error:
-        fail("cannot run %s: %s" % (python, error))
-    executable, version = output.split()
-    return os.path.realpath(executable), version
-
 
 def ensure_venv(venv, python):
     """Make the virtualenv, or remake it when the requirements or the interpreter changed
@@ -297,21 +252,6 @@ def run_environment():
     env["PYTHONDONTWRITEBYTECODE"] = "1"
     env.pop("VIRTUAL_ENV", None)
     return env
-
-
-def stop_group(process):
-    """SIGINT to the run's process group (port-advisor then keeps what it measured and the
-    program gets KeyboardInterrupt), SIGKILL to what is left after INTERRUPT_GRACE."""
-    for sig, grace in ((signal.SIGINT, INTERRUPT_GRACE), (signal.SIGKILL, None)):
-        try:
-            os.killpg(process.pid, sig)
-        except ProcessLookupError:
-            pass
-        try:
-            return process.communicate(timeout=grace)
-        except subprocess.TimeoutExpired:
-            continue
-    return process.communicate()
 
 
 def parse_workload_lines(stdout):

@@ -17,6 +17,7 @@ mod common;
 mod advice;
 mod browser_harness;
 mod control;
+mod corpus;
 mod faults;
 mod html;
 mod import_tools;
