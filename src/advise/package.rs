@@ -27,20 +27,35 @@ impl<'a> Model<'a> {
             inside.index.adopt_package(&package.package);
             let (interpreted, _) = inside.index.deepest_program_weights();
             let (candidates, _) = inside.search_from_hot_functions(&interpreted);
-            for mut c in candidates {
-                let in_package = c.function.index_in(self.analysis).is_some_and(|f| {
+            let in_package = |c: &Candidate| {
+                c.function.index_in(self.analysis).is_some_and(|f| {
                     package_of(&self.analysis.functions[f]) == Some(&package.package)
-                });
-                if c.verdict != Verdict::Port || !in_package {
-                    continue;
-                }
-                c.summary = format!(
-                    "{}; inside the installed package {} ({:.0}% of the run interprets it): \
-                     port it in a vendored copy, or contribute the port upstream",
-                    c.summary,
-                    package.package,
-                    100.0 * package.share
-                );
+                })
+            };
+            let mut candidates: Vec<Candidate> =
+                candidates.into_iter().filter(|c| in_package(c)).collect();
+            // No port inside it: still name where its time goes, and why no port pays.
+            if !candidates.iter().any(|c| c.verdict == Verdict::Port) {
+                candidates.sort_by(|a, b| b.time_share.total_cmp(&a.time_share));
+                candidates.truncate(1);
+            }
+            for mut c in candidates {
+                c.summary = match c.verdict {
+                    Verdict::Port => format!(
+                        "{}; inside the installed package {} ({:.0}% of the run interprets \
+                         it): port it in a vendored copy, or contribute the port upstream",
+                        c.summary,
+                        package.package,
+                        100.0 * package.share
+                    ),
+                    Verdict::LeaveIt => format!(
+                        "inside the installed package {} ({:.0}% of the run interprets it): {}",
+                        package.package,
+                        100.0 * package.share,
+                        c.summary
+                    ),
+                    Verdict::UseLibrary => continue,
+                };
                 c.package = Some(package.package.clone());
                 out.push(c);
             }

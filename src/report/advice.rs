@@ -130,6 +130,7 @@ pub fn elsewhere_line(advice: &Advice) -> Option<String> {
     let inside: Vec<&str> = advice
         .candidates
         .iter()
+        .filter(|c| c.verdict == crate::advise::Verdict::Port)
         .filter_map(|c| c.package.as_deref())
         .collect();
     let way_out = if inside.is_empty() {
