@@ -430,6 +430,14 @@ fn native_pass_evidence(profile: &Profile) -> HashMap<FrameId, NativeEvidence> {
             continue;
         };
         let below = &stack.frames[py + 1..];
+        // A thread waiting for the GIL waits in the interpreter loop itself (`take_gil`,
+        // inlined, then a condition variable): no native work, and no Python work either.
+        if below
+            .first()
+            .is_some_and(|&f| is_gil_wait_symbol(&profile.frames[f as usize].name))
+        {
+            continue;
+        }
         let e = out.entry(stack.frames[py]).or_default();
         e.total += stack.weight;
         if !below.is_empty() {
@@ -445,6 +453,22 @@ fn native_pass_evidence(profile: &Profile) -> HashMap<FrameId, NativeEvidence> {
         }
     }
     out
+}
+
+/// The first native frame under a Python frame whose thread waits for the GIL.
+fn is_gil_wait_symbol(name: &str) -> bool {
+    matches!(
+        name,
+        "take_gil"
+            | "drop_gil"
+            | "PyEval_RestoreThread"
+            | "PyEval_AcquireThread"
+            | "PyCOND_TIMEDWAIT"
+            | "pthread_cond_timedwait"
+            | "pthread_cond_wait"
+            | "__pthread_cond_timedwait"
+            | "__pthread_cond_wait"
+    )
 }
 
 fn is_gc_symbol(name: &str) -> bool {
@@ -692,6 +716,29 @@ mod tests {
         assert_eq!(got, vec![(3, 3, 3.0), (5, 2, 1.0)]);
         let with_idle = a.line_times(&p, main, true);
         assert_eq!(with_idle[1].weight, 3);
+    }
+
+    #[test]
+    fn a_thread_waiting_for_the_gil_is_no_native_time() {
+        let mut b = ProfileBuilder::default();
+        let t = b.intern_thread(1, 1, None);
+        let work = b.intern_frame(frame("work", "app", 5, "s += i % 7", FrameKind::Python));
+        let wait = b.intern_frame(frame(
+            "pthread_cond_timedwait",
+            "libc.so.6",
+            0,
+            "",
+            FrameKind::Native,
+        ));
+        for _ in 0..10 {
+            b.add_stack(t, vec![work], false, true, false);
+            // The native pass: ten of its samples waited for the GIL, one ran the line.
+            b.add_stack(t, vec![work, wait], false, false, true);
+        }
+        b.add_stack(t, vec![work], false, true, true);
+        let p = b.to_profile(Meta::default());
+        let a = analyze(&p, &AnalyzeOptions::default());
+        assert_eq!(a.find("work").unwrap().native_share(), 0.0);
     }
 
     #[test]
