@@ -440,16 +440,18 @@ fn native_pass_evidence(profile: &Profile) -> HashMap<FrameId, NativeEvidence> {
         }
         let e = out.entry(stack.frames[py]).or_default();
         e.total += stack.weight;
-        if !below.is_empty() {
-            e.native += stack.weight;
-            let leaf = &profile.frames[*below.last().expect("not empty") as usize];
-            *e.symbols.entry(leaf.name.clone()).or_default() += stack.weight;
-        }
+        // The cyclic garbage collector runs because interpreted code allocated Python
+        // objects: its time goes with that code (a port keeping its data in Rust has none),
+        // not with the native code a port keeps calling.
         if below
             .iter()
             .any(|&f| is_gc_symbol(&profile.frames[f as usize].name))
         {
             e.gc += stack.weight;
+        } else if !below.is_empty() {
+            e.native += stack.weight;
+            let leaf = &profile.frames[*below.last().expect("not empty") as usize];
+            *e.symbols.entry(leaf.name.clone()).or_default() += stack.weight;
         }
     }
     out
@@ -716,6 +718,28 @@ mod tests {
         assert_eq!(got, vec![(3, 3, 3.0), (5, 2, 1.0)]);
         let with_idle = a.line_times(&p, main, true);
         assert_eq!(with_idle[1].weight, 3);
+    }
+
+    #[test]
+    fn the_garbage_collector_counts_with_the_code_that_allocated() {
+        let mut b = ProfileBuilder::default();
+        let t = b.intern_thread(1, 1, None);
+        let build = b.intern_frame(frame(
+            "build",
+            "app",
+            5,
+            "nodes.append(Node(x))",
+            FrameKind::Python,
+        ));
+        let gc = b.intern_frame(frame("gc_collect_main", "python", 0, "", FrameKind::Native));
+        for _ in 0..10 {
+            b.add_stack(t, vec![build], false, true, false);
+            b.add_stack(t, vec![build, gc], false, true, true);
+        }
+        let p = b.to_profile(Meta::default());
+        let a = analyze(&p, &AnalyzeOptions::default());
+        assert_eq!(a.find("build").unwrap().native_share(), 0.0);
+        assert!(a.gc_weight > 9.0, "{}", a.gc_weight);
     }
 
     #[test]
