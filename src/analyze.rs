@@ -443,12 +443,20 @@ fn native_pass_evidence(profile: &Profile) -> HashMap<FrameId, NativeEvidence> {
         // The cyclic garbage collector runs because interpreted code allocated Python
         // objects: its time goes with that code (a port keeping its data in Rust has none),
         // not with the native code a port keeps calling.
-        if below
+        let gc_at = below
             .iter()
-            .any(|&f| is_gc_symbol(&profile.frames[f as usize].name))
-        {
+            .position(|&f| is_gc_symbol(&profile.frames[f as usize].name));
+        if gc_at.is_some() {
             e.gc += stack.weight;
-        } else if !below.is_empty() {
+        }
+        // A collection an extension's allocations set off (a C decoder building objects)
+        // stays with that extension.
+        let by_interpreted_code = gc_at.is_some_and(|at| {
+            below[..at].iter().all(|&f| {
+                is_interpreter_module(profile.frames[f as usize].module.as_deref().unwrap_or(""))
+            })
+        });
+        if !by_interpreted_code && !below.is_empty() {
             e.native += stack.weight;
             let leaf = &profile.frames[*below.last().expect("not empty") as usize];
             *e.symbols.entry(leaf.name.clone()).or_default() += stack.weight;
@@ -471,6 +479,18 @@ fn is_gil_wait_symbol(name: &str) -> bool {
             | "__pthread_cond_timedwait"
             | "__pthread_cond_wait"
     )
+}
+
+/// Whether a native frame's module is the interpreter itself (or the C library under it), not
+/// an extension.
+fn is_interpreter_module(module: &str) -> bool {
+    module.is_empty()
+        || module == "?"
+        || module.starts_with("libpython")
+        || module.starts_with("python")
+        || module.starts_with("libc.")
+        || module.starts_with("libc-")
+        || module.starts_with("ld-linux")
 }
 
 fn is_gc_symbol(name: &str) -> bool {

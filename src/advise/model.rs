@@ -55,7 +55,8 @@ impl<'a> Model<'a> {
         out.extend(self.mostly_native(&native, &covered));
         let mut out = group_leave_its(out);
         out.extend(self.library_analogues(t.analogue_share));
-        out.extend(self.package_ports());
+        let inside_packages = self.package_ports(&out);
+        out.extend(inside_packages);
         out.extend(self.waiting());
         if opts.readiness {
             for c in out.iter_mut().filter(|c| c.verdict != Verdict::LeaveIt) {

@@ -11,7 +11,7 @@ use std::collections::HashMap;
 use super::index::Origin;
 use super::model::Model;
 use super::report::{Candidate, FunctionRef, Reason, Verdict};
-use crate::profile::FrameKind;
+use crate::profile::{Frame, FrameKind};
 
 /// Code compiled from Python that a region's native time runs in.
 pub(super) struct CompiledCode {
@@ -41,6 +41,26 @@ impl CompiledCode {
     }
 }
 
+/// The module a compiled frame belongs to: mypyc's from its symbol, else the folder of its C
+/// source (`/project/msgpack/_cmsgpack.c`: `msgpack`), else its shared object's name.
+fn compiled_module(frame: &Frame, flavor: &str) -> String {
+    if flavor == "mypyc" {
+        if let Some((_, m)) = compiled_symbol(&frame.name).filter(|(_, m)| !m.is_empty()) {
+            return m;
+        }
+    }
+    let source_dir = std::path::Path::new(&frame.file)
+        .parent()
+        .and_then(|d| d.file_name())
+        .and_then(|d| d.to_str())
+        .filter(|_| frame.file.ends_with(".c") || frame.file.ends_with(".pyx"));
+    if let Some(dir) = source_dir {
+        return dir.to_owned();
+    }
+    let module = frame.module.as_deref().unwrap_or(&frame.name);
+    module.split('.').next().unwrap_or(module).to_owned()
+}
+
 /// A native symbol of code compiled from Python, with its module: mypyc's
 /// `CPyDef_linegen___LineGenerator___visit` (`linegen`), Cython's
 /// `__pyx_pw_7msgpack_9_cmsgpack_7Packer_5pack` (`msgpack`).
@@ -50,6 +70,10 @@ fn compiled_symbol(symbol: &str) -> Option<(&'static str, String)> {
             let module = rest.split("___").next().unwrap_or(rest);
             return Some(("mypyc", module.to_owned()));
         }
+    }
+    if symbol.starts_with("__Pyx") {
+        // One of Cython's runtime helpers: the module is the shared object's.
+        return Some(("Cython", String::new()));
     }
     let rest = symbol.strip_prefix("__pyx_")?;
     // `pw_7msgpack_9_cmsgpack_...`: a kind, then length-prefixed names.
@@ -104,9 +128,14 @@ impl Model<'_> {
         out
     }
 
-    /// Code compiled from Python (mypyc's `CPyDef_`, Cython's `__pyx_` functions) in the
-    /// native pass's samples under `f`, when it is most of them.
+    /// Code compiled from Python (mypyc's `CPyDef_`, Cython's `__pyx_` functions, and every
+    /// other function of the shared objects holding them) in the native pass's samples under
+    /// `f`, when it is most of them.
     pub(super) fn compiled_code(&self, f: usize) -> Option<CompiledCode> {
+        let compiled_objects = self.compiled_objects();
+        if compiled_objects.is_empty() {
+            return None;
+        }
         let (mut native, mut compiled) = (0u64, 0u64);
         let mut modules: HashMap<String, u64> = HashMap::new();
         let mut flavors: HashMap<&'static str, u64> = HashMap::new();
@@ -122,19 +151,22 @@ impl Model<'_> {
             if !holds_f {
                 continue;
             }
-            let symbols: Vec<&str> = stack
+            let natives: Vec<&Frame> = stack
                 .frames
                 .iter()
                 .map(|&id| &self.profile.frames[id as usize])
                 .filter(|fr| fr.kind == FrameKind::Native)
-                .map(|fr| fr.name.as_str())
                 .collect();
-            if symbols.is_empty() {
+            if natives.is_empty() {
                 continue;
             }
             native += stack.weight;
             // The outermost compiled function: the package's entry point on this stack.
-            let Some((flavor, module)) = symbols.iter().find_map(|s| compiled_symbol(s)) else {
+            let found = natives.iter().find_map(|fr| {
+                let flavor = *compiled_objects.get(fr.module.as_deref()?)?;
+                Some((flavor, compiled_module(fr, flavor)))
+            });
+            let Some((flavor, module)) = found else {
                 continue;
             };
             compiled += stack.weight;
@@ -156,6 +188,24 @@ impl Model<'_> {
             modules: modules.into_iter().take(4).map(|(m, _)| m).collect(),
             share: compiled as f64 / native as f64,
         })
+    }
+
+    /// The shared objects of the profile compiled from Python, with how.
+    fn compiled_objects(&self) -> HashMap<&str, &'static str> {
+        let mut out = HashMap::new();
+        for frame in self
+            .profile
+            .frames
+            .iter()
+            .filter(|f| f.kind == FrameKind::Native)
+        {
+            if let (Some(module), Some((flavor, _))) =
+                (frame.module.as_deref(), compiled_symbol(&frame.name))
+            {
+                out.insert(module, flavor);
+            }
+        }
+        out
     }
 
     /// A program function whose time is mostly native.

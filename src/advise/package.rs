@@ -12,7 +12,7 @@ use super::report::{Candidate, Verdict};
 
 impl<'a> Model<'a> {
     /// Ports inside the installed packages that interpret enough of the run.
-    pub(super) fn package_ports(&self) -> Vec<Candidate> {
+    pub(super) fn package_ports(&self, existing: &[Candidate]) -> Vec<Candidate> {
         let t = &self.rules.scoring.thresholds;
         let mut out = Vec::new();
         for package in self
@@ -32,29 +32,46 @@ impl<'a> Model<'a> {
                     package_of(&self.analysis.functions[f]) == Some(&package.package)
                 })
             };
-            let mut candidates: Vec<Candidate> =
-                candidates.into_iter().filter(|c| in_package(c)).collect();
+            // A port of a program function that takes the package's code with it counts too
+            // (the program's loop over a parser), unless the program's own search already
+            // reported that function.
+            let already = |c: &Candidate| existing.iter().any(|e| e.function == c.function);
+            let mut candidates: Vec<Candidate> = candidates
+                .into_iter()
+                .filter(|c| in_package(c) || (c.verdict != Verdict::LeaveIt && !already(c)))
+                .collect();
             // No port inside it: still name where its time goes, and why no port pays.
-            if !candidates.iter().any(|c| c.verdict == Verdict::Port) {
+            if !candidates.iter().any(|c| c.verdict != Verdict::LeaveIt) {
                 candidates.sort_by(|a, b| b.time_share.total_cmp(&a.time_share));
                 candidates.truncate(1);
             }
             for mut c in candidates {
-                c.summary = match c.verdict {
-                    Verdict::Port => format!(
+                let inside = in_package(&c);
+                c.summary = match (c.verdict, inside) {
+                    (Verdict::Port, true) => format!(
                         "{}; inside the installed package {} ({:.0}% of the run interprets \
                          it): port it in a vendored copy, or contribute the port upstream",
                         c.summary,
                         package.package,
                         100.0 * package.share
                     ),
-                    Verdict::LeaveIt => format!(
+                    (Verdict::Port, false) => format!(
+                        "{}; the port takes the code it calls in the installed package {} \
+                         ({:.0}% of the run interprets it) with it",
+                        c.summary,
+                        package.package,
+                        100.0 * package.share
+                    ),
+                    (Verdict::LeaveIt, _) => format!(
                         "inside the installed package {} ({:.0}% of the run interprets it): {}",
                         package.package,
                         100.0 * package.share,
                         c.summary
                     ),
-                    Verdict::UseLibrary => continue,
+                    (Verdict::UseLibrary, _) => format!(
+                        "{}; inside the installed package {}",
+                        c.summary, package.package
+                    ),
                 };
                 c.package = Some(package.package.clone());
                 out.push(c);
