@@ -90,6 +90,23 @@ impl Model<'_> {
                     .into(),
             ));
         }
+        // A generator passed in resumes Python code for every item the port takes from it.
+        let generator_arg = probed.and_then(|p| {
+            p.args
+                .iter()
+                .find(|a| matches!(a.type_name.as_str(), "generator" | "async_generator"))
+        });
+        if let Some(arg) = generator_arg {
+            return Some((
+                Exclusion::Callback,
+                format!(
+                    "takes `{}`, a generator its caller passes in: ported alone it would resume \
+                     Python for every item; port it with the generator, from the caller that \
+                     makes it",
+                    arg.name
+                ),
+            ));
+        }
         if let Some((line, param)) = source.and_then(|src| python_callback(src, probed)) {
             return Some((
                 Exclusion::Callback,
@@ -338,5 +355,59 @@ mod tests {
             "{apply_all:?}"
         );
         assert_eq!(first.function.name, "run", "{}", first.summary);
+    }
+
+    #[test]
+    fn a_function_taking_a_generator_is_no_boundary_on_its_own() {
+        let source = "def total(items):\n    s = 0.0\n    for x in items:\n        s += x * x\n    return s\n";
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("app.py");
+        std::fs::write(&file, source).unwrap();
+        let file = file.display().to_string();
+        let mut b = ProfileBuilder::default();
+        let t = b.intern_thread(1, 1, None);
+        let module = b.intern_frame(python_frame("<module>", &file, "app"));
+        let total = b.intern_frame(Frame {
+            first_line: Some(1),
+            ..python_frame("total", &file, "app")
+        });
+        for _ in 0..100 {
+            b.add_stack(t, vec![module, total], false, true, false);
+        }
+        let mut p = b.to_profile(Meta {
+            command: vec!["python".into(), file.clone()],
+            cwd: Some(dir.path().display().to_string()),
+            wall_seconds: 1.0,
+            ..Meta::default()
+        });
+        p.provenance = Provenance::Local;
+        p.probe = Some(crate::profile::ProbeResults {
+            functions: vec![crate::profile::ProbedFunction {
+                file: file.clone(),
+                name: "total".into(),
+                qualname: "total".into(),
+                first_line: 1,
+                calls: 30,
+                calls_exact: true,
+                args: vec![crate::profile::TypeObservation {
+                    name: "items".into(),
+                    type_name: "generator".into(),
+                    count: 30,
+                    mean_size: 0.0,
+                    max_size: 0,
+                }],
+                ..Default::default()
+            }],
+            ..Default::default()
+        });
+        let advice = advice_of(&p);
+        let first = &advice.candidates[0];
+        let option = first
+            .alternatives
+            .iter()
+            .find(|o| o.function.name == "total")
+            .unwrap();
+        assert_eq!(option.exclusion, Some(Exclusion::Callback), "{option:?}");
+        assert_ne!(first.verdict, Verdict::Port, "{}", first.summary);
     }
 }

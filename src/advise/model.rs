@@ -56,6 +56,14 @@ impl<'a> Model<'a> {
         let mut out = group_leave_its(out);
         out.extend(self.library_analogues(t.analogue_share));
         let inside_packages = self.package_ports(&out);
+        // A port found with a package's code counted in replaces the leave-it the program's
+        // own search gave the same function.
+        out.retain(|c| {
+            c.verdict != Verdict::LeaveIt
+                || !inside_packages
+                    .iter()
+                    .any(|p| p.verdict != Verdict::LeaveIt && p.function == c.function)
+        });
         out.extend(inside_packages);
         out.extend(self.waiting());
         if opts.readiness {

@@ -35,7 +35,11 @@ impl<'a> Model<'a> {
             // A port of a program function that takes the package's code with it counts too
             // (the program's loop over a parser), unless the program's own search already
             // reported that function.
-            let already = |c: &Candidate| existing.iter().any(|e| e.function == c.function);
+            let already = |c: &Candidate| {
+                existing
+                    .iter()
+                    .any(|e| e.function == c.function && e.verdict != Verdict::LeaveIt)
+            };
             let mut candidates: Vec<Candidate> = candidates
                 .into_iter()
                 .filter(|c| in_package(c) || (c.verdict != Verdict::LeaveIt && !already(c)))
