@@ -421,6 +421,8 @@ fn functions_of_frames(profile: &Profile) -> (Vec<usize>, Vec<FunctionStats>) {
 /// What the `--native` pass saw under each innermost Python frame.
 fn native_pass_evidence(profile: &Profile) -> HashMap<FrameId, NativeEvidence> {
     let mut out: HashMap<FrameId, NativeEvidence> = HashMap::new();
+    // Whether the samples say which thread held the GIL at all.
+    let gil_known = profile.native_stacks.iter().any(|s| s.gil);
     for stack in &profile.native_stacks {
         let Some(py) = stack
             .frames
@@ -431,11 +433,17 @@ fn native_pass_evidence(profile: &Profile) -> HashMap<FrameId, NativeEvidence> {
         };
         let below = &stack.frames[py + 1..];
         // A thread waiting for the GIL waits in the interpreter loop itself (`take_gil`,
-        // inlined, then a condition variable): no native work, and no Python work either.
-        if below
-            .first()
-            .is_some_and(|&f| is_gil_wait_symbol(&profile.frames[f as usize].name))
-        {
+        // inlined, then a condition variable or a futex straight in the C library): no native
+        // work, and no Python work either. Native work without the GIL (zlib, hashing, I/O)
+        // runs in an extension or libpython first.
+        let first_native = below.first().map(|&f| &profile.frames[f as usize]);
+        let waits_for_gil = first_native.is_some_and(|f| {
+            is_gil_wait_symbol(&f.name)
+                || (gil_known
+                    && !stack.gil
+                    && f.module.as_deref().is_some_and(|m| m.starts_with("libc.")))
+        });
+        if waits_for_gil {
             continue;
         }
         let e = out.entry(stack.frames[py]).or_default();
@@ -774,10 +782,20 @@ mod tests {
             "",
             FrameKind::Native,
         ));
+        // An unnamed function of the C library, straight under the interpreter loop, in a
+        // thread without the GIL: a futex on the GIL's way.
+        let futex = b.intern_frame(frame(
+            "0x7f98e90abcae",
+            "libc.so.6",
+            0,
+            "",
+            FrameKind::Native,
+        ));
         for _ in 0..10 {
             b.add_stack(t, vec![work], false, true, false);
-            // The native pass: ten of its samples waited for the GIL, one ran the line.
+            // The native pass: twenty of its samples waited for the GIL, one ran the line.
             b.add_stack(t, vec![work, wait], false, false, true);
+            b.add_stack(t, vec![work, futex], false, false, true);
         }
         b.add_stack(t, vec![work], false, true, true);
         let p = b.to_profile(Meta::default());
