@@ -173,6 +173,12 @@ impl Model<'_> {
         if size.classes.is_empty() {
             return false;
         }
+        // A method called over and over gets its object from outside each time: the object
+        // lives in Python between the calls, and its state crosses with every one.
+        let stats = &self.analysis.functions[f];
+        if class_of(&stats.name).is_some() && stats.calls.is_none_or(|c| c.count > FEW_CALLS) {
+            return false;
+        }
         let (mut methods, mut all) = (0.0, 0.0);
         for (&g, &w) in &region.by_function {
             if self.index.origins[g] != Origin::Program {
@@ -284,11 +290,15 @@ impl Model<'_> {
     }
 }
 
+/// Calls of a method few enough for its object to be converted into a Rust struct at each.
+const FEW_CALLS: u64 = 100;
+
 /// The class of a method's qualified name (`Task.run` -> `Task`), not of a nested function.
 fn class_of(name: &str) -> Option<&str> {
     let (class, _) = name.rsplit_once('.')?;
     let class = class.rsplit('.').next().unwrap_or(class);
-    (!class.contains('<') && class.starts_with(|c: char| c.is_ascii_uppercase())).then_some(class)
+    let bare = class.trim_start_matches('_');
+    (!class.contains('<') && bare.starts_with(|c: char| c.is_ascii_uppercase())).then_some(class)
 }
 
 /// Whole-program speedup when `saved` of the run is saved.

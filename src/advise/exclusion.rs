@@ -12,6 +12,10 @@ use crate::analyze::Calls;
 use crate::profile::ProbedFunction;
 use crate::pysource::PyFunction;
 
+/// A method of the boundary's classes running outside it with at least this share of the run
+/// makes their objects cross the boundary.
+const OUTSIDE_METHOD_SHARE: f64 = 0.02;
+
 impl Model<'_> {
     /// Why `f` cannot be a boundary, when it cannot.
     pub(super) fn exclusion(
@@ -120,7 +124,7 @@ impl Model<'_> {
         // Classes whose methods run outside the boundary too: their objects cross it, and a
         // port must move those methods as well. Methods all under it move with it (an engine).
         let (classes, outside) = self.classes_crossing(f, probed);
-        if !classes.is_empty() && outside > 0 && outside + scope > t.max_boundary_functions {
+        if !classes.is_empty() && outside > 0 {
             return Some((
                 Exclusion::Classes,
                 format!(
@@ -170,6 +174,7 @@ impl Model<'_> {
                 self.index.origins[*i] == Origin::Program
                     && *i != f
                     && self.index.within(*i, f) < 0.5
+                    && self.index.share(g.inclusive_weight as f64) >= OUTSIDE_METHOD_SHARE
                     && g.file == stats.file
                     && classes.iter().any(|c| {
                         g.name
