@@ -239,6 +239,9 @@ pub struct Meta {
     /// Samples dropped because they showed the probe's own code, not the program's.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub probe_samples: u64,
+    /// Time-pass rounds dropped because the native pass held the program stopped meanwhile.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub overlapped_ticks: u64,
     /// True when recording stopped on Ctrl-C or a signal rather than the target's exit.
     pub interrupted: bool,
     /// How the launched target ended; `None` while it still ran or when attached.

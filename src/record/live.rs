@@ -410,6 +410,12 @@ impl Session {
 
     fn add(&mut self, pass: Pass, sample: Tick) {
         let native_pass = pass == Pass::Native;
+        if sample.overlapped {
+            // Read while the native pass held the program stopped: every thread would
+            // count as waiting. The time it stands for is left out of the run's samples.
+            self.meta.overlapped_ticks += 1;
+            return;
+        }
         if pass == Pass::Time {
             self.meta.ticks += 1;
             self.meta.locked_reads += u64::from(sample.locked);

@@ -13,6 +13,7 @@
 //! and they end no process.
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::Sender;
 use std::thread;
 use std::time::{Duration, Instant};
@@ -53,7 +54,14 @@ pub(super) struct Tick {
     /// How many sampling periods the tick stands for: more than one when reads fell behind
     /// and the sampler skipped the ticks it missed.
     pub(super) weight: u64,
+    /// A time read taken while the native pass held the program stopped: every thread reads
+    /// as waiting, which the program was not.
+    pub(super) overlapped: bool,
 }
+
+/// Native-pass reads, counted up as each begins and as it ends: odd while the native pass
+/// holds the program stopped. (One recording per port-advisor process.)
+static NATIVE_READS: AtomicU64 = AtomicU64::new(0);
 
 /// What a sampler tells the recording.
 pub(super) enum Event {
@@ -253,13 +261,25 @@ impl Sampler {
     /// One tick: a read of every thread, with whether each was running. `None` once the
     /// process has exited.
     fn tick(&mut self, weight: u64, late: Option<Duration>) -> Option<Tick> {
+        let native = self.pass == Pass::Native;
+        let before = if native {
+            NATIVE_READS.fetch_add(1, Ordering::SeqCst) + 1
+        } else {
+            NATIVE_READS.load(Ordering::SeqCst)
+        };
         let read = self.read();
+        let after = if native {
+            NATIVE_READS.fetch_add(1, Ordering::SeqCst) + 1
+        } else {
+            NATIVE_READS.load(Ordering::SeqCst)
+        };
         let mut tick = Tick {
             weight,
             traces: Vec::new(),
             error: None,
             locked: read.locked,
             late,
+            overlapped: !native && (before % 2 == 1 || before != after),
         };
         match read.stacks {
             Ok(traces) => {
