@@ -15,7 +15,7 @@ use libfuzzer_sys::fuzz_target;
 use port_advisor::advise::{advise, AdviseOptions};
 use port_advisor::analyze::{analyze, AnalyzeOptions};
 use port_advisor::profile::Profile;
-use port_advisor::record::import::{self, InputFormat, Merge};
+use port_advisor::import::{self, InputFormat, Merge};
 use port_advisor::record::source;
 use port_advisor::report::{self, folded::FoldOptions, html::HtmlOptions};
 use port_advisor::rules::Rules;

@@ -10,8 +10,9 @@ use anyhow::Result;
 use crate::advise::thousands;
 use crate::cli::{InputArgs, InputFormatArg};
 use crate::error::UserError;
+use crate::import;
 use crate::profile::{Profile, Provenance, TargetKind};
-use crate::record::{self, import};
+use crate::record;
 use crate::trust;
 
 /// A profile path, or a run folder holding `profile.json`.

@@ -28,9 +28,6 @@ use std::time::Duration;
 
 use crate::profile::{ExitInfo, Profile};
 
-/// Profiles other tools wrote are read by [`crate::import`], the other source of a [`Profile`];
-/// it is named here too, beside the recorder.
-pub use crate::import;
 pub use launch::{Launch, ProbeOptions, PythonChoice};
 pub use live::record;
 
