@@ -10,7 +10,7 @@ use super::model::Model;
 use super::report::Exclusion;
 use crate::analyze::Calls;
 use crate::profile::ProbedFunction;
-use crate::pysource::PyFunction;
+use crate::python::parser::PyFunction;
 
 impl Model<'_> {
     /// Why `f` cannot be a boundary, when it cannot.
