@@ -13,7 +13,7 @@
 #   FUZZ_SECONDS=600 benches/fuzz.sh         longer
 #   benches/fuzz.sh folded pprof             some targets only
 #
-# Targets (fuzz/fuzz_targets/): folded, speedscope, pprof (each `record::import::*::parse`),
+# Targets (fuzz/fuzz_targets/): folded, speedscope, pprof (each `import::*::parse`),
 # profile_json (`Profile::from_json`), pipeline (detect, parse, analyze, advise, every report
 # writer, merge, and each export read back in).
 #

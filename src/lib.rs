@@ -16,8 +16,8 @@
 //!
 //! The pipeline, one module per stage: [`cli`] -> [`record`] (or [`import`]) -> [`profile`] ->
 //! [`analyze`] -> [`advise`] -> [`report`]. [`profile`] is the model every stage shares and
-//! depends on nothing else; [`rules`] holds the knowledge as data; [`pysource`] and
-//! [`readiness`] read the program's source, tests and history.
+//! depends on nothing else; [`rules`] holds the knowledge as data; [`python`] reads
+//! Python source and paths; [`readiness`] reads the program's tests and history.
 
 pub mod advise;
 pub mod analyze;
@@ -28,7 +28,7 @@ pub mod error;
 pub mod import;
 pub mod pprof_proto;
 pub mod profile;
-pub mod pysource;
+pub mod python;
 pub mod readiness;
 pub mod record;
 pub mod report;

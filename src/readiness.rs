@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use serde::Serialize;
 
-use crate::pysource::{parse_source, Import, PyFunction};
+use crate::python::parser::{parse_source, Import, PyFunction};
 
 /// What speaks for and against porting one function now.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]

@@ -10,11 +10,12 @@
 //! else `~/.local/state/port-advisor/key`, mode 0600). Any other profile is [`Provenance::Received`]
 //! unless the user vouches for it with `--trust`.
 //!
-//! Even then, a source file is read only when it is a regular file of bounded size under the
-//! recording's working folder, its script's folder or its interpreter's prefix: a program may
-//! name its code `/dev/zero` (`compile(src, "/dev/zero", "exec")`).
+//! Even then, a source file is read only under the folders [`source_roots`] gives (the
+//! recording's working folder, its script's folder, its interpreter's prefix), and only as a
+//! regular file of bounded size ([`crate::python::source`] reads it): a program may name its
+//! code `/dev/zero` (`compile(src, "/dev/zero", "exec")`).
 //!
-//! Depends on `profile` and, for the script named by a command line, `record::source`.
+//! Depends on `profile` and, for the script named by a command line, `python::paths`.
 
 use std::io::{Read, Write};
 use std::os::unix::fs::{DirBuilderExt, MetadataExt, OpenOptionsExt};
@@ -32,9 +33,6 @@ pub fn seal_path(profile: &Path) -> PathBuf {
     name.push(".seal");
     PathBuf::from(name)
 }
-
-/// The largest source file read.
-pub const MAX_SOURCE_BYTES: u64 = 4 << 20;
 
 /// Seals the profile written at `path` as recorded here, by this user.
 pub fn seal(path: &Path) -> Result<()> {
@@ -96,7 +94,7 @@ pub fn source_roots(profile: &Profile) -> Vec<PathBuf> {
         .map(PathBuf::from)
         .filter(|p| p.is_absolute());
     let mut roots = Vec::new();
-    if let Some(script) = crate::record::source::script_path(&profile.meta.command) {
+    if let Some(script) = crate::python::paths::script_path(&profile.meta.command) {
         let script = match &cwd {
             Some(c) => c.join(script),
             None => PathBuf::from(script),
@@ -130,33 +128,6 @@ pub fn source_roots(profile: &Profile) -> Vec<PathBuf> {
         .into_iter()
         .filter_map(|r| r.canonicalize().ok())
         .collect()
-}
-
-/// Reads the source file `file` of a profile's frame, when the profile's provenance and the file
-/// allow it: a regular file of at most [`MAX_SOURCE_BYTES`] under one of `roots`.
-pub fn read_source(profile: &Profile, roots: &[PathBuf], file: &str) -> Option<String> {
-    let path = profile.source_path(file);
-    read_under(roots, &path)
-}
-
-/// Reads `path` when it is a regular file of bounded size under one of `roots`.
-pub fn read_under(roots: &[PathBuf], path: &Path) -> Option<String> {
-    let real = allowed(roots, path)?;
-    let file = std::fs::File::open(&real).ok()?;
-    // Checked on the open file: the path may have been swapped for a device since.
-    let meta = file.metadata().ok()?;
-    if !meta.is_file() || meta.len() > MAX_SOURCE_BYTES {
-        return None;
-    }
-    let mut bytes = Vec::new();
-    file.take(MAX_SOURCE_BYTES).read_to_end(&mut bytes).ok()?;
-    Some(String::from_utf8_lossy(&bytes).into_owned())
-}
-
-/// The real path of `path` when it lies under one of `roots` (symbolic links resolved).
-pub fn allowed(roots: &[PathBuf], path: &Path) -> Option<PathBuf> {
-    let real = path.canonicalize().ok()?;
-    roots.iter().any(|r| real.starts_with(r)).then_some(real)
 }
 
 /// This user's key, created on first use when `create` is set.
@@ -312,32 +283,5 @@ mod tests {
             std::fs::write(seal_path(&path), &sealed_elsewhere).unwrap();
             assert!(!is_sealed(&path));
         });
-    }
-
-    #[test]
-    fn sources_are_read_only_as_bounded_regular_files_under_a_root() {
-        let dir = tempfile::tempdir().unwrap();
-        let root = dir.path().join("project");
-        std::fs::create_dir(&root).unwrap();
-        std::fs::write(root.join("app.py"), "def f():\n    pass\n").unwrap();
-        let outside = dir.path().join("secret.py");
-        std::fs::write(&outside, "token = 1\n").unwrap();
-        std::os::unix::fs::symlink(&outside, root.join("link.py")).unwrap();
-        std::fs::write(
-            root.join("big.py"),
-            vec![b'#'; MAX_SOURCE_BYTES as usize + 1],
-        )
-        .unwrap();
-        let roots = vec![root.canonicalize().unwrap()];
-        assert!(read_under(&roots, &root.join("app.py")).is_some());
-        assert_eq!(read_under(&roots, &outside), None);
-        assert_eq!(read_under(&roots, &root.join("link.py")), None);
-        assert_eq!(read_under(&roots, &root.join("big.py")), None);
-        assert_eq!(read_under(&roots, Path::new("/proc/self/environ")), None);
-        assert_eq!(
-            read_under(&[PathBuf::from("/")], Path::new("/dev/zero")),
-            None
-        );
-        assert_eq!(read_under(&[], &root.join("app.py")), None);
     }
 }

@@ -15,8 +15,8 @@ use libfuzzer_sys::fuzz_target;
 use port_advisor::advise::{advise, AdviseOptions};
 use port_advisor::analyze::{analyze, AnalyzeOptions};
 use port_advisor::profile::Profile;
-use port_advisor::record::import::{self, InputFormat, Merge};
-use port_advisor::record::source;
+use port_advisor::import::{self, InputFormat, Merge};
+use port_advisor::python::blocks;
 use port_advisor::report::{self, folded::FoldOptions, html::HtmlOptions};
 use port_advisor::rules::Rules;
 
@@ -46,7 +46,8 @@ fuzz_target!(|bytes: &[u8]| {
         }
     };
     if format != InputFormat::PortAdvisor {
-        source::enrich(&mut profile);
+        let readable = port_advisor::trust::source_roots(&profile);
+        blocks::enrich(&mut profile, &readable);
     }
     common::check_profile(&profile);
     run_stages(&profile);

@@ -1,4 +1,4 @@
-//! `record::import::pprof::parse` on any bytes: an error or a profile the later stages can
+//! `import::pprof::parse` on any bytes: an error or a profile the later stages can
 //! take, never a panic.
 
 #![no_main]
@@ -6,7 +6,7 @@
 mod common;
 
 use libfuzzer_sys::fuzz_target;
-use port_advisor::record::import::pprof;
+use port_advisor::import::pprof;
 
 fuzz_target!(|bytes: &[u8]| {
     common::parse_each_rate(bytes, pprof::parse);

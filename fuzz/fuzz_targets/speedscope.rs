@@ -1,4 +1,4 @@
-//! `record::import::speedscope::parse` on any bytes: an error or a profile the later stages can
+//! `import::speedscope::parse` on any bytes: an error or a profile the later stages can
 //! take, never a panic.
 
 #![no_main]
@@ -6,7 +6,7 @@
 mod common;
 
 use libfuzzer_sys::fuzz_target;
-use port_advisor::record::import::speedscope;
+use port_advisor::import::speedscope;
 
 fuzz_target!(|bytes: &[u8]| {
     common::parse_each_rate(bytes, speedscope::parse);

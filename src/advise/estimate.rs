@@ -12,7 +12,7 @@ use super::index::{Origin, Region};
 use super::model::Model;
 use super::report::{BoundaryOption, DataFlow, FunctionRef, GilShare, PortSize};
 use crate::profile::{ProbedFunction, TypeObservation};
-use crate::pysource::PyFunction;
+use crate::python::parser::PyFunction;
 use crate::rules::{Direction, Span};
 
 impl Model<'_> {
@@ -365,12 +365,12 @@ impl CodeKind {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::pysource;
+    use crate::python::parser;
 
     #[test]
     fn the_kind_of_code_comes_from_what_the_body_does() {
         let src = "def mean_sq(xs):\n    t = 0.0\n    for x in xs:\n        t += x * x - 1\n    return t / len(xs)\n\n\ndef shout(words):\n    return ' '.join(w.upper().strip() for w in words)\n";
-        let m = pysource::parse_source(src).unwrap();
+        let m = parser::parse_source(src).unwrap();
         assert_eq!(
             CodeKind::of(m.find("mean_sq", None).unwrap()),
             CodeKind::Numeric

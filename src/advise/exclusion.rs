@@ -10,7 +10,7 @@ use super::model::Model;
 use super::report::Exclusion;
 use crate::analyze::Calls;
 use crate::profile::ProbedFunction;
-use crate::pysource::PyFunction;
+use crate::python::parser::PyFunction;
 
 /// A method of the boundary's classes running outside it with at least this share of the run
 /// makes their objects cross the boundary.

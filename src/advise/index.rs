@@ -13,6 +13,7 @@ use std::collections::HashMap;
 
 use crate::analyze::{Analysis, FunctionStats};
 use crate::profile::{FrameKind, Profile};
+use crate::python::paths::{self, PathOrigin};
 
 /// Where a function's code comes from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -46,21 +47,11 @@ pub(super) fn origin_of(kind: FrameKind, file: &str) -> Origin {
     if kind == FrameKind::Native {
         return Origin::Native;
     }
-    if file.contains("/site-packages/") || file.contains("/dist-packages/") {
-        Origin::Library
-    } else if file.starts_with('<') || is_stdlib_path(file) {
-        Origin::Stdlib
-    } else {
-        Origin::Program
+    match paths::origin(file) {
+        PathOrigin::Installed => Origin::Library,
+        PathOrigin::Stdlib => Origin::Stdlib,
+        PathOrigin::Program => Origin::Program,
     }
-}
-
-/// A file of CPython's own library (`.../lib/python3.11/json/encoder.py`).
-fn is_stdlib_path(file: &str) -> bool {
-    file.split('/').any(|part| {
-        part.strip_prefix("python")
-            .is_some_and(|v| v.starts_with(['2', '3']) && v.contains('.'))
-    }) && (file.contains("/lib/python") || file.contains("/lib64/python"))
 }
 
 /// One non-idle stack, reduced to what the model needs.
@@ -336,20 +327,5 @@ impl<'a> StackIndex<'a> {
 
     pub(super) fn is_module_body(&self, f: usize) -> bool {
         self.analysis.functions[f].name.ends_with("<module>")
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn stdlib_paths_are_recognised() {
-        assert!(is_stdlib_path(
-            "/root/.pyenv/versions/3.11.7/lib/python3.11/json/encoder.py"
-        ));
-        assert!(is_stdlib_path("/usr/lib/python3.11/re/__init__.py"));
-        assert!(!is_stdlib_path("/home/me/python3.11-tools/app.py"));
-        assert!(!is_stdlib_path("/home/me/app.py"));
     }
 }

@@ -4,11 +4,9 @@
 //! role (boundary search, estimate, exclusion, native and library verdicts, readiness,
 //! wording); here is what they share and the order they run in.
 //!
-//! Nothing here writes, and sources are read only through `trust::read_under`, never from
+//! Nothing here writes, and sources are read only through a [`SourceCache`], never from
 //! outside those folders.
 
-use std::cell::RefCell;
-use std::collections::HashMap;
 use std::path::PathBuf;
 
 use super::index::StackIndex;
@@ -17,7 +15,8 @@ use super::wording::grouped_summary;
 use super::AdviseOptions;
 use crate::analyze::Analysis;
 use crate::profile::{ProbedFunction, Profile};
-use crate::pysource::{self, PyFunction, PyModuleInfo};
+use crate::python::parser::PyFunction;
+use crate::python::source::SourceCache;
 use crate::rules::Rules;
 
 /// One profile as the advice sees it.
@@ -26,21 +25,22 @@ pub(super) struct Model<'a> {
     pub(super) analysis: &'a Analysis,
     pub(super) rules: &'a Rules,
     pub(super) index: StackIndex<'a>,
-    /// Each source file parsed, by path (`None`: not readable or not Python).
-    sources: RefCell<HashMap<String, Option<PyModuleInfo>>>,
+    /// The source files, each read and parsed once.
+    sources: SourceCache,
     /// The folders its source files may be read from (none for a received profile).
     pub(super) readable: Vec<PathBuf>,
 }
 
 impl<'a> Model<'a> {
     pub(super) fn new(profile: &'a Profile, analysis: &'a Analysis, rules: &'a Rules) -> Model<'a> {
+        let readable = crate::trust::source_roots(profile);
         Model {
             profile,
             analysis,
             rules,
             index: StackIndex::new(profile, analysis),
-            sources: Default::default(),
-            readable: crate::trust::source_roots(profile),
+            sources: SourceCache::new(readable.clone()),
+            readable,
         }
     }
 
@@ -78,16 +78,7 @@ impl<'a> Model<'a> {
     pub(super) fn source_of(&self, f: usize) -> Option<PyFunction> {
         let stats = &self.analysis.functions[f];
         let path = self.profile.source_path(&stats.file);
-        let key = path.display().to_string();
-        let mut cache = self.sources.borrow_mut();
-        let module = cache.entry(key).or_insert_with(|| {
-            let text = crate::trust::read_under(&self.readable, &path)?;
-            pysource::parse_source(&text).ok()
-        });
-        module
-            .as_ref()?
-            .find(&stats.name, stats.first_line)
-            .cloned()
+        self.sources.function(&path, &stats.name, stats.first_line)
     }
 
     /// What the probe measured of function `f`.

@@ -123,7 +123,7 @@ impl Model<'_> {
 fn project_root(file: &Path, cwd: Option<&str>, readable: &[PathBuf]) -> PathBuf {
     let mut dir = file.parent();
     // A repository above the folders sources may be read from is not searched for tests.
-    while let Some(d) = dir.filter(|d| crate::trust::allowed(readable, d).is_some()) {
+    while let Some(d) = dir.filter(|d| crate::python::source::allowed(readable, d).is_some()) {
         if d.join(".git").exists() {
             return d.to_path_buf();
         }

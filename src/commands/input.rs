@@ -10,8 +10,9 @@ use anyhow::Result;
 use crate::advise::thousands;
 use crate::cli::{InputArgs, InputFormatArg};
 use crate::error::UserError;
+use crate::import;
 use crate::profile::{Profile, Provenance, TargetKind};
-use crate::record::{self, import};
+use crate::python;
 use crate::trust;
 
 /// A profile path, or a run folder holding `profile.json`.
@@ -122,7 +123,8 @@ pub(super) fn merge_files(
 fn vouch(profile: &mut Profile, file: &Path, input: &InputArgs) {
     profile.provenance = trust::provenance_of(file, input.trust);
     if profile.provenance == Provenance::Local && profile.meta.target == TargetKind::Imported {
-        record::source::enrich(profile);
+        let readable = trust::source_roots(profile);
+        python::blocks::enrich(profile, &readable);
     }
 }
 

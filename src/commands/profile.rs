@@ -12,6 +12,7 @@ use crate::advise;
 use crate::cli::ProfilePlan;
 use crate::error::{ExitStatus, UserError};
 use crate::profile::{write_atomic, Profile, Provenance, TargetKind};
+use crate::python;
 use crate::record::{self, StopReason};
 use crate::report::advice::TableOptions;
 use crate::report::flamegraph::Shape;
@@ -40,7 +41,8 @@ pub fn run(mut plan: ProfilePlan) -> Result<ExitStatus> {
     // Recorded here, by this user: its sources may be read, and later commands may act on it
     // once it is sealed.
     profile.provenance = Provenance::Local;
-    record::source::enrich(&mut profile);
+    let readable = trust::source_roots(&profile);
+    python::blocks::enrich(&mut profile, &readable);
 
     save_with_fallback(&profile, &profile_path, &plan.stem)?;
     if let Err(e) = trust::seal(&profile_path) {

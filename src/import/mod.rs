@@ -14,8 +14,8 @@
 //! [`MAX_FILE_FRAMES`] frames in all, so that memory and time stay bounded whatever the input.
 //!
 //! Importing is the other source of a [`Profile`], beside recording: nothing here starts,
-//! reads or signals a process. It builds on `profile`, and on `record::source` only to name
-//! modules and read the source files a profile points at. It never uses `report`: what the
+//! reads or signals a process. It builds on `profile`, and on `python` only to name modules
+//! and read the source files a profile points at. It never uses `report`: what the
 //! importers share with the writers of the same formats lives below both (the model's
 //! [`NO_FRAME`](crate::profile::NO_FRAME), [`crate::pprof_proto`], [`crate::text`]).
 
@@ -31,7 +31,7 @@ use std::path::Path;
 use crate::profile::{
     ErrorCount, Frame, FrameId, FrameKind, Meta, Profile, ProfileBuilder, Stack, TargetKind,
 };
-use crate::record::source::{self, module_name};
+use crate::python::{blocks, paths::module_name};
 
 /// The formats `report`, `merge` and the other commands read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -324,7 +324,8 @@ pub fn read(
         parse(&bytes, &name, format, opts)?
     };
     if format != InputFormat::PortAdvisor {
-        source::enrich(&mut profile);
+        let readable = crate::trust::source_roots(&profile);
+        blocks::enrich(&mut profile, &readable);
     }
     Ok(profile)
 }

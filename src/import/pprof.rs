@@ -36,7 +36,7 @@ use prost::Message;
 use super::{FrameBudget, ImportError, ImportOptions, Limits, Position, MAX_WEIGHT};
 use crate::pprof_proto as proto;
 use crate::profile::{Frame, FrameId, FrameKind, Meta, Profile, ProfileBuilder, NO_FRAME};
-use crate::record::source::module_name;
+use crate::python::paths::module_name;
 use crate::text::printable;
 
 /// The largest profile accepted once unzipped: beyond it the input is taken for a zip bomb.

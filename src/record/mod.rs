@@ -6,8 +6,9 @@
 //! from outside with py-spy, pausing the program through `pause` when a read needs it
 //! (`activity` tells running threads from waiting ones on older Pythons); `children` watches
 //! the launched program and ends it and its descendants; `probe_link` talks with the
-//! in-process probe; `progress` draws the progress line. `source` fills in what py-spy cannot
-//! see (qualified names, first lines, module names) from the source files afterwards.
+//! in-process probe; `progress` draws the progress line. What py-spy cannot see (qualified
+//! names, first lines, module names) is filled in afterwards from the source files, by
+//! [`crate::python::blocks::enrich`].
 //!
 //! py-spy's types stay inside `sampler` and `live`, which turns the sampler's ticks into the
 //! profile. Recording never reads a file another tool wrote: that is [`crate::import`].
@@ -21,16 +22,12 @@ mod pause;
 mod probe_link;
 mod progress;
 mod sampler;
-pub mod source;
 
 use std::path::PathBuf;
 use std::time::Duration;
 
 use crate::profile::{ExitInfo, Profile};
 
-/// Profiles other tools wrote are read by [`crate::import`], the other source of a [`Profile`];
-/// it is named here too, beside the recorder.
-pub use crate::import;
 pub use launch::{Launch, ProbeOptions, PythonChoice};
 pub use live::record;
 

@@ -19,7 +19,7 @@ use super::paint::{self, Paint};
 use crate::advise::{Advice, Candidate, Verdict};
 use crate::analyze::Analysis;
 use crate::profile::{FrameKind, Profile, SamplingMode};
-use crate::pysource;
+use crate::python::source::SourceCache;
 use crate::rules::Span;
 
 const PAGE_CSS: &str = include_str!("html/page.css");
@@ -152,11 +152,11 @@ pub fn write(
             candidate: membership[i],
         })
         .collect();
-    let readable = crate::trust::source_roots(profile);
+    let files = SourceCache::new(crate::trust::source_roots(profile));
     let sources = advice
         .candidates
         .iter()
-        .map(|c| source_view(profile, &readable, analysis, c, opts.fold.include_idle))
+        .map(|c| source_view(profile, &files, analysis, c, opts.fold.include_idle))
         .collect();
     let m = &profile.meta;
     let mut verdicts = VerdictCounts::default();
@@ -234,7 +234,7 @@ pub fn write(
 /// The candidate's function, line by line, shaded by measured time.
 fn source_view(
     profile: &Profile,
-    readable: &[std::path::PathBuf],
+    files: &SourceCache,
     analysis: &Analysis,
     candidate: &Candidate,
     include_idle: bool,
@@ -245,10 +245,10 @@ fn source_view(
         return None;
     }
     let times = analysis.line_times(profile, f, include_idle);
-    let text = crate::trust::read_source(profile, readable, &stats.file);
-    let span = text.as_deref().and_then(|t| {
-        let module = pysource::parse_source(t).ok()?;
-        let found = module.find(&stats.name, stats.first_line)?;
+    let file = files.file(&profile.source_path(&stats.file));
+    let text = file.as_deref().map(|f| f.text());
+    let span = file.as_deref().and_then(|f| {
+        let found = f.function(&stats.name, stats.first_line)?;
         Some((found.decorator_line, found.last_line))
     });
     let by_line: HashMap<u32, (u64, f64)> = times

@@ -404,26 +404,4 @@ mod tests {
         let huge = "f".repeat(60);
         assert_eq!(qualified("m", &huge, 40).chars().count(), 40);
     }
-
-    #[test]
-    fn names_are_written_out_and_an_import_says_what_it_cut() {
-        use crate::record::import::{self, ImportOptions, InputFormat};
-        let deep = vec!["f"; 5000].join(";");
-        let text =
-            format!("main (app.py:1);work\x1b[2J (app\u{202e}.py:5) 80\n{deep};leaf\u{9b}0m 20\n");
-        let opts = ImportOptions::default();
-        let profile = import::parse(text.as_bytes(), "in", InputFormat::Folded, &opts).unwrap();
-        let analysis = crate::analyze::analyze(&profile, &Default::default());
-        let mut out = Vec::new();
-        write(&profile, &analysis, &SummaryOptions::default(), &mut out).unwrap();
-        let out = String::from_utf8(out).unwrap();
-        assert!(!out.contains(['\x1b', '\u{9b}', '\u{202e}']), "{out}");
-        assert!(out.contains("work\\x1b[2J"), "{out}");
-        assert!(out.contains("app\\u{202e}.py"), "{out}");
-        assert!(out.contains("leaf\\x9b0m"), "{out}");
-        assert!(
-            out.contains("Imported with a note (1 stack): stack deeper than 4096 frames"),
-            "{out}"
-        );
-    }
 }

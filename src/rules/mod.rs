@@ -20,6 +20,8 @@ use anyhow::Result;
 use serde::{Deserialize, Serialize};
 use thiserror::Error;
 
+use crate::python::lexer::{code_of, is_name_char};
+
 /// The built-in rule files: the name a user file replaces them by, and their text.
 const BUILTIN: &[(&str, &str)] = &[
     ("native.toml", include_str!("../../rules/native.toml")),
@@ -405,51 +407,6 @@ fn pattern_match(pattern: &str, name: &str) -> Option<(u8, usize)> {
         }
         None => (pattern == name).then_some((2, pattern.len())),
     }
-}
-
-fn is_name_char(c: char) -> bool {
-    c.is_alphanumeric() || c == '_'
-}
-
-/// The line with string literal contents blanked (quotes kept, so `", ".join(` still reads
-/// as a method call) and a `#` comment cut. A line inside a multi-line string cannot be told
-/// from code without the lines before it; callers pass single lines, so that case is accepted.
-fn code_of(line: &str) -> String {
-    let chars: Vec<char> = line.chars().collect();
-    let mut out = String::with_capacity(line.len());
-    // The open string's quote character and how many of it close it (1 or 3).
-    let mut open: Option<(char, usize)> = None;
-    let closes = |i: usize, q: char, n: usize| (0..n).all(|k| chars.get(i + k) == Some(&q));
-    let mut i = 0;
-    while i < chars.len() {
-        let c = chars[i];
-        match open {
-            None if c == '#' => break,
-            None if c == '"' || c == '\'' => {
-                let n = if closes(i, c, 3) { 3 } else { 1 };
-                out.extend(std::iter::repeat_n(c, n));
-                open = Some((c, n));
-                i += n;
-                continue;
-            }
-            None => out.push(c),
-            Some(_) if c == '\\' => {
-                // An escape hides the next character, even a quote (in raw strings too).
-                out.push_str("  ");
-                i += 2;
-                continue;
-            }
-            Some((q, n)) if closes(i, q, n) => {
-                out.extend(std::iter::repeat_n(q, n));
-                open = None;
-                i += n;
-                continue;
-            }
-            Some(_) => out.push(' '),
-        }
-        i += 1;
-    }
-    out
 }
 
 /// Where on `code` (already passed through [`code_of`]) the rule's callee is called.

@@ -12,7 +12,7 @@ use super::types::PyType;
 use super::{StubFunction, StubParam};
 use crate::error::UserError;
 use crate::profile::write_atomic;
-use crate::pysource::ParamKind;
+use crate::python::parser::ParamKind;
 
 /// The pyo3 and rust-numpy versions generated crates use.
 const PYO3: &str = "0.30";

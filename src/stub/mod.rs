@@ -17,7 +17,8 @@ use crate::advise::{Advice, Verdict};
 use crate::analyze::{Analysis, FunctionStats};
 use crate::error::UserError;
 use crate::profile::{Example, ProbedFunction, Profile, Provenance};
-use crate::pysource::{self, ParamKind, PyFunction};
+use crate::python::parser::{self, ParamKind, PyFunction};
+use crate::python::source::SourceCache;
 use crate::rules::Rules;
 use types::PyType;
 
@@ -117,9 +118,10 @@ pub fn stub(
             .map(|spec| find_function(analysis, spec))
             .collect::<Result<_>>()?
     };
+    let sources = SourceCache::new(crate::trust::source_roots(profile));
     let mut functions = Vec::new();
     for stats in chosen {
-        functions.push(describe(profile, analysis, advice, rules, stats)?);
+        functions.push(describe(profile, analysis, advice, rules, &sources, stats)?);
     }
     files::write_crate(&opts.output, &opts.crate_name, &functions)?;
     Ok(functions)
@@ -222,11 +224,11 @@ fn describe(
     analysis: &Analysis,
     advice: &Advice,
     rules: &Rules,
+    sources: &SourceCache,
     stats: &FunctionStats,
 ) -> Result<StubFunction> {
     let path = profile.source_path(&stats.file);
-    let readable = crate::trust::source_roots(profile);
-    let text = crate::trust::read_under(&readable, &path).ok_or_else(|| {
+    let file = sources.file(&path).ok_or_else(|| {
         UserError::Usage(format!(
             "the source of {} is not a readable file at {} under the recording's folders: run \
              port-advisor stub where the program's files are",
@@ -234,7 +236,8 @@ fn describe(
             path.display()
         ))
     })?;
-    let module = pysource::parse_source(&text)
+    let module = file
+        .parsed()
         .map_err(|e| UserError::Usage(format!("{}: {e}", path.display())))?;
     let source = module
         .find(&stats.name, stats.first_line)
@@ -321,7 +324,7 @@ pub fn crate_from_source(
     file: &Path,
     text: &str,
 ) -> Result<Vec<(String, String)>> {
-    let parsed = pysource::parse_source(text)
+    let parsed = parser::parse_source(text)
         .map_err(|e| UserError::Usage(format!("{}: {e}", file.display())))?;
     let functions: Vec<StubFunction> = parsed
         .functions

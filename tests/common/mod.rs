@@ -3,6 +3,7 @@
 #![allow(dead_code)]
 
 pub mod imported;
+pub mod profiles;
 
 use std::path::{Path, PathBuf};
 use std::process::Output;

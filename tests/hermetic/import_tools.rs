@@ -9,8 +9,8 @@ use std::path::PathBuf;
 
 use crate::common::imported::{advice_of, finds_similarity};
 use crate::common::{bin, repo};
+use port_advisor::import::{self, ImportOptions, InputFormat};
 use port_advisor::profile::{FrameKind, Profile};
-use port_advisor::record::import::{self, ImportOptions, InputFormat};
 use port_advisor::report::folded::NO_FRAME;
 
 /// The rate the fixtures and the live runs were recorded at.

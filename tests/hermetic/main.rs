@@ -1,6 +1,7 @@
 //! The tests that sample no Python process: bad input, the report commands on recorded and
 //! imported profiles, the advice on each recorded advice program as snapshots
-//! (`recorded_advice.rs`, kept in `snapshots/`), pprof in and out, what ships with the binary.
+//! (`recorded_advice.rs`, kept in `snapshots/`), pprof and speedscope out and back in (where
+//! the writers and the importers, apart in the crate, meet), what ships with the binary.
 //! They run in seconds, on any machine with the tools `.ci/setup` installs; the live tests are
 //! in `tests/live/`.
 //!
@@ -18,5 +19,7 @@ mod cli_errors;
 mod cli_reports;
 mod cli_shipping;
 mod import_tools;
+mod imported_summary;
 mod pprof_roundtrip;
 mod recorded_advice;
+mod speedscope_roundtrip;

@@ -16,10 +16,12 @@ use std::path::Path;
 use std::process::{Command, Stdio};
 
 use port_advisor::analyze::{analyze, AnalyzeOptions};
-use port_advisor::profile::{FrameKind, Profile};
-use port_advisor::record::import::{self, parse, read, ImportOptions, InputFormat};
+use port_advisor::import::{self, parse, read, ImportOptions, InputFormat};
+use port_advisor::profile::{FrameKind, Meta, Profile, ProfileBuilder, Sampling};
 use port_advisor::report::folded::FoldOptions;
 use port_advisor::report::pprof;
+
+use crate::common::profiles::{native_frame, python_frame};
 
 const SCHEMA: &str = "fixtures/pprof/profile.proto";
 const TEXT_FIXTURE: &str = "fixtures/pprof/two_threads.textproto";
@@ -374,6 +376,87 @@ fn a_recorded_profile_survives_the_round_trip() {
         ),
         before
     );
+}
+
+/// Two threads at 200 Hz: `work` at two lines, once in libpython, a wait (idle) and a sample
+/// without frames.
+fn two_threads() -> Profile {
+    let m_py =
+        |qualname, first_line, line| python_frame("/app/m.py", "m", qualname, first_line, line);
+    let mut b = ProfileBuilder::default();
+    let main = b.intern_thread(7, 0x10, Some("MainThread"));
+    let worker = b.intern_thread(7, 0x20, None);
+    let m = b.intern_frame(m_py(("<module>", "<module>"), 1, 30));
+    let work_a = b.intern_frame(m_py(("work", "Job.work"), 5, 6));
+    let work_b = b.intern_frame(m_py(("work", "Job.work"), 5, 8));
+    let wait = b.intern_frame(m_py(("wait", "wait"), 20, 21));
+    let native = b.intern_frame(native_frame(
+        "PyList_Append",
+        "Objects/listobject.c",
+        Some(320),
+        "libpython3.12.so",
+    ));
+    for (thread, frames, idle, n) in [
+        (main, vec![m, work_a], false, 3),
+        (main, vec![m, work_b], false, 2),
+        (main, vec![m, work_a, native], false, 1),
+        (main, vec![m, wait], true, 5),
+        (main, vec![], false, 1),
+        (worker, vec![m, work_a], false, 4),
+    ] {
+        b.add_weighted(thread, frames, idle, false, n);
+    }
+    b.to_profile(Meta {
+        command: vec!["python".into(), "app.py".into()],
+        started_at: "2026-11-24T16:45:00.5+00:00".into(),
+        wall_seconds: 0.08,
+        sampling: Sampling {
+            rate_hz: 200,
+            ..Sampling::default()
+        },
+        ..Meta::default()
+    })
+}
+
+#[test]
+fn a_built_profile_reads_back_as_the_same_stacks() {
+    let profile = two_threads();
+    let bytes = export(&profile);
+    let format = import::detect(&bytes).unwrap();
+    assert_eq!(format, InputFormat::Pprof);
+    let back = parse(&bytes, "out.pb.gz", format, &ImportOptions::default()).unwrap();
+    assert_eq!(back.meta.sampling.rate_hz, 200);
+    assert_eq!(back.meta.samples, 11);
+    assert_eq!(back.meta.wall_seconds, 0.08);
+    assert_eq!(back.meta.started_at, "2026-11-24T16:45:00.500+00:00");
+    let stacks = |p: &Profile| {
+        let mut out: Vec<(Vec<String>, u64, u64)> = p
+            .stacks
+            .iter()
+            .filter(|s| !s.idle)
+            .map(|s| {
+                let frames = s
+                    .frames
+                    .iter()
+                    .map(|&f| {
+                        let f = &p.frames[f as usize];
+                        format!("{} {:?} {:?}", f.display_name(), f.line, f.kind)
+                    })
+                    .collect();
+                (frames, p.threads[s.thread as usize].tid, s.weight)
+            })
+            .collect();
+        out.sort();
+        out
+    };
+    assert_eq!(stacks(&back), stacks(&profile));
+    let native = back
+        .frames
+        .iter()
+        .find(|f| f.kind == FrameKind::Native)
+        .unwrap();
+    assert_eq!(native.module.as_deref(), Some("libpython3.12.so"));
+    assert_eq!(back.threads.len(), 2);
 }
 
 /// A small fast generator, so that the "random" inputs are the same on every run.

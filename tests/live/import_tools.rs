@@ -10,8 +10,8 @@ use std::time::Duration;
 
 use crate::common::imported::{advice_of, finds_similarity};
 use crate::common::{self, bin, exclusive, fixture, repo};
+use port_advisor::import::{self, InputFormat};
 use port_advisor::profile::Profile;
-use port_advisor::record::import::{self, InputFormat};
 
 /// The pinned tools, installed once per test run (and again only when the pins change).
 struct Tools {

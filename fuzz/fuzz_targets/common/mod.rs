@@ -5,7 +5,7 @@
 #![allow(dead_code)]
 
 use port_advisor::profile::Profile;
-use port_advisor::record::import::{ImportError, ImportOptions, Position};
+use port_advisor::import::{ImportError, ImportOptions, Position};
 
 /// The name the targets give their input, which every error must repeat.
 pub const NAME: &str = "fuzz-input";

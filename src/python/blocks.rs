@@ -1,13 +1,18 @@
-//! Fills in what a sampler cannot read cheaply: each Python frame's qualified name, the first
-//! line of its definition, and its module's dotted name, found from the source files.
+//! The quick reading of a source file: its `def` and `class` blocks with their qualified names
+//! and extents, found by the statement lexer ([`super::lexer`]), and [`enrich`], which fills in
+//! what a sampler cannot read cheaply: each Python frame's qualified name, the first line of
+//! its definition, its module's dotted name and the text of its sampled line.
 //!
-//! The source is read with a small block scanner that understands indentation, strings,
-//! comments, brackets and line continuations: enough to find `def`/`class` blocks in real
-//! code, and robust to syntax it does not know (it never fails, it only finds less).
+//! Unlike [`super::parser`], it never fails on code it does not know (Python 2, a newer
+//! syntax): it only finds less. Sources are read through [`super::source`], only under the
+//! folders the caller allows.
 
 use std::collections::HashMap;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 
+use super::lexer::statements;
+use super::paths::{module_name, script_path};
+use super::source::SourceCache;
 use crate::profile::{FrameKind, Profile};
 
 /// A `def` or `class` block found in a source file.
@@ -106,99 +111,6 @@ impl SourceIndex {
     }
 }
 
-/// One logical statement: its first physical line, its last, its indentation, and its text
-/// with strings blanked and comments removed.
-struct Statement {
-    line: u32,
-    last_line: u32,
-    indent: usize,
-    text: String,
-}
-
-fn statements(text: &str) -> Vec<Statement> {
-    let mut out = Vec::new();
-    let mut current: Option<Statement> = None;
-    let mut depth: i32 = 0;
-    let mut in_triple: Option<char> = None;
-    for (i, raw) in text.lines().enumerate() {
-        let lineno = i as u32 + 1;
-        let continuing = current.is_some();
-        if !continuing {
-            let trimmed = raw.trim_start();
-            if trimmed.is_empty() || trimmed.starts_with('#') {
-                continue;
-            }
-            let indent = raw[..raw.len() - trimmed.len()]
-                .chars()
-                .map(|c| if c == '\t' { 8 } else { 1 })
-                .sum();
-            current = Some(Statement {
-                line: lineno,
-                last_line: lineno,
-                indent,
-                text: String::new(),
-            });
-        }
-        let stmt = current.as_mut().expect("statement just started");
-        stmt.last_line = lineno;
-        let mut chars = raw.chars().peekable();
-        let mut backslash = false;
-        while let Some(c) = chars.next() {
-            backslash = false;
-            if let Some(q) = in_triple {
-                if c == '\\' {
-                    chars.next();
-                } else if c == q && chars.peek() == Some(&q) {
-                    chars.next();
-                    if chars.peek() == Some(&q) {
-                        chars.next();
-                        in_triple = None;
-                    }
-                }
-                continue;
-            }
-            match c {
-                '#' => break,
-                '\'' | '"' => {
-                    let mut look = chars.clone();
-                    if look.next() == Some(c) && look.next() == Some(c) {
-                        chars.next();
-                        chars.next();
-                        in_triple = Some(c);
-                        stmt.text.push_str("\"\"");
-                        continue;
-                    }
-                    // A one-line string: skip to its closing quote.
-                    while let Some(d) = chars.next() {
-                        if d == '\\' {
-                            chars.next();
-                        } else if d == c {
-                            break;
-                        }
-                    }
-                    stmt.text.push_str("\"\"");
-                }
-                '(' | '[' | '{' => {
-                    depth += 1;
-                    stmt.text.push(c);
-                }
-                ')' | ']' | '}' => {
-                    depth = (depth - 1).max(0);
-                    stmt.text.push(c);
-                }
-                '\\' if chars.peek().is_none() => backslash = true,
-                _ => stmt.text.push(c),
-            }
-        }
-        stmt.text.push(' ');
-        if in_triple.is_none() && depth == 0 && !backslash {
-            out.push(current.take().expect("statement in progress"));
-        }
-    }
-    out.extend(current);
-    out
-}
-
 /// `def name`, `async def name` or `class name`, after any decorator-free prefix.
 fn def_header(text: &str) -> Option<(bool, String)> {
     let t = text.trim_start();
@@ -221,57 +133,11 @@ fn def_header(text: &str) -> Option<(bool, String)> {
     (!name.is_empty()).then_some((is_class, name))
 }
 
-/// The dotted module name of a Python source file: from `site-packages` or the standard
-/// library folder when it lives there, otherwise relative to the first root that holds it.
-pub fn module_name(file: &Path, roots: &[PathBuf]) -> String {
-    let text = file.to_string_lossy();
-    // Frozen standard modules (`<frozen importlib._bootstrap>`) name themselves.
-    if let Some(name) = text
-        .rsplit('/')
-        .next()
-        .and_then(|t| t.strip_prefix("<frozen "))
-        .and_then(|t| t.strip_suffix('>'))
-    {
-        return name.to_owned();
-    }
-    let mut rel: Option<String> = None;
-    for marker in ["/site-packages/", "/dist-packages/"] {
-        if let Some(i) = text.rfind(marker) {
-            rel = Some(text[i + marker.len()..].to_owned());
-            break;
-        }
-    }
-    if rel.is_none() {
-        if let Some(i) = text.rfind("/lib/python") {
-            let rest = &text[i + "/lib/python".len()..];
-            if let Some(slash) = rest.find('/') {
-                rel = Some(rest[slash + 1..].to_owned());
-            }
-        }
-    }
-    let rel = rel.unwrap_or_else(|| {
-        roots
-            .iter()
-            .find_map(|r| file.strip_prefix(r).ok())
-            .map(|p| p.to_string_lossy().into_owned())
-            .unwrap_or_else(|| {
-                file.file_name()
-                    .map(|n| n.to_string_lossy().into_owned())
-                    .unwrap_or_default()
-            })
-    });
-    let rel = rel
-        .strip_suffix(".py")
-        .or_else(|| rel.strip_suffix(".pyx"))
-        .unwrap_or(&rel);
-    let rel = rel.strip_suffix("/__init__").unwrap_or(rel);
-    rel.trim_start_matches('/').replace('/', ".")
-}
-
-/// Fills `qualname`, `first_line` and `module` of every Python frame whose source is
-/// readable (see `trust::read_source`: a local profile's files under its folders). Frames whose
-/// source cannot be read keep their plain names.
-pub fn enrich(profile: &mut Profile) {
+/// Fills `qualname`, `first_line`, `module` and `code` of every Python frame whose source may
+/// be read: a regular file of bounded size under one of `readable` (the profile's folders from
+/// [`crate::trust::source_roots`], none for a profile received from elsewhere). Frames whose
+/// source cannot be read keep their plain names and get a module named from their path.
+pub fn enrich(profile: &mut Profile, readable: &[PathBuf]) {
     let cwd = profile.meta.cwd.as_ref().map(PathBuf::from);
     let mut roots: Vec<PathBuf> = Vec::new();
     if let Some(script) = script_path(&profile.meta.command) {
@@ -284,8 +150,7 @@ pub fn enrich(profile: &mut Profile) {
         }
     }
     roots.extend(cwd.clone());
-    // Where sources may be read from: none for a profile received from elsewhere.
-    let readable = crate::trust::source_roots(profile);
+    let sources = SourceCache::new(readable.to_vec());
     let mut indexes: HashMap<String, Option<SourceIndex>> = HashMap::new();
     for frame in profile.frames.iter_mut() {
         if frame.kind != FrameKind::Python {
@@ -303,9 +168,9 @@ pub fn enrich(profile: &mut Profile) {
             frame.first_line = Some(1);
             continue;
         }
-        let index = indexes.entry(frame.file.clone()).or_insert_with(|| {
-            crate::trust::read_under(&readable, &path).map(|text| SourceIndex::parse(&text))
-        });
+        let index = indexes
+            .entry(frame.file.clone())
+            .or_insert_with(|| sources.file(&path).map(|f| SourceIndex::parse(f.text())));
         let (Some(index), Some(line)) = (index.as_ref(), frame.line) else {
             continue;
         };
@@ -322,22 +187,6 @@ pub fn enrich(profile: &mut Profile) {
             frame.first_line = Some(def.first_line);
         }
     }
-}
-
-/// The script in a `python [options] script.py args` command line, if there is one.
-pub fn script_path(argv: &[String]) -> Option<&str> {
-    let mut args = argv.iter().skip(1);
-    while let Some(a) = args.next() {
-        match a.as_str() {
-            "-m" | "-c" => return None,
-            "-W" | "-X" => {
-                args.next();
-            }
-            s if s.starts_with('-') => {}
-            s => return Some(s),
-        }
-    }
-    None
 }
 
 #[cfg(test)]
@@ -403,26 +252,5 @@ def last():
         assert_eq!(idx.function_at("area", 13).unwrap().first_line, 14);
         assert!(idx.function_at("fake", 5).is_none());
         assert_eq!(idx.enclosing(21).unwrap().qualname, "Shape.fetch");
-    }
-
-    #[test]
-    fn module_names_follow_python_import_rules() {
-        let roots = vec![PathBuf::from("/home/u/proj")];
-        let m = |p: &str| module_name(Path::new(p), &roots);
-        assert_eq!(m("/usr/lib/python3.11/json/encoder.py"), "json.encoder");
-        assert_eq!(
-            m("/root/.pyenv/versions/3.11.7/lib/python3.11/re/__init__.py"),
-            "re"
-        );
-        assert_eq!(
-            m("/v/lib/python3.12/site-packages/numpy/core/fromnumeric.py"),
-            "numpy.core.fromnumeric"
-        );
-        assert_eq!(m("/home/u/proj/pkg/mod.py"), "pkg.mod");
-        assert_eq!(m("/elsewhere/tool.py"), "tool");
-        assert_eq!(
-            m("/home/u/proj/<frozen importlib._bootstrap>"),
-            "importlib._bootstrap"
-        );
     }
 }

@@ -3,7 +3,7 @@
 //! what its body does (loops, arithmetic, string work, calls, and the constructs that make a
 //! port to Rust harder).
 //!
-//! This is the precise counterpart of the block scanner in [`crate::record::source`]: it fails
+//! This is the precise counterpart of the block scanner in [`super::blocks`]: it fails
 //! on code that is not valid Python 3 (returning the parser's [`SyntaxError`]) instead of
 //! guessing. It reads text only: decoding the file is the caller's job, and it knows nothing of
 //! profiles or scores.
