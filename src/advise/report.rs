@@ -344,6 +344,14 @@ impl Candidate {
         }
     }
 
+    /// The verdict as reports show it: `port nogil` for a port that releases the GIL.
+    pub fn label(&self) -> &'static str {
+        match (self.verdict, self.reason) {
+            (Verdict::Port, Reason::ReleaseGil) => "port nogil",
+            (v, _) => v.label(),
+        }
+    }
+
     /// With the numbers of the boundary option `o` it is judged on, the only one considered.
     pub(super) fn judged_on(self, o: &BoundaryOption) -> Candidate {
         Candidate {

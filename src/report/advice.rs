@@ -58,7 +58,7 @@ pub fn write_table(advice: &Advice, opts: &TableOptions, w: &mut dyn Write) -> R
         "#", "verdict", "function", "time", "native", "calls", "data/call", "speedup"
     )?;
     for c in &advice.candidates {
-        let verdict = paint(opts, c.verdict, &format!("{:<11}", c.verdict.label()));
+        let verdict = paint(opts, c.verdict, &format!("{:<11}", c.label()));
         writeln!(
             w,
             "  {:>2}  {} {:<34} {:>6} {:>6} {:>11} {:<20} {:>13}",
@@ -206,7 +206,7 @@ pub fn write_markdown(advice: &Advice, w: &mut dyn Write) -> Result<()> {
             w,
             "| {} | {} | `{}` | {} | {} | {} | {} | {} |",
             c.rank,
-            c.verdict.label(),
+            c.label(),
             md_code(&c.function.name),
             pct(c.time_share),
             pct(c.native_share),
@@ -231,7 +231,7 @@ fn write_candidate_md(c: &Candidate, w: &mut dyn Write) -> Result<()> {
         w,
         "## {}. {} `{}`",
         c.rank,
-        c.verdict.label(),
+        c.label(),
         md_code(&c.function.dotted())
     )?;
     writeln!(w)?;

@@ -51,8 +51,9 @@
     function verdictClass(v) {
         return { port: "v-port", use_library: "v-library", leave_it: "v-leave" }[v] || "v-leave";
     }
-    function verdictLabel(v) {
-        return { port: "port", use_library: "use library", leave_it: "leave it" }[v] || v;
+    function verdictLabel(c) {
+        if (c.verdict === "port" && c.reason === "release_gil") { return "port nogil"; }
+        return { port: "port", use_library: "use library", leave_it: "leave it" }[c.verdict] || c.verdict;
     }
     function dotted(f) { return f.module ? f.module + "." + f.name : f.name; }
     function spec(f) { return (f.module || "") + ":" + f.name; }
@@ -163,7 +164,7 @@
         var row = el("tr", { className: "row" }, [
             el("td", { className: "expand-col" }, [toggle]),
             el("td", { className: "num", text: String(c.rank) }),
-            el("td", null, [el("span", { className: "badge " + verdictClass(c.verdict), text: verdictLabel(c.verdict) })]),
+            el("td", null, [el("span", { className: "badge " + verdictClass(c.verdict), text: verdictLabel(c) })]),
             el("td", { className: "fn" }, [el("code", { text: dotted(c.function) })]),
             el("td", { className: "num", text: pct(c.time_share) }),
             el("td", { className: "num", text: pct(c.native_share) }),
@@ -390,7 +391,7 @@
         });
         var details = el("details", { id: "source-" + i, className: "source" }, [
             el("summary", null, [
-                el("span", { className: "badge " + verdictClass(c.verdict), text: verdictLabel(c.verdict) }),
+                el("span", { className: "badge " + verdictClass(c.verdict), text: verdictLabel(c) }),
                 " ",
                 el("code", { text: dotted(c.function) }),
                 el("span", { className: "muted", text: " \u2014 " + src.file })
