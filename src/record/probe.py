@@ -287,6 +287,9 @@ def _note(table, key, desc):
 
 
 class Probe(object):
+    # Seconds between windows on hot functions (see WINDOW_EVERY).
+    window_every = WINDOW_EVERY
+
     method = "sys.monitoring"
 
     def __init__(self, folder, user_roots, own_file, examples=True):
@@ -698,8 +701,10 @@ class Probe(object):
             # 3.12 a function is counted only from then, and the rest is extrapolated.
             early = timer() - self.started < 1.0
             pause = next_look - timer()
-            if hot or early:
+            if early:
                 pause = min(WINDOW_EVERY, pause)
+            elif hot:
+                pause = min(self.window_every, pause)
             if wake.wait(max(pause, 0.001)):
                 return
             t0 = cpu() if cpu else 0.0
@@ -920,6 +925,12 @@ _CO_LAZY = 0x20 | 0x80 | 0x100 | 0x200
 
 
 class WrapperProbe(Probe):
+    # A window swaps each hot function's code for the wrapper and back, which throws away the
+    # specialised calls to it on 3.11 (they are made again only after a back-off): every
+    # 50 ms, that alone ran a call-heavy parser 1.4x slower, every 0.25 s 1.15x. After the
+    # first second, windows come once a second.
+    window_every = RESTART_EVERY
+
     """For CPython 3.8-3.11, which have no sys.monitoring: a global profile hook would cost
     every call of the program (3.7x measured on 3.11), so only the candidate functions are
     wrapped, found by name in their modules when the sampler names them. Counting therefore
