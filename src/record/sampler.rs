@@ -59,6 +59,9 @@ pub(super) struct Tick {
     pub(super) overlapped: bool,
 }
 
+/// The most of a program's time the native pass may hold it stopped.
+const NATIVE_PAUSE_SHARE: f64 = 0.02;
+
 /// Native-pass reads, counted up as each begins and as it ends: odd while the native pass
 /// holds the program stopped. (One recording per port-advisor process.)
 static NATIVE_READS: AtomicU64 = AtomicU64::new(0);
@@ -230,12 +233,24 @@ impl Sampler {
         let mut timer = Timer::new(self.rate);
         while let Some(sleep) = timer.next() {
             let weight = self.skip_missed(sleep, &mut timer);
+            let began = Instant::now();
             let Some(tick) = self.tick(weight, sleep.err()) else {
                 let _ = tx.send(Event::Ended(self.pass));
                 return;
             };
             if tx.send(Event::Sample(self.pass, tick)).is_err() {
                 return;
+            }
+            if self.pass == Pass::Native {
+                // The native pass holds the program stopped while it unwinds: a deep stack
+                // or a hundred threads take far longer than usual, and the pass then waits
+                // so that its pauses stay within NATIVE_PAUSE_SHARE of the program's time.
+                let quiet = began.elapsed().div_f64(NATIVE_PAUSE_SHARE);
+                let period = Duration::from_secs_f64(1.0 / self.rate);
+                if quiet > period {
+                    thread::sleep(quiet - period);
+                    timer = Timer::new(self.rate);
+                }
             }
         }
     }
