@@ -61,6 +61,8 @@ pub(super) struct Tick {
 
 /// The most of a program's time the native pass may hold it stopped.
 const NATIVE_PAUSE_SHARE: f64 = 0.02;
+/// Pauses the native pass may take before that share applies: its first reads load symbols.
+const NATIVE_PAUSE_GRACE: Duration = Duration::from_millis(50);
 
 /// Native-pass reads, counted up as each begins and as it ends: odd while the native pass
 /// holds the program stopped. (One recording per port-advisor process.)
@@ -231,6 +233,8 @@ impl Sampler {
     /// nobody listens any more.
     fn run(mut self, tx: &Sender<Event>) {
         let mut timer = Timer::new(self.rate);
+        let started = Instant::now();
+        let mut paused = Duration::ZERO;
         while let Some(sleep) = timer.next() {
             let weight = self.skip_missed(sleep, &mut timer);
             let began = Instant::now();
@@ -244,11 +248,14 @@ impl Sampler {
             if self.pass == Pass::Native {
                 // The native pass holds the program stopped while it unwinds: a deep stack
                 // or a hundred threads take far longer than usual, and the pass then waits
-                // so that its pauses stay within NATIVE_PAUSE_SHARE of the program's time.
-                let quiet = began.elapsed().div_f64(NATIVE_PAUSE_SHARE);
-                let period = Duration::from_secs_f64(1.0 / self.rate);
-                if quiet > period {
-                    thread::sleep(quiet - period);
+                // so that its pauses stay within NATIVE_PAUSE_SHARE of the run (after a
+                // grace for its first, slower reads).
+                paused += began.elapsed();
+                let allowed = paused.saturating_sub(NATIVE_PAUSE_GRACE);
+                let due = allowed.div_f64(NATIVE_PAUSE_SHARE);
+                let elapsed = started.elapsed();
+                if due > elapsed {
+                    thread::sleep(due - elapsed);
                     timer = Timer::new(self.rate);
                 }
             }
