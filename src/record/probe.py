@@ -692,6 +692,7 @@ class Probe(object):
         timer = self._time.perf_counter
         last = timer()
         last_restart = last
+        last_windows = last
         next_look = last + 0.05  # the first look comes early: until then every call counts
         cpu = getattr(self._time, "thread_time", None)
         while self.armed:
@@ -703,8 +704,8 @@ class Probe(object):
             pause = next_look - timer()
             if early:
                 pause = min(WINDOW_EVERY, pause)
-            elif hot:
-                pause = min(self.window_every, pause)
+            if hot:
+                pause = min(last_windows + self.window_every - timer(), pause)
             if wake.wait(max(pause, 0.001)):
                 return
             t0 = cpu() if cpu else 0.0
@@ -719,7 +720,10 @@ class Probe(object):
                 restart = now - last_restart >= RESTART_EVERY
                 if restart:
                     last_restart = now
-                self._open_windows(restart)
+                # Windows come every window_every, not at every look.
+                if restart or now - last_windows >= self.window_every:
+                    last_windows = now
+                    self._open_windows(restart)
                 if look:
                     self.write()
             except Exception:
@@ -927,8 +931,8 @@ _CO_LAZY = 0x20 | 0x80 | 0x100 | 0x200
 class WrapperProbe(Probe):
     # A window swaps each hot function's code for the wrapper and back, which throws away the
     # specialised calls to it on 3.11 (they are made again only after a back-off): every
-    # 50 ms, that alone ran a call-heavy parser 1.4x slower, every 0.25 s 1.15x. After the
-    # first second, windows come once a second.
+    # 50 ms, that alone ran a call-heavy parser 1.4x slower, every 0.25 s 1.15x-1.3x:
+    # windows come once a second.
     window_every = RESTART_EVERY
 
     """For CPython 3.8-3.11, which have no sys.monitoring: a global profile hook would cost
