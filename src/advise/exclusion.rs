@@ -220,37 +220,48 @@ mod tests {
     use crate::advise::report::{Exclusion, Reason, Verdict};
     use crate::advise::test_support::{advice_of, python_frame};
     use crate::advise::Advice;
-    use crate::profile::{Frame, Meta, ProfileBuilder, Provenance};
+    use crate::profile::{Frame, Meta, Profile, ProfileBuilder, Provenance};
 
-    /// The profile of `app.py` whose module body calls `kernel` (source given) for 95% of the
-    /// run, recorded here so that the source is read.
-    fn module_calling(kernel_source: &str, kernel_line: u32) -> (tempfile::TempDir, Advice) {
+    /// The profile of `app.py` (holding `source`) recorded here, so that the source is read,
+    /// with the stacks `stacks` adds given the file's path.
+    fn local_app(
+        source: &str,
+        stacks: impl FnOnce(&mut ProfileBuilder, &str),
+    ) -> (tempfile::TempDir, Profile) {
         let dir = tempfile::tempdir().unwrap();
         let file = dir.path().join("app.py");
-        std::fs::write(&file, kernel_source).unwrap();
+        std::fs::write(&file, source).unwrap();
         let file = file.display().to_string();
         let mut b = ProfileBuilder::default();
-        let t = b.intern_thread(1, 1, None);
-        let module = b.intern_frame(python_frame("<module>", &file, "app"));
-        let kernel = b.intern_frame(Frame {
-            first_line: Some(kernel_line),
-            ..python_frame("kernel", &file, "app")
-        });
-        for _ in 0..95 {
-            b.add_stack(t, vec![module, kernel], false, true, false);
-        }
-        for _ in 0..5 {
-            b.add_stack(t, vec![module], false, true, false);
-        }
+        stacks(&mut b, &file);
         let mut p = b.to_profile(Meta {
-            command: vec!["python".into(), file.clone()],
+            command: vec!["python".into(), file],
             cwd: Some(dir.path().display().to_string()),
             wall_seconds: 1.0,
             ..Meta::default()
         });
         p.provenance = Provenance::Local;
-        let advice = advice_of(&p);
-        (dir, advice)
+        (dir, p)
+    }
+
+    /// The advice on `app.py` whose module body calls `kernel` (source given) for 95% of the
+    /// run.
+    fn module_calling(kernel_source: &str, kernel_line: u32) -> (tempfile::TempDir, Advice) {
+        let (dir, p) = local_app(kernel_source, |b, file| {
+            let t = b.intern_thread(1, 1, None);
+            let module = b.intern_frame(python_frame("<module>", file, "app"));
+            let kernel = b.intern_frame(Frame {
+                first_line: Some(kernel_line),
+                ..python_frame("kernel", file, "app")
+            });
+            for _ in 0..95 {
+                b.add_stack(t, vec![module, kernel], false, true, false);
+            }
+            for _ in 0..5 {
+                b.add_stack(t, vec![module], false, true, false);
+            }
+        });
+        (dir, advice_of(&p))
     }
 
     #[test]
@@ -315,37 +326,27 @@ mod tests {
     #[test]
     fn a_function_calling_a_python_callable_it_is_passed_is_no_boundary() {
         let source = "def apply_all(func, xs):\n    out = []\n    for x in xs:\n        out.append(func(x))\n    return out\n\ndef smooth(x):\n    return x * x\n\ndef run(n):\n    return apply_all(smooth, range(n))\n\nrun(10)\n";
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("app.py");
-        std::fs::write(&file, source).unwrap();
-        let file = file.display().to_string();
-        let mut b = ProfileBuilder::default();
-        let t = b.intern_thread(1, 1, None);
-        let frame = |b: &mut ProfileBuilder, name: &str, first: u32, line: u32| {
-            b.intern_frame(Frame {
-                first_line: Some(first),
-                line: Some(line),
-                ..python_frame(name, &file, "app")
-            })
-        };
-        let module = frame(&mut b, "<module>", 1, 13);
-        let run = frame(&mut b, "run", 10, 11);
-        let apply = frame(&mut b, "apply_all", 1, 4);
-        let apply_own = frame(&mut b, "apply_all", 1, 3);
-        let smooth = frame(&mut b, "smooth", 7, 8);
-        for _ in 0..60 {
-            b.add_stack(t, vec![module, run, apply, smooth], false, true, false);
-        }
-        for _ in 0..40 {
-            b.add_stack(t, vec![module, run, apply_own], false, true, false);
-        }
-        let mut p = b.to_profile(Meta {
-            command: vec!["python".into(), file.clone()],
-            cwd: Some(dir.path().display().to_string()),
-            wall_seconds: 1.0,
-            ..Meta::default()
+        let (_dir, p) = local_app(source, |b, file| {
+            let t = b.intern_thread(1, 1, None);
+            let mut frame = |name: &str, first: u32, line: u32| {
+                b.intern_frame(Frame {
+                    first_line: Some(first),
+                    line: Some(line),
+                    ..python_frame(name, file, "app")
+                })
+            };
+            let module = frame("<module>", 1, 13);
+            let run = frame("run", 10, 11);
+            let apply = frame("apply_all", 1, 4);
+            let apply_own = frame("apply_all", 1, 3);
+            let smooth = frame("smooth", 7, 8);
+            for _ in 0..60 {
+                b.add_stack(t, vec![module, run, apply, smooth], false, true, false);
+            }
+            for _ in 0..40 {
+                b.add_stack(t, vec![module, run, apply_own], false, true, false);
+            }
         });
-        p.provenance = Provenance::Local;
         let advice = advice_of(&p);
         let first = &advice.candidates[0];
         assert_eq!(first.verdict, Verdict::Port, "{}", first.summary);
@@ -365,27 +366,18 @@ mod tests {
     #[test]
     fn a_function_taking_a_generator_is_no_boundary_on_its_own() {
         let source = "def total(items):\n    s = 0.0\n    for x in items:\n        s += x * x\n    return s\n";
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("app.py");
-        std::fs::write(&file, source).unwrap();
-        let file = file.display().to_string();
-        let mut b = ProfileBuilder::default();
-        let t = b.intern_thread(1, 1, None);
-        let module = b.intern_frame(python_frame("<module>", &file, "app"));
-        let total = b.intern_frame(Frame {
-            first_line: Some(1),
-            ..python_frame("total", &file, "app")
+        let (_dir, mut p) = local_app(source, |b, file| {
+            let t = b.intern_thread(1, 1, None);
+            let module = b.intern_frame(python_frame("<module>", file, "app"));
+            let total = b.intern_frame(Frame {
+                first_line: Some(1),
+                ..python_frame("total", file, "app")
+            });
+            for _ in 0..100 {
+                b.add_stack(t, vec![module, total], false, true, false);
+            }
         });
-        for _ in 0..100 {
-            b.add_stack(t, vec![module, total], false, true, false);
-        }
-        let mut p = b.to_profile(Meta {
-            command: vec!["python".into(), file.clone()],
-            cwd: Some(dir.path().display().to_string()),
-            wall_seconds: 1.0,
-            ..Meta::default()
-        });
-        p.provenance = Provenance::Local;
+        let file = p.meta.command[1].clone();
         p.probe = Some(crate::profile::ProbeResults {
             functions: vec![crate::profile::ProbedFunction {
                 file: file.clone(),
