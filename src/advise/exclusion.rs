@@ -84,9 +84,10 @@ impl Model<'_> {
                 .iter()
                 .any(|p| p.name != "self" && p.name != "cls")
         });
+        // The thread count reads f's stacks: asked last, for the few that get that far.
         let called_repeatedly =
-            calls.is_some_and(|c| c.count > 1) || self.index.threads_running(f) > 1;
-        if time_share >= 0.8 && !takes_arguments && !called_repeatedly && self.is_entry_point(f) {
+            || calls.is_some_and(|c| c.count > 1) || self.index.threads_running(f) > 1;
+        if time_share >= 0.8 && !takes_arguments && !called_repeatedly() && self.is_entry_point(f) {
             return Some((
                 Exclusion::EntryPoint,
                 "the program's entry point, covering nearly all of it: porting it rewrites the \
