@@ -3,7 +3,7 @@
 
 Runs fixtures/programs/count_truth.py (which counts its own calls and prints them) under
 `port-advisor profile` on each interpreter, --reps times, and compares the counts in
-report.json with the truth:
+report.json (or, for a function the advice does not list, profile.json) with the truth:
 
   steady   a function called 15,000-35,000 times a second: counted every call on 3.12+
            (exact), from when it became a candidate before 3.12 (the rest extrapolated from
@@ -44,8 +44,11 @@ def interpreter(version):
     return None
 
 
-def counts(report):
-    """Every function's calls in report.json (candidates and their alternatives)."""
+def counts(report, profile):
+    """Every function's calls: from report.json where the advice lists the function (a
+    candidate or one of its alternatives, with the count the advice used), else from the
+    probe's results in profile.json, scaled to the whole run as the advice scales them when
+    counting began late (before 3.12, counting starts when a function becomes a candidate)."""
     out = {}
 
     def walk(x):
@@ -59,6 +62,15 @@ def counts(report):
                 walk(v)
 
     walk(report)
+    for f in (profile.get("probe") or {}).get("functions", []):
+        if f["name"] in out:
+            continue
+        calls, error, exact = f["calls"], f.get("calls_error", 0), f["calls_exact"]
+        before, sampled = f.get("sampled_before"), f.get("sampled")
+        if before and sampled and sampled > before:
+            scale = sampled / (sampled - before)
+            calls, error, exact = round(calls * scale), round(error * scale), False
+        out[f["name"]] = {"count": calls, "error": error, "exact": exact}
     return out
 
 
@@ -89,7 +101,9 @@ def main():
                 if run.returncode != 0 or not truth:
                     fail("%s run %d failed: %s" % (version, rep, run.stderr[-2000:]))
                 with open(os.path.join(out, "report.json")) as f:
-                    got = counts(json.load(f))
+                    report = json.load(f)
+                with open(os.path.join(out, "profile.json")) as f:
+                    got = counts(report, json.load(f))
                 cells = []
                 for name, true in sorted(truth.items()):
                     c = got.get(name)
