@@ -46,7 +46,12 @@ impl Model<'_> {
         {
             kind = CodeKind::Engine;
         }
-        let factor = kind.factor(&self.rules.scoring.factors);
+        let priced = self.priced_factor(
+            &region,
+            kind == CodeKind::Engine,
+            kind.factor(&self.rules.scoring.factors),
+        );
+        let factor = priced.factor;
 
         let probed = self.probed(f);
         let calls = stats.calls;
@@ -133,6 +138,8 @@ impl Model<'_> {
             chosen: false,
             gil,
             size: Some(size),
+            operations: priced.operations,
+            priced_share: priced.priced,
         }
     }
 

@@ -25,6 +25,7 @@ mod estimate;
 mod exclusion;
 mod index;
 mod library;
+mod mix;
 mod model;
 mod native;
 mod package;

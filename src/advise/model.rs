@@ -7,9 +7,11 @@
 //! Nothing here writes, and sources are read only through a [`SourceCache`], never from
 //! outside those folders.
 
+use std::collections::HashMap;
 use std::path::PathBuf;
 
 use super::index::StackIndex;
+use super::mix::PriceCache;
 use super::report::{Candidate, Reason, Verdict};
 use super::wording::grouped_summary;
 use super::AdviseOptions;
@@ -29,11 +31,25 @@ pub(super) struct Model<'a> {
     sources: SourceCache,
     /// The folders its source files may be read from (none for a received profile).
     pub(super) readable: Vec<PathBuf>,
+    /// Each function's sampled lines and their interpreted time (self time not in native code).
+    lines: HashMap<usize, Vec<(u32, f64)>>,
+    /// Functions priced by the operations of their lines, each once.
+    pub(super) prices: PriceCache,
 }
 
 impl<'a> Model<'a> {
     pub(super) fn new(profile: &'a Profile, analysis: &'a Analysis, rules: &'a Rules) -> Model<'a> {
         let readable = crate::trust::source_roots(profile);
+        let mut lines: HashMap<usize, Vec<(u32, f64)>> = HashMap::new();
+        for l in &analysis.lines {
+            let interpreted = (l.self_weight as f64 - l.native_weight).max(0.0);
+            if interpreted > 0.0 {
+                lines
+                    .entry(l.function)
+                    .or_default()
+                    .push((l.line, interpreted));
+            }
+        }
         Model {
             profile,
             analysis,
@@ -41,7 +57,14 @@ impl<'a> Model<'a> {
             index: StackIndex::new(profile, analysis),
             sources: SourceCache::new(readable.clone()),
             readable,
+            lines,
+            prices: PriceCache::default(),
         }
+    }
+
+    /// Function `f`'s sampled lines and their interpreted time.
+    pub(super) fn line_times(&self, f: usize) -> Vec<(u32, f64)> {
+        self.lines.get(&f).cloned().unwrap_or_default()
     }
 
     /// Every region worth reporting, unranked: the boundary search from each hot function,

@@ -192,6 +192,14 @@ pub struct DataFlow {
     pub cost_ns: f64,
 }
 
+/// One class of operations and its share of a boundary's interpreted time.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct OperationShare {
+    /// The class (`arithmetic`, `index`, `call`, ...: `rules/scoring.toml` [operations]).
+    pub op: String,
+    pub share: f64,
+}
+
 /// One boundary considered for a region.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct BoundaryOption {
@@ -233,6 +241,14 @@ pub struct BoundaryOption {
     /// What a port of it would have to cover.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub size: Option<PortSize>,
+    /// What its interpreted time is made of, by class of operation (from the operations of
+    /// each sampled line), largest first: what the factor was priced from.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub operations: Vec<OperationShare>,
+    /// The share of its interpreted time whose lines were priced by their operations; the
+    /// rest took the factor of its kind of code.
+    #[serde(default)]
+    pub priced_share: f64,
 }
 
 /// The program code under a boundary.

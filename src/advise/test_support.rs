@@ -62,6 +62,8 @@ pub(crate) fn leave_it(name: &str, reason: Reason, top: &str) -> Candidate {
         chosen: false,
         gil: None,
         size: None,
+        operations: Vec::new(),
+        priced_share: 0.0,
     };
     let summary = format!("{name} alone");
     let mut c =

@@ -3,7 +3,7 @@
 //! - `source` reads a program's files, only as bounded regular files under the folders a
 //!   profile allows, and caches each file read and parsed once ([`source::SourceCache`]);
 //! - `parser` describes a file's functions with a real Python parser (extents, qualified
-//!   names, signatures, what their bodies do);
+//!   names, signatures, what their bodies do, the operations of each line: `ops`);
 //! - `lexer` and `blocks` read source without a parser, never failing: the block scanner that
 //!   names sampled frames ([`blocks::enrich`]) and the line lexer the rules use to find a
 //!   native call on a sampled line;
@@ -15,6 +15,7 @@
 
 pub mod blocks;
 pub mod lexer;
+pub mod ops;
 pub mod parser;
 pub mod paths;
 pub mod source;

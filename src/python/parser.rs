@@ -8,7 +8,7 @@
 //! guessing. It reads text only: decoding the file is the caller's job, and it knows nothing of
 //! profiles or scores.
 
-use std::collections::HashSet;
+use std::collections::{BTreeMap, HashSet};
 
 use rustpython_ruff_python_ast::visitor::{self, Visitor};
 use rustpython_ruff_python_ast::{
@@ -18,6 +18,8 @@ use rustpython_ruff_python_parser::parse_module;
 use rustpython_ruff_text_size::{Ranged, TextSize};
 use serde::Serialize;
 use thiserror::Error;
+
+use super::ops::{Op, OpCounts, BUILTIN_FUNCTIONS, CONTAINER_METHODS};
 
 /// Everything found in one source file.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -137,6 +139,10 @@ pub struct Features {
     /// Imported modules the body refers to, resolved through the imports in force (module level,
     /// enclosing functions, the body itself): `np.dot` gives `numpy`. First-seen order, once each.
     pub modules_used: Vec<String>,
+    /// The operations each line of the body executes once, by class ([`Op`]), keyed by the
+    /// line of the expression or statement that performs them.
+    #[serde(skip)]
+    pub line_ops: BTreeMap<u32, OpCounts>,
 }
 
 /// Source the parser rejects: not Python 3 (`print "x"`), or broken.
@@ -618,6 +624,12 @@ impl BodyScan<'_, '_> {
         self.lines.line_of(node.start())
     }
 
+    /// Counts one operation of class `op`, performed by `node`.
+    fn op(&mut self, node: &dyn Ranged, op: Op) {
+        let line = self.line(node);
+        self.features.line_ops.entry(line).or_default()[op.index()] += 1;
+    }
+
     fn use_module(&mut self, module: &str) {
         if self.modules.insert(module.to_owned()) {
             self.features.modules_used.push(module.to_owned());
@@ -656,6 +668,7 @@ impl BodyScan<'_, '_> {
         if attr.ctx == ExprContext::Load {
             self.features.attribute_loads += 1;
         }
+        self.op(attr, Op::Attribute);
         if DYNAMIC_DUNDERS.contains(&attr.attr.as_str()) {
             let line = self.line(attr);
             self.features.dynamic_attrs.push(line);
@@ -665,6 +678,13 @@ impl BodyScan<'_, '_> {
     fn call(&mut self, call: &ast::ExprCall) {
         self.features.calls += 1;
         let line = self.line(call);
+        let op = match call.func.as_ref() {
+            Expr::Name(n) if BUILTIN_FUNCTIONS.contains(&n.id.as_str()) => Op::BuiltinCall,
+            Expr::Attribute(a) if CONTAINER_METHODS.contains(&a.attr.as_str()) => Op::BuiltinCall,
+            Expr::Attribute(a) if STRING_METHODS.contains(&a.attr.as_str()) => Op::Text,
+            _ => Op::Call,
+        };
+        self.op(call, op);
         if let Some(name) = dotted(&call.func) {
             if self.called.insert(name.clone()) {
                 self.features.called_names.push(name);
@@ -754,10 +774,28 @@ impl<'a> Visitor<'a> for BodyScan<'_, '_> {
                     Stmt::For(s) => {
                         self.features.loops += 1;
                         self.features.awaits += u32::from(s.is_async);
+                        self.op(s, Op::Iterate);
                     }
-                    Stmt::While(_) => self.features.loops += 1,
+                    Stmt::While(s) => {
+                        self.features.loops += 1;
+                        self.op(s, Op::Iterate);
+                    }
                     Stmt::With(s) => self.features.awaits += u32::from(s.is_async),
-                    Stmt::AugAssign(_) => self.features.arithmetic += 1,
+                    Stmt::AugAssign(s) => {
+                        self.features.arithmetic += 1;
+                        self.op(s, Op::Arithmetic);
+                    }
+                    Stmt::Assign(s) => {
+                        for _ in s.targets.iter().filter(|t| matches!(t, Expr::Name(_))) {
+                            self.op(s, Op::Store);
+                        }
+                    }
+                    Stmt::AnnAssign(s) if s.value.is_some() => {
+                        if matches!(&*s.target, Expr::Name(_)) {
+                            self.op(s, Op::Store);
+                        }
+                    }
+                    Stmt::Return(s) => self.op(s, Op::Store),
                     _ => {}
                 }
                 visitor::walk_stmt(self, stmt);
@@ -789,14 +827,45 @@ impl<'a> Visitor<'a> for BodyScan<'_, '_> {
             Expr::BinOp(b) => {
                 if b.op == Operator::Mod && matches!(&*b.left, Expr::StringLiteral(_)) {
                     self.features.string_methods += 1;
+                    self.op(b, Op::Text);
                 } else {
                     self.features.arithmetic += 1;
+                    self.op(b, Op::Arithmetic);
                 }
             }
-            Expr::UnaryOp(u) if u.op != UnaryOp::Not => self.features.arithmetic += 1,
-            Expr::Compare(c) => self.features.comparisons += c.ops.len() as u32,
-            Expr::Subscript(_) => self.features.subscripts += 1,
-            Expr::FString(_) => self.features.string_methods += 1,
+            Expr::UnaryOp(u) if u.op != UnaryOp::Not => {
+                self.features.arithmetic += 1;
+                self.op(u, Op::Arithmetic);
+            }
+            Expr::Compare(c) => {
+                self.features.comparisons += c.ops.len() as u32;
+                for op in c.ops.iter() {
+                    let class = if matches!(op, ast::CmpOp::In | ast::CmpOp::NotIn) {
+                        Op::Lookup
+                    } else {
+                        Op::Compare
+                    };
+                    self.op(c, class);
+                }
+            }
+            Expr::Subscript(s) => {
+                self.features.subscripts += 1;
+                self.op(s, Op::Index);
+            }
+            Expr::FString(f) => {
+                self.features.string_methods += 1;
+                self.op(f, Op::Text);
+            }
+            // A tuple on the left of `=` unpacks; it builds nothing.
+            Expr::Tuple(t) if t.ctx != ExprContext::Load => {}
+            Expr::List(_)
+            | Expr::Tuple(_)
+            | Expr::Dict(_)
+            | Expr::Set(_)
+            | Expr::ListComp(_)
+            | Expr::SetComp(_)
+            | Expr::DictComp(_)
+            | Expr::Generator(_) => self.op(expr, Op::Build),
             _ => {}
         }
         visitor::walk_expr(self, expr);
@@ -804,6 +873,7 @@ impl<'a> Visitor<'a> for BodyScan<'_, '_> {
 
     fn visit_comprehension(&mut self, comprehension: &'a ast::Comprehension) {
         self.features.loops += 1;
+        self.op(comprehension, Op::Iterate);
         self.features.awaits += u32::from(comprehension.is_async);
         visitor::walk_comprehension(self, comprehension);
     }
@@ -1142,5 +1212,38 @@ class Point:
         assert_eq!(get(&m, "f").last_line, 3);
         assert_eq!(get(&m, "f").source, "def f():\r\n    return 1");
         assert_eq!(get(&m, "g").first_line, 5);
+    }
+
+    #[test]
+    fn each_line_counts_its_operations_by_class() {
+        use crate::python::ops::Op;
+        let m = parse(concat!(
+            "def f(xs, d, p):\n",                            // 1
+            "    t = 0.0\n",                                 // 2
+            "    for x in xs:\n",                            // 3
+            "        t += x * x - 1\n",                      // 4
+            "        if x in d and x < 3:\n",                // 5
+            "            out.append(p.v[0])\n",              // 6
+            "    s = f'{t}' + ', '.join(g(k) for k in d)\n", // 7
+            "    return [t, s]\n",                           // 8
+        ));
+        let ops = &get(&m, "f").features.line_ops;
+        let at = |line: u32, op: Op| ops.get(&line).map_or(0, |c| c[op.index()]);
+        assert_eq!(at(2, Op::Store), 1);
+        assert_eq!(at(3, Op::Iterate), 1);
+        assert_eq!(at(4, Op::Arithmetic), 3, "+=, * and -");
+        assert_eq!((at(5, Op::Lookup), at(5, Op::Compare)), (1, 1));
+        assert_eq!(at(6, Op::BuiltinCall), 1, "append");
+        assert_eq!(
+            (at(6, Op::Attribute), at(6, Op::Index)),
+            (2, 1),
+            "out.append, p.v; [0]"
+        );
+        assert_eq!(at(7, Op::Text), 2, "the f-string and join");
+        assert_eq!(
+            (at(7, Op::Call), at(7, Op::Iterate), at(7, Op::Build)),
+            (1, 1, 1)
+        );
+        assert_eq!((at(8, Op::Build), at(8, Op::Store)), (1, 1));
     }
 }

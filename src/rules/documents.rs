@@ -23,6 +23,7 @@ pub type Span = [f64; 2];
 #[serde(deny_unknown_fields)]
 pub struct Scoring {
     pub factors: Factors,
+    pub operations: Operations,
     pub thresholds: Thresholds,
     pub readiness: ReadinessWeights,
 }
@@ -38,6 +39,58 @@ pub struct Factors {
     #[serde(default = "default_engine")]
     pub engine: Span,
     pub mixed: Span,
+}
+
+/// What each class of operations costs CPython, and how many times faster a faithful Rust
+/// port runs it (`[operations]`; the classes are [`crate::python::ops::Op`]).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Operations {
+    pub arithmetic: OpPrice,
+    pub compare: OpPrice,
+    pub index: OpPrice,
+    pub attribute: OpPrice,
+    pub call: OpPrice,
+    pub builtin_call: OpPrice,
+    pub build: OpPrice,
+    pub lookup: OpPrice,
+    pub text: OpPrice,
+    pub iterate: OpPrice,
+    pub store: OpPrice,
+}
+
+impl Operations {
+    pub fn price(&self, op: crate::python::ops::Op) -> &OpPrice {
+        use crate::python::ops::Op;
+        match op {
+            Op::Arithmetic => &self.arithmetic,
+            Op::Compare => &self.compare,
+            Op::Index => &self.index,
+            Op::Attribute => &self.attribute,
+            Op::Call => &self.call,
+            Op::BuiltinCall => &self.builtin_call,
+            Op::Build => &self.build,
+            Op::Lookup => &self.lookup,
+            Op::Text => &self.text,
+            Op::Iterate => &self.iterate,
+            Op::Store => &self.store,
+        }
+    }
+}
+
+/// One class of operations on both sides of a port.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct OpPrice {
+    /// Nanoseconds one operation takes CPython (`benches/calibrate/operations.py`): only the
+    /// ratios between classes matter, to split a line's time among its operations.
+    pub cpython_ns: f64,
+    /// How many times faster a port runs it, low and high.
+    pub gain: Span,
+    /// The gain when the program's classes move into the port whole (object engines): their
+    /// objects become Rust structs, attribute access a field read, method calls direct calls.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gain_moved: Option<Span>,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

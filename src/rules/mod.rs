@@ -31,8 +31,8 @@ const BUILTIN: &[(&str, &str)] = &[
 mod documents;
 
 pub use documents::{
-    CallCost, Conversion, Costs, Direction, Factors, Measured, ReadinessWeights, Scoring, Span,
-    Thresholds,
+    CallCost, Conversion, Costs, Direction, Factors, Measured, OpPrice, Operations,
+    ReadinessWeights, Scoring, Span, Thresholds,
 };
 
 /// A Python frame whose self time is spent in native code it calls.

@@ -5,7 +5,8 @@
 //! on fresh runs, whose numbers move with the machine.
 //!
 //! `fixtures/recorded/<name>.profile.json` is a run of `fixtures/programs/advice/<name>.py`
-//! (see `fixtures/recorded/README.md`). The report reads it as the machine that recorded it
+//! (see `fixtures/recorded/README.md`; `fixtures/recorded/<name>.py` when the program changed
+//! since). The report reads it as the machine that recorded it
 //! would (`--trust`): the program's source tells code kinds and blockers, and its project is
 //! searched for tests and git history. So that the report is the same on every clone and
 //! machine, the program is copied into a fresh folder outside any git repository, at the place
@@ -75,7 +76,15 @@ fn advice_in_every_format(name: &str) {
     let recorded_root = move_recording(&mut profile, &root);
     let program = format!("fixtures/programs/advice/{name}.py");
     std::fs::create_dir_all(root.join(&program).parent().unwrap()).unwrap();
-    std::fs::copy(repo().join(&program), root.join(&program)).unwrap();
+    // The program as it was recorded, when it has changed since: the recording's line numbers
+    // are those of that text.
+    let as_recorded = repo().join(format!("fixtures/recorded/{name}.py"));
+    let source = if as_recorded.exists() {
+        as_recorded
+    } else {
+        repo().join(&program)
+    };
+    std::fs::copy(source, root.join(&program)).unwrap();
     let run = root.join("run");
     std::fs::create_dir(&run).unwrap();
     profile.save(&run.join("profile.json")).unwrap();
