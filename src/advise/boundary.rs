@@ -110,12 +110,27 @@ impl Model<'_> {
             .fold(f64::NEG_INFINITY, f64::max);
         // Within the tolerance of the best saving (below it, when even the best loses time).
         let bar = best - (1.0 - t.boundary_tolerance) * best.abs();
-        let chosen = options
+        // The smallest of them; but a method called over and over takes its object's state
+        // across the boundary at every call: a caller of about its size (a tenth more
+        // functions, and one) that holds the object is preferred.
+        let within = |o: &BoundaryOption| choosable(o) && mid(o) >= bar;
+        let smallest = options
             .iter()
-            .enumerate()
-            .filter(|(_, o)| choosable(o) && mid(o) >= bar)
-            .min_by_key(|(i, o)| (o.functions, *i))
-            .map(|(i, _)| i);
+            .filter(|o| within(o))
+            .map(|o| o.functions)
+            .min();
+        let chosen = smallest.and_then(|m| {
+            let about = m + m.div_ceil(10) + 1;
+            options
+                .iter()
+                .enumerate()
+                .filter(|(_, o)| within(o))
+                .min_by_key(|(i, o)| {
+                    let crosses_state = o.functions > about || crosses_object_state(o);
+                    (crosses_state, o.functions, *i)
+                })
+                .map(|(i, _)| i)
+        });
         if let Some(i) = chosen {
             options[i].chosen = true;
         }
@@ -277,6 +292,13 @@ impl Model<'_> {
     }
 }
 
+/// Whether a boundary is a method of the program's classes called more than a few times: its
+/// object lives in Python between the calls, and its state crosses with every one.
+fn crosses_object_state(o: &BoundaryOption) -> bool {
+    super::estimate::class_of(&o.function.name).is_some()
+        && o.calls.is_none_or(|c| c.count > super::estimate::FEW_CALLS)
+}
+
 #[cfg(test)]
 mod tests {
     use crate::advise::report::{Reason, Verdict};
@@ -344,5 +366,50 @@ mod tests {
         assert_eq!(first.reason, Reason::Pays, "{}", first.summary);
         assert!(first.time_share <= 1.0, "{}", first.time_share);
         assert!(first.speedup.unwrap()[1] < 999.0, "{:?}", first.speedup);
+    }
+
+    /// A parser: `main` calls `drive` once, which calls `Parser.statement` 10,000 times;
+    /// `Parser.token`, under it, has all the time.
+    #[test]
+    fn a_method_called_over_and_over_gives_way_to_its_caller_of_about_its_size() {
+        use crate::profile::{ProbeResults, ProbedFunction};
+        let mut b = ProfileBuilder::default();
+        let t = b.intern_thread(1, 1, None);
+        let frame = |b: &mut ProfileBuilder, name: &str| {
+            b.intern_frame(python_frame(name, "/home/me/parser_app.py", "parser_app"))
+        };
+        let main = frame(&mut b, "main");
+        let drive = frame(&mut b, "drive");
+        let statement = frame(&mut b, "Parser.statement");
+        let token = frame(&mut b, "Parser.token");
+        for _ in 0..500 {
+            b.add_stack(t, vec![main, drive, statement, token], false, false, false);
+        }
+        let mut p = b.to_profile(Meta {
+            wall_seconds: 5.0,
+            ..Meta::default()
+        });
+        let probed = |name: &str, calls: u64| ProbedFunction {
+            file: "/home/me/parser_app.py".into(),
+            name: name.rsplit('.').next().unwrap().into(),
+            qualname: name.into(),
+            calls,
+            calls_exact: true,
+            ..ProbedFunction::default()
+        };
+        p.probe = Some(ProbeResults {
+            method: "sys.monitoring".into(),
+            functions: vec![
+                probed("main", 1),
+                probed("drive", 1),
+                probed("Parser.statement", 10_000),
+                probed("Parser.token", 400_000),
+            ],
+            ..ProbeResults::default()
+        });
+        let advice = advice_of(&p);
+        let first = &advice.candidates[0];
+        assert_eq!(first.verdict, Verdict::Port, "{first:#?}");
+        assert_eq!(first.function.name, "drive", "{first:#?}");
     }
 }

@@ -298,10 +298,10 @@ impl Model<'_> {
 }
 
 /// Calls of a method few enough for its object to be converted into a Rust struct at each.
-const FEW_CALLS: u64 = 100;
+pub(super) const FEW_CALLS: u64 = 100;
 
 /// The class of a method's qualified name (`Task.run` -> `Task`), not of a nested function.
-fn class_of(name: &str) -> Option<&str> {
+pub(super) fn class_of(name: &str) -> Option<&str> {
     let (class, _) = name.rsplit_once('.')?;
     let class = class.rsplit('.').next().unwrap_or(class);
     let bare = class.trim_start_matches('_');
