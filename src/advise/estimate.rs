@@ -119,6 +119,7 @@ impl Model<'_> {
             function: FunctionRef::of(stats),
             time_share,
             native_share,
+            portable_share: weight * portable_frac / run,
             functions: scope,
             calls,
             crossing_ns,

@@ -208,6 +208,10 @@ pub struct BoundaryOption {
     pub time_share: f64,
     /// Of that, the share already native.
     pub native_share: f64,
+    /// Share of the run that is the program's interpreted code under it: what a port speeds
+    /// up (the rest of its time is native, or in libraries a port keeps calling).
+    #[serde(default)]
+    pub portable_share: f64,
     /// Program functions with time under it: what the port would have to cover.
     pub functions: usize,
     pub calls: Option<Calls>,

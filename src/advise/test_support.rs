@@ -47,6 +47,7 @@ pub(crate) fn leave_it(name: &str, reason: Reason, top: &str) -> Candidate {
         function: function(top),
         time_share: 0.9,
         native_share: 0.0,
+        portable_share: 0.9,
         functions: 20,
         calls: None,
         crossing_ns: None,

@@ -207,11 +207,14 @@ fn report_rereads_a_run_with_other_rules() {
         return;
     };
     let rules = tempfile::tempdir().unwrap();
-    std::fs::write(
-        rules.path().join("scoring.toml"),
-        "[factors]\nnumeric = [1.0, 1.01]\nmixed = [1.0, 1.01]\n",
-    )
-    .unwrap();
+    // Every class of operations, and every kind of code, no faster in Rust.
+    let mut scoring = String::from("[factors]\nnumeric = [1.0, 1.01]\nmixed = [1.0, 1.01]\n");
+    scoring.push_str("[operations]\n");
+    for op in port_advisor::python::ops::ALL {
+        scoring.push_str(&format!("{}.gain = [1.0, 1.01]\n", op.key()));
+    }
+    scoring.push_str("attribute.gain_moved = [1.0, 1.01]\n");
+    std::fs::write(rules.path().join("scoring.toml"), scoring).unwrap();
     let out = common::bin()
         .arg("report")
         .arg(run.folder())
