@@ -457,7 +457,7 @@ impl Session {
                     continue;
                 }
                 // A wrapper between a caller and a candidate (Python before 3.12).
-                kept.retain(|f| !probe.is_probe_file(&f.filename));
+                kept.retain(|f| !ProbeLink::is_wrapper_file(&f.filename));
             }
             let mut outermost = kept.into_iter().rev().peekable();
             if self.runner_pid == Some(trace.pid as u32) {
@@ -497,9 +497,7 @@ impl Session {
 
 /// A stack in the probe's own code, as opposed to the program's.
 fn is_probe_trace(probe: &ProbeLink, frames: &[py_spy::Frame]) -> bool {
-    frames
-        .iter()
-        .any(|f| probe.is_probe_frame(&f.filename, &f.name))
+    frames.iter().any(|f| probe.is_probe_frame(&f.filename))
 }
 
 /// A frame as py-spy read it, in the model's terms: native when py-spy names its library or

@@ -12,9 +12,10 @@ use std::time::{Duration, Instant};
 use super::launch;
 use crate::profile::{FrameId, ProbeResults, ProbedFunction, ProfileBuilder};
 
-/// The function of the probe's wrappers (Python before 3.12), which sit between a caller
-/// and a candidate function: removed from stacks, unlike the probe's other frames.
-const PROBE_WRAPPER: &str = "port_advisor_call";
+/// The file of the probe's wrappers (Python before 3.12), which sit between a caller and a
+/// candidate function, named as the function: removed from stacks, unlike the probe's other
+/// frames (`WRAPPER_FILE` in probe.py).
+const PROBE_WRAPPER_FILE: &str = "<port-advisor wrapper>";
 
 /// How the recorder talks to the probe: it tells it which functions are candidates (the
 /// hottest Python functions by inclusive time, and their callers) and reads its results.
@@ -142,8 +143,13 @@ impl ProbeLink {
 
     /// A frame of the probe's own code: its thread (imports it makes included), or a callback
     /// on top of a call; a wrapper between a caller and a candidate is the program's.
-    pub(super) fn is_probe_frame(&self, file: &str, function: &str) -> bool {
-        self.is_probe_file(file) && !function.ends_with(PROBE_WRAPPER)
+    pub(super) fn is_probe_frame(&self, file: &str) -> bool {
+        self.is_probe_file(file)
+    }
+
+    /// A wrapper's frame, between a caller and the function it wraps.
+    pub(super) fn is_wrapper_file(file: &str) -> bool {
+        file == PROBE_WRAPPER_FILE
     }
 
     pub(super) fn choose_candidates(&mut self, builder: &ProfileBuilder) {
