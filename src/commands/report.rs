@@ -19,13 +19,15 @@ pub fn run(args: ReportArgs) -> Result<ExitStatus> {
     let rules = load_rules(args.advice.rules.as_deref())?;
     let (profile, path) = load_many(&args.profiles, &args.input, false)?;
     let analysis = analysis_of(&profile, &rules, args.idle);
-    let advice = advise::advise(&profile, &analysis, &rules, &args.advice.options());
+    let advice = crate::ui::timed("advice", || {
+        advise::advise(&profile, &analysis, &rules, &args.advice.options())
+    });
     let stdout = std::io::stdout();
     let mut out = stdout.lock();
     match args.format {
         ReportFormat::Table => {
             let table = TableOptions {
-                color: report::advice::stdout_wants_color(),
+                color: crate::ui::stdout_color(),
             };
             report::advice::write_table(&advice, &table, &mut out)?
         }

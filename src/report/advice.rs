@@ -9,18 +9,13 @@ use anyhow::Result;
 
 use crate::advise::{thousands, Advice, Candidate, DataFlow, Verdict};
 use crate::text::printable;
+use crate::ui::{self, styles};
 
 /// How the terminal table looks.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct TableOptions {
-    /// ANSI colours (only on a terminal, never with `NO_COLOR`).
+    /// Verdicts in colour (as `--color` and the terminal decide: [`crate::ui::stdout_color`]).
     pub color: bool,
-}
-
-/// Whether to colour output written to stdout.
-pub fn stdout_wants_color() -> bool {
-    use std::io::IsTerminal;
-    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
 }
 
 pub fn write_json(advice: &Advice, w: &mut dyn Write) -> Result<()> {
@@ -339,15 +334,12 @@ fn clip(s: &str, n: usize) -> String {
 }
 
 fn paint(opts: &TableOptions, verdict: Verdict, text: &str) -> String {
-    if !opts.color {
-        return text.to_owned();
-    }
-    let code = match verdict {
-        Verdict::Port => "1;32",
-        Verdict::UseLibrary => "1;36",
-        Verdict::LeaveIt => "2",
+    let style = match verdict {
+        Verdict::Port => styles::PORT,
+        Verdict::UseLibrary => styles::LIBRARY,
+        Verdict::LeaveIt => styles::DIM,
     };
-    format!("\x1b[{code}m{text}\x1b[0m")
+    ui::paint(opts.color, style, text)
 }
 
 /// Text safe inside Markdown: no table breaks, no HTML, no control characters.

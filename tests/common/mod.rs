@@ -11,6 +11,13 @@ use std::process::Output;
 use port_advisor::analyze::{analyze, Analysis, AnalyzeOptions};
 use port_advisor::profile::Profile;
 
+/// port-advisor's own exit codes (docs/exit-codes.md), as `status.code()` gives them.
+pub const USAGE: i32 = port_advisor::error::codes::USAGE as i32;
+pub const UNSUPPORTED: i32 = port_advisor::error::codes::UNSUPPORTED as i32;
+pub const ATTACH: i32 = port_advisor::error::codes::ATTACH as i32;
+pub const OUTPUT: i32 = port_advisor::error::codes::OUTPUT as i32;
+pub const FAIL_ON: i32 = port_advisor::error::codes::FAIL_ON as i32;
+
 /// The CPython versions the live tests run against.
 pub const VERSIONS: [&str; 6] = ["3.8", "3.9", "3.10", "3.11", "3.12", "3.13"];
 

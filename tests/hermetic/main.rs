@@ -15,6 +15,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod cli_conventions;
 mod cli_errors;
 mod cli_reports;
 mod cli_shipping;

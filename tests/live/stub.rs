@@ -198,7 +198,7 @@ fn bad_stub_requests_are_refused_with_the_fix_and_nothing_written() {
     };
 
     let (code, err) = stub(&["--function", "float_list:weighted_men", "-o", "a"]);
-    assert_eq!(code, Some(2), "{err}");
+    assert_eq!(code, Some(common::USAGE), "{err}");
     assert!(
         err.contains("float_list:weighted_mean"),
         "close matches: {err}"
@@ -211,13 +211,13 @@ fn bad_stub_requests_are_refused_with_the_fix_and_nothing_written() {
         "--name",
         "Bad-Name",
     ]);
-    assert_eq!(code, Some(2), "{err}");
+    assert_eq!(code, Some(common::USAGE), "{err}");
     assert!(err.contains("not a valid crate name"), "{err}");
 
     std::fs::create_dir(work.path().join("taken")).unwrap();
     std::fs::write(work.path().join("taken/keep.txt"), "mine").unwrap();
     let (code, err) = stub(&["--function", "float_list:weighted_mean", "-o", "taken"]);
-    assert_eq!(code, Some(5), "{err}");
+    assert_eq!(code, Some(common::OUTPUT), "{err}");
     assert!(err.contains("--force"), "{err}");
     assert_eq!(
         std::fs::read_to_string(work.path().join("taken/keep.txt")).unwrap(),
@@ -226,7 +226,7 @@ fn bad_stub_requests_are_refused_with_the_fix_and_nothing_written() {
 
     std::fs::remove_file(&program).unwrap();
     let (code, err) = stub(&["--function", "float_list:weighted_mean", "-o", "b"]);
-    assert_eq!(code, Some(2), "{err}");
+    assert_eq!(code, Some(common::USAGE), "{err}");
     assert!(err.contains("source of weighted_mean"), "{err}");
     assert!(!work.path().join("b").exists());
 }
