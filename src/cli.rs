@@ -319,6 +319,24 @@ pub enum ReportFormat {
     /// One self-contained page (what report.html holds): the table with each candidate's
     /// evidence, a flame graph painted by verdict, and source views shaded by time.
     Html,
+    /// Short Markdown for a CI job's summary (`>> $GITHUB_STEP_SUMMARY`).
+    Github,
+}
+
+/// What `report --fail-on` fails on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FailOn {
+    /// A `port` candidate (whose speedup reaches --fail-threshold, when given).
+    Port,
+}
+
+fn parse_speedup(s: &str) -> Result<f64, String> {
+    match s.trim().trim_end_matches(['x', 'X']).parse::<f64>() {
+        Ok(x) if x.is_finite() && x >= 1.0 => Ok(x),
+        _ => Err(format!(
+            "`{s}` is not a whole-program speedup of 1 or more (e.g. 1.5 or 1.5x)"
+        )),
+    }
 }
 
 #[derive(Debug, Args)]
@@ -327,7 +345,8 @@ pub enum ReportFormat {
     port-advisor report run/profile.json --format json > advice.json\n  \
     port-advisor report run --rules my-rules/ --top 5 --min-share 5\n  \
     port-advisor report py-spy.txt austin.folded pyroscope.pb.gz\n  \
-    port-advisor report fleet/ --input-rate 19\n\n\
+    port-advisor report fleet/ --input-rate 19\n  \
+    port-advisor report run --format github --fail-on port --fail-threshold 1.5 >> \"$GITHUB_STEP_SUMMARY\"\n\n\
     Reads profiles only: the program is not run again. With rules changed (for example\n\
     costs.toml measured on the machine that will run the port), the advice changes with them.\n\
     Other tools' profiles are read by their content: collapsed stacks (py-spy --format raw,\n\
@@ -342,6 +361,16 @@ pub struct ReportArgs {
 
     #[arg(short, long, value_enum, default_value_t = ReportFormat::Table)]
     pub format: ReportFormat,
+
+    /// Exit with 245 (after writing the report) when the advice has a `port` candidate: for a
+    /// CI job that watches a program's hot spots.
+    #[arg(long, value_enum, value_name = "WHAT")]
+    pub fail_on: Option<FailOn>,
+
+    /// With --fail-on port: only a candidate whose whole-program speedup reaches this, at the
+    /// low end of its range, fails [default: any port candidate].
+    #[arg(long, value_name = "SPEEDUP", requires = "fail_on", value_parser = parse_speedup)]
+    pub fail_threshold: Option<f64>,
 
     /// Count threads that were waiting, as in the recording's summary.
     #[arg(short, long)]

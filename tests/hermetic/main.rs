@@ -23,4 +23,5 @@ mod import_tools;
 mod imported_summary;
 mod pprof_roundtrip;
 mod recorded_advice;
+mod report_schema;
 mod speedscope_roundtrip;

@@ -759,6 +759,7 @@ fn recursion_beyond_what_py_spy_reads_is_said_plainly() {
             "{depth}: {stdout}"
         );
         let advice = std::fs::read_to_string(p.out().join("report.json")).unwrap();
+        common::assert_valid_report(&advice, "report.json");
         assert!(
             advice.contains("of sampling rounds could not be read"),
             "{depth}: the advice states the error rate"

@@ -363,6 +363,7 @@ fn py_spy_outputs_and_the_run_folder_for_scripts() {
     for file in ["profile.json", "report.json", "flame.svg"] {
         assert!(folder.join(file).is_file(), "{file} in the run folder");
     }
+    common::read_report(&folder.join("report.json"));
     let stdout = lines(&out);
     assert!(
         stdout
