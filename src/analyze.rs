@@ -37,7 +37,9 @@ impl Default for AnalyzeOptions {
 }
 
 /// A call count from the probe.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize, schemars::JsonSchema,
+)]
 pub struct Calls {
     pub count: u64,
     /// Every call was counted; otherwise `count` is an estimate with `error`.

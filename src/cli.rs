@@ -11,6 +11,7 @@ use crate::advise::AdviseOptions;
 use crate::error::UserError;
 use crate::record::{Launch, ProbeOptions, PythonChoice, RecordOptions, Target};
 use crate::report::folded::FoldOptions;
+use crate::ui::{ColorWhen, Verbosity};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -31,8 +32,80 @@ use crate::report::folded::FoldOptions;
                   port-advisor diff port-advisor-out/app-before port-advisor-out/app-after"
 )]
 pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalArgs,
+
     #[command(subcommand)]
     pub command: Command,
+}
+
+/// Options every command takes, before or after its name.
+#[derive(Debug, Clone, Args)]
+pub struct GlobalArgs {
+    /// When to colour the output: auto (on a terminal, unless NO_COLOR is set), always, never.
+    #[arg(long, value_enum, value_name = "WHEN", default_value_t = ColorWhen::Auto,
+          global = true)]
+    pub color: ColorWhen,
+
+    /// Say less: no progress line and no notes on stderr, only warnings and errors (stdout
+    /// is the same).
+    #[arg(short, long, global = true, conflicts_with = "verbose")]
+    pub quiet: bool,
+
+    /// Say more on stderr: what was read and written, and how long each step took.
+    #[arg(short, long, global = true)]
+    pub verbose: bool,
+}
+
+impl GlobalArgs {
+    pub fn verbosity(&self) -> Verbosity {
+        match (self.quiet, self.verbose) {
+            (true, _) => Verbosity::Quiet,
+            (false, true) => Verbosity::Verbose,
+            (false, false) => Verbosity::Normal,
+        }
+    }
+}
+
+impl Cli {
+    /// The command line, parsed with clap's own help and errors coloured as `--color` asks
+    /// (read ahead of the parse, so that an error about another argument honours it too).
+    pub fn try_parse_from_env() -> Result<Cli, clap::Error> {
+        Cli::try_parse_args(std::env::args_os())
+    }
+
+    pub fn try_parse_args<I, T>(args: I) -> Result<Cli, clap::Error>
+    where
+        I: IntoIterator<Item = T>,
+        T: Into<OsString> + Clone,
+    {
+        let args: Vec<OsString> = args.into_iter().map(Into::into).collect();
+        let color = color_ahead(&args);
+        let command = <Cli as clap::CommandFactory>::command().color(color.clap());
+        let matches = command.try_get_matches_from(args)?;
+        <Cli as clap::FromArgMatches>::from_arg_matches(&matches)
+    }
+}
+
+/// The `--color` value among `args`, read before clap parses them; auto when there is none
+/// or it is not one of the three (clap then says so).
+fn color_ahead(args: &[OsString]) -> ColorWhen {
+    let mut found = ColorWhen::Auto;
+    let mut iter = args.iter().skip(1).map(|a| a.to_string_lossy());
+    while let Some(arg) = iter.next() {
+        if arg == "--" {
+            break;
+        }
+        let value = match arg.strip_prefix("--color") {
+            Some("") => iter.next().map(|v| v.into_owned()),
+            Some(rest) => rest.strip_prefix('=').map(str::to_owned),
+            None => None,
+        };
+        if let Some(v) = value.and_then(|v| ColorWhen::from_str(&v, false).ok()) {
+            found = v;
+        }
+    }
+    found
 }
 
 #[derive(Debug, Subcommand)]
@@ -98,8 +171,11 @@ pub struct ProfileArgs {
     #[arg(short, long, value_name = "PID")]
     pub pid: Option<u32>,
 
-    /// The run folder to write [default: ./port-advisor-out/<script>-<timestamp>].
-    #[arg(short, long, value_name = "DIR")]
+    /// The run folder to write [default: ./port-advisor-out/<script>-<timestamp>]; or, as
+    /// py-spy takes it, a file ending in .svg, .txt, .json or .speedscope.json: that file is
+    /// written in its format (see --format) and the run folder beside it, as
+    /// <name>.port-advisor/.
+    #[arg(short, long, value_name = "DIR_OR_FILE")]
     pub output: Option<PathBuf>,
 
     /// The Python interpreter to run the script with [default: the active virtualenv's,
@@ -150,13 +226,23 @@ pub struct ProfileArgs {
     pub threads: bool,
 
     /// Pause the program at each sample (py-spy's default). Slower, and over-counts code
-    /// next to system calls; see the README.
+    /// next to system calls; see docs/sampling.md.
     #[arg(long)]
     pub blocking: bool,
 
-    /// No progress line on stderr.
-    #[arg(short, long)]
-    pub quiet: bool,
+    /// py-spy's flag for what port-advisor does by default: accepted, and changes nothing.
+    #[arg(long, hide = true, conflicts_with = "blocking")]
+    pub nonblocking: bool,
+
+    /// Also write the profile in one of py-spy's formats: flamegraph (SVG), raw (collapsed
+    /// stacks) or speedscope (JSON); to the -o FILE given, else into the run folder
+    /// [default: chosen by -o's extension: .svg, .txt, .json, .speedscope.json].
+    #[arg(short, long, value_enum, value_name = "FORMAT")]
+    pub format: Option<ProfileFormat>,
+
+    /// Print only the run folder's path on stdout; the summary and the advice go to stderr.
+    #[arg(long)]
+    pub print_run_dir: bool,
 
     /// Do not start the in-process probe (call counts, argument types and sizes); the time
     /// shares never depend on it.
@@ -233,6 +319,24 @@ pub enum ReportFormat {
     /// One self-contained page (what report.html holds): the table with each candidate's
     /// evidence, a flame graph painted by verdict, and source views shaded by time.
     Html,
+    /// Short Markdown for a CI job's summary (`>> $GITHUB_STEP_SUMMARY`).
+    Github,
+}
+
+/// What `report --fail-on` fails on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum FailOn {
+    /// A `port` candidate (whose speedup reaches --fail-threshold, when given).
+    Port,
+}
+
+fn parse_speedup(s: &str) -> Result<f64, String> {
+    match s.trim().trim_end_matches(['x', 'X']).parse::<f64>() {
+        Ok(x) if x.is_finite() && x >= 1.0 => Ok(x),
+        _ => Err(format!(
+            "`{s}` is not a whole-program speedup of 1 or more (e.g. 1.5 or 1.5x)"
+        )),
+    }
 }
 
 #[derive(Debug, Args)]
@@ -241,7 +345,8 @@ pub enum ReportFormat {
     port-advisor report run/profile.json --format json > advice.json\n  \
     port-advisor report run --rules my-rules/ --top 5 --min-share 5\n  \
     port-advisor report py-spy.txt austin.folded pyroscope.pb.gz\n  \
-    port-advisor report fleet/ --input-rate 19\n\n\
+    port-advisor report fleet/ --input-rate 19\n  \
+    port-advisor report run --format github --fail-on port --fail-threshold 1.5 >> \"$GITHUB_STEP_SUMMARY\"\n\n\
     Reads profiles only: the program is not run again. With rules changed (for example\n\
     costs.toml measured on the machine that will run the port), the advice changes with them.\n\
     Other tools' profiles are read by their content: collapsed stacks (py-spy --format raw,\n\
@@ -256,6 +361,16 @@ pub struct ReportArgs {
 
     #[arg(short, long, value_enum, default_value_t = ReportFormat::Table)]
     pub format: ReportFormat,
+
+    /// Exit with 245 (after writing the report) when the advice has a `port` candidate: for a
+    /// CI job that watches a program's hot spots.
+    #[arg(long, value_enum, value_name = "WHAT")]
+    pub fail_on: Option<FailOn>,
+
+    /// With --fail-on port: only a candidate whose whole-program speedup reaches this, at the
+    /// low end of its range, fails [default: any port candidate].
+    #[arg(long, value_name = "SPEEDUP", requires = "fail_on", value_parser = parse_speedup)]
+    pub fail_threshold: Option<f64>,
 
     /// Count threads that were waiting, as in the recording's summary.
     #[arg(short, long)]
@@ -319,10 +434,6 @@ pub struct MergeArgs {
 
     #[command(flatten)]
     pub input: InputArgs,
-
-    /// No progress line on stderr.
-    #[arg(short, long)]
-    pub quiet: bool,
 }
 
 #[derive(Debug, Args)]
@@ -394,12 +505,59 @@ pub struct DiffArgs {
     pub input: InputArgs,
 }
 
+/// The formats `profile --format` writes, named as py-spy names them.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+pub enum ProfileFormat {
+    /// An interactive SVG flame graph, painted by the advice (what flame.svg holds).
+    Flamegraph,
+    /// Collapsed stacks, one `a;b;c count` line per stack (py-spy's raw, inferno's input).
+    Raw,
+    /// Speedscope's JSON (https://www.speedscope.app).
+    Speedscope,
+}
+
+impl ProfileFormat {
+    /// The format a file name asks for by its ending, if any.
+    pub fn of_file(path: &std::path::Path) -> Option<ProfileFormat> {
+        let name = path.file_name()?.to_str()?.to_ascii_lowercase();
+        if name.ends_with(".svg") {
+            Some(ProfileFormat::Flamegraph)
+        } else if name.ends_with(".txt") {
+            Some(ProfileFormat::Raw)
+        } else if name.ends_with(".json") {
+            // .speedscope.json and .json alike: py-spy writes speedscope to either.
+            Some(ProfileFormat::Speedscope)
+        } else {
+            None
+        }
+    }
+
+    /// The file a run folder gets for it when -o names no file.
+    pub fn file_in_run_folder(self) -> &'static str {
+        match self {
+            ProfileFormat::Flamegraph => "flame.svg",
+            ProfileFormat::Raw => "flame.txt",
+            ProfileFormat::Speedscope => "flame.speedscope.json",
+        }
+    }
+
+    pub fn describe(self) -> &'static str {
+        match self {
+            ProfileFormat::Flamegraph => "flame graph, SVG",
+            ProfileFormat::Raw => "collapsed stacks",
+            ProfileFormat::Speedscope => "speedscope JSON",
+        }
+    }
+}
+
 #[derive(Debug, Clone, Copy, Default, ValueEnum)]
 pub enum FlameFormat {
     /// An interactive SVG flame graph.
     #[default]
+    #[value(alias = "flamegraph")]
     Svg,
     /// Collapsed stacks, one `a;b;c count` line per stack.
+    #[value(alias = "raw")]
     Folded,
     /// Speedscope's JSON (https://www.speedscope.app): drop the file on the page, or
     /// `npx speedscope FILE`; one profile per thread with --threads.
@@ -498,14 +656,66 @@ pub struct ProfilePlan {
     pub python: PythonChoice,
     pub record: RecordOptions,
     pub fold: FoldOptions,
+    /// The run folder, when -o names it (or the file it goes beside).
     pub output: Option<PathBuf>,
+    /// A file to write in one of py-spy's formats besides the run folder's files.
+    pub export: Option<Export>,
+    /// Only the run folder's path on stdout.
+    pub print_run_dir: bool,
     /// Names the default run folder.
     pub stem: String,
     pub advice: AdviceArgs,
 }
 
+/// `profile -o FILE` or `--format`: one more file, in one of py-spy's formats.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Export {
+    pub format: ProfileFormat,
+    /// Where; `None`: into the run folder, under [`ProfileFormat::file_in_run_folder`].
+    pub path: Option<PathBuf>,
+}
+
+/// Where `profile -o` and `--format` send the run folder and the extra file: (run folder,
+/// extra file). `-o` naming a file by its ending (and not an existing folder) puts the run
+/// folder beside it, as `<name>.port-advisor/`.
+pub fn profile_outputs(
+    output: Option<PathBuf>,
+    format: Option<ProfileFormat>,
+) -> (Option<PathBuf>, Option<Export>) {
+    let file_format = output
+        .as_deref()
+        .filter(|p| !p.is_dir())
+        .and_then(ProfileFormat::of_file);
+    match (output, file_format) {
+        (Some(file), Some(by_name)) => {
+            let name = file
+                .file_name()
+                .map(|n| n.to_string_lossy().into_owned())
+                .unwrap_or_default();
+            let lower = name.to_ascii_lowercase();
+            let stem_len = [".speedscope.json", ".json", ".svg", ".txt"]
+                .iter()
+                .find(|ext| lower.ends_with(*ext))
+                .map_or(name.len(), |ext| name.len() - ext.len());
+            let stem = if stem_len == 0 {
+                "profile"
+            } else {
+                &name[..stem_len]
+            };
+            let folder = file.with_file_name(format!("{stem}.port-advisor"));
+            let export = Export {
+                format: format.unwrap_or(by_name),
+                path: Some(file),
+            };
+            (Some(folder), Some(export))
+        }
+        (folder, _) => (folder, format.map(|format| Export { format, path: None })),
+    }
+}
+
 impl ProfileArgs {
     pub fn into_plan(self) -> Result<ProfilePlan, UserError> {
+        let (output, export) = profile_outputs(self.output.clone(), self.format);
         let duration = match self.duration {
             Some(d) if d.is_finite() && d > 0.0 => Some(Duration::from_secs_f64(d)),
             Some(d) => {
@@ -571,7 +781,7 @@ impl ProfileArgs {
                 native_rate_hz: self.native_rate,
                 subprocesses: self.subprocesses,
                 gil_only: self.gil,
-                progress: !self.quiet,
+                progress: !crate::ui::quiet(),
                 probe: ProbeOptions {
                     enabled: !self.no_probe,
                     examples: !self.no_examples,
@@ -582,7 +792,9 @@ impl ProfileArgs {
                 include_idle: self.idle,
                 threads: self.threads,
             },
-            output: self.output,
+            output,
+            export,
+            print_run_dir: self.print_run_dir,
             stem,
             advice: self.advice,
         })

@@ -37,6 +37,7 @@ pub mod run_folder;
 pub mod stub;
 pub mod text;
 pub mod trust;
+pub mod ui;
 
 use anyhow::Result;
 
@@ -44,6 +45,7 @@ use error::ExitStatus;
 
 /// Runs one command line; returns how the run ends (see [`ExitStatus`] for the codes).
 pub fn run(cli: cli::Cli) -> Result<ExitStatus> {
+    ui::configure(cli.global.verbosity(), cli.global.color);
     match cli.command {
         cli::Command::Profile(args) => commands::profile::run(args.into_plan()?),
         cli::Command::Flamegraph(args) => commands::flamegraph::run(args),

@@ -22,6 +22,9 @@ use crate::error::UserError;
 /// The version of the JSON layout written by this build.
 pub const SCHEMA: u32 = 1;
 
+/// This build's version, written into every profile it makes.
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
 /// The most samples a profile may weigh in all: about 890 years at 10 kHz. A larger total is a
 /// corrupt or forged file, and keeping under it lets every later sum of weights fit in a u64.
 pub const MAX_WEIGHT: u64 = 1 << 48;
@@ -41,6 +44,10 @@ pub type ThreadId = u32;
 pub struct Profile {
     /// Layout version; see [`SCHEMA`].
     pub schema: u32,
+    /// The port-advisor version that made this profile (recorded, imported or merged it);
+    /// absent in files written before it was kept.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub port_advisor_version: Option<String>,
     pub meta: Meta,
     /// Interned frames; stacks refer to them by index.
     pub frames: Vec<Frame>,
@@ -429,6 +436,7 @@ impl Profile {
     pub fn new(meta: Meta) -> Profile {
         Profile {
             schema: SCHEMA,
+            port_advisor_version: Some(VERSION.to_owned()),
             meta,
             frames: Vec::new(),
             threads: Vec::new(),
@@ -772,6 +780,7 @@ impl ProfileBuilder {
         let errors = self.errors;
         Profile {
             schema: SCHEMA,
+            port_advisor_version: Some(VERSION.to_owned()),
             meta,
             frames: self.frames,
             threads: self.threads,
@@ -788,6 +797,7 @@ impl ProfileBuilder {
         let errors = ErrorCount::ranked(self.errors.iter().map(|(m, &c)| (m.clone(), c)));
         Profile {
             schema: SCHEMA,
+            port_advisor_version: Some(VERSION.to_owned()),
             meta,
             frames: self.frames.clone(),
             threads: self.threads.clone(),

@@ -14,7 +14,7 @@ use crate::rules::Span;
 pub const ADVICE_SCHEMA: u32 = 1;
 
 /// The advice for one profile.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Advice {
     pub schema: u32,
     /// The profiled command.
@@ -43,7 +43,7 @@ pub struct Advice {
 }
 
 /// Interpreted time in one package that is not the program's.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PackageTime {
     /// Top-level package or module (`networkx`, `importlib`).
     pub package: String,
@@ -54,14 +54,14 @@ pub struct PackageTime {
 }
 
 /// Whether the probe measured call counts and argument data.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ProbeState {
     pub available: bool,
     pub why_not: Option<String>,
 }
 
 /// What to do with a region of the program.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Verdict {
     /// Port the boundary function to Rust.
@@ -83,7 +83,7 @@ impl Verdict {
 }
 
 /// The main reason behind a verdict.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Reason {
     /// The port saves enough.
@@ -113,7 +113,7 @@ pub enum Reason {
 }
 
 /// Why a function cannot be a boundary.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Exclusion {
     /// Too many program functions under it.
@@ -138,7 +138,7 @@ pub enum Exclusion {
 }
 
 /// A function, as reports name it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct FunctionRef {
     /// Qualified name (`Parser.expr`).
     pub name: String,
@@ -179,7 +179,7 @@ impl FunctionRef {
 }
 
 /// Data converted at each crossing, for one argument or the return value.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct DataFlow {
     /// Argument name, or `return`.
     pub name: String,
@@ -201,7 +201,7 @@ pub struct OperationShare {
 }
 
 /// One boundary considered for a region.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct BoundaryOption {
     pub function: FunctionRef,
     /// Share of the run with this function on the stack.
@@ -256,7 +256,7 @@ pub struct BoundaryOption {
 }
 
 /// The program code under a boundary.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct PortSize {
     /// Program functions with time under it.
     pub functions: usize,
@@ -267,7 +267,7 @@ pub struct PortSize {
 }
 
 /// Threads taking turns on the GIL inside a boundary.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct GilShare {
     /// Threads that ran Python under the boundary.
     pub threads: u32,
@@ -280,7 +280,7 @@ pub struct GilShare {
 }
 
 /// A note on how ready a function is to be ported.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct ReadinessNote {
     /// `tests`, `history`, or a blocker kind.
     pub signal: String,
@@ -290,7 +290,7 @@ pub struct ReadinessNote {
 }
 
 /// One reported region of the program.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct Candidate {
     pub rank: usize,
     pub verdict: Verdict,

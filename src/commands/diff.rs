@@ -77,6 +77,6 @@ pub fn run(args: DiffArgs) -> Result<ExitStatus> {
         DiffFormat::Markdown => report::compare::write_markdown(&comparison, &opts, &mut out)?,
     }
     out.flush()?;
-    eprintln!("Wrote {}", output.display());
+    crate::ui::note(format_args!("Wrote {}", output.display()));
     Ok(ExitStatus::Success)
 }

@@ -58,7 +58,7 @@ pub fn run(args: FlamegraphArgs) -> Result<ExitStatus> {
         lock.flush()?;
     } else {
         write_atomic(&output, render)?;
-        eprintln!("Wrote {}", output.display());
+        crate::ui::note(format_args!("Wrote {}", output.display()));
     }
     Ok(ExitStatus::Success)
 }

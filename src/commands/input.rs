@@ -47,7 +47,8 @@ pub(super) fn run_name(profile: &Path) -> String {
 
 /// A port-advisor profile.json, acted on as recorded here when it is sealed or `trust`ed.
 pub(super) fn load_recorded(path: &Path, trust: bool) -> Result<Profile> {
-    let mut profile = Profile::load(path)?;
+    crate::ui::detail(format_args!("reading {}", path.display()));
+    let mut profile = Profile::load(path).map_err(|e| UserError::Usage(format!("{e:#}")))?;
     profile.provenance = trust::provenance_of(path, trust);
     Ok(profile)
 }
@@ -56,6 +57,7 @@ pub(super) fn load_recorded(path: &Path, trust: bool) -> Result<Profile> {
 /// it with the file it came from.
 pub(super) fn load_one(path: &Path, input: &InputArgs) -> Result<(Profile, PathBuf)> {
     let file = profile_file(path)?;
+    crate::ui::detail(format_args!("reading {}", file.display()));
     let mut profile =
         import::read(&file, input_format(input), &import_options(input)).map_err(import_error)?;
     vouch(&mut profile, &file, input);

@@ -17,19 +17,19 @@ pub fn run(args: MergeArgs) -> Result<ExitStatus> {
             return Err(UserError::cannot_write(&args.output, cause).into());
         }
     }
-    let (merge, files) = merge_files(&files, &args.input, !args.quiet)?;
+    let (merge, files) = merge_files(&files, &args.input, !crate::ui::quiet())?;
     let stacks = merge.stacks();
     let profile = merge.finish();
     profile
         .check_weights()
         .map_err(|e| UserError::Usage(format!("the merged profile: {e}")))?;
     profile.save(&args.output)?;
-    eprintln!(
+    crate::ui::note(format_args!(
         "Merged {files} profile{} ({} samples at {} Hz, {stacks} unique stacks) into {}",
         if files == 1 { "" } else { "s" },
         thousands(profile.meta.samples),
         profile.meta.sampling.rate_hz,
         args.output.display()
-    );
+    ));
     Ok(ExitStatus::Success)
 }

@@ -28,6 +28,13 @@ use crate::rules::Rules;
 
 /// The built-in rules, with the files of `dir` (`--rules`) added.
 fn load_rules(dir: Option<&Path>) -> Result<Rules> {
+    match dir {
+        Some(dir) => crate::ui::detail(format_args!(
+            "rules: the built-in ones, with {}",
+            dir.display()
+        )),
+        None => crate::ui::detail("rules: the built-in ones"),
+    }
     Rules::load(dir).map_err(|e| {
         UserError::Usage(format!(
             "{e:#} (fix the rules file, or leave out --rules to use the built-in rules)"
@@ -38,11 +45,13 @@ fn load_rules(dir: Option<&Path>) -> Result<Rules> {
 
 /// The analysis of a profile under the given rules.
 fn analysis_of(profile: &Profile, rules: &Rules, include_idle: bool) -> Analysis {
-    analyze::analyze(
-        profile,
-        &AnalyzeOptions {
-            include_idle,
-            rules: rules.clone(),
-        },
-    )
+    crate::ui::timed("analysis", || {
+        analyze::analyze(
+            profile,
+            &AnalyzeOptions {
+                include_idle,
+                rules: rules.clone(),
+            },
+        )
+    })
 }

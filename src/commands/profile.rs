@@ -9,7 +9,7 @@ use anyhow::Result;
 
 use super::{analysis_of, load_rules};
 use crate::advise;
-use crate::cli::ProfilePlan;
+use crate::cli::{ProfileFormat, ProfilePlan};
 use crate::error::{ExitStatus, UserError};
 use crate::profile::{write_atomic, Profile, Provenance, TargetKind};
 use crate::python;
@@ -20,6 +20,7 @@ use crate::report::html::HtmlOptions;
 use crate::report::{self, summary::SummaryOptions};
 use crate::run_folder::RunFolder;
 use crate::trust;
+use crate::ui;
 
 /// Records, keeps the profile, draws the flame graph, summarizes. A program that failed
 /// passes its own exit status on.
@@ -27,6 +28,7 @@ pub fn run(mut plan: ProfilePlan) -> Result<ExitStatus> {
     // Rules are read before the program runs: a typo in them must not cost a recording.
     let rules = load_rules(plan.advice.rules.as_deref())?;
     let folder = RunFolder::create(plan.output.as_deref(), &plan.stem)?;
+    ui::detail(format_args!("run folder {}", folder.path.display()));
     let profile_path = folder.file("profile.json");
     plan.record.checkpoint = Some(profile_path.clone());
     let recording = match record::record(&plan.target, &plan.python, &plan.record) {
@@ -54,7 +56,10 @@ pub fn run(mut plan: ProfilePlan) -> Result<ExitStatus> {
     }
 
     let analysis = analysis_of(&profile, &rules, plan.fold.include_idle);
-    let advice = advise::advise(&profile, &analysis, &rules, &plan.advice.options());
+    let advice = ui::timed("advice", || {
+        advise::advise(&profile, &analysis, &rules, &plan.advice.options())
+    });
+    let mut written = vec!["profile.json"];
     write_atomic(&folder.file("report.json"), |w| {
         report::advice::write_json(&advice, w)
     })?;
@@ -71,21 +76,59 @@ pub fn run(mut plan: ProfilePlan) -> Result<ExitStatus> {
     write_atomic(&folder.file("report.html"), |w| {
         report::html::write(&profile, &analysis, &advice, &html, w)
     })?;
-    let stdout = std::io::stdout();
-    let mut out = stdout.lock();
-    report::summary::write(&profile, &analysis, &SummaryOptions::default(), &mut out)?;
-    writeln!(out)?;
-    let table = TableOptions {
-        color: report::advice::stdout_wants_color(),
+    written.extend(["report.json", "report.md", "report.html", "flame.svg"]);
+    let export = match &plan.export {
+        Some(export) => {
+            let path = export
+                .path
+                .clone()
+                .unwrap_or_else(|| folder.file(export.format.file_in_run_folder()));
+            write_atomic(&path, |w| match export.format {
+                ProfileFormat::Flamegraph => report::paint::write_flame(
+                    &profile,
+                    &analysis,
+                    &advice,
+                    &plan.fold,
+                    Shape::Flame,
+                    w,
+                ),
+                ProfileFormat::Raw => report::folded::write(&profile, &plan.fold, w),
+                ProfileFormat::Speedscope => report::speedscope::write(&profile, &plan.fold, w),
+            })?;
+            ui::detail(format_args!("wrote {}", path.display()));
+            Some((path, export.format))
+        }
+        None => None,
     };
-    report::advice::write_table(&advice, &table, &mut out)?;
-    writeln!(out)?;
-    writeln!(
-        out,
-        "Wrote {}/ (profile.json, report.json, report.md, report.html, flame.svg)",
-        folder.path.display()
-    )?;
-    writeln!(out, "See it: port-advisor view {}", folder.path.display())?;
+
+    // The summary and the advice: on stdout, or on stderr (not at all with -q) when stdout
+    // is kept for the run folder's path alone.
+    let stdout = std::io::stdout();
+    let stderr = std::io::stderr();
+    let (mut prose, color): (Box<dyn Write>, bool) = if plan.print_run_dir {
+        let sink: Box<dyn Write> = if ui::quiet() {
+            Box::new(std::io::sink())
+        } else {
+            Box::new(stderr.lock())
+        };
+        (sink, ui::stderr_color())
+    } else {
+        (Box::new(stdout.lock()), ui::stdout_color())
+    };
+    report::summary::write(&profile, &analysis, &SummaryOptions::default(), &mut prose)?;
+    writeln!(prose)?;
+    report::advice::write_table(&advice, &TableOptions { color }, &mut prose)?;
+    writeln!(prose)?;
+    if let Some((path, format)) = &export {
+        writeln!(prose, "Wrote {} ({})", path.display(), format.describe())?;
+    }
+    writeln!(prose, "See it: port-advisor view {}", folder.path.display())?;
+    writeln!(prose, "Wrote {} to the run folder:", written.join(", "))?;
+    prose.flush()?;
+    drop(prose);
+    // The run folder's path, alone, as the last line on stdout: what scripts read.
+    let mut out = stdout.lock();
+    writeln!(out, "{}", folder.path.display())?;
     out.flush()?;
 
     Ok(ending(&recording.stop, &profile, &profile_path))
@@ -101,6 +144,15 @@ fn ending(stop: &StopReason, profile: &Profile, profile_path: &Path) -> ExitStat
         }
         StopReason::Exited(exit) if !exit.success() => {
             eprintln!("port-advisor: the program failed ({exit}); the profile of what ran is kept");
+            if let Some(code) = exit
+                .code
+                .filter(|c| u8::try_from(*c).is_ok_and(|c| crate::error::codes::OWN.contains(&c)))
+            {
+                eprintln!(
+                    "port-advisor: exit status {code} is the program's own, passed on: \
+                     port-advisor's own failures also use 240-249"
+                );
+            }
             ExitStatus::ProgramFailed {
                 code: exit.code,
                 signal: exit.signal,

@@ -30,14 +30,14 @@ pub fn run(args: ViewArgs) -> Result<ExitStatus> {
     write_atomic(&page, |w| {
         report::html::write(&profile, &analysis, &advice, &html, w)
     })?;
-    eprintln!("Wrote {}", page.display());
+    crate::ui::note(format_args!("Wrote {}", page.display()));
     let page = page.canonicalize().unwrap_or(page);
     if !args.print_path {
         if let Some(browser) = browser::open(&page) {
-            eprintln!("Opened {} with {browser}", page.display());
+            crate::ui::note(format_args!("Opened {} with {browser}", page.display()));
             return Ok(ExitStatus::Success);
         }
-        eprintln!("No browser to open it here (set $BROWSER to choose one); the page is:");
+        crate::ui::note("No browser to open it here (set $BROWSER to choose one); the page is:");
     }
     println!("{}", page.display());
     Ok(ExitStatus::Success)

@@ -6,25 +6,53 @@
 use std::io::Write;
 
 use anyhow::Result;
+use serde::Serialize;
 
 use crate::advise::{thousands, Advice, Candidate, DataFlow, Verdict};
 use crate::text::printable;
+use crate::ui::{self, styles};
 
 /// How the terminal table looks.
 #[derive(Debug, Clone, Copy, Default)]
 pub struct TableOptions {
-    /// ANSI colours (only on a terminal, never with `NO_COLOR`).
+    /// Verdicts in colour (as `--color` and the terminal decide: [`crate::ui::stdout_color`]).
     pub color: bool,
 }
 
-/// Whether to colour output written to stdout.
-pub fn stdout_wants_color() -> bool {
-    use std::io::IsTerminal;
-    std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
+/// `report.json`: the advice, and the port-advisor version that wrote it. Its layout is
+/// `schema` (see docs/report-json.md for what changes it); the JSON Schema of it,
+/// [`json_schema`], is committed as docs/report.schema.json.
+#[derive(Debug, Serialize, schemars::JsonSchema)]
+#[schemars(
+    title = "port-advisor report.json",
+    description = "The advice on one profile: which functions would pay off if ported to Rust, \
+                   where to cut, and what the whole program would gain, with the evidence."
+)]
+pub struct ReportJson<'a> {
+    /// The port-advisor version that wrote this file (`port-advisor --version`).
+    pub port_advisor_version: &'a str,
+    #[serde(flatten)]
+    pub advice: &'a Advice,
+}
+
+impl<'a> ReportJson<'a> {
+    pub fn new(advice: &'a Advice) -> ReportJson<'a> {
+        ReportJson {
+            port_advisor_version: env!("CARGO_PKG_VERSION"),
+            advice,
+        }
+    }
+}
+
+/// The JSON Schema (draft 2020-12) of `report.json`, generated from the types it is written
+/// from.
+pub fn json_schema() -> serde_json::Value {
+    let schema = schemars::schema_for!(ReportJson<'static>);
+    serde_json::to_value(&schema).expect("a schema is JSON")
 }
 
 pub fn write_json(advice: &Advice, w: &mut dyn Write) -> Result<()> {
-    serde_json::to_writer_pretty(&mut *w, advice)?;
+    serde_json::to_writer_pretty(&mut *w, &ReportJson::new(advice))?;
     writeln!(w)?;
     Ok(())
 }
@@ -157,6 +185,101 @@ fn write_unknowns(advice: &Advice, w: &mut dyn Write) -> Result<()> {
         writeln!(w, "Unknown: {}", printable(u))?;
     }
     Ok(())
+}
+
+/// Markdown for a CI job's summary (`$GITHUB_STEP_SUMMARY`): the verdict in a sentence, the
+/// table of candidates with each one's line, and the unknowns folded away. Short, since a
+/// job's summary is read at a glance; `report.md` holds the evidence.
+pub fn write_github(advice: &Advice, w: &mut dyn Write) -> Result<()> {
+    writeln!(
+        w,
+        "### port-advisor: `{}`",
+        md_code(&advice.command.join(" "))
+    )?;
+    writeln!(w)?;
+    let ports = advice
+        .candidates
+        .iter()
+        .filter(|c| c.verdict == Verdict::Port)
+        .count();
+    match (ports, advice.combined_speedup) {
+        (0, _) => writeln!(w, "No function is worth porting to Rust in this run.")?,
+        (n, Some(s)) => writeln!(
+            w,
+            "**{n} port candidate{}**: porting {} gains **{:.1}x-{:.1}x** for the whole program.",
+            if n == 1 { "" } else { "s" },
+            if n == 1 { "it" } else { "every one" },
+            s[0],
+            s[1]
+        )?,
+        (n, None) => writeln!(
+            w,
+            "**{n} port candidate{}**.",
+            if n == 1 { "" } else { "s" }
+        )?,
+    }
+    if !advice.candidates.is_empty() {
+        writeln!(w)?;
+        writeln!(
+            w,
+            "| # | verdict | function | time | native | speedup | why |"
+        )?;
+        writeln!(w, "|---:|---|---|---:|---:|---:|---|")?;
+        for c in &advice.candidates {
+            writeln!(
+                w,
+                "| {} | {} | `{}` | {} | {} | {} | {} |",
+                c.rank,
+                c.label(),
+                md_code(&c.function.dotted()),
+                pct(c.time_share),
+                pct(c.native_share),
+                c.speedup
+                    .map(|s| format!("{:.1}x-{:.1}x", s[0], s[1]))
+                    .unwrap_or_else(|| "-".into()),
+                md_text(&c.summary)
+            )?;
+        }
+    }
+    if !advice.unknowns.is_empty() {
+        writeln!(w)?;
+        writeln!(
+            w,
+            "<details><summary>What the advice could not know</summary>"
+        )?;
+        writeln!(w)?;
+        for u in &advice.unknowns {
+            writeln!(w, "- {}", md_text(u))?;
+        }
+        writeln!(w)?;
+        writeln!(w, "</details>")?;
+    }
+    writeln!(w)?;
+    writeln!(
+        w,
+        "<sub>{:.2} s, {} samples{}; port-advisor {}, report.json schema {}.</sub>",
+        advice.wall_seconds,
+        advice.run_samples,
+        advice
+            .python_version
+            .as_deref()
+            .map(|v| format!(", Python {}", md_text(v)))
+            .unwrap_or_default(),
+        env!("CARGO_PKG_VERSION"),
+        advice.schema
+    )?;
+    Ok(())
+}
+
+/// The `port` candidates whose whole-program speedup reaches `threshold` at the low end of
+/// its range (every one without a threshold): what `report --fail-on port` fails on.
+pub fn ports_reaching(advice: &Advice, threshold: Option<f64>) -> Vec<&Candidate> {
+    advice
+        .candidates
+        .iter()
+        .filter(|c| c.verdict == Verdict::Port)
+        .filter(|c| threshold.is_none_or(|t| c.speedup.is_some_and(|s| s[0] >= t)))
+        .collect()
 }
 
 /// `report.md`: the table, then every candidate with its evidence and alternatives.
@@ -339,15 +462,12 @@ fn clip(s: &str, n: usize) -> String {
 }
 
 fn paint(opts: &TableOptions, verdict: Verdict, text: &str) -> String {
-    if !opts.color {
-        return text.to_owned();
-    }
-    let code = match verdict {
-        Verdict::Port => "1;32",
-        Verdict::UseLibrary => "1;36",
-        Verdict::LeaveIt => "2",
+    let style = match verdict {
+        Verdict::Port => styles::PORT,
+        Verdict::UseLibrary => styles::LIBRARY,
+        Verdict::LeaveIt => styles::DIM,
     };
-    format!("\x1b[{code}m{text}\x1b[0m")
+    ui::paint(opts.color, style, text)
 }
 
 /// Text safe inside Markdown: no table breaks, no HTML, no control characters.

@@ -2,7 +2,7 @@
 //! items, printed by `prettyplease`), the `.pyi` stub, the parity test with its recorded
 //! examples, the benchmark and a README.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result};
 use proc_macro2::{Ident, Span, TokenStream};
@@ -18,24 +18,32 @@ use crate::python::parser::ParamKind;
 const PYO3: &str = "0.30";
 const NUMPY: &str = "0.30";
 
-/// The crate's files: (path inside the crate, text).
-pub fn render(name: &str, functions: &[StubFunction]) -> Result<Vec<(String, String)>> {
+/// The crate's files: (path inside the crate, text), for a crate written to `dir` (the
+/// tests import the originals from folders named relative to it).
+pub fn render(name: &str, dir: &Path, functions: &[StubFunction]) -> Result<Vec<(String, String)>> {
     let numpy = functions.iter().any(uses_numpy);
+    let roots = source_roots(dir, functions);
     Ok(vec![
         ("Cargo.toml".into(), cargo_toml(name, functions, numpy)),
         ("pyproject.toml".into(), pyproject(name, numpy)),
         ("src/lib.rs".into(), lib_rs(name, functions)?),
         (format!("{name}.pyi"), pyi(functions)),
         ("tests/examples.json".into(), examples_json(functions)?),
-        ("tests/test_parity.py".into(), parity_test(name, functions)),
-        ("bench.py".into(), bench(name, functions)),
-        ("README.md".into(), readme(name, functions)),
-        (".gitignore".into(), "/target\n__pycache__/\n*.so\n".into()),
+        (
+            "tests/test_parity.py".into(),
+            parity_test(name, functions, &roots),
+        ),
+        ("bench.py".into(), bench(name, functions, &roots)),
+        ("README.md".into(), readme(name, functions, &roots)),
+        (".gitignore".into(), GITIGNORE.into()),
     ])
 }
 
+/// What a crate's git repository leaves out: builds, virtualenvs, caches.
+const GITIGNORE: &str = "/target\n.venv/\n__pycache__/\n.pytest_cache/\n*.so\n*.pyd\n";
+
 pub fn write_crate(dir: &Path, name: &str, functions: &[StubFunction]) -> Result<()> {
-    for (file, text) in render(name, functions)? {
+    for (file, text) in render(name, dir, functions)? {
         let path = dir.join(&file);
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).map_err(|e| {
@@ -45,6 +53,69 @@ pub fn write_crate(dir: &Path, name: &str, functions: &[StubFunction]) -> Result
         write_atomic(&path, |w| Ok(w.write_all(text.as_bytes())?))?;
     }
     Ok(())
+}
+
+/// The folders the originals are imported from, each relative to the crate folder `dir`
+/// (`..` when the crate sits in the program's folder), without repeats.
+fn source_roots(dir: &Path, functions: &[StubFunction]) -> Vec<String> {
+    let mut roots: Vec<String> = Vec::new();
+    for f in functions {
+        let root = relative(&f.source_root, dir).display().to_string();
+        if !roots.contains(&root) {
+            roots.push(root);
+        }
+    }
+    roots
+}
+
+/// `target` as a path from `base`. Both relative: compared as written, so that the same
+/// arguments give the same text on every machine; else both made absolute first.
+fn relative(target: &Path, base: &Path) -> PathBuf {
+    use std::path::Component;
+    fn parts(p: &Path) -> Vec<Component<'_>> {
+        let mut out: Vec<Component<'_>> = Vec::new();
+        for c in p.components() {
+            match c {
+                Component::CurDir => {}
+                Component::ParentDir if matches!(out.last(), Some(Component::Normal(_))) => {
+                    out.pop();
+                }
+                c => out.push(c),
+            }
+        }
+        out
+    }
+    let (target, base) = if target.is_absolute() == base.is_absolute() {
+        (target.to_path_buf(), base.to_path_buf())
+    } else {
+        (
+            std::path::absolute(target).unwrap_or_else(|_| target.to_path_buf()),
+            std::path::absolute(base).unwrap_or_else(|_| base.to_path_buf()),
+        )
+    };
+    let (t, b) = (parts(&target), parts(&base));
+    let common = t.iter().zip(&b).take_while(|(x, y)| x == y).count();
+    let mut out = PathBuf::new();
+    for _ in common..b.len() {
+        out.push("..");
+    }
+    for c in &t[common..] {
+        out.push(c.as_os_str());
+    }
+    if out.as_os_str().is_empty() {
+        out.push(".");
+    }
+    out
+}
+
+/// Where a function's file is, from the folder it is imported from: what the comments and
+/// the README name, the same on every machine.
+fn shown_file(f: &StubFunction) -> String {
+    f.file
+        .strip_prefix(&f.source_root)
+        .unwrap_or(&f.file)
+        .display()
+        .to_string()
 }
 
 fn uses_numpy(f: &StubFunction) -> bool {
@@ -75,7 +146,7 @@ fn cargo_toml(name: &str, functions: &[StubFunction], numpy: bool) -> String {
         "[package]\n\
          name = \"{name}\"\n\
          version = \"0.1.0\"\n\
-         edition = \"2021\"\n\
+         edition = \"2024\"\n\
          publish = false\n\
          \n\
          [lib]\n\
@@ -83,7 +154,11 @@ fn cargo_toml(name: &str, functions: &[StubFunction], numpy: bool) -> String {
          crate-type = [\"cdylib\"]\n\
          \n\
          [dependencies]\n\
-         {deps}{analogues}\n\
+         {deps}\
+         # One wheel for every CPython from 3.10 on (the stable ABI) instead of one per version:\n\
+         # use this line for pyo3's above, and requires-python = \">=3.10\" in pyproject.toml.\n\
+         # pyo3 = {{ version = \"{PYO3}\", features = [\"abi3-py310\"] }}\n\
+         {analogues}\n\
          [profile.release]\n\
          lto = true\n\
          codegen-units = 1\n\
@@ -106,10 +181,17 @@ fn pyproject(name: &str, numpy: bool) -> String {
          \n\
          [project]\n\
          name = \"{name}\"\n\
-         version = \"0.1.0\"\n\
          # pyo3 {PYO3} supports CPython 3.9 and newer.\n\
          requires-python = \">=3.9\"\n\
+         classifiers = [\n    \"Programming Language :: Rust\",\n    \
+         \"Programming Language :: Python :: Implementation :: CPython\",\n]\n\
          {deps}\
+         # The version is Cargo.toml's.\n\
+         dynamic = [\"version\"]\n\
+         \n\
+         [project.optional-dependencies]\n\
+         # The parity test: `maturin develop --release --extras tests`, then `pytest tests`.\n\
+         tests = [\"pytest\"]\n\
          \n\
          [tool.maturin]\n\
          module-name = \"{name}\"\n"
@@ -132,6 +214,10 @@ fn class_ident(name: &str) -> Ident {
 
 /// An identifier, raw when it is a Rust keyword (`type` becomes `r#type`).
 fn ident(name: &str) -> Ident {
+    // Reserved from edition 2024 on, which syn does not know of.
+    if name == "gen" {
+        return Ident::new_raw(name, Span::call_site());
+    }
     match syn::parse_str::<Ident>(name) {
         Ok(i) => i,
         Err(_) => Ident::new_raw(name, Span::call_site()),
@@ -161,10 +247,46 @@ fn rust_default(default: &str, ty: &PyType) -> Option<String> {
                     || d.starts_with('\'') && d.ends_with('\''))
                 && !d[1..d.len() - 1].contains(['\\', '"']) =>
         {
-            Some(format!("String::from(\"{}\")", &d[1..d.len() - 1]))
+            Some(format!("\"{}\"", &d[1..d.len() - 1]))
         }
         _ => None,
     }
+}
+
+/// The `/` or `*` marker that goes before each parameter, as Python writes them: `/` after the
+/// last positional-only parameter (before the next one), `*` before the first keyword-only
+/// one when no `*args` stands there.
+fn markers(params: &[&StubParam]) -> Vec<Option<&'static str>> {
+    let mut out = Vec::with_capacity(params.len());
+    let mut seen_star = false;
+    for (i, p) in params.iter().enumerate() {
+        let after_positional_only = i > 0
+            && params[i - 1].kind == ParamKind::PositionalOnly
+            && p.kind != ParamKind::PositionalOnly;
+        let marker = if after_positional_only {
+            Some("/")
+        } else if p.kind == ParamKind::KeywordOnly && !seen_star {
+            Some("*")
+        } else {
+            None
+        };
+        // `/` then `*` can both be due before one parameter: `f(a, /, *, b)`.
+        if after_positional_only && p.kind == ParamKind::KeywordOnly && !seen_star {
+            out.push(Some("/, *"));
+            seen_star = true;
+            continue;
+        }
+        seen_star |= matches!(p.kind, ParamKind::VarArgs | ParamKind::KeywordOnly);
+        out.push(marker);
+    }
+    out
+}
+
+/// Whether the parameters end with a positional-only one: `/` then closes the list.
+fn trailing_slash(params: &[&StubParam]) -> bool {
+    params
+        .last()
+        .is_some_and(|p| p.kind == ParamKind::PositionalOnly)
 }
 
 /// A parameter's Rust type and its `signature` entry.
@@ -201,7 +323,6 @@ fn param_parts(p: &StubParam) -> (String, String) {
 /// function, each raising NotImplementedError until its body is written.
 fn lib_rs(name: &str, functions: &[StubFunction]) -> Result<String> {
     let mut items: Vec<TokenStream> = Vec::new();
-    let mut registrations: Vec<TokenStream> = Vec::new();
     let mut classes: Vec<(String, Vec<TokenStream>)> = Vec::new();
     let mut sources: Vec<String> = Vec::new();
     let mut needs = (false, false, false); // HashMap, HashSet, numpy
@@ -216,7 +337,10 @@ fn lib_rs(name: &str, functions: &[StubFunction]) -> Result<String> {
         let mut signature = Vec::new();
         let mut names = Vec::new();
         let mut lifetime = f.returns.needs_py_lifetime();
-        for p in &params {
+        for (p, marker) in params.iter().zip(markers(&params)) {
+            if let Some(marker) = marker {
+                signature.push(marker.to_owned());
+            }
             let (rust, sig) = param_parts(p);
             lifetime |= rust.contains("'py");
             needs.0 |= rust.contains("HashMap");
@@ -244,6 +368,9 @@ fn lib_rs(name: &str, functions: &[StubFunction]) -> Result<String> {
              beside it)",
             f.module, f.source.qualname
         );
+        if trailing_slash(&params) {
+            signature.push("/".to_owned());
+        }
         let sig: TokenStream = format!("({})", signature.join(", "))
             .parse()
             .map_err(|e| anyhow::anyhow!("signature of {}: {e}", f.source.name))?;
@@ -279,10 +406,7 @@ fn lib_rs(name: &str, functions: &[StubFunction]) -> Result<String> {
                 Some((_, methods)) => methods.push(function),
                 None => classes.push((class, vec![function])),
             },
-            None => {
-                registrations.push(quote!(m.add_function(wrap_pyfunction!(#fname, m)?)?;));
-                items.push(function);
-            }
+            None => items.push(function),
         }
     }
     for (class, methods) in &classes {
@@ -306,7 +430,6 @@ fn lib_rs(name: &str, functions: &[StubFunction]) -> Result<String> {
                 #(#methods)*
             }
         });
-        registrations.push(quote!(m.add_class::<#cid>()?;));
     }
     let module = ident(name);
     let mut uses = vec![
@@ -334,15 +457,18 @@ fn lib_rs(name: &str, functions: &[StubFunction]) -> Result<String> {
             use numpy::{PyArray1, PyReadonlyArray1};
         ));
     }
+    let doc = format!(
+        " The Rust port of `{name}`: every `#[pyfunction]` and `#[pyclass]` in it is exported."
+    );
     let file = quote! {
-        #(#uses)*
+        use pyo3::prelude::*;
 
-        #(#items)*
-
+        #[doc = #doc]
         #[pymodule]
-        fn #module(m: &Bound<'_, PyModule>) -> PyResult<()> {
-            #(#registrations)*
-            Ok(())
+        mod #module {
+            #(#uses)*
+
+            #(#items)*
         }
     };
     let parsed: syn::File = syn::parse2(file).context("the generated module")?;
@@ -361,6 +487,7 @@ fn lib_rs(name: &str, functions: &[StubFunction]) -> Result<String> {
         let line_end = at + marker.len() + 1;
         text.replace_range(line_start..line_end.min(text.len()), &comment);
     }
+    let text = spaced(&text);
     let header = format!(
         "//! `{name}`: a Rust port of the functions port-advisor found worth porting.\n\
          //!\n\
@@ -369,6 +496,26 @@ fn lib_rs(name: &str, functions: &[StubFunction]) -> Result<String> {
          //! the port with the original on recorded real calls, and `python bench.py` times both.\n\n"
     );
     Ok(header + &text)
+}
+
+/// prettyplease's text with a blank line after each item and each block of `use`s, as
+/// rustfmt leaves a file a person wrote.
+fn spaced(text: &str) -> String {
+    let lines: Vec<&str> = text.lines().collect();
+    let mut out = String::with_capacity(text.len() + lines.len());
+    for (i, line) in lines.iter().enumerate() {
+        out.push_str(line);
+        out.push('\n');
+        let next = lines.get(i + 1).map(|l| l.trim_start()).unwrap_or("");
+        let trimmed = line.trim_start();
+        let ends_item = trimmed == "}"
+            || trimmed.ends_with("{}")
+            || (trimmed.starts_with("use ") && !next.starts_with("use "));
+        if ends_item && !next.is_empty() && !next.starts_with('}') {
+            out.push('\n');
+        }
+    }
+    out
 }
 
 /// The docstring, the types' origins and the traps, as doc lines.
@@ -398,6 +545,24 @@ fn doc_lines(f: &StubFunction) -> Vec<String> {
     for t in traps {
         lines.push(format!(" Mind: {t}."));
     }
+    // A function that returns nothing may work by changing its arguments: a Vec or HashMap
+    // parameter is a copy, and changing it changes nothing on the Python side.
+    if matches!(f.returns, PyType::None) {
+        let copied: Vec<String> = f
+            .params
+            .iter()
+            .filter(|p| matches!(p.ty, PyType::List(_) | PyType::Dict(..) | PyType::Set(_)))
+            .map(|p| format!("`{}`", p.name))
+            .collect();
+        if !copied.is_empty() {
+            lines.push(format!(
+                " Mind: the original returns None: if it changes {} in place, the Rust \
+                 parameter is a copy; take `&Bound<'py, PyList>` (or `PyDict`, `PySet`) and \
+                 write back. The parity test compares the arguments after the call.",
+                copied.join(", ")
+            ));
+        }
+    }
     lines
 }
 
@@ -405,7 +570,7 @@ fn doc_lines(f: &StubFunction) -> Vec<String> {
 fn python_comment(f: &StubFunction) -> String {
     let mut out = format!(
         "Python original ({}:{}):\n",
-        f.file.display(),
+        shown_file(f),
         f.source.decorator_line
     );
     push_dedented(&mut out, &f.source.source);
@@ -443,22 +608,27 @@ fn pyi(functions: &[StubFunction]) -> String {
     }
     let mut classes: Vec<(&str, Vec<String>)> = Vec::new();
     for f in functions {
-        let params: Vec<String> = f
-            .params
-            .iter()
-            .map(|p| {
-                let star = match p.kind {
-                    ParamKind::VarArgs => "*",
-                    ParamKind::VarKeywords => "**",
-                    _ => "",
-                };
-                if p.name == "self" || p.name == "cls" {
-                    return p.name.clone();
-                }
-                let default = if p.default.is_some() { " = ..." } else { "" };
-                format!("{star}{}: {}{default}", p.name, p.ty.pyi())
-            })
-            .collect();
+        let all: Vec<&StubParam> = f.params.iter().collect();
+        let mut params: Vec<String> = Vec::new();
+        for (p, marker) in all.iter().zip(markers(&all)) {
+            if let Some(marker) = marker {
+                params.push(marker.to_owned());
+            }
+            let star = match p.kind {
+                ParamKind::VarArgs => "*",
+                ParamKind::VarKeywords => "**",
+                _ => "",
+            };
+            if p.name == "self" || p.name == "cls" {
+                params.push(p.name.clone());
+                continue;
+            }
+            let default = if p.default.is_some() { " = ..." } else { "" };
+            params.push(format!("{star}{}: {}{default}", p.name, p.ty.pyi()));
+        }
+        if trailing_slash(&all) {
+            params.push("/".to_owned());
+        }
         let def = format!(
             "def {}({}) -> {}: ...\n",
             f.source.name,
@@ -502,16 +672,15 @@ fn examples_json(functions: &[StubFunction]) -> Result<String> {
     Ok(serde_json::to_string_pretty(&serde_json::Value::Object(map))? + "\n")
 }
 
-/// Where the original lives, for the Python files: (qualname, module name, file).
+/// The functions, for the Python files: (qualname, module, the advice's estimate).
 fn originals(functions: &[StubFunction]) -> String {
     let rows: Vec<String> = functions
         .iter()
         .map(|f| {
             format!(
-                "    ({:?}, {:?}, {:?}, {:?}),",
+                "    ({:?}, {:?}, {:?}),",
                 f.source.qualname,
                 f.module,
-                f.file.display().to_string(),
                 f.estimate
                     .map(|e| format!("{:.1}x-{:.1}x", e[0], e[1]))
                     .unwrap_or_default()
@@ -521,27 +690,50 @@ fn originals(functions: &[StubFunction]) -> String {
     format!("FUNCTIONS = [\n{}\n]\n", rows.join("\n"))
 }
 
-const PY_COMMON: &str = r#"import base64
-import importlib.util
+/// The Python both the parity test and the benchmark start with; `crate_dir` is the crate's
+/// folder as an expression of the file's own.
+fn py_common(crate_dir: &str, roots: &[String]) -> String {
+    let roots: Vec<String> = roots.iter().map(|r| format!("{r:?}")).collect();
+    format!(
+        r#"import base64
+import importlib
+import inspect
 import io
 import json
 import os
 import pickle
+import reprlib
 import sys
 
 HERE = os.path.dirname(os.path.abspath(__file__))
+CRATE = {crate_dir}
+
+# The folders the program's modules are imported from (each module's top-level package is in
+# one), relative to this crate, so that the crate can move with the program. To import them
+# from elsewhere, set PORT_ADVISOR_SOURCE_ROOT (folders separated by os.pathsep).
+SOURCE_ROOTS = [{roots}]
+{COMMON_BODY}"#,
+        roots = roots.join(", ")
+    )
+}
+
+const COMMON_BODY: &str = r#"
+
+def source_roots():
+    configured = os.environ.get("PORT_ADVISOR_SOURCE_ROOT")
+    if configured:
+        return [os.path.abspath(p) for p in configured.split(os.pathsep) if p]
+    return [os.path.normpath(os.path.join(CRATE, p)) for p in SOURCE_ROOTS]
 
 
-def load_original(module, path):
-    """The Python original, imported from its file (its `if __name__ == "__main__"` part
-    does not run)."""
-    folder = os.path.dirname(path)
-    if folder not in sys.path:
-        sys.path.insert(0, folder)
-    spec = importlib.util.spec_from_file_location("original_" + module.replace(".", "_"), path)
-    mod = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(mod)
-    return mod
+def load_original(module):
+    """The Python original, imported by its module name from the source roots, as the program
+    imports it: its relative imports work, and its `if __name__ == "__main__"` part does not
+    run."""
+    for root in reversed(source_roots()):
+        if root not in sys.path:
+            sys.path.insert(0, root)
+    return importlib.import_module(module)
 
 
 def lookup(obj, qualname):
@@ -573,23 +765,53 @@ def plain_loads(text):
 
 
 def recorded_calls(qualname):
-    """[(kwargs, result or None)] recorded while the program ran."""
+    """The calls recorded while the program ran: [(pickled arguments by name, pickled result
+    or None)]. Each use unpickles its own copy of the arguments, so that a function that
+    changes them in place changes only its own."""
     with open(os.path.join(EXAMPLES_DIR, "examples.json")) as f:
         data = json.load(f).get(qualname, [])
-    calls = []
-    for call in data:
-        kwargs = plain_loads(call["args"])
-        result = plain_loads(call["result"]) if call.get("result") else None
-        calls.append((kwargs, result))
-    return calls
+    return [(call["args"], call.get("result")) for call in data]
+
+
+def arguments(fn, kwargs):
+    """The recorded arguments (by name) as `fn` takes them: positional-only ones (before `/`)
+    by position, keyword-only ones (after `*`) by name, *args and **kwargs spread."""
+    try:
+        params = list(inspect.signature(fn).parameters.values())
+    except (TypeError, ValueError):
+        return [], dict(kwargs)
+    args, kw, by_position = [], {}, True
+    for p in params:
+        if p.name not in kwargs:
+            if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD):
+                by_position = False
+            continue
+        value = kwargs[p.name]
+        if p.kind is p.VAR_POSITIONAL:
+            args.extend(value)
+        elif p.kind is p.VAR_KEYWORD:
+            kw.update(value)
+        elif p.kind is p.KEYWORD_ONLY or (p.kind is p.POSITIONAL_OR_KEYWORD and not by_position):
+            kw[p.name] = value
+        else:
+            args.append(value)
+    return args, kw
+
+
+def short(value):
+    return reprlib.repr(value)
 "#;
 
-fn parity_test(name: &str, functions: &[StubFunction]) -> String {
+fn parity_test(name: &str, functions: &[StubFunction], roots: &[String]) -> String {
     format!(
         r#""""Parity of the Rust port with the Python original, on calls recorded from a real run.
 
 Run with `pytest tests` after `maturin develop --release`. A function whose Rust body is not
 written yet is reported as skipped: "not ported yet".
+
+Each side gets its own copy of the recorded arguments, and both the results and the arguments
+after the call must match: a port of a function that works in place (and returns None) passes
+only if it changes its arguments as the original does.
 """
 import math
 
@@ -616,14 +838,14 @@ def same(a, b):
 
 
 CASES = [
-    (qualname, module, path, i)
-    for qualname, module, path, _ in FUNCTIONS
+    (qualname, module, i)
+    for qualname, module, _ in FUNCTIONS
     for i in range(max(1, len(recorded_calls(qualname))))
 ]
 
 
-@pytest.mark.parametrize("qualname,module,path,index", CASES)
-def test_parity(qualname, module, path, index):
+@pytest.mark.parametrize("qualname,module,index", CASES)
+def test_parity(qualname, module, index):
     calls = recorded_calls(qualname)
     if not calls:
         pytest.skip("%s: no recorded call (run port-advisor profile without --no-examples)"
@@ -631,22 +853,32 @@ def test_parity(qualname, module, path, index):
     if "." in qualname:
         pytest.skip("%s is a method: build the pyclass from the recorded object by hand"
                     % qualname)
-    kwargs, _ = calls[index]
-    original = lookup(load_original(module, path), qualname)
+    recorded, _ = calls[index]
+    original = lookup(load_original(module), qualname)
     port = lookup({name}, qualname)
-    expected = original(**kwargs)
+    python_args = plain_loads(recorded)
+    rust_args = plain_loads(recorded)
+    args, kwargs = arguments(original, python_args)
+    expected = original(*args, **kwargs)
+    args, kwargs = arguments(original, rust_args)
     try:
-        actual = port(**kwargs)
+        actual = port(*args, **kwargs)
     except NotImplementedError:
         pytest.skip("%s: not ported yet" % qualname)
-    assert same(actual, expected), "%s: Rust %r != Python %r" % (qualname, actual, expected)
+    assert same(actual, expected), "%s: Rust returned %s, Python %s" % (
+        qualname, short(actual), short(expected))
+    for arg in python_args:
+        assert same(rust_args[arg], python_args[arg]), (
+            "%s: argument `%s` after the call: Rust left %s, Python %s (the original "
+            "changes it in place; the port must too)"
+            % (qualname, arg, short(rust_args[arg]), short(python_args[arg])))
 "#,
-        common = PY_COMMON,
+        common = py_common("os.path.dirname(HERE)", roots),
         originals = originals(functions),
     )
 }
 
-fn bench(name: &str, functions: &[StubFunction]) -> String {
+fn bench(name: &str, functions: &[StubFunction], roots: &[String]) -> String {
     format!(
         r#""""Times the Rust port against the Python original on the recorded calls, and prints the
 measured speedup of each function next to port-advisor's estimate for the whole program.
@@ -663,13 +895,13 @@ EXAMPLES_DIR = os.path.join(HERE, "tests")
 {originals}
 
 def per_call(fn, calls, budget=0.5):
-    """Seconds per pass over the recorded calls, best of several passes within the budget."""
+    """Seconds per pass over the calls, best of several passes within the budget."""
     best = None
     spent = 0.0
     while spent < budget or best is None:
         start = time.perf_counter()
-        for kwargs in calls:
-            fn(**kwargs)
+        for args, kwargs in calls:
+            fn(*args, **kwargs)
         elapsed = time.perf_counter() - start
         spent += elapsed
         best = elapsed if best is None else min(best, elapsed)
@@ -679,34 +911,37 @@ def per_call(fn, calls, budget=0.5):
 def main():
     print("%-32s %12s %12s %9s  %s" % ("function", "python", "rust", "speedup",
                                          "port-advisor's estimate (whole program)"))
-    for qualname, module, path, estimate in FUNCTIONS:
-        calls = [kwargs for kwargs, _ in recorded_calls(qualname)]
-        if not calls or "." in qualname:
+    for qualname, module, estimate in FUNCTIONS:
+        recorded = [blob for blob, _ in recorded_calls(qualname)]
+        if not recorded or "." in qualname:
             print("%-32s no recorded call to time" % qualname)
             continue
-        original = lookup(load_original(module, path), qualname)
+        original = lookup(load_original(module), qualname)
         port = lookup({name}, qualname)
+        # Each side times its own copies of the arguments.
+        python_calls = [arguments(original, plain_loads(blob)) for blob in recorded]
+        rust_calls = [arguments(original, plain_loads(blob)) for blob in recorded]
         try:
-            port(**calls[0])
+            port(*rust_calls[0][0], **rust_calls[0][1])
         except NotImplementedError:
             print("%-32s not ported yet" % qualname)
             continue
-        python = per_call(original, calls)
-        rust = per_call(port, calls)
+        python = per_call(original, python_calls)
+        rust = per_call(port, rust_calls)
         print("%-32s %10.1f us %10.1f us %8.1fx  %s" % (
-            qualname, python * 1e6 / len(calls), rust * 1e6 / len(calls), python / rust,
+            qualname, python * 1e6 / len(recorded), rust * 1e6 / len(recorded), python / rust,
             estimate or "-"))
 
 
 if __name__ == "__main__":
     main()
 "#,
-        common = PY_COMMON,
+        common = py_common("HERE", roots),
         originals = originals(functions),
     )
 }
 
-fn readme(name: &str, functions: &[StubFunction]) -> String {
+fn readme(name: &str, functions: &[StubFunction], roots: &[String]) -> String {
     let list: String = functions
         .iter()
         .map(|f| {
@@ -714,7 +949,7 @@ fn readme(name: &str, functions: &[StubFunction]) -> String {
                 "- `{}.{}` ({}:{}){}\n",
                 f.module,
                 f.source.qualname,
-                f.file.display(),
+                shown_file(f),
                 f.source.decorator_line,
                 f.estimate
                     .map(|e| format!(
@@ -726,6 +961,7 @@ fn readme(name: &str, functions: &[StubFunction]) -> String {
         })
         .collect();
     let first = functions.first().expect("at least one function");
+    let roots: Vec<String> = roots.iter().map(|r| format!("`{r}`")).collect();
     format!(
         "# {name}\n\n\
          A Rust port, with PyO3, of:\n\n{list}\n\
@@ -734,13 +970,19 @@ fn readme(name: &str, functions: &[StubFunction]) -> String {
          ## Build, test, benchmark\n\n\
          ```console\n\
          python -m venv .venv && . .venv/bin/activate\n\
-         pip install maturin pytest\n\
-         maturin develop --release\n\
+         pip install maturin\n\
+         maturin develop --release --extras tests\n\
          pytest tests        # parity with the original on recorded real calls\n\
          python bench.py     # measured speedup next to port-advisor's estimate\n\
          ```\n\n\
          `tests/examples.json` holds calls recorded while the program ran (pickled arguments\n\
-         and results). Add your own cases to `tests/test_parity.py` as the port grows.\n\n\
+         and results). Each side of a parity test gets its own copy of the arguments, and the\n\
+         arguments after the call are compared as well as the results, so a port of a function\n\
+         that works in place must change them as the original does. Add your own cases to\n\
+         `tests/test_parity.py` as the port grows.\n\n\
+         The originals are imported by module name from {roots} (relative to this folder), as\n\
+         the program imports them. To test against a copy of the program elsewhere, set\n\
+         `PORT_ADVISOR_SOURCE_ROOT` to the folder that holds its modules.\n\n\
          ## Switch the call site\n\n\
          ```python\n\
          try:\n    from {name} import {f}\n\
@@ -748,5 +990,69 @@ fn readme(name: &str, functions: &[StubFunction]) -> String {
          ```\n",
         f = first.source.name,
         module = first.module,
+        roots = roots.join(", "),
     )
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn relative_paths_read_from_the_crate_folder() {
+        let rel = |t: &str, b: &str| relative(Path::new(t), Path::new(b));
+        assert_eq!(rel("/w/prog", "/w/crate"), Path::new("../prog"));
+        assert_eq!(rel("/w", "/w/fl_rs"), Path::new(".."));
+        assert_eq!(rel("/w/fl_rs/src", "/w/fl_rs"), Path::new("src"));
+        assert_eq!(rel("/w", "/w"), Path::new("."));
+        assert_eq!(
+            rel("fixtures/stubs", "kinds_rs"),
+            Path::new("../fixtures/stubs")
+        );
+        assert_eq!(rel("./a/../b", "c"), Path::new("../b"));
+    }
+
+    #[test]
+    fn slash_and_star_stand_where_python_writes_them() {
+        let param = |name: &str, kind| StubParam {
+            name: name.into(),
+            kind,
+            ty: PyType::Int,
+            source: "annotation",
+            default: None,
+        };
+        let signature = |params: &[StubParam]| {
+            let refs: Vec<&StubParam> = params.iter().collect();
+            let mut out = Vec::new();
+            for (p, m) in refs.iter().zip(markers(&refs)) {
+                out.extend(m.map(str::to_owned));
+                out.push(p.name.clone());
+            }
+            if trailing_slash(&refs) {
+                out.push("/".into());
+            }
+            out.join(", ")
+        };
+        use ParamKind::*;
+        assert_eq!(
+            signature(&[param("a", PositionalOnly), param("b", KeywordOnly)]),
+            "a, /, *, b"
+        );
+        assert_eq!(
+            signature(&[
+                param("a", Positional),
+                param("b", VarArgs),
+                param("c", KeywordOnly)
+            ]),
+            "a, b, c"
+        );
+        assert_eq!(
+            signature(&[param("a", PositionalOnly), param("b", PositionalOnly)]),
+            "a, b, /"
+        );
+        assert_eq!(
+            signature(&[param("a", KeywordOnly), param("b", KeywordOnly)]),
+            "*, a, b"
+        );
+    }
 }

@@ -40,6 +40,9 @@ pub struct StubFunction {
     pub module: String,
     /// Its source file, as found on this machine.
     pub file: PathBuf,
+    /// The folder `module` is imported from (its top-level package's parent): where the
+    /// generated tests import the original from, relative to the crate.
+    pub source_root: PathBuf,
     pub source: PyFunction,
     pub params: Vec<StubParam>,
     pub returns: PyType,
@@ -276,9 +279,11 @@ fn describe(
         .into_iter()
         .filter_map(|c| module.find(&c.name, c.first_line).cloned())
         .collect();
+    let module_name = stats.module.clone().unwrap_or_else(|| file_stem(&path));
     Ok(StubFunction {
         callees,
-        module: stats.module.clone().unwrap_or_else(|| file_stem(&path)),
+        source_root: source_root(&path, &module_name),
+        module: module_name,
         file: path,
         examples: probed.map(|p| p.examples.clone()).unwrap_or_default(),
         source,
@@ -335,6 +340,7 @@ pub fn crate_from_source(
             StubFunction {
                 module: module.to_owned(),
                 file: file.to_path_buf(),
+                source_root: source_root(file, module),
                 source: source.clone(),
                 params,
                 returns,
@@ -345,7 +351,7 @@ pub fn crate_from_source(
             }
         })
         .collect();
-    files::render(crate_name, &functions)
+    files::render(crate_name, Path::new(crate_name), &functions)
 }
 
 /// Parameter and return types: the annotation where there is one, else the type the probe
@@ -390,6 +396,20 @@ fn signature(source: &PyFunction, probed: Option<&ProbedFunction>) -> (Vec<StubP
     (params, returns)
 }
 
+/// The folder `module` (`pkg.sub.mod`, file `pkg/sub/mod.py` or `pkg/sub/mod/__init__.py`)
+/// is imported from: the parent of its top-level package.
+fn source_root(file: &Path, module: &str) -> PathBuf {
+    let mut root = file.parent().unwrap_or(Path::new("")).to_path_buf();
+    let mut up = module.split('.').count().saturating_sub(1);
+    if file.file_stem().is_some_and(|s| s == "__init__") {
+        up += 1;
+    }
+    for _ in 0..up {
+        root = root.parent().unwrap_or(Path::new("")).to_path_buf();
+    }
+    root
+}
+
 fn file_stem(path: &Path) -> String {
     path.file_stem()
         .map(|s| s.to_string_lossy().into_owned())
@@ -432,6 +452,18 @@ mod tests {
             let name = file.replace(['/', '.'], "_");
             insta::assert_snapshot!(name, text);
         }
+    }
+
+    #[test]
+    fn a_module_is_imported_from_its_top_level_packages_parent() {
+        let root = |file: &str, module: &str| source_root(Path::new(file), module);
+        assert_eq!(root("/w/app.py", "app"), Path::new("/w"));
+        assert_eq!(root("/w/pkg/sub/mod.py", "pkg.sub.mod"), Path::new("/w"));
+        assert_eq!(root("/w/pkg/__init__.py", "pkg"), Path::new("/w"));
+        assert_eq!(
+            root("fixtures/stubs/kinds.py", "kinds"),
+            Path::new("fixtures/stubs")
+        );
     }
 
     #[test]

@@ -52,8 +52,31 @@ impl PyType {
         }
     }
 
-    /// The Rust type of a `#[pyfunction]` parameter.
+    /// The Rust type of a `#[pyfunction]` parameter. A `str` or `bytes` argument is borrowed
+    /// (`&str`, `&[u8]`), as `rules/costs.toml` measured its crossing: `String` and `Vec<u8>`
+    /// would copy it.
     pub fn rust_arg(&self) -> String {
+        match self {
+            PyType::Str => "&str".into(),
+            PyType::Bytes => "&[u8]".into(),
+            PyType::Optional(t) => format!("Option<{}>", t.rust_arg()),
+            PyType::Array(dtype) => format!("PyReadonlyArray1<'py, {}>", rust_dtype(dtype)),
+            PyType::Object(_) => "Bound<'py, PyAny>".into(),
+            other => other.rust_owned(),
+        }
+    }
+
+    /// The Rust type of a return value.
+    pub fn rust_return(&self) -> String {
+        match self {
+            PyType::Array(dtype) => format!("Bound<'py, PyArray1<{}>>", rust_dtype(dtype)),
+            PyType::Optional(t) => format!("Option<{}>", t.rust_return()),
+            other => other.rust_owned(),
+        }
+    }
+
+    /// An owned Rust type (no borrow, no lifetime): inside a container, or returned.
+    fn rust_owned(&self) -> String {
         match self {
             PyType::Int => "i64".into(),
             PyType::Float => "f64".into(),
@@ -64,28 +87,8 @@ impl PyType {
             PyType::List(t) | PyType::Tuple(t) => format!("Vec<{}>", t.rust_owned()),
             PyType::Dict(k, v) => format!("HashMap<{}, {}>", k.rust_owned(), v.rust_owned()),
             PyType::Set(t) => format!("HashSet<{}>", t.rust_owned()),
-            PyType::Optional(t) => format!("Option<{}>", t.rust_arg()),
-            PyType::Array(dtype) => format!("PyReadonlyArray1<'py, {}>", rust_dtype(dtype)),
-            PyType::Object(_) => "Bound<'py, PyAny>".into(),
-        }
-    }
-
-    /// The Rust type of a return value.
-    pub fn rust_return(&self) -> String {
-        match self {
-            PyType::Array(dtype) => format!("Bound<'py, PyArray1<{}>>", rust_dtype(dtype)),
-            PyType::Optional(t) => format!("Option<{}>", t.rust_return()),
-            PyType::Object(_) => "Py<PyAny>".into(),
-            other => other.rust_arg(),
-        }
-    }
-
-    /// Inside a container, an owned Rust type (no borrow, no lifetime).
-    fn rust_owned(&self) -> String {
-        match self {
-            PyType::Array(_) | PyType::Object(_) => "Py<PyAny>".into(),
             PyType::Optional(t) => format!("Option<{}>", t.rust_owned()),
-            other => other.rust_arg(),
+            PyType::Array(_) | PyType::Object(_) => "Py<PyAny>".into(),
         }
     }
 
@@ -259,9 +262,14 @@ mod tests {
         assert_eq!(rust("list[float]"), "Vec<f64>");
         assert_eq!(rust("List[List[float]]"), "Vec<Vec<f64>>");
         assert_eq!(rust("dict[str, int]"), "HashMap<String, i64>");
-        assert_eq!(rust("Optional[str]"), "Option<String>");
-        assert_eq!(rust("str | None"), "Option<String>");
-        assert_eq!(rust("bytes"), "Vec<u8>");
+        assert_eq!(rust("Optional[str]"), "Option<&str>");
+        assert_eq!(rust("str | None"), "Option<&str>");
+        // Borrowed, as costs.toml measured them; owned inside containers and when returned.
+        assert_eq!(rust("str"), "&str");
+        assert_eq!(rust("bytes"), "&[u8]");
+        assert_eq!(rust("list[str]"), "Vec<String>");
+        assert_eq!(PyType::from_annotation("str").rust_return(), "String");
+        assert_eq!(PyType::from_annotation("bytes").rust_return(), "Vec<u8>");
         assert_eq!(
             rust("npt.NDArray[np.float64]"),
             "PyReadonlyArray1<'py, f64>"

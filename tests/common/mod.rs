@@ -11,6 +11,48 @@ use std::process::Output;
 use port_advisor::analyze::{analyze, Analysis, AnalyzeOptions};
 use port_advisor::profile::Profile;
 
+/// port-advisor's own exit codes (docs/exit-codes.md), as `status.code()` gives them.
+pub const USAGE: i32 = port_advisor::error::codes::USAGE as i32;
+pub const UNSUPPORTED: i32 = port_advisor::error::codes::UNSUPPORTED as i32;
+pub const ATTACH: i32 = port_advisor::error::codes::ATTACH as i32;
+pub const OUTPUT: i32 = port_advisor::error::codes::OUTPUT as i32;
+pub const FAIL_ON: i32 = port_advisor::error::codes::FAIL_ON as i32;
+
+/// The committed JSON Schema of report.json (`docs/report.schema.json`), compiled once.
+fn report_validator() -> &'static jsonschema::Validator {
+    static VALIDATOR: std::sync::OnceLock<jsonschema::Validator> = std::sync::OnceLock::new();
+    VALIDATOR.get_or_init(|| {
+        let path = repo().join("docs/report.schema.json");
+        let text =
+            std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        let schema: serde_json::Value = serde_json::from_str(&text).expect("the schema is JSON");
+        jsonschema::validator_for(&schema).expect("a valid JSON Schema")
+    })
+}
+
+/// The advice in a report.json file, validated against the committed schema first.
+pub fn read_report(path: &Path) -> port_advisor::advise::Advice {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert_valid_report(&text, &path.display().to_string());
+    serde_json::from_str(&text).expect("report.json parses as the advice model")
+}
+
+/// Fails the test unless `text` (a report.json, or `report --format json`'s output) validates
+/// against the committed schema; `what` names it in the failure.
+pub fn assert_valid_report(text: &str, what: &str) {
+    let report: serde_json::Value =
+        serde_json::from_str(text).unwrap_or_else(|e| panic!("{what}: not JSON ({e})"));
+    let errors: Vec<String> = report_validator()
+        .iter_errors(&report)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "{what} does not validate against docs/report.schema.json:\n{}",
+        errors.join("\n")
+    );
+}
+
 /// The CPython versions the live tests run against.
 pub const VERSIONS: [&str; 6] = ["3.8", "3.9", "3.10", "3.11", "3.12", "3.13"];
 
@@ -165,6 +207,7 @@ impl Run {
                 String::from_utf8_lossy(&self.output.stderr)
             )
         });
+        assert_valid_report(&text, "report.json");
         serde_json::from_str(&text).expect("report.json parses as the advice model")
     }
 

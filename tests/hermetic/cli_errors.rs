@@ -28,7 +28,7 @@ fn assert_empty(dir: &Path) {
 #[test]
 fn missing_script_names_the_path_tried() {
     let (code, err, dir) = run_in_empty_dir(&["profile", "no_such_script.py"]);
-    assert_eq!(code, Some(2), "{err}");
+    assert_eq!(code, Some(common::USAGE), "{err}");
     assert_one_line(&err);
     assert!(err.contains("script not found: no_such_script.py"), "{err}");
     assert!(
@@ -48,7 +48,7 @@ fn syntax_error_is_reported_before_anything_runs() {
         .args(["profile", "broken.py"])
         .output()
         .unwrap();
-    let err = refusal(&out, 2, "");
+    let err = refusal(&out, common::USAGE, "");
     assert!(
         err.contains("syntax error in ") && err.contains("broken.py line 2"),
         "{err}"
@@ -61,7 +61,7 @@ fn syntax_error_is_reported_before_anything_runs() {
 #[test]
 fn a_directory_is_not_a_script() {
     let (code, err, _dir) = run_in_empty_dir(&["profile", "/tmp/"]);
-    assert_eq!(code, Some(2), "{err}");
+    assert_eq!(code, Some(common::USAGE), "{err}");
     assert_one_line(&err);
     assert!(err.contains("is a directory"), "{err}");
 }
@@ -69,7 +69,7 @@ fn a_directory_is_not_a_script() {
 #[test]
 fn nothing_to_profile_teaches_the_forms() {
     let (code, err, dir) = run_in_empty_dir(&["profile"]);
-    assert_eq!(code, Some(2), "{err}");
+    assert_eq!(code, Some(common::USAGE), "{err}");
     assert!(err.contains("--pid PID"), "{err}");
     assert_empty(dir.path());
 }
@@ -77,7 +77,7 @@ fn nothing_to_profile_teaches_the_forms() {
 #[test]
 fn missing_pid_exits_4() {
     let (code, err, dir) = run_in_empty_dir(&["profile", "--pid", "999999999"]);
-    assert_eq!(code, Some(4), "{err}");
+    assert_eq!(code, Some(common::ATTACH), "{err}");
     assert_one_line(&err);
     assert!(err.contains("no process with pid 999999999"), "{err}");
     assert_empty(dir.path());
@@ -90,7 +90,7 @@ fn a_process_that_is_not_python_exits_3() {
     let (code, err, dir) = run_in_empty_dir(&["profile", "--pid", &pid, "--duration", "1"]);
     sleeper.kill().unwrap();
     sleeper.wait().unwrap();
-    assert_eq!(code, Some(3), "{err}");
+    assert_eq!(code, Some(common::UNSUPPORTED), "{err}");
     assert_one_line(&err);
     assert!(err.contains("not a Python program"), "{err}");
     assert_empty(dir.path());
@@ -121,7 +121,7 @@ fn unwritable_output_fails_before_the_program_runs() {
             .arg(&script)
             .output()
             .unwrap();
-        let err = refusal(&out, 5, &target.display().to_string());
+        let err = refusal(&out, common::OUTPUT, &target.display().to_string());
         assert!(err.contains("-o DIR"), "{err}");
         assert!(
             !marker.exists(),
@@ -155,7 +155,7 @@ fn profile_with(interpreter: &Path) -> (Option<i32>, String, String) {
 }
 
 fn assert_refused(code: Option<i32>, err: &str, says: &str) {
-    assert_eq!(code, Some(3), "{err}");
+    assert_eq!(code, Some(common::UNSUPPORTED), "{err}");
     let last = err.trim_end().lines().last().unwrap_or("");
     assert!(last.starts_with("port-advisor: error: "), "{err}");
     assert!(last.contains(says), "{err}");
@@ -205,14 +205,14 @@ fn bad_duration_is_a_usage_error() {
         "-3",
         fixture("numeric_loop.py").to_str().unwrap(),
     ]);
-    assert_eq!(code, Some(2), "{err}");
+    assert_eq!(code, Some(common::USAGE), "{err}");
     assert!(err.contains("--duration"), "{err}");
 }
 
 #[test]
 fn flamegraph_of_a_missing_or_foreign_profile() {
     let (code, err, _dir) = run_in_empty_dir(&["flamegraph", "nothing.json"]);
-    assert_eq!(code, Some(2), "{err}");
+    assert_eq!(code, Some(common::USAGE), "{err}");
     assert!(err.contains("profile not found: nothing.json"), "{err}");
 
     let dir = tempfile::tempdir().unwrap();
@@ -220,7 +220,7 @@ fn flamegraph_of_a_missing_or_foreign_profile() {
     std::fs::write(&p, r#"{"schema": 7, "meta": {}}"#).unwrap();
     let out = bin().arg("flamegraph").arg(&p).output().unwrap();
     let err = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(2), "{err}");
+    assert_eq!(out.status.code(), Some(common::USAGE), "{err}");
     assert!(err.contains("schema 7"), "{err}");
 }
 
@@ -245,7 +245,7 @@ fn an_unreadable_script_and_a_file_for_a_folder_are_refused_before_anything_runs
         .current_dir(dir.path())
         .output()
         .unwrap();
-    let err = refusal(&out, 2, "");
+    let err = refusal(&out, common::USAGE, "");
     assert!(
         err.contains("cannot read script") && err.contains("Permission denied"),
         "{err}"
@@ -262,7 +262,7 @@ fn an_unreadable_script_and_a_file_for_a_folder_are_refused_before_anything_runs
             .arg(fixture("numeric_loop.py"))
             .output()
             .unwrap();
-        let err = refusal(&out, 5, &out_dir.display().to_string());
+        let err = refusal(&out, common::OUTPUT, &out_dir.display().to_string());
         assert!(err.contains("-o DIR"), "{err}");
     }
 }
@@ -282,7 +282,7 @@ fn an_unknown_rules_key_names_the_file_and_key_before_anything_runs() {
         rules.path().to_str().unwrap(),
         script.to_str().unwrap(),
     ]);
-    assert_eq!(code, Some(2), "{stderr}");
+    assert_eq!(code, Some(common::USAGE), "{stderr}");
     assert_one_line(&stderr);
     assert!(stderr.contains("scoring.toml"), "{stderr}");
     assert!(stderr.contains("thresholds.min_gian"), "{stderr}");
@@ -301,7 +301,7 @@ fn an_unknown_rules_key_names_the_file_and_key_before_anything_runs() {
         rules.path().to_str().unwrap(),
         "nowhere.json",
     ]);
-    assert_eq!(code, Some(2), "{stderr}");
+    assert_eq!(code, Some(common::USAGE), "{stderr}");
     assert!(stderr.contains("mine.toml"), "{stderr}");
     assert!(
         stderr.contains("`use`") || stderr.contains("crate"),
@@ -468,7 +468,11 @@ fn a_received_run_folder_is_read_as_data_only() {
         "view wrote the page again"
     );
     assert!(!page.contains(secret));
-    let err = refusal(&pa(&["stub", ".", "--function", "app:f"]), 2, "stub");
+    let err = refusal(
+        &pa(&["stub", ".", "--function", "app:f"]),
+        common::USAGE,
+        "stub",
+    );
     assert!(err.contains("--trust"), "{err}");
     assert!(!run.join("app_rs").exists());
     assert!(!marker.exists(), "git ran the repository's program");

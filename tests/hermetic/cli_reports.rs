@@ -5,7 +5,7 @@
 
 use std::path::{Path, PathBuf};
 
-use crate::common::{bin, repo};
+use crate::common::{self, bin, repo};
 use serde_json::Value;
 
 fn recorded() -> PathBuf {
@@ -242,7 +242,7 @@ fn malformed_inputs_of_every_format_name_the_file_and_where() {
         std::fs::write(&path, &bytes).unwrap();
         let out = bin().arg("report").arg(&path).output().unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "{name}: {stderr}");
+        assert_eq!(out.status.code(), Some(common::USAGE), "{name}: {stderr}");
         assert_eq!(
             stderr.trim_end().lines().count(),
             1,
@@ -276,7 +276,7 @@ fn fuzz_regressions_are_read_or_refused_without_a_panic() {
             .unwrap();
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(
-            matches!(out.status.code(), Some(0) | Some(2)),
+            matches!(out.status.code(), Some(0) | Some(common::USAGE)),
             "{}: {stderr}",
             path.display()
         );

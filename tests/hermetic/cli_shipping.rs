@@ -76,3 +76,29 @@ fn every_command_has_help_with_an_example() {
         );
     }
 }
+
+/// The README is a front door: every document it links to exists, and its two set-up
+/// commands are the ones CI and the example use.
+#[test]
+fn the_readme_links_only_to_documents_that_exist() {
+    let root = crate::common::repo();
+    let readme = std::fs::read_to_string(root.join("README.md")).unwrap();
+    let mut links = 0;
+    for part in readme.split("](").skip(1) {
+        let target = part.split(')').next().unwrap();
+        if target.starts_with("http") {
+            continue;
+        }
+        links += 1;
+        assert!(
+            root.join(target).exists(),
+            "README links to {target}, which is missing"
+        );
+    }
+    assert!(links >= 10, "{links} links");
+    assert!(readme.contains(
+        "bash .ci/setup && cargo run --release --locked -- profile fixtures/programs/advice/spectral.py"
+    ));
+    assert!(readme.contains("bash .ci/setup && cargo test --locked"));
+    assert!(!readme.contains("/root/") && !readme.contains("/home/") && !readme.contains("/work/"));
+}

@@ -15,6 +15,7 @@
 #[path = "../common/mod.rs"]
 mod common;
 
+mod cli_conventions;
 mod cli_errors;
 mod cli_reports;
 mod cli_shipping;
@@ -22,4 +23,5 @@ mod import_tools;
 mod imported_summary;
 mod pprof_roundtrip;
 mod recorded_advice;
+mod report_schema;
 mod speedscope_roundtrip;

@@ -21,6 +21,7 @@ use port_advisor::profile::{FrameKind, Meta, Profile, ProfileBuilder, Sampling};
 use port_advisor::report::folded::FoldOptions;
 use port_advisor::report::pprof;
 
+use crate::common;
 use crate::common::profiles::{native_frame, python_frame};
 
 const SCHEMA: &str = "fixtures/pprof/profile.proto";
@@ -336,7 +337,7 @@ fn the_binary_reports_on_a_pprof_file() {
         .arg(&bad)
         .output()
         .unwrap();
-    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(out.status.code(), Some(common::USAGE));
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(stderr.lines().count(), 1, "{stderr}");
     assert!(

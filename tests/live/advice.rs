@@ -227,6 +227,10 @@ fn report_rereads_a_run_with_other_rules() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
+    common::assert_valid_report(
+        &String::from_utf8_lossy(&out.stdout),
+        "report --format json",
+    );
     let a: Advice = serde_json::from_slice(&out.stdout).unwrap();
     assert!(
         ports(&a).is_empty(),
@@ -306,9 +310,7 @@ fn tests_and_history_of_a_candidate_are_found_in_its_project() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let a: Advice =
-        serde_json::from_str(&std::fs::read_to_string(root.join("run/report.json")).unwrap())
-            .unwrap();
+    let a: Advice = common::read_report(&root.join("run/report.json"));
     let port = a
         .candidates
         .iter()

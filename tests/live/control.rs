@@ -52,9 +52,7 @@ fn attach_with_duration_leaves_the_target_running() {
     let a = port_advisor::analyze::analyze(&p, &Default::default());
     assert!(common::inclusive(&a, "mandelbrot_row") > 85.0);
     // No probe when attached: the advice says what it therefore does not know.
-    let advice: port_advisor::advise::Advice =
-        serde_json::from_str(&std::fs::read_to_string(dir.path().join("report.json")).unwrap())
-            .unwrap();
+    let advice = common::read_report(&dir.path().join("report.json"));
     assert!(!advice.probe.available);
     assert!(
         advice

@@ -511,7 +511,12 @@ fn two_runs_never_share_a_folder() {
         std::thread::sleep(Duration::from_millis(20));
     }
     let second = p.command(&[]).output().unwrap();
-    assert_eq!(second.status.code(), Some(5), "{}", text(&second.stderr));
+    assert_eq!(
+        second.status.code(),
+        Some(common::OUTPUT),
+        "{}",
+        text(&second.stderr)
+    );
     let err = text(&second.stderr);
     assert!(
         err.contains("is being written by another port-advisor run")
@@ -602,7 +607,7 @@ fn a_full_disk_saves_the_profile_elsewhere_and_names_it() {
             .unwrap()
     };
     let err = text(&out.stderr);
-    assert_eq!(out.status.code(), Some(5), "{err}");
+    assert_eq!(out.status.code(), Some(common::OUTPUT), "{err}");
     let last = err.trim_end().lines().last().unwrap();
     assert!(last.starts_with("port-advisor: error: "), "{err}");
     // Either the profile itself did not fit (then it is saved elsewhere, and named), or a
@@ -754,6 +759,7 @@ fn recursion_beyond_what_py_spy_reads_is_said_plainly() {
             "{depth}: {stdout}"
         );
         let advice = std::fs::read_to_string(p.out().join("report.json")).unwrap();
+        common::assert_valid_report(&advice, "report.json");
         assert!(
             advice.contains("of sampling rounds could not be read"),
             "{depth}: the advice states the error rate"

@@ -50,7 +50,7 @@ fn no_ptrace_permission_names_sudo_and_the_capability() {
         .unwrap();
     target.kill().unwrap();
     target.wait().unwrap();
-    let err = refusal(&out, 4, "");
+    let err = refusal(&out, common::ATTACH, "");
     assert!(err.contains("sudo") && err.contains("SYS_PTRACE"), "{err}");
     assert!(
         err.contains("belongs to user root (uid 0)"),

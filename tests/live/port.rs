@@ -87,9 +87,7 @@ fn the_estimated_range_contains_the_measured_speedup_of_a_real_port() {
     let dir = tempfile::tempdir().unwrap();
     let folder = dir.path().join("run");
     record(&python, &folder, "200", false);
-    let advice: Advice =
-        serde_json::from_str(&std::fs::read_to_string(folder.join("report.json")).unwrap())
-            .unwrap();
+    let advice: Advice = common::read_report(&folder.join("report.json"));
     let port = &advice.candidates[0];
     assert_eq!(
         (port.verdict, port.function.name.as_str()),

@@ -310,3 +310,105 @@ fn native_share_is_found_without_native_frames() {
         }
     }
 }
+
+/// py-spy's habits and a script's needs on a real run: `-o out.svg` writes that file and the
+/// run folder beside it, and says so; `--format raw` adds collapsed stacks to the run folder;
+/// the run folder's path is the last line on stdout, or the only one with `--print-run-dir`;
+/// a program's own status in port-advisor's range is passed on and called out.
+#[test]
+fn py_spy_outputs_and_the_run_folder_for_scripts() {
+    let Some(py) = common::any_python_or_skip() else {
+        return;
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("spin.py");
+    std::fs::write(
+        &script,
+        "import sys, time\n\ndef spin():\n    end = time.time() + 0.4\n    n = 0\n    \
+         while time.time() < end:\n        n += 1\n    return n\n\nspin()\n\
+         sys.exit(int(sys.argv[1]) if len(sys.argv) > 1 else 0)\n",
+    )
+    .unwrap();
+    let run = |flags: &[&str], args: &[&str]| {
+        let _one = common::exclusive();
+        common::bin()
+            .current_dir(dir.path())
+            .args(["profile", "-q", "--no-probe", "--python"])
+            .arg(&py)
+            .args(flags)
+            .arg(&script)
+            .args(args)
+            .output()
+            .unwrap()
+    };
+    let lines = |out: &std::process::Output| -> Vec<String> {
+        String::from_utf8_lossy(&out.stdout)
+            .lines()
+            .map(str::to_owned)
+            .collect()
+    };
+
+    let out = run(&["-o", "out.svg"], &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let svg = std::fs::read_to_string(dir.path().join("out.svg")).unwrap();
+    assert!(
+        svg.contains("<svg") && svg.contains("spin"),
+        "a flame graph"
+    );
+    let folder = dir.path().join("out.port-advisor");
+    for file in ["profile.json", "report.json", "flame.svg"] {
+        assert!(folder.join(file).is_file(), "{file} in the run folder");
+    }
+    common::read_report(&folder.join("report.json"));
+    let stdout = lines(&out);
+    assert!(
+        stdout
+            .iter()
+            .any(|l| l == "Wrote out.svg (flame graph, SVG)"),
+        "says so: {stdout:?}"
+    );
+    assert_eq!(stdout.last().unwrap(), "out.port-advisor", "{stdout:?}");
+
+    let out = run(&["-o", "stacks.json", "--format", "raw"], &[]);
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let raw = std::fs::read_to_string(dir.path().join("stacks.json")).unwrap();
+    assert!(raw.lines().all(|l| l
+        .rsplit_once(' ')
+        .is_some_and(|(_, n)| n.parse::<u64>().is_ok())));
+    assert!(raw.contains("spin"), "{raw}");
+
+    let out = run(
+        &["-o", "plain", "--format", "speedscope", "--print-run-dir"],
+        &[],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(lines(&out), ["plain"], "only the path on stdout");
+    let speedscope =
+        std::fs::read_to_string(dir.path().join("plain/flame.speedscope.json")).unwrap();
+    assert!(speedscope.contains("speedscope"), "{speedscope}");
+
+    let out = run(&["-o", "failed"], &["241"]);
+    assert_eq!(out.status.code(), Some(241), "the program's own status");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("exit status 241 is the program's own"),
+        "{stderr}"
+    );
+    assert_eq!(
+        lines(&out).last().unwrap(),
+        "failed",
+        "the run folder still ends stdout"
+    );
+}

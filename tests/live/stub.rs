@@ -128,7 +128,12 @@ fn a_generated_crate_builds_reports_not_ported_then_passes_parity_once_written()
     let start = lib
         .find("let _ = (&values, &weights);")
         .expect("the placeholder");
-    let end = lib[start..].find("\n}\n").expect("the end of the function") + start + 1;
+    // The function's closing brace, inside the `#[pymodule] mod`.
+    let end = lib[start..]
+        .find("\n    }\n")
+        .expect("the end of the function")
+        + start
+        + 1;
     let body = "let mut total = 0.0;\n    let mut weight_sum = 0.0;\n    \
                 for (v, w) in values.iter().zip(&weights) {\n        \
                 total += v * w;\n        weight_sum += w;\n    }\n    \
@@ -198,7 +203,7 @@ fn bad_stub_requests_are_refused_with_the_fix_and_nothing_written() {
     };
 
     let (code, err) = stub(&["--function", "float_list:weighted_men", "-o", "a"]);
-    assert_eq!(code, Some(2), "{err}");
+    assert_eq!(code, Some(common::USAGE), "{err}");
     assert!(
         err.contains("float_list:weighted_mean"),
         "close matches: {err}"
@@ -211,13 +216,13 @@ fn bad_stub_requests_are_refused_with_the_fix_and_nothing_written() {
         "--name",
         "Bad-Name",
     ]);
-    assert_eq!(code, Some(2), "{err}");
+    assert_eq!(code, Some(common::USAGE), "{err}");
     assert!(err.contains("not a valid crate name"), "{err}");
 
     std::fs::create_dir(work.path().join("taken")).unwrap();
     std::fs::write(work.path().join("taken/keep.txt"), "mine").unwrap();
     let (code, err) = stub(&["--function", "float_list:weighted_mean", "-o", "taken"]);
-    assert_eq!(code, Some(5), "{err}");
+    assert_eq!(code, Some(common::OUTPUT), "{err}");
     assert!(err.contains("--force"), "{err}");
     assert_eq!(
         std::fs::read_to_string(work.path().join("taken/keep.txt")).unwrap(),
@@ -226,7 +231,7 @@ fn bad_stub_requests_are_refused_with_the_fix_and_nothing_written() {
 
     std::fs::remove_file(&program).unwrap();
     let (code, err) = stub(&["--function", "float_list:weighted_mean", "-o", "b"]);
-    assert_eq!(code, Some(2), "{err}");
+    assert_eq!(code, Some(common::USAGE), "{err}");
     assert!(err.contains("source of weighted_mean"), "{err}");
     assert!(!work.path().join("b").exists());
 }
@@ -264,4 +269,113 @@ fn crates_for_every_kind_of_signature_compile() {
         "{}",
         text(&out)
     );
+}
+
+/// A function that works in place (an n-body `advance` changes its bodies and returns None),
+/// in a package that imports a sibling relatively: its stub crate imports the original by
+/// module name from a folder named relative to the crate, so crate and program can move
+/// together; and a port that does nothing fails parity, since the arguments after the call
+/// are compared, each side with its own copy. The port is stood in for by a Python module of
+/// the crate's name (the build itself is the test above).
+#[test]
+fn a_port_that_does_nothing_to_an_in_place_function_fails_parity_wherever_the_crate_goes() {
+    let python = repo().join("target/tools-venv/bin/python");
+    assert!(
+        python.exists(),
+        "{} is missing: run `bash .ci/setup` first",
+        python.display()
+    );
+    let work = tempfile::tempdir().unwrap();
+    let before = work.path().join("before");
+    let program = before.join("prog/nbody");
+    std::fs::create_dir_all(&program).unwrap();
+    for file in ["__init__.py", "consts.py", "sim.py"] {
+        std::fs::copy(fixture("in_place/nbody").join(file), program.join(file)).unwrap();
+    }
+    let runs = before.join("run");
+    {
+        let _one = exclusive();
+        run(
+            port_advisor()
+                .current_dir(before.join("prog"))
+                .args(["profile", "--quiet", "--python"])
+                .arg(&python)
+                .arg("-o")
+                .arg(&runs)
+                .args(["-m", "nbody.sim"]),
+            "port-advisor profile",
+        );
+    }
+    let out = run(
+        port_advisor()
+            .arg("stub")
+            .arg(&runs)
+            .args([
+                "--function",
+                "nbody.sim:advance",
+                "--name",
+                "nbody_rs",
+                "-o",
+            ])
+            .arg(before.join("crate")),
+        "port-advisor stub",
+    );
+    assert!(text(&out).contains("3 recorded calls"), "{}", text(&out));
+    let here = before.display().to_string();
+    for file in [
+        "tests/test_parity.py",
+        "bench.py",
+        "src/lib.rs",
+        "README.md",
+    ] {
+        let generated = std::fs::read_to_string(before.join("crate").join(file)).unwrap();
+        assert!(
+            !generated.contains(&here),
+            "{file} names a path of this machine"
+        );
+        assert!(!generated.contains("spec_from_file_location"), "{file}");
+    }
+    let parity = std::fs::read_to_string(before.join("crate/tests/test_parity.py")).unwrap();
+    assert!(parity.contains("SOURCE_ROOTS = [\"../prog\"]"), "{parity}");
+
+    // Program and crate move together: the crate still finds the original.
+    let after = work.path().join("elsewhere/after");
+    std::fs::create_dir_all(after.parent().unwrap()).unwrap();
+    std::fs::rename(&before, &after).unwrap();
+    let port = work.path().join("port");
+    std::fs::create_dir(&port).unwrap();
+    let pytest = || {
+        let _heavy = heavy_work();
+        Command::new(&python)
+            .args(["-m", "pytest", "-q", "-p", "no:cacheprovider", "tests"])
+            .current_dir(after.join("crate"))
+            .env("PYTHONPATH", &port)
+            .output()
+            .unwrap()
+    };
+    std::fs::write(
+        port.join("nbody_rs.py"),
+        "def advance(bodies, dt):\n    return None\n",
+    )
+    .unwrap();
+    let nothing = pytest();
+    assert!(!nothing.status.success(), "{}", text(&nothing));
+    assert!(
+        text(&nothing).contains("argument `bodies` after the call"),
+        "{}",
+        text(&nothing)
+    );
+    assert!(text(&nothing).contains("3 failed"), "{}", text(&nothing));
+
+    // A port that changes the bodies as the original does passes.
+    let sim = std::fs::read_to_string(fixture("in_place/nbody/sim.py")).unwrap();
+    let advance = &sim[sim.find("def advance").unwrap()..sim.find("def main").unwrap()];
+    std::fs::write(
+        port.join("nbody_rs.py"),
+        format!("SOFTENING = 0.01\n\n\n{advance}"),
+    )
+    .unwrap();
+    let ported = pytest();
+    assert!(ported.status.success(), "{}", text(&ported));
+    assert!(text(&ported).contains("3 passed"), "{}", text(&ported));
 }
