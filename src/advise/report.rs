@@ -193,7 +193,7 @@ pub struct DataFlow {
 }
 
 /// One class of operations and its share of a boundary's interpreted time.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct OperationShare {
     /// The class (`arithmetic`, `index`, `call`, ...: `rules/scoring.toml` [operations]).
     pub op: String,
