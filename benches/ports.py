@@ -31,6 +31,9 @@ How to read the output (one row per port):
   python s    best whole-program wall time unported, in seconds
   port s      best whole-program wall time with the port
   measured    python s / port s: the whole-program speedup the port gave
+  paired      the median over rounds of that round's python / port time: the two runs of a
+              round are neighbours in time, so when the load changes during the bench this
+              is steadier than the ratio of bests; far apart, the load got in the way
   estimate    the advice's range for that boundary, low-high; `-` when the report does not
               name the function (`where` then says so)
   inside      `yes` when the measured speedup lies in the estimate, `NO` when it does not
@@ -44,7 +47,7 @@ hold under load better than the seconds do; with a high load use more --rounds).
 
 --json PATH writes {"load_before", "load_after", "rounds", "python", "ports": [{"name",
 "kind", "function", "parity", "python_seconds", "port_seconds" (the best runs),
-"python_runs", "port_runs" (every timed run, in seconds), "measured", "samples" (the report's
+"python_runs", "port_runs" (every timed run, in seconds), "measured", "paired", "samples" (the report's
 run_samples), "estimate": [low, high] or null, "inside", "where", "report_verdict" (the verdict
 of the candidate it was found in), "failure" (null, or why the port has no row)}]}: the
 validation table that calibration checks leave-one-out estimates against.
@@ -56,6 +59,7 @@ import argparse
 import json
 import os
 import shutil
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -211,6 +215,9 @@ def row(port):
     low_high, where, verdict = estimate(port)
     best = {v: min(s) if s else None for v, s in port.seconds.items()}
     measured = best["python"] / best["port"] if best["python"] and best["port"] else None
+    # Each round's two runs are neighbours in time: their ratio sees the same machine load.
+    pairs = [p / q for p, q in zip(port.seconds["python"], port.seconds["port"])]
+    paired = statistics.median(pairs) if pairs else None
     inside = (low_high is not None and measured is not None
               and low_high[0] <= measured <= low_high[1])
     return {
@@ -223,6 +230,7 @@ def row(port):
         "python_runs": port.seconds["python"],
         "port_runs": port.seconds["port"],
         "measured": measured,
+        "paired": paired,
         "samples": (port.report or {}).get("run_samples"),
         "estimate": list(low_high) if low_high else None,
         "inside": inside,
@@ -233,9 +241,9 @@ def row(port):
 
 
 def print_table(rows):
-    header = "%-20s %-16s %-30s %8s %7s %8s %13s %6s %7s  %s" % (
-        "port", "kind", "function", "python s", "port s", "measured", "estimate", "inside",
-        "samples", "where")
+    header = "%-20s %-16s %-30s %8s %7s %8s %7s %13s %6s %7s  %s" % (
+        "port", "kind", "function", "python s", "port s", "measured", "paired", "estimate",
+        "inside", "samples", "where")
     print(header)
     print("-" * len(header))
 
@@ -244,9 +252,10 @@ def print_table(rows):
 
     for r in rows:
         est = "%.1fx-%.1fx" % tuple(r["estimate"]) if r["estimate"] else "-"
-        print("%-20s %-16s %-30s %8s %7s %8s %13s %6s %7s  %s" % (
+        print("%-20s %-16s %-30s %8s %7s %8s %7s %13s %6s %7s  %s" % (
             r["name"], r["kind"], r["function"], num(r["python_seconds"], "%.2f"),
-            num(r["port_seconds"], "%.2f"), num(r["measured"], "%.1fx"), est,
+            num(r["port_seconds"], "%.2f"), num(r["measured"], "%.1fx"),
+            num(r["paired"], "%.1fx"), est,
             ("yes" if r["inside"] else "NO") if r["estimate"] else "-",
             num(r["samples"], "%d"), r["where"]))
         if r["failure"]:
