@@ -11,8 +11,8 @@ gives the factor the port achieved:
 
     1/S = 1 - P + P/F + X    so    1/F = (1/S - 1 + P - X) / P
 
-This script reads `benches/ports.py --json` (which keeps each port's report.json with
---runs-dir) and fits x_c = 1/g_c so that sum(m_c x_c) matches each port's 1/F, in log terms,
+This script reads `benches/ports.py --json` and the report.json of each port's run folder
+(kept with --runs-dir) and fits x_c = 1/g_c so that sum(m_c x_c) matches each port's 1/F, in log terms,
 pulled toward the gains rules/scoring.toml has now (a prior: the ports are fewer than the
 classes, and a class no port exercises keeps its prior). The range of every gain is the fit
 times and divided by k, the largest leave-one-out error of the factor among the ports, so a
@@ -25,7 +25,7 @@ gains as TOML for [operations] (cpython_ns stays as benches/calibrate/operations
 
 Usage:
   python3 benches/ports.py --json /tmp/ports.json --runs-dir /tmp/ports-runs
-  python3 benches/calibrate/gains.py /tmp/ports.json [--prior-weight 0.3]
+  python3 benches/calibrate/gains.py /tmp/ports.json --runs-dir /tmp/ports-runs [--prior-weight 0.3]
 """
 import argparse
 import json
@@ -74,10 +74,10 @@ def find_option(report, function):
     return None
 
 
-def observations(ports_json):
+def observations(ports_json, runs_dir):
     out = []
     for p in ports_json["ports"]:
-        report_path = p.get("report")
+        report_path = p.get("report") or os.path.join(runs_dir, p["name"], "report.json")
         if not report_path or not os.path.exists(report_path) or not p.get("measured"):
             print("  %-28s skipped: no report.json or no measured speedup" % p["name"])
             continue
@@ -152,6 +152,8 @@ def speedup(d, inv_f):
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("ports_json", help="the output of benches/ports.py --json")
+    parser.add_argument("--runs-dir", required=True,
+                        help="the --runs-dir benches/ports.py kept its run folders in")
     parser.add_argument("--prior-weight", type=float, default=0.3,
                         help="how strongly gains are pulled toward rules/scoring.toml's "
                              "(default 0.3)")
@@ -160,7 +162,7 @@ def main():
         ports = json.load(f)
     plain, moved = prior_gains()
     prior = {"plain": plain, "moved": moved}
-    data = observations(ports)
+    data = observations(ports, args.runs_dir)
     if len(data) < 3:
         sys.exit("gains.py: %d usable ports; at least 3 are needed" % len(data))
 

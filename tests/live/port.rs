@@ -3,6 +3,10 @@
 //! with maturin, times the program with and without it, and checks that the speedup range
 //! the advice gave contains the speedup measured.
 //!
+//! The port corpus (`fixtures/ports/ports.toml`: ports of the real-program corpus's
+//! candidates) is checked here for what matters in a test: that a port computes what the
+//! Python computes, for two of them; `benches/ports.py` builds and times them all.
+//!
 //! Needs the pinned maturin that `.ci/setup` installs into `target/tools-venv`.
 
 use std::path::{Path, PathBuf};
@@ -152,4 +156,126 @@ fn the_estimated_range_contains_the_measured_speedup_of_a_real_port() {
     );
     let svg = std::fs::read_to_string(ported.join("diff.svg")).unwrap();
     assert!(svg.contains("times_ata_u") && svg.contains("</svg>"));
+}
+
+/// One entry of `fixtures/ports/ports.toml`, the port corpus.
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct CorpusPort {
+    program: String,
+    function: String,
+    kind: String,
+    #[serde(default)]
+    test: bool,
+}
+
+#[derive(serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PortCorpus {
+    port: Vec<CorpusPort>,
+}
+
+/// What `use_port.py --check` prints for a corpus program, with its function ported or not:
+/// the program's output and a checksum of what the function returned.
+fn checked_output(python: &Path, port: &CorpusPort, unported: bool) -> String {
+    let script = repo()
+        .join("fixtures/ports")
+        .join(format!("{}_port", port.program))
+        .join("use_port.py");
+    let mut cmd = Command::new(python);
+    cmd.arg(&script)
+        .arg("--check")
+        .current_dir(repo().join("fixtures/corpus").join(&port.program))
+        .env("PYTHONDONTWRITEBYTECODE", "1")
+        .env("PYTHONHASHSEED", "0");
+    if unported {
+        cmd.arg("--unported");
+    }
+    let out = {
+        // Nothing here is timed, but the runs keep a core busy.
+        let _heavy = common::heavy_work();
+        common::run_ok(&mut cmd, &format!("{} --check", script.display()))
+    };
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// The port corpus (`fixtures/ports/ports.toml`) names real ports of corpus programs; the ones
+/// it marks `test = true` (a representative two, so that the suite stays short; the bench
+/// `benches/ports.py` builds them all) are built and must compute what the Python computes.
+#[test]
+fn ports_of_corpus_programs_compute_what_the_python_computes() {
+    let text = std::fs::read_to_string(repo().join("fixtures/ports/ports.toml")).unwrap();
+    let corpus: PortCorpus = toml::from_str(&text).expect("ports.toml parses");
+    for port in &corpus.port {
+        let answer = std::fs::read_to_string(
+            repo()
+                .join("fixtures/corpus")
+                .join(&port.program)
+                .join("answer.toml"),
+        )
+        .unwrap_or_else(|e| panic!("{}: no corpus program: {e}", port.program));
+        assert!(
+            answer.contains(&format!("\"{}\"", port.function)),
+            "{} ports {}, which is not one of its answer's boundaries",
+            port.program,
+            port.function
+        );
+        assert!(!port.kind.is_empty(), "{}: a kind", port.program);
+    }
+    let tested: Vec<&CorpusPort> = corpus.port.iter().filter(|p| p.test).collect();
+    assert_eq!(tested.len(), 2, "two ports are built by this test");
+
+    let Some(base) = python_or_skip("3.11") else {
+        return;
+    };
+    let place = repo().join("target/ports-corpus");
+    let venv = place.join("venv");
+    {
+        let _heavy = common::heavy_work();
+        run(
+            Command::new(&base)
+                .args(["-m", "venv", "--clear"])
+                .arg(&venv),
+            "python -m venv",
+        );
+    }
+    for port in &tested {
+        common::maturin_install(
+            &repo()
+                .join("fixtures/ports")
+                .join(format!("{}_port", port.program))
+                .join("Cargo.toml"),
+            &venv,
+            &place,
+        );
+    }
+    let python = venv.join("bin/python");
+    for port in &tested {
+        let ported = checked_output(&python, port, false);
+        let unported = checked_output(&python, port, true);
+        assert!(
+            ported.contains("checksum ") && !ported.contains("over 0 calls"),
+            "{}: the port was not called:\n{ported}",
+            port.program
+        );
+        if let Some((line, (got, want))) = ported
+            .lines()
+            .zip(unported.lines())
+            .enumerate()
+            .find(|(_, (got, want))| got != want)
+        {
+            panic!(
+                "{}: the port's results differ from the Python's at line {}:\n  port:   \
+                 {got}\n  python: {want}",
+                port.program,
+                line + 1
+            );
+        }
+        assert_eq!(
+            ported.lines().count(),
+            unported.lines().count(),
+            "{}: the port's run printed a different number of lines",
+            port.program
+        );
+    }
 }
