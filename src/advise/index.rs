@@ -47,6 +47,12 @@ pub(super) fn origin_of(kind: FrameKind, file: &str) -> Origin {
     if kind == FrameKind::Native {
         return Origin::Native;
     }
+    // CPython 3.13+'s frame between a class's call and its `__init__` (file `__init__`, no
+    // source), in profiles recorded before the recorder dropped it or imported from other
+    // tools: interpreter code, which goes with its caller.
+    if file == "__init__" {
+        return Origin::Stdlib;
+    }
     match paths::origin(file) {
         PathOrigin::Installed => Origin::Library,
         PathOrigin::Stdlib => Origin::Stdlib,
