@@ -662,7 +662,7 @@ class Probe(object):
             st.state = _COUNT
         if st.state is _COUNT:
             # Its rate is checked on the CPU clock too, from this first call.
-            st.thread, st.check_cpu = self._thread_cpu(st)
+            st.thread, st.check_cpu = self._thread_cpu()
         if not user:
             st.since = st.check_time - self.started
         self.stats[id(code)] = st
@@ -677,7 +677,7 @@ class Probe(object):
         elapsed = now - st.check_time - spent
         rate = counted / max(elapsed - counted * self.call_cost, 0.1 * elapsed, 1e-9)
         # The same on the calling thread's CPU clock, when the last check ran on it too.
-        thread, cpu = self._thread_cpu(st)
+        thread, cpu = self._thread_cpu()
         rate_cpu = None
         if st.check_cpu is not None and st.thread == thread:
             rate_cpu = _cpu_rate(counted, cpu - st.check_cpu - spent, self.call_cost)
@@ -693,7 +693,7 @@ class Probe(object):
                 st.last_rate_cpu = rate_cpu
                 st.cpu_clock = self._cpu_clock(thread)
 
-    def _thread_cpu(self, st):
+    def _thread_cpu(self):
         """The calling thread and its CPU time."""
         return self._get_ident(), self._thread_time()
 
@@ -742,7 +742,7 @@ class Probe(object):
             st.window_start = now
             st.window_calls = st.calls
             st.next_event = st.calls + WINDOW_CALLS
-            thread, st.window_start_cpu = self._thread_cpu(st)
+            thread, st.window_start_cpu = self._thread_cpu()
             if thread != st.thread:
                 # Another thread than the one the last window ended on: its CPU clock does
                 # not measure the gap.
@@ -761,7 +761,7 @@ class Probe(object):
         # The window's calls ran slower by the counting itself: take that out.
         uncounted = max(elapsed - counted * self.call_cost, 0.1 * elapsed)
         rate = counted / max(uncounted, 1e-9)
-        thread, cpu = self._thread_cpu(st)
+        thread, cpu = self._thread_cpu()
         rate_cpu = None
         if thread == st.thread and st.window_start_cpu is not None:
             rate_cpu = _cpu_rate(counted, cpu - st.window_start_cpu, self.call_cost)
@@ -1328,7 +1328,7 @@ class WrapperProbe(Probe):
             # the probe's thread, and the program's may get the GIL milliseconds later.
             st.check_time = self._time.perf_counter()
             st.checked_at = st.calls - 1
-            st.thread, st.check_cpu = self._thread_cpu(st)
+            st.thread, st.check_cpu = self._thread_cpu()
         if st.state is _WINDOW:
             if st.observing:
                 st.observing -= 1
