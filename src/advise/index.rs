@@ -335,3 +335,18 @@ impl<'a> StackIndex<'a> {
         self.analysis.functions[f].name.ends_with("<module>")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// CPython 3.13+'s frame between a class's call and its `__init__` is never the program's.
+    #[test]
+    fn the_init_frame_of_cpython_is_not_the_programs() {
+        assert_eq!(origin_of(FrameKind::Python, "__init__"), Origin::Stdlib);
+        assert_eq!(
+            origin_of(FrameKind::Python, "/app/__init__.py"),
+            Origin::Program
+        );
+    }
+}
