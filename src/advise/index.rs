@@ -47,6 +47,12 @@ pub(super) fn origin_of(kind: FrameKind, file: &str) -> Origin {
     if kind == FrameKind::Native {
         return Origin::Native;
     }
+    // CPython 3.13+'s frame between a class's call and its `__init__` (file `__init__`, no
+    // source), in profiles recorded before the recorder dropped it or imported from other
+    // tools: interpreter code, which goes with its caller.
+    if file == "__init__" {
+        return Origin::Stdlib;
+    }
     match paths::origin(file) {
         PathOrigin::Installed => Origin::Library,
         PathOrigin::Stdlib => Origin::Stdlib,
@@ -327,5 +333,20 @@ impl<'a> StackIndex<'a> {
 
     pub(super) fn is_module_body(&self, f: usize) -> bool {
         self.analysis.functions[f].name.ends_with("<module>")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// CPython 3.13+'s frame between a class's call and its `__init__` is never the program's.
+    #[test]
+    fn the_init_frame_of_cpython_is_not_the_programs() {
+        assert_eq!(origin_of(FrameKind::Python, "__init__"), Origin::Stdlib);
+        assert_eq!(
+            origin_of(FrameKind::Python, "/app/__init__.py"),
+            Origin::Program
+        );
     }
 }

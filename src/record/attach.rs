@@ -135,6 +135,39 @@ fn permission_advice(pid: u32, f: &PtraceFacts) -> String {
     }
 }
 
+/// Why a process cannot be sampled because it runs a free-threaded CPython (3.13t, 3.14t),
+/// told by its executable or the libpython it maps; `None` for any other process.
+pub(super) fn free_threaded(pid: u32) -> Option<String> {
+    let exe = std::fs::read_link(format!("/proc/{pid}/exe")).ok()?;
+    let maps = std::fs::read_to_string(format!("/proc/{pid}/maps")).unwrap_or_default();
+    let version = free_threaded_version(&exe.display().to_string(), &maps)?;
+    Some(super::launch::free_threaded_refusal(
+        &format!("process {pid} ({})", exe.display()),
+        &version,
+    ))
+}
+
+/// The `3.X` of a free-threaded build from its executable (`python3.14t`) or the libpython
+/// it maps (`libpython3.14t.so.1.0`).
+fn free_threaded_version(exe: &str, maps: &str) -> Option<String> {
+    fn version_t(name: &str, prefix: &str) -> Option<String> {
+        let rest = name.strip_prefix(prefix)?;
+        let digits = rest
+            .find(|c: char| !(c.is_ascii_digit() || c == '.'))
+            .unwrap_or(rest.len());
+        let (version, tail) = rest.split_at(digits);
+        (tail.starts_with('t') && (tail.len() == 1 || tail[1..].starts_with(".so")))
+            .then(|| version.trim_end_matches('.').to_owned())
+            .filter(|v| v.starts_with("3."))
+    }
+    let base = |p: &str| p.rsplit('/').next().unwrap_or(p).to_owned();
+    version_t(&base(exe), "python").or_else(|| {
+        maps.lines()
+            .filter_map(|l| l.split_whitespace().nth(5))
+            .find_map(|path| version_t(&base(path), "libpython"))
+    })
+}
+
 /// The process's command line; empty when it cannot be read.
 pub(super) fn proc_cmdline(pid: u32) -> Vec<String> {
     std::fs::read(format!("/proc/{pid}/cmdline"))
@@ -172,6 +205,24 @@ mod tests {
             has_cap,
             yama_scope: yama,
         }
+    }
+
+    #[test]
+    fn free_threaded_builds_are_told_by_their_files() {
+        assert_eq!(
+            free_threaded_version("/root/.pyenv/versions/3.13.0t/bin/python3.13t", "").as_deref(),
+            Some("3.13")
+        );
+        let maps = "7f00-7f10 r-xp 00000000 08:01 42 /usr/lib/libpython3.14t.so.1.0\n";
+        assert_eq!(
+            free_threaded_version("/usr/bin/python3", maps).as_deref(),
+            Some("3.14")
+        );
+        for exe in ["/usr/bin/python3.14", "/usr/bin/python3", "/opt/pytest"] {
+            assert_eq!(free_threaded_version(exe, ""), None, "{exe}");
+        }
+        let default = "7f00-7f10 r-xp 00000000 08:01 42 /usr/lib/libpython3.14.so.1.0\n";
+        assert_eq!(free_threaded_version("/usr/bin/python3", default), None);
     }
 
     #[test]

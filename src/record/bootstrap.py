@@ -21,8 +21,8 @@ def _port_advisor_main():
     v = sys.version_info
 
     def report(problem):
-        # Five lines: executable, version, problem (empty when none), process id and
-        # implementation. Plain text, so that the runner imports nothing the program would
+        # Six lines: executable, version, problem (empty when none), process id,
+        # implementation and ABI flags (`t` in a free-threaded build's). Plain text, so that the runner imports nothing the program would
         # not; written whole, then renamed into place, so it is never read half-written.
         if handshake:
             impl = getattr(getattr(sys, "implementation", None), "name", None)
@@ -33,8 +33,9 @@ def _port_advisor_main():
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "w") as f:
                 f.write(
-                    "%s\n%d.%d.%d\n%s\n%d\n%s\n"
-                    % (sys.executable, v[0], v[1], v[2], problem or "", os.getpid(), impl)
+                    "%s\n%d.%d.%d\n%s\n%d\n%s\n%s\n"
+                    % (sys.executable, v[0], v[1], v[2], problem or "", os.getpid(), impl,
+                       getattr(sys, "abiflags", ""))
                 )
             os.rename(tmp, handshake)
         if problem:

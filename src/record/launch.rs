@@ -48,6 +48,22 @@ pub struct PythonInfo {
     pub pid: Option<u32>,
     /// `sys.implementation.name`: `cpython`, `pypy`, ...
     pub implementation: Option<String>,
+    /// `sys.abiflags`: `t` in a free-threaded build (3.13+ built with `Py_GIL_DISABLED`).
+    pub abiflags: Option<String>,
+}
+
+/// What port-advisor says of a free-threaded CPython (3.13t, 3.14t: built with
+/// `Py_GIL_DISABLED`). Its objects and thread states are laid out differently from the
+/// default build's, which is all py-spy 0.4's bindings know, so its stacks cannot be read;
+/// nothing is sampled, and the default build of the same version is what to use.
+pub(crate) fn free_threaded_refusal(executable: &str, version: &str) -> String {
+    let minor = version.split('.').take(2).collect::<Vec<_>>().join(".");
+    format!(
+        "{executable} is a free-threaded CPython {version} (built with Py_GIL_DISABLED), whose \
+         stacks py-spy cannot read: port-advisor samples the default build of CPython only \
+         (the one with the GIL); run the program with the default build of the same version \
+         (python{minor}, not python{minor}t)"
+    )
 }
 
 /// The CPython versions py-spy can read.
@@ -70,6 +86,9 @@ impl PythonInfo {
                  name a CPython interpreter with --python PATH",
                 self.executable, self.version
             ));
+        }
+        if self.abiflags.as_deref().is_some_and(|f| f.contains('t')) {
+            return Some(free_threaded_refusal(&self.executable, &self.version));
         }
         if !readable_version(&self.version) {
             return Some(format!(
@@ -151,6 +170,7 @@ impl Launched {
             problem: lines.next().filter(|p| !p.is_empty()).map(str::to_owned),
             pid: lines.next().and_then(|p| p.parse().ok()),
             implementation: lines.next().map(str::to_owned),
+            abiflags: lines.next().map(str::to_owned),
         })
     }
 }
@@ -304,7 +324,7 @@ fn spawn_with_runner(
 /// The folder the runner and the probe share with port-advisor, with the probe in it when it
 /// runs. Only this user may enter it (0700), and the files port-advisor writes there are only
 /// this user's (0600): the probe keeps pickled arguments of the program's live calls there.
-fn handshake_folder(probe: bool) -> Result<tempfile::TempDir> {
+pub(super) fn handshake_folder(probe: bool) -> Result<tempfile::TempDir> {
     let handshake = tempfile::Builder::new()
         .prefix("port-advisor-handshake-")
         .permissions(std::fs::Permissions::from_mode(0o700))
@@ -318,7 +338,7 @@ fn handshake_folder(probe: bool) -> Result<tempfile::TempDir> {
 }
 
 /// Writes a file that only this user can read or write.
-fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
+pub(super) fn write_private(path: &Path, contents: &[u8]) -> std::io::Result<()> {
     use std::io::Write;
     use std::os::unix::fs::OpenOptionsExt;
     std::fs::OpenOptions::new()
@@ -436,6 +456,28 @@ mod tests {
     fn mode(path: &Path) -> u32 {
         let meta = std::fs::metadata(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
         meta.permissions().mode() & 0o777
+    }
+
+    fn info(version: &str, abiflags: Option<&str>) -> PythonInfo {
+        PythonInfo {
+            executable: "/usr/bin/python3.14t".into(),
+            version: version.into(),
+            problem: None,
+            pid: Some(7),
+            implementation: Some("cpython".into()),
+            abiflags: abiflags.map(Into::into),
+        }
+    }
+
+    #[test]
+    fn free_threaded_builds_are_refused_in_plain_words() {
+        let why = info("3.14.10", Some("t")).unsupported().unwrap();
+        assert!(why.contains("free-threaded CPython 3.14.10"), "{why}");
+        assert!(why.contains("python3.14, not python3.14t"), "{why}");
+        assert!(info("3.14.10", Some("")).unsupported().is_none());
+        // A runner of an older port-advisor wrote no ABI flags.
+        assert!(info("3.13.0", None).unsupported().is_none());
+        assert!(info("3.16.0", Some("")).unsupported().is_some());
     }
 
     #[test]

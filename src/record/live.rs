@@ -16,8 +16,9 @@ use std::time::{Duration, Instant};
 
 use anyhow::Result;
 
-use super::attach::{check_attachable, classify_attach_error, proc_cmdline};
+use super::attach::{check_attachable, classify_attach_error, free_threaded, proc_cmdline};
 use super::children::ChildWatch;
+use super::inject::{inject, Injected};
 use super::launch::{self, Launch, Launched, PythonChoice};
 use super::pause::{self, ListedProcess};
 use super::probe_link::ProbeLink;
@@ -29,7 +30,8 @@ use super::sampler::{
 use super::{RecordOptions, Recording, StopReason, Target};
 use crate::error::UserError;
 use crate::profile::{
-    Frame, FrameId, FrameKind, Meta, ProfileBuilder, Sampling, SamplingMode, TargetKind,
+    Frame, FrameId, FrameKind, Meta, ProbeResults, ProfileBuilder, Sampling, SamplingMode,
+    TargetKind,
 };
 
 /// How often the partial profile is checkpointed to disk.
@@ -56,6 +58,11 @@ pub fn record(target: &Target, python: &PythonChoice, opts: &RecordOptions) -> R
     };
     meta.started_at = started_at;
     meta.sampling = sampling(opts);
+    // In an attached process the probe is sent first: its counts then cover the samples.
+    let injected = match target {
+        Target::Attach(pid) => Some(inject(*pid, opts.probe)),
+        Target::Launch(_) => None,
+    };
 
     let rx = start_samplers(pid, opts, watch.is_some());
     let progress = Progress::new(opts.progress, pid, &argv);
@@ -65,6 +72,7 @@ pub fn record(target: &Target, python: &PythonChoice, opts: &RecordOptions) -> R
         probe: launched
             .as_ref()
             .and_then(|l| l.probe_folder())
+            .or_else(|| injected.as_ref()?.as_ref().ok().map(|i| i.folder()))
             .map(|dir| ProbeLink::new(dir.to_path_buf())),
         meta,
         started: Instant::now(),
@@ -81,7 +89,13 @@ pub fn record(target: &Target, python: &PythonChoice, opts: &RecordOptions) -> R
     drop(rx);
     pause::stop_guard();
 
-    finish(session, stop, watch.as_mut(), launched.as_ref())
+    finish(
+        session,
+        stop,
+        watch.as_mut(),
+        launched.as_ref(),
+        injected.as_ref(),
+    )
 }
 
 /// The process being recorded, as recording starts.
@@ -143,6 +157,9 @@ impl Program {
     /// A running process, which is left running afterwards.
     fn attach(pid: u32) -> Result<Program> {
         check_attachable(pid)?;
+        if let Some(why) = free_threaded(pid) {
+            return Err(UserError::Unsupported(why).into());
+        }
         let argv = proc_cmdline(pid);
         let meta = Meta {
             command: argv.clone(),
@@ -212,6 +229,7 @@ fn finish(
     stop: StopReason,
     watch: Option<&mut ChildWatch>,
     launched: Option<&Launched>,
+    injected: Option<&Result<Injected, String>>,
 ) -> Result<Recording> {
     if let Some(child) = watch {
         if matches!(stop, StopReason::Duration) {
@@ -235,9 +253,18 @@ fn finish(
             session.meta.python_executable = Some(info.executable);
         }
     }
-    let probe_results = match &session.probe {
-        Some(link) => Some(link.results(session.meta.python_version.as_deref())),
-        None => None,
+    if let Some(Ok(probe)) = injected {
+        // Its last results, and the process left as it was.
+        probe.stop();
+    }
+    let probe_results = match (&session.probe, injected) {
+        (Some(link), _) => Some(link.results(session.meta.python_version.as_deref())),
+        (None, Some(Err(why))) => Some(ProbeResults {
+            method: "none".into(),
+            unavailable: Some(why.clone()),
+            ..ProbeResults::default()
+        }),
+        (None, _) => None,
     };
     let mut profile = session.builder.to_profile(session.meta);
     profile.probe = probe_results;

@@ -2,7 +2,8 @@
 //!
 //! `live` runs one recording from start to finish; the other modules are its steps. `launch`
 //! finds the interpreter, checks the script before anything runs and starts the program;
-//! `attach` checks a process and explains a refusal to read it; `sampler` reads the stacks
+//! `attach` checks a process and explains a refusal to read it; `inject` sends the probe into
+//! an attached CPython 3.14+ (PEP 768); `sampler` reads the stacks
 //! from outside with py-spy, pausing the program through `pause` when a read needs it
 //! (`activity` tells running threads from waiting ones on older Pythons); `children` watches
 //! the launched program and ends it and its descendants; `probe_link` talks with the
@@ -16,6 +17,7 @@
 mod activity;
 mod attach;
 mod children;
+mod inject;
 pub mod launch;
 mod live;
 mod pause;
@@ -61,7 +63,7 @@ pub struct RecordOptions {
     pub gil_only: bool,
     /// Show a progress line on stderr.
     pub progress: bool,
-    /// The in-process probe (launched programs on CPython 3.12+).
+    /// The in-process probe (launched programs on CPython 3.8+, attached ones on 3.14+).
     pub probe: ProbeOptions,
     /// Where the profile is checkpointed while recording, so that a killed recorder loses at
     /// most the last few seconds.

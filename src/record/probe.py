@@ -5,8 +5,8 @@
 # port-advisor's sampler finds hot (the `candidates` file, rewritten while the program runs),
 # stops watching everything else, and for the candidates observes argument and return types
 # and sizes on a thinning schedule and keeps a few small pickled examples. Results are written
-# to `results.json` twice a second and at exit, so a program that calls os._exit or is killed
-# still leaves what was measured.
+# to `results.json` (examples to `examples.json`) twice a second and at exit, so a program
+# that calls os._exit or is killed still leaves what was measured.
 #
 # Cost control: a watched function costs one Python callback per call (about 0.5 us). A
 # function called faster than HOT_RATE is switched to windowed counting: it is disabled, and
@@ -39,6 +39,16 @@ HOT_CHECK = 1024  # calls between rate checks of a watched function
 WINDOW_CALLS = 512  # calls measured per window, at least
 WINDOW_SECONDS = 0.0002  # shortest window: 512 calls of a tiny function take 50 us, too short
 # to time against the timer's own cost
+WINDOW_COST = 0.01  # share of the program's time that counting in windows may cost, in all:
+# a window lasts as long as that allows, up to WINDOW_LONGEST of the time between windows.
+# The rate a window measures varies with what else the machine runs (on a busy machine,
+# 2 ms windows read 0.7x-1.6x the rate of the gaps after them, on the thread's CPU clock):
+# a longer window averages that out.
+WINDOW_LONGEST = 0.25
+COUNTED_SLOWDOWN = 0.03  # how much slower a counted call's own work runs than an uncounted
+# one's, besides the callback: the callback displaces the caches and branch history the
+# function's work had. The calibration (an empty function in a tight loop) cannot see it;
+# kernel_calls.py's 3.5-5 us calls ran 2-6% slower counted, on 3.12-3.15, on the CPU clock.
 PROMPT = 0.02  # a window whose first call comes later than this found the function idle
 WINDOW_EVERY = 0.05  # seconds between windows: many short ones follow a program's changes of
 # pace (one a second, a function busy for 0.7 s at a time was counted 25% to 4x off)
@@ -49,6 +59,7 @@ EXAMPLES = 3  # examples kept per candidate
 EXAMPLE_BYTES = 262144  # largest pickled example kept (a list of 10,000 floats is 90 KB)
 OBSERVATIONS = 256  # argument observations per candidate
 PLAIN_NODES = 20000  # values looked at to decide an example is plain data, at most
+ATTACHED_LOOK = 0.1  # seconds between an injected probe's looks for the end of its recording
 BUDGET_SHARE = 0.02  # the probe's own time (observing, its thread), as a share of wall time
 BUDGET_GRACE = 0.05  # seconds it may spend before the share applies (its first looks and
 # imports: a loaded machine took more than 10 ms, and the backed-off thread then missed the
@@ -72,6 +83,8 @@ class _Stats(object):
         "observed", "args", "returns", "examples", "pending", "returns_seen", "since",
         "next_event", "last_total", "last_rate", "observing", "overhead", "overhead_at_check",
         "examples_closed", "returns_live", "window_opened", "est_sys", "last_rel",
+        "thread", "cpu_clock", "last_cpu", "last_rate_cpu", "window_start_cpu",
+        "window_opened_cpu", "check_cpu", "overhead_at_open", "window_length",
     )
 
     def __init__(self, code, user, now):
@@ -107,22 +120,61 @@ class _Stats(object):
         self.overhead_at_check = 0.0
         self.examples_closed = None  # why no more examples are tried, once one failed
         self.returns_live = True  # return events reach it (3.12+: not disabled since restart)
+        # The same instants on the CPU clock of the thread that calls it, when one thread
+        # does (see _gap_calls): None where that clock was not read.
+        self.thread = None  # that thread's ident
+        self.cpu_clock = None  # its CPU clock, which the probe's thread can read too
+        self.last_cpu = None  # at the end of the last window (or of counting)
+        self.last_rate_cpu = None  # calls per second of that thread's CPU time then
+        self.window_start_cpu = None
+        self.window_opened_cpu = None
+        self.check_cpu = None  # at the last rate check
+        self.overhead_at_open = 0.0  # `overhead` when the last window opened
+        self.window_length = WINDOW_SECONDS  # how long the open window counts, at least
 
 
-def _gap_calls(st, until, rate):
+def _gap_calls(st, until, rate, until_cpu=None, rate_cpu=None):
     """The calls of a windowed function between its last window and `until` (the first call of
     the next window, or now), and their variance: at the mean of the last window's rate and
     `rate` (the next window's). A window that waited for its first call found the function
     idle when it opened: no call came between the opening and `until`, and the calls at the
-    last rate stopped somewhere before it, half way at a guess."""
+    last rate stopped somewhere before it, half way at a guess.
+
+    The clock is the CPU time of the thread that calls the function, when both ends were read
+    on it (`until_cpu`, `rate_cpu`): calls come only while that thread runs. On the wall
+    clock, a program that shares its cores ran 1.5x too many calls into its gaps: a window
+    opens when the program's thread runs (its first call starts it) and lasts a few
+    milliseconds, so it sees the thread running, while the gap also holds the time the
+    system ran other programs, or the thread waited for the GIL."""
     opened = st.window_opened or until
+    last_rate = st.last_rate
     gap = max(min(opened, until) - st.last_window, 0.0)
-    if until - opened <= PROMPT:
-        calls = 0.5 * (st.last_rate + rate) * gap
+    waited = until - opened
+    if until_cpu is not None and rate_cpu is not None and st.last_cpu is not None \
+            and st.last_rate_cpu is not None:
+        opened_cpu = st.window_opened_cpu if st.window_opened else until_cpu
+        if opened_cpu is not None:
+            gap = max(min(opened_cpu, until_cpu) - st.last_cpu, 0.0)
+            last_rate, rate = st.last_rate_cpu, rate_cpu
+            # Idle is a thread that ran without calling it, not one the system kept waiting,
+            # nor the probe observing the calls before the window's clock starts (the first
+            # example imports pickle: 17 ms on a busy machine).
+            waited = until_cpu - opened_cpu - (st.overhead - st.overhead_at_open)
+    if waited <= PROMPT:
+        calls = 0.5 * (last_rate + rate) * gap
         # Each window's rate varies with what the program does; count that as the error.
         return calls, (0.25 * calls) ** 2
-    calls = 0.5 * st.last_rate * gap
+    calls = 0.5 * last_rate * gap
     return calls, (0.6 * calls) ** 2
+
+
+def _cpu_rate(counted, elapsed, call_cost):
+    """Calls per second of `elapsed` (CPU) seconds with their counting taken out: the
+    callback's calibrated cost, and the slowdown it leaves in the function's own work."""
+    if elapsed <= 0.0:
+        return None
+    uncounted = max(elapsed - counted * call_cost, 0.1 * elapsed, 1e-9)
+    return counted * (1.0 + COUNTED_SLOWDOWN) / uncounted
 
 
 def _observations_per_window(st):
@@ -292,8 +344,12 @@ class Probe(object):
 
     method = "sys.monitoring"
 
-    def __init__(self, folder, user_roots, own_file, examples=True):
+    def __init__(self, folder, user_roots, own_file, examples=True, owner=None):
         self._setup(folder, user_roots, own_file, examples)
+        # Injected into a running process (`profile --pid`, CPython 3.14+): the process of
+        # port-advisor that recorded it. The probe removes itself when the recording ends
+        # (the `stop` file), when its folder is gone, or when that process is.
+        self.owner = owner
         self.tool = None
         for tool in TOOL_IDS:
             if _mon.get_tool(tool) is None:
@@ -322,9 +378,21 @@ class Probe(object):
 
     def _disarm(self):
         """In a forked child: the probe belongs to the parent, which writes its results. The
-        child runs on untouched: no events, no callbacks, its tool id free again."""
+        child runs on untouched: no events, no callbacks, its tool id free again. (Also how an
+        injected probe removes itself.)"""
         self.armed = False
         tool = self.tool
+        clear = getattr(_mon, "clear_tool_id", None)
+        if clear is not None:
+            # 3.14+: every event, local ones included, and every callback of the tool.
+            for one in (tool, self.window_tool):
+                try:
+                    if one is not None:
+                        clear(one)
+                        _mon.free_tool_id(one)
+                except Exception:
+                    pass
+            return
         try:
             _mon.set_events(tool, 0)
             for st in list(self.stats.values()):
@@ -352,7 +420,7 @@ class Probe(object):
         st = _Stats(code, True, 0.0)
         st.next_event = 1 << 62
         st.state = _WINDOW
-        self.stats[code] = st
+        self.stats[id(code)] = st
         timer = self._time.perf_counter
         windows = self.window_tool
 
@@ -386,7 +454,7 @@ class Probe(object):
             _mon.set_local_events(windows, code, 0)
             return max(counted - plain, 0.0)
         finally:
-            del self.stats[code]
+            del self.stats[id(code)]
 
     def _start_thread(self):
         import threading
@@ -441,15 +509,24 @@ class Probe(object):
 
         self._os = os
         self._time = time
+        self.owner = None  # see Probe.__init__
+        import threading
+
+        self._get_ident = threading.get_ident
+        # The calling thread's CPU time: windows of hot functions are timed on it too.
+        self._thread_time = getattr(time, "thread_time", time.perf_counter)
         self.pid = os.getpid()
         self.armed = True
         self.folder = folder
         self.user_roots = tuple(r.rstrip("/") + "/" for r in user_roots)
         self.own_file = own_file
         self.keep_examples = examples
+        # Every function's stats, by the id of its code object (which its stats keep alive):
+        # a code object hashes its whole bytecode on every lookup, which made each counted
+        # call of a long function cost up to 1 us more than the calibration measured.
         self.stats = {}
         self._get = self.stats.get
-        self.hot = {}  # code -> stats of the functions counted in windows
+        self.hot = {}  # id(code) -> stats of the functions counted in windows
         self.restart_pending = False  # the thread, ended for a fork, starts again soon
         self.candidates = set()
         self.candidates_mtime = None
@@ -464,6 +541,11 @@ class Probe(object):
         self.spent_observing = 0.0  # on the program's threads: describing, pickling
         self.spent_thread = 0.0  # CPU time of the probe's own thread
         self.skipped = {"over_budget": 0, "not_plain_data": 0, "too_large": 0}
+        # Examples go to a file of their own, written only when one is added or gets its
+        # result: rewritten with the counts twice a second, 3 examples of two 10,000-float
+        # lists (700 KB of base64) took 4 ms a write, and the probe's whole budget.
+        self.examples_changed = 0
+        self.examples_written = -1
         if hasattr(os, "register_at_fork"):
             os.register_at_fork(
                 before=self._before_fork,
@@ -480,7 +562,7 @@ class Probe(object):
 
     def _on_start(self, code, offset):
         # The fast path: one dict lookup, one increment, one comparison.
-        st = self._get(code)
+        st = self._get(id(code))
         if st is None:
             st = self._new(code)
         if st.state is not _COUNT:
@@ -493,15 +575,19 @@ class Probe(object):
 
     def _on_window_start(self, code, offset):
         # A call of a hot function in an open window (the window tool's local event).
-        st = self._get(code)
-        if st is None or st.state is not _WINDOW:
-            _mon.set_local_events(self.window_tool, code, 0)
-            return None
-        st.calls += 1
-        if st.calls >= st.next_event and self._slow(st) is _DISABLE:
-            # The window closed. DISABLE would stick until the next restart: turn the local
-            # event off instead, so that the next window can turn it on again.
-            _mon.set_local_events(self.window_tool, code, 0)
+        st = self._get(id(code))
+        try:
+            if st is None or st.state is not _WINDOW:
+                _mon.set_local_events(self.window_tool, code, 0)
+                return None
+            st.calls += 1
+            if st.calls >= st.next_event and self._slow(st) is _DISABLE:
+                # The window closed. DISABLE would stick until the next restart: turn the
+                # local event off instead, so that the next window can turn it on again.
+                _mon.set_local_events(self.window_tool, code, 0)
+        except ValueError:
+            # An injected probe gave its tool id back while this call ran: nothing to undo.
+            pass
         return None
 
     def _slow(self, st):
@@ -537,7 +623,7 @@ class Probe(object):
     def _on_return(self, code, offset, value):
         # Returns are observed a few at a time: a function returns as often as it is called,
         # so this event is disabled again at once and re-enabled with the next windows.
-        st = self._get(code)
+        st = self._get(id(code))
         if st is None or not st.candidate:
             return _DISABLE
         t0 = self._time.perf_counter()
@@ -555,6 +641,7 @@ class Probe(object):
             i = st.pending.pop(frame_id, None)
             if i is not None:
                 st.examples[i][1] = self._example_result(value)
+                self.examples_changed += 1
         if st.returns_seen % RETURNS == 0 and not st.pending:
             _note(st.returns, "return", _describe(value))
             st.returns_live = False
@@ -573,9 +660,12 @@ class Probe(object):
         st.candidate = _key(code) in self.candidates
         if st.candidate:
             st.state = _COUNT
+        if st.state is _COUNT:
+            # Its rate is checked on the CPU clock too, from this first call.
+            st.thread, st.check_cpu = self._thread_cpu()
         if not user:
             st.since = st.check_time - self.started
-        self.stats[code] = st
+        self.stats[id(code)] = st
         return st
 
     def _check_rate(self, st):
@@ -583,19 +673,64 @@ class Probe(object):
         counted = st.calls - st.checked_at
         # The calls ran slower by their counting and by the observing of some of them: both
         # are taken out, as in a window.
-        elapsed = now - st.check_time - (st.overhead - st.overhead_at_check)
+        spent = st.overhead - st.overhead_at_check
+        elapsed = now - st.check_time - spent
         rate = counted / max(elapsed - counted * self.call_cost, 0.1 * elapsed, 1e-9)
+        # The same on the calling thread's CPU clock, when the last check ran on it too.
+        thread, cpu = self._thread_cpu()
+        rate_cpu = None
+        if st.check_cpu is not None and st.thread == thread:
+            rate_cpu = _cpu_rate(counted, cpu - st.check_cpu - spent, self.call_cost)
+        st.thread = thread
+        st.check_cpu = cpu
         st.checked_at = st.calls
         st.check_time = now
         st.overhead_at_check = st.overhead
         if rate > HOT_RATE:
             self._make_hot(st, now, rate)
+            if rate_cpu is not None:
+                st.last_cpu = cpu
+                st.last_rate_cpu = rate_cpu
+                st.cpu_clock = self._cpu_clock(thread)
+
+    def _thread_cpu(self):
+        """The calling thread and its CPU time."""
+        return self._get_ident(), self._thread_time()
+
+    def _cpu_clock(self, thread):
+        """The CPU clock of `thread`, which any thread can read; None where there is none."""
+        try:
+            return self._time.pthread_getcpuclockid(thread)
+        except (AttributeError, OSError, OverflowError):
+            return None
+
+    def _read_cpu(self, st):
+        """The CPU time of the thread that calls `st` now, read from any thread; None when it
+        is not known (or the thread has ended)."""
+        if st.cpu_clock is None or st.last_cpu is None:
+            return None
+        try:
+            return self._time.clock_gettime(st.cpu_clock)
+        except (OSError, OverflowError):
+            st.cpu_clock = None
+            return None
+
+    def _window_length(self, st, period, hot):
+        """How long a window on `st` counts its calls: as long as counting them may cost,
+        shared among the `hot` functions windowed together, every `period` seconds."""
+        cost = self.call_cost * st.last_rate  # share of its time counting costs while on
+        if cost <= 0.0:
+            return WINDOW_SECONDS
+        length = WINDOW_COST * period / (cost * max(hot, 1))
+        return min(max(length, WINDOW_SECONDS), WINDOW_LONGEST * period)
 
     def _make_hot(self, st, now, rate):
-        self.hot[st.code] = st
+        self.hot[id(st.code)] = st
         st.state = _HOT
         st.last_window = now
         st.last_rate = rate
+        st.last_cpu = None  # set by the caller when it read the CPU clock
+        st.last_rate_cpu = None
         st.next_event = 1 << 62
 
     def _window_call(self, st):
@@ -607,8 +742,14 @@ class Probe(object):
             st.window_start = now
             st.window_calls = st.calls
             st.next_event = st.calls + WINDOW_CALLS
+            thread, st.window_start_cpu = self._thread_cpu()
+            if thread != st.thread:
+                # Another thread than the one the last window ended on: its CPU clock does
+                # not measure the gap.
+                st.thread = thread
+                st.last_cpu = None
             return True
-        if now - st.window_start < WINDOW_SECONDS:
+        if now - st.window_start < st.window_length:
             st.next_event = st.calls + WINDOW_CALLS
             return True
         self._close_window(st, now)
@@ -620,11 +761,15 @@ class Probe(object):
         # The window's calls ran slower by the counting itself: take that out.
         uncounted = max(elapsed - counted * self.call_cost, 0.1 * elapsed)
         rate = counted / max(uncounted, 1e-9)
+        thread, cpu = self._thread_cpu()
+        rate_cpu = None
+        if thread == st.thread and st.window_start_cpu is not None:
+            rate_cpu = _cpu_rate(counted, cpu - st.window_start_cpu, self.call_cost)
         # The correction is as good as the calibration, which was seen up to half off inside
         # real loops: a tiny function's rate, mostly correction, is uncertain by as much.
         share = min(1.0 - uncounted / max(elapsed, 1e-9), 0.9)
         rel = min(0.5 * share / (1.0 - share), 1.0)
-        est, var = _gap_calls(st, st.window_start, rate)
+        est, var = _gap_calls(st, st.window_start, rate, st.window_start_cpu, rate_cpu)
         st.estimate += est
         st.est_var += var
         st.est_sys += est * max(rel, st.last_rel)
@@ -633,6 +778,17 @@ class Probe(object):
         st.windows += 1
         st.last_window = now
         st.window_opened = 0.0
+        st.window_opened_cpu = None
+        st.window_start_cpu = None
+        if rate_cpu is not None:
+            if st.thread != thread or st.cpu_clock is None:
+                st.cpu_clock = self._cpu_clock(thread)
+            st.thread = thread
+            st.last_cpu = cpu
+            st.last_rate_cpu = rate_cpu
+        else:
+            st.last_cpu = None
+            st.last_rate_cpu = None
         st.state = _HOT
         st.next_event = 1 << 62
 
@@ -675,6 +831,7 @@ class Probe(object):
             blob = _capped_pickle(args, EXAMPLE_BYTES)
             if blob is not None:
                 st.examples.append([_b64(blob), None])
+                self.examples_changed += 1
                 return True
             st.examples_closed = "too_large"
         self.skipped[st.examples_closed] += 1
@@ -706,7 +863,12 @@ class Probe(object):
                 pause = min(WINDOW_EVERY, pause)
             if hot:
                 pause = min(last_windows + self.window_every - timer(), pause)
+            if self.owner is not None:
+                pause = min(pause, ATTACHED_LOOK)
             if wake.wait(max(pause, 0.001)):
+                return
+            if self.owner is not None and self._recording_over():
+                self._remove()
                 return
             t0 = cpu() if cpu else 0.0
             try:
@@ -735,6 +897,35 @@ class Probe(object):
                 over = self._over_budget(timer())
                 next_look = timer() + (2 * LOOK_EVERY if over else LOOK_EVERY)
 
+    def _recording_over(self):
+        """Whether the recording of an injected probe has ended: port-advisor says so (the
+        `stop` file), or its folder or its process is gone (killed)."""
+        os = self._os
+        if os.path.exists(os.path.join(self.folder, "stop")):
+            return True
+        return not os.path.isdir(self.folder) or not os.path.exists("/proc/%d" % self.owner)
+
+    def _remove(self):
+        """Ends an injected probe: its last results, then its events, callbacks and tool ids
+        given back, its exit handler unregistered; its thread ends after this. The program
+        runs on as before it, with its sys.monitoring tool ids free."""
+        try:
+            self.write()
+        except Exception:
+            pass
+        self._disarm()
+        try:
+            import atexit
+
+            atexit.unregister(self.write)
+        except Exception:
+            pass
+        self._thread = None
+        try:
+            self._write_file("stopped", "")
+        except Exception:
+            pass
+
     def _keep_budget(self, elapsed):
         """Turns the busiest counted functions to windows while all counting together costs
         more than TOTAL_RATE callbacks per second."""
@@ -762,7 +953,11 @@ class Probe(object):
         if windows is None and not restart:
             return
         hot = [st for st in list(self.hot.values()) if st.state is _HOT]
+        period = self.window_every if windows is not None else RESTART_EVERY
         for st in hot:
+            st.window_length = self._window_length(st, period, len(hot))
+            st.window_opened_cpu = self._read_cpu(st)
+            st.overhead_at_open = st.overhead
             st.state = _WINDOW
             st.window_start = 0.0
             st.window_opened = now
@@ -839,9 +1034,15 @@ class Probe(object):
             # Calls since the last window, at the last measured rate; in a window still open,
             # those before its first call.
             if st.state is _HOT:
-                tail, tail_var = _gap_calls(st, now, st.last_rate)
+                tail, tail_var = _gap_calls(st, now, st.last_rate, self._read_cpu(st),
+                                            st.last_rate_cpu)
             elif st.state is _WINDOW:
-                tail, tail_var = _gap_calls(st, st.window_start or now, st.last_rate)
+                if st.window_start:
+                    until, until_cpu = st.window_start, st.window_start_cpu
+                else:
+                    until, until_cpu = now, self._read_cpu(st)
+                tail, tail_var = _gap_calls(st, until, st.last_rate, until_cpu,
+                                            st.last_rate_cpu)
             else:
                 tail, tail_var = 0.0, 0.0
             code = st.code
@@ -864,9 +1065,6 @@ class Probe(object):
                 entry["args"] = _table(st.args)
                 entry["returns"] = _table(st.returns)
                 entry["observed_calls"] = st.observed
-                entry["examples"] = [
-                    {"args": a, "result": r} for a, r in st.examples if a is not None
-                ]
                 if st.examples_closed is not None:
                     entry["examples_skipped"] = st.examples_closed
             out.append(entry)
@@ -886,8 +1084,27 @@ class Probe(object):
                 for (f, q), why in sorted(getattr(self, "not_wrapped", {}).items())
             ],
         }
+        changed = self.examples_changed
+        if changed != self.examples_written:
+            # Before the results, so that results are never newer than their examples.
+            self._write_file("examples.json", json.dumps([
+                {
+                    "file": st.code.co_filename,
+                    "qualname": getattr(st.code, "co_qualname", st.code.co_name),
+                    "first_line": st.code.co_firstlineno,
+                    "examples": [
+                        {"args": a, "result": r} for a, r in st.examples if a is not None
+                    ],
+                }
+                for st in list(self.stats.values())
+                if st.examples
+            ]))
+            self.examples_written = changed
+        self._write_file("results.json", json.dumps(doc))
+
+    def _write_file(self, name, text):
         os = self._os
-        path = os.path.join(self.folder, "results.json")
+        path = os.path.join(self.folder, name)
         # Private to this user (live arguments), and named per process.
         tmp = "%s.%d.tmp" % (path, os.getpid())
         try:
@@ -898,7 +1115,7 @@ class Probe(object):
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_NOFOLLOW", 0)
         fd = os.open(tmp, flags, 0o600)
         with os.fdopen(fd, "w") as f:
-            f.write(json.dumps(doc))  # one C-encoded string: json.dump writes piece by piece
+            f.write(text)  # one C-encoded string: json.dump writes piece by piece
         os.replace(tmp, path)
 
 
@@ -1094,9 +1311,9 @@ class WrapperProbe(Probe):
             if why is not None:
                 self.not_wrapped[_key(code)] = why
                 continue
-            st = self.stats.get(code)
+            st = self.stats.get(id(code))
             if st is None:
-                st = self.stats[code] = _Stats(code, False, now)
+                st = self.stats[id(code)] = _Stats(code, False, now)
                 st.since = now - self.started
                 st.state = _COUNT
             st.candidate = True
@@ -1159,6 +1376,7 @@ class WrapperProbe(Probe):
             # the probe's thread, and the program's may get the GIL milliseconds later.
             st.check_time = self._time.perf_counter()
             st.checked_at = st.calls - 1
+            st.thread, st.check_cpu = self._thread_cpu()
         if st.state is _WINDOW:
             if st.observing:
                 st.observing -= 1
@@ -1211,14 +1429,19 @@ class WrapperProbe(Probe):
         i = st.pending.pop(0, None)
         if i is not None:
             st.examples[i][1] = self._example_result(value)
+            self.examples_changed += 1
         spent = self._time.perf_counter() - t0
         st.overhead += spent
         self.spent_observing += spent
 
     def _open_windows(self, restart):
         now = self._time.perf_counter()
-        for st in list(self.hot.values()):
+        hot = [st for st in list(self.hot.values()) if st.state is _HOT]
+        for st in hot:
             if st.state is _HOT:
+                st.window_length = self._window_length(st, self.window_every, len(hot))
+                st.window_opened_cpu = self._read_cpu(st)
+                st.overhead_at_open = st.overhead
                 st.state = _WINDOW
                 st.window_start = 0.0
                 st.window_opened = now

@@ -10,7 +10,7 @@
 use std::time::{Duration, Instant};
 
 use super::launch;
-use crate::profile::{FrameId, ProbeResults, ProbedFunction, ProfileBuilder};
+use crate::profile::{Example, FrameId, ProbeResults, ProbedFunction, ProfileBuilder};
 
 /// The file of the probe's wrappers (Python before 3.12), which sit between a caller and a
 /// candidate function, named as the function: removed from stacks, unlike the probe's other
@@ -219,6 +219,7 @@ impl ProbeLink {
             .and_then(|b| serde_json::from_slice::<ProbeResults>(&b).ok())
         {
             Some(mut results) => {
+                attach_examples(&mut results, &self.folder.join("examples.json"));
                 if let Some(started) = results.started_monotonic {
                     for p in results
                         .functions
@@ -240,6 +241,33 @@ impl ProbeLink {
                 ),
                 ..ProbeResults::default()
             },
+        }
+    }
+}
+
+/// One function's examples, as the probe writes them to `examples.json`: apart from the
+/// counts, and only when one is added or completed, since they can be large.
+#[derive(serde::Deserialize)]
+struct ExamplesOf {
+    file: String,
+    qualname: String,
+    first_line: u32,
+    examples: Vec<Example>,
+}
+
+/// Gives each probed function the examples the probe wrote for it.
+fn attach_examples(results: &mut ProbeResults, path: &std::path::Path) {
+    let Some(all) = std::fs::read(path)
+        .ok()
+        .and_then(|b| serde_json::from_slice::<Vec<ExamplesOf>>(&b).ok())
+    else {
+        return;
+    };
+    for of in all {
+        if let Some(f) = results.functions.iter_mut().find(|f| {
+            f.file == of.file && f.qualname == of.qualname && f.first_line == of.first_line
+        }) {
+            f.examples = of.examples;
         }
     }
 }

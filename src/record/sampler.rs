@@ -304,8 +304,14 @@ impl Sampler {
             overlapped: !native && (before % 2 == 1 || before != after),
         };
         match read.stacks {
-            Ok(traces) => {
+            Ok(mut traces) => {
                 self.failed_in_a_row = 0;
+                for trace in &mut traces {
+                    trace.frames.retain(|f| !is_init_shim(f));
+                }
+                if native {
+                    traces.iter_mut().for_each(unmerged_native_frames);
+                }
                 tick.traces = traces;
             }
             Err(e) => {
@@ -482,6 +488,72 @@ fn quiet_sampler_panics() {
     });
 }
 
+/// The frame CPython 3.13+ runs between a class's call and its Python `__init__` when the
+/// call is specialized (`_Py_InitCleanup`, which checks that `__init__` returned None): its
+/// file and function are both `__init__` and it has no line, no source. Left in, it read as a
+/// program function `__init__` in module `__init__` between every caller and the `__init__` it
+/// calls (an object-heavy ray tracer gave it a verdict); without it, the caller calls the
+/// class's `__init__` as on 3.12 and before.
+fn is_init_shim(f: &py_spy::Frame) -> bool {
+    f.filename == "__init__" && f.name == "__init__" && f.line <= 0 && f.module.is_none()
+}
+
+/// Whether py-spy's frame is a native one: it names its library, or knows no file for it.
+fn is_native(f: &py_spy::Frame) -> bool {
+    f.module.is_some() || f.filename == "?"
+}
+
+/// Names libc gives the frames that start a thread, when its symbols name them at all.
+const THREAD_START: [&str; 5] = [
+    "__libc_start_call_main",
+    "start_thread",
+    "clone3",
+    "__clone3",
+    "__clone",
+];
+
+/// A native-pass stack py-spy could not merge, set right. py-spy places native frames among
+/// the Python ones by the interpreter's eval-loop symbol; in a stripped interpreter whose
+/// eval loop runs outside the exported `_PyEval_EvalFrameDefault` (Debian's CPython 3.14 and
+/// 3.15) it finds none, and then puts every Python frame outside every native one. The frames
+/// that started the thread (libc's, otherwise outermost) then read as code the innermost
+/// Python function called, and a pure-Python loop as 80% native. Such a stack is told by its
+/// outermost frame, which is Python: a merged stack's is the thread's start, in libc. Those
+/// start frames are dropped (one on the main thread, two on others); the native frames left
+/// are the code the innermost Python frame called, where py-spy put them.
+fn unmerged_native_frames(trace: &mut StackTrace) {
+    let Some(first_python) = trace.frames.iter().position(|f| !is_native(f)) else {
+        return;
+    };
+    if first_python == 0 || trace.frames.last().is_none_or(is_native) {
+        return;
+    }
+    let main = match trace.os_thread_id {
+        Some(tid) => tid == trace.pid as u64,
+        None => !trace
+            .frames
+            .last()
+            .is_some_and(|f| f.filename.ends_with("threading.py")),
+    };
+    let starts = if main { 1 } else { 2 };
+    let mut end = first_python;
+    while first_python - end < starts && end > 0 {
+        let f = &trace.frames[end - 1];
+        let library = f
+            .module
+            .as_deref()
+            .and_then(|m| std::path::Path::new(m).file_name())
+            .map(|n| n.to_string_lossy().into_owned())
+            .unwrap_or_default();
+        let libc = library.starts_with("libc.so") || library.starts_with("libpthread");
+        if !(libc && (f.name.starts_with("0x") || THREAD_START.contains(&f.name.as_str()))) {
+            break;
+        }
+        end -= 1;
+    }
+    trace.frames.drain(end..first_python);
+}
+
 /// One read of every thread's stack; a panic inside py-spy is an error like any other.
 fn read_stacks(spy: &mut PythonSpy) -> Result<Vec<StackTrace>> {
     match std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| spy.get_stack_traces())) {
@@ -558,5 +630,109 @@ mod tests {
             "Failed to call get_stack_trace for a thread: Max frame recursion depth reached"
         );
         assert!(too_deep(&e));
+    }
+
+    fn frame(name: &str, library: Option<&str>) -> py_spy::Frame {
+        py_spy::Frame {
+            name: name.into(),
+            filename: library.unwrap_or("app.py").into(),
+            module: library.map(Into::into),
+            short_filename: None,
+            line: if library.is_some() { 0 } else { 3 },
+            locals: None,
+            is_entry: true,
+            is_shim_entry: true,
+        }
+    }
+
+    fn trace(frames: Vec<py_spy::Frame>, tid: u64) -> StackTrace {
+        StackTrace {
+            pid: 100,
+            thread_id: 1,
+            thread_name: None,
+            os_thread_id: Some(tid),
+            active: true,
+            owns_gil: true,
+            frames,
+            process_info: None,
+        }
+    }
+
+    fn names(t: &StackTrace) -> Vec<&str> {
+        t.frames.iter().map(|f| f.name.as_str()).collect()
+    }
+
+    #[test]
+    fn the_init_shim_is_not_a_frame() {
+        let mut shim = frame("__init__", None);
+        shim.filename = "__init__".into();
+        shim.line = 0;
+        assert!(is_init_shim(&shim));
+        let mut method = frame("Ray.__init__", None);
+        assert!(!is_init_shim(&method));
+        // A function `__init__` of a real file, even one named `__init__`, has a line.
+        method.name = "__init__".into();
+        method.filename = "__init__".into();
+        assert!(!is_init_shim(&method));
+    }
+
+    /// What py-spy reads from Debian's CPython 3.14, innermost first: the thread's start in
+    /// libc above the innermost Python frame, where it is dropped; libz's frames stay.
+    #[test]
+    fn stacks_py_spy_could_not_merge_lose_their_thread_start() {
+        let libc = Some("/x/usr/lib/x86_64-linux-gnu/libc.so.6");
+        let libz = Some("/x/usr/lib/x86_64-linux-gnu/libz.so.1.3.2");
+        let mut main = trace(
+            vec![
+                frame("deflate", libz),
+                frame("0x7f3774a6cfba", libc),
+                frame("spin", None),
+                frame("<module>", None),
+            ],
+            100,
+        );
+        unmerged_native_frames(&mut main);
+        assert_eq!(names(&main), ["deflate", "spin", "<module>"]);
+        let mut pure = trace(
+            vec![
+                frame("0x7f3774a6cfba", libc),
+                frame("checksum", None),
+                frame("<module>", None),
+            ],
+            100,
+        );
+        unmerged_native_frames(&mut pure);
+        assert_eq!(names(&pure), ["checksum", "<module>"]);
+        let mut sleeper = trace(
+            vec![
+                frame("0x7f3774adfefe", libc),
+                frame("clock_nanosleep", libc),
+                frame("0x7f3774ad7db8", libc),
+                frame("0x7f3774b55f98", libc),
+                frame("sleeper", None),
+                frame("Thread._bootstrap", None),
+            ],
+            101,
+        );
+        unmerged_native_frames(&mut sleeper);
+        assert_eq!(
+            names(&sleeper),
+            [
+                "0x7f3774adfefe",
+                "clock_nanosleep",
+                "sleeper",
+                "Thread._bootstrap"
+            ]
+        );
+        // A merged stack starts in libc, outermost: left as it is.
+        let merged = vec![
+            frame("deflate", libz),
+            frame("spin", None),
+            frame("<module>", None),
+            frame("0x7f60fde4524a", libc),
+        ];
+        let mut good = trace(merged.clone(), 100);
+        unmerged_native_frames(&mut good);
+        assert_eq!(good.frames, merged);
     }
 }

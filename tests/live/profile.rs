@@ -1,5 +1,5 @@
 //! Live tests: the real binary samples real Python processes from `fixtures/programs`, on
-//! every CPython 3.8-3.13 that this machine has, and the hot spots and shares it finds are
+//! every CPython 3.8-3.15 that this machine has, and the hot spots and shares it finds are
 //! checked against what each fixture does by construction.
 
 use crate::common::{self, inclusive, profile, pythons, self_share};
@@ -245,7 +245,11 @@ fn known_shares_run(
 
 #[test]
 fn native_pass_sees_c_frames_without_moving_the_time_shares() {
-    let Some((v, py)) = pythons().pop() else {
+    // The newest of pyenv's builds, which load json's C code from lib-dynload: Debian's 3.14
+    // and 3.15 build it into the interpreter, where py-spy shows no frame of it
+    // (`tests/live/pythons.rs` checks their native pass).
+    let Some((v, py)) = common::pythons_of(&["3.8", "3.9", "3.10", "3.11", "3.12", "3.13"]).pop()
+    else {
         return;
     };
     let run = profile(&py, &["--native"], "json_re.py", &["1.5"]);

@@ -1,4 +1,4 @@
-//! Every Python: sampling and reports on every CPython pyenv has here (2.7 and 3.6 to 3.13),
+//! Every Python: sampling and reports on every CPython pyenv has here (2.7 and 3.6 to 3.15),
 //! the probe where it runs (3.8+), and a launcher script followed to the Python it starts.
 //! Interpreters port-advisor cannot read are refused before the program runs, in one line with
 //! exit code 3: `tests/hermetic/cli_errors.rs`.
@@ -6,8 +6,8 @@
 use crate::common::{self, bin, exclusive, fixture, inclusive, profile};
 
 /// Every CPython the issue names; each one this machine lacks is said, not silently skipped.
-const ALL: [&str; 9] = [
-    "2.7", "3.6", "3.7", "3.8", "3.9", "3.10", "3.11", "3.12", "3.13",
+const ALL: [&str; 11] = [
+    "2.7", "3.6", "3.7", "3.8", "3.9", "3.10", "3.11", "3.12", "3.13", "3.14", "3.15",
 ];
 
 fn probed(v: &str) -> bool {
@@ -66,6 +66,156 @@ fn every_cpython_is_sampled_and_reported() {
             );
         }
     }
+}
+
+/// Debian's CPython 3.14 and 3.15 are stripped, and run their eval loop outside the exported
+/// `_PyEval_EvalFrameDefault`: py-spy cannot place native frames among their Python ones and
+/// puts the thread's start (in libc) above the innermost Python frame. A pure-Python loop must
+/// still read as Python, and zlib's compression as native.
+#[test]
+fn the_native_pass_reads_stripped_interpreters() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("native_or_not.py");
+    std::fs::write(
+        &script,
+        "import sys, time, zlib\n\
+         def pure(n):\n    t = 0\n    for i in range(n):\n        t = (t * 31 + i) % 1000003\n    return t\n\
+         def squeeze(data):\n    return len(zlib.compress(data, 9))\n\
+         data = bytes(range(256)) * 2000\n\
+         end = time.time() + float(sys.argv[1])\n\
+         while time.time() < end:\n    pure(20000)\n    squeeze(data)\n",
+    )
+    .unwrap();
+    for (v, py) in common::pythons_of(&["3.14", "3.15"]) {
+        let run = profile(&py, &["--native"], script.to_str().unwrap(), &["2"]);
+        assert_eq!(run.code(), Some(0), "{v}: {}", run.stderr());
+        let a = run.analysis();
+        let native = |name: &str| {
+            let f = a
+                .find(name)
+                .unwrap_or_else(|| panic!("{v}: {name} sampled"));
+            100.0 * f.native_share()
+        };
+        assert!(
+            native("pure") < 10.0,
+            "{v}: pure {:.1}% native",
+            native("pure")
+        );
+        assert!(
+            native("squeeze") > 80.0,
+            "{v}: squeeze {:.1}% native",
+            native("squeeze")
+        );
+        // Native frames below a Python one were called by it: never below `pure`. (Debian 12's
+        // libunwind 1.6 fails on most stacks of these builds, UNW_EBADREG, so few are read.)
+        let p = run.profile();
+        for s in &p.native_stacks {
+            let names: Vec<&str> = s
+                .frames
+                .iter()
+                .map(|&f| p.frames[f as usize].name.as_str())
+                .collect();
+            if let Some(at) = names.iter().position(|&n| n == "pure") {
+                assert_eq!(at + 1, names.len(), "{v}: {names:?}");
+            }
+            if let Some(at) = names.iter().position(|&n| n == "squeeze") {
+                let below = &s.frames[at + 1..];
+                assert!(
+                    below.iter().all(|&f| {
+                        let m = p.frames[f as usize].module.as_deref().unwrap_or("");
+                        m.starts_with("libz") || m.starts_with("libc")
+                    }),
+                    "{v}: {names:?}"
+                );
+            }
+        }
+    }
+}
+
+/// CPython 3.13+ calls a class's Python `__init__` through a frame of its own, with file and
+/// function `__init__` and no line. It is no function of the program: the caller calls
+/// `__init__` directly in the profile, and it is never advised.
+#[test]
+fn the_frame_between_a_class_and_its_init_is_not_a_function() {
+    let dir = tempfile::tempdir().unwrap();
+    let script = dir.path().join("vectors.py");
+    std::fs::write(
+        &script,
+        "import sys, time\n\
+         class Vec(object):\n    def __init__(self, x, y, z):\n        self.x = x\n        self.y = y\n        self.z = z\n\
+         \x20   def __add__(self, o):\n        return Vec(self.x + o.x, self.y + o.y, self.z + o.z)\n\
+         def step(n):\n    v = Vec(0.0, 0.0, 0.0)\n    d = Vec(0.1, 0.2, 0.3)\n    for _ in range(n):\n        v = v + d\n    return v.x\n\
+         end = time.time() + float(sys.argv[1])\n\
+         while time.time() < end:\n    step(5000)\n",
+    )
+    .unwrap();
+    for (v, py) in common::pythons_of(&["3.12", "3.13", "3.14", "3.15"]) {
+        let run = profile(&py, &[], script.to_str().unwrap(), &["1.5"]);
+        assert_eq!(run.code(), Some(0), "{v}: {}", run.stderr());
+        let p = run.profile();
+        assert!(
+            p.frames.iter().all(|f| f.file != "__init__"),
+            "{v}: {:?}",
+            p.frames
+                .iter()
+                .filter(|f| f.file == "__init__")
+                .collect::<Vec<_>>()
+        );
+        // Vec.__add__ calls Vec.__init__ directly.
+        let called_by_add = p.stacks.iter().any(|s| {
+            s.frames.windows(2).any(|w| {
+                p.frames[w[0] as usize].name == "Vec.__add__"
+                    && p.frames[w[1] as usize].name == "Vec.__init__"
+            })
+        });
+        assert!(called_by_add, "{v}: Vec.__add__ calls Vec.__init__");
+        let advice = std::fs::read_to_string(run.folder().join("report.json")).unwrap();
+        assert!(!advice.contains("\"__init__.__init__\""), "{v}");
+        assert!(
+            !run.stdout().contains("__init__.__init__"),
+            "{v}: {}",
+            run.stdout()
+        );
+    }
+}
+
+/// A free-threaded CPython (3.13t, 3.14t: `Py_GIL_DISABLED`) is refused before the program
+/// runs, in plain words: py-spy reads the default build's memory only. No free-threaded build
+/// is installed here, so the runner is shown one: `sys.abiflags` set to `t` at start-up.
+#[test]
+fn a_free_threaded_interpreter_is_refused_in_plain_words() {
+    let Some((v, py)) = common::pythons_of(&["3.14", "3.13"]).pop() else {
+        return;
+    };
+    let site = tempfile::tempdir().unwrap();
+    std::fs::write(
+        site.path().join("sitecustomize.py"),
+        "import sys\nsys.abiflags = 't'\n",
+    )
+    .unwrap();
+    let marker = site.path().join("ran");
+    let script = site.path().join("program.py");
+    std::fs::write(&script, format!("open({:?}, 'w').close()\n", marker)).unwrap();
+    let out = bin()
+        .args(["profile", "--quiet", "--python"])
+        .arg(&py)
+        .arg("-o")
+        .arg(site.path().join("run"))
+        .arg(&script)
+        .env("PYTHONPATH", site.path())
+        .output()
+        .unwrap();
+    let err = common::refusal(&out, 3, v);
+    assert!(
+        err.contains(&format!("is a free-threaded CPython {v}."))
+            && err.contains("Py_GIL_DISABLED"),
+        "{v}: {err}"
+    );
+    assert!(
+        err.contains(&format!("(python{v}, not python{v}t)")),
+        "{v}: {err}"
+    );
+    assert!(!marker.exists(), "{v}: the program did not run");
 }
 
 /// A wrapper that starts Python as its child instead of becoming it: sampling the wrapper's
