@@ -44,6 +44,19 @@ impl<'a> Model<'a> {
         }
     }
 
+    /// The same profile with the stack index shared, its origins as the analysis gives them:
+    /// what a search with a package's code counted in starts from.
+    pub(super) fn sharing_stacks(&self) -> Model<'a> {
+        Model {
+            profile: self.profile,
+            analysis: self.analysis,
+            rules: self.rules,
+            index: self.index.with_fresh_origins(),
+            sources: SourceCache::new(self.readable.clone()),
+            readable: self.readable.clone(),
+        }
+    }
+
     /// Every region worth reporting, unranked: the boundary search from each hot function,
     /// the program's mostly native regions no port covers, leave-its under one boundary
     /// grouped into one, the pure-Python libraries with a native replacement; with readiness
@@ -51,11 +64,14 @@ impl<'a> Model<'a> {
     pub(super) fn find_candidates(&self, opts: &AdviseOptions) -> Vec<Candidate> {
         let t = &self.rules.scoring.thresholds;
         let (interpreted, native) = self.index.deepest_program_weights();
+        crate::tphase("deepest");
         let (mut out, covered) = self.search_from_hot_functions(&interpreted);
+        crate::tphase("search");
         out.extend(self.mostly_native(&native, &covered));
         let mut out = group_leave_its(out);
         out.extend(self.library_analogues(t.analogue_share));
         let inside_packages = self.package_ports(&out);
+        crate::tphase("packages");
         // A port found with a package's code counted in replaces the leave-it the program's
         // own search gave the same function.
         out.retain(|c| {

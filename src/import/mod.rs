@@ -301,6 +301,7 @@ pub fn read(
     // Judged by the first megabyte; collapsed stacks, the format of the largest files, are
     // then read line by line instead of whole.
     let head = file.fill_buf().map_err(cannot)?;
+    crate::tphase("start read");
     let format = match format.or_else(|| detect(head)) {
         Some(f) => f,
         None => {
@@ -313,6 +314,7 @@ pub fn read(
     };
     let mut profile = if format == InputFormat::Folded {
         let mut profile = folded::read(file, &name, opts)?;
+        crate::tphase("folded parsed");
         mark_imported(&mut profile, &name);
         profile
             .check_weights()
@@ -323,10 +325,12 @@ pub fn read(
         file.read_to_end(&mut bytes).map_err(cannot)?;
         parse(&bytes, &name, format, opts)?
     };
+    crate::tphase("checked");
     if format != InputFormat::PortAdvisor {
         let readable = crate::trust::source_roots(&profile);
         blocks::enrich(&mut profile, &readable);
     }
+    crate::tphase("enriched");
     Ok(profile)
 }
 
@@ -537,7 +541,7 @@ impl Merge {
 /// Frames interned by label, for parsers of formats that name frames by strings.
 #[derive(Debug, Default)]
 pub struct LabelFrames {
-    ids: FxHashMap<String, FrameId>,
+    ids: std::collections::HashMap<Box<str>, FrameId, foldhash::fast::FixedState>,
 }
 
 impl LabelFrames {
@@ -546,7 +550,7 @@ impl LabelFrames {
             return id;
         }
         let id = builder.intern_frame(frame_from_label(label));
-        self.ids.insert(label.to_owned(), id);
+        self.ids.insert(label.into(), id);
         id
     }
 }
