@@ -235,7 +235,6 @@ const MIN_NATIVE_PASS_SAMPLES: u64 = 3;
 
 pub fn analyze(profile: &Profile, opts: &AnalyzeOptions) -> Analysis {
     let (frame_fn, mut functions) = functions_of_frames(profile);
-    crate::tphase("functions of frames");
     let frame_fn32: Vec<u32> = frame_fn.iter().map(|&f| f as u32).collect();
     // Who calls whom is gathered on another core meanwhile: on a fleet profile of random
     // paths it is as much work as the rest of the analysis.
@@ -343,7 +342,6 @@ fn analyze_with(
         f.native_evidence = reasons.into_iter().take(3).map(|(r, _)| r).collect();
     }
     attach_probe_counts(profile, functions);
-    crate::tphase("analysis loop");
 
     // Sort hottest first and renumber everything that refers to functions.
     let mut order: Vec<usize> = (0..functions.len())
@@ -374,7 +372,6 @@ fn analyze_with(
             .then(a.function.cmp(&b.function))
             .then(a.line.cmp(&b.line))
     });
-    crate::tphase("sorted");
     let frame_function = frame_fn
         .iter()
         .map(|&f| Some(new_index[f]).filter(|&i| i != usize::MAX))

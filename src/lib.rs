@@ -58,25 +58,3 @@ pub fn run(cli: cli::Cli) -> Result<ExitStatus> {
         }
     }
 }
-
-#[doc(hidden)]
-pub fn tphase(label: &str) {
-    if std::env::var_os("PA_TIMING").is_some() {
-        let cpu = nix::time::clock_gettime(nix::time::ClockId::CLOCK_PROCESS_CPUTIME_ID).unwrap();
-        let rss = std::fs::read_to_string("/proc/self/status").unwrap_or_default();
-        let hwm = rss
-            .lines()
-            .find(|l| l.starts_with("VmHWM"))
-            .unwrap_or("")
-            .to_string();
-        let now = rss
-            .lines()
-            .find(|l| l.starts_with("VmRSS"))
-            .unwrap_or("")
-            .to_string();
-        eprintln!(
-            "[{:8.3}] {label:20} {hwm} {now}",
-            cpu.tv_sec() as f64 + cpu.tv_nsec() as f64 / 1e9
-        );
-    }
-}

@@ -77,9 +77,7 @@ pub fn advise(
     opts: &AdviseOptions,
 ) -> Advice {
     let model = Model::new(profile, analysis, rules);
-    crate::tphase("model");
     let mut candidates = model.find_candidates(opts);
-    crate::tphase("candidates");
     rank(&mut candidates, opts, &rules.scoring.thresholds.min_share);
     let run = model.index.run_samples as f64;
     let combined = if run > 0.0 {

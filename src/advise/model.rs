@@ -64,14 +64,11 @@ impl<'a> Model<'a> {
     pub(super) fn find_candidates(&self, opts: &AdviseOptions) -> Vec<Candidate> {
         let t = &self.rules.scoring.thresholds;
         let (interpreted, native) = self.index.deepest_program_weights();
-        crate::tphase("deepest");
         let (mut out, covered) = self.search_from_hot_functions(&interpreted);
-        crate::tphase("search");
         out.extend(self.mostly_native(&native, &covered));
         let mut out = group_leave_its(out);
         out.extend(self.library_analogues(t.analogue_share));
         let inside_packages = self.package_ports(&out);
-        crate::tphase("packages");
         // A port found with a package's code counted in replaces the leave-it the program's
         // own search gave the same function.
         out.retain(|c| {

@@ -40,7 +40,11 @@ pub fn parse(bytes: &[u8], name: &str, opts: &ImportOptions) -> Result<Profile, 
 
 /// Reads collapsed stacks line by line from `input`, holding only the unique stacks.
 pub fn read(input: impl BufRead, name: &str, opts: &ImportOptions) -> Result<Profile, ImportError> {
-    read_within(input, name, opts, Limits::default(), MAX_LINE_BYTES)
+    let limits = Limits {
+        file_frames: super::MAX_FOLDED_FILE_FRAMES,
+        ..Limits::default()
+    };
+    read_within(input, name, opts, limits, MAX_LINE_BYTES)
 }
 
 /// [`read`], holding the file to `limits` and lines to `max_line` bytes.

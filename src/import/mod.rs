@@ -112,14 +112,20 @@ pub const MAX_STACK_FRAMES: usize = 4096;
 
 /// The most frame references one file's stacks may spell out in all, after each is cut to
 /// [`MAX_STACK_FRAMES`]: 50 million, about 200 MB at 4 bytes each, which the profile builder
-/// keeps at most twice (its list of unique stacks and their index), so a few hundred MB.
+/// keeps once (its list of unique stacks; its index holds their places, not copies).
 /// Repeated stacks count too, so the bound holds for the time spent as well as the memory kept.
 ///
 /// A file of real stacks writes each reference out (a label, an index), so only a file of
 /// tens of megabytes reaches it; a large one from py-spy's one sample per round can (hours of
-/// samples), and a small one only by expansion. The largest fleet profiles measured
-/// (benches/fleet_scale.py: a million unique stacks 8 to 32 deep) hold under half of it.
+/// samples), and a small one only by expansion. Collapsed stacks, which cannot expand, have
+/// their own, higher limit, [`MAX_FOLDED_FILE_FRAMES`].
 pub const MAX_FILE_FRAMES: u64 = 50_000_000;
+
+/// The same limit for collapsed stacks, which spell every frame reference out as text (two
+/// bytes at the least, `a;`): their work follows the file's size, and what is kept of them is
+/// their unique stacks, once, at 4 bytes a frame. 256 million, a 3-million-stack fleet profile
+/// 80 frames deep (benches/fleet_scale.py), about 1 GB kept when no stack repeats.
+pub const MAX_FOLDED_FILE_FRAMES: u64 = 256_000_000;
 
 /// The limits an import holds a file to; [`Limits::default`] is the ones above, and tests
 /// lower them to reach them with small inputs.
@@ -301,7 +307,6 @@ pub fn read(
     // Judged by the first megabyte; collapsed stacks, the format of the largest files, are
     // then read line by line instead of whole.
     let head = file.fill_buf().map_err(cannot)?;
-    crate::tphase("start read");
     let format = match format.or_else(|| detect(head)) {
         Some(f) => f,
         None => {
@@ -314,7 +319,6 @@ pub fn read(
     };
     let mut profile = if format == InputFormat::Folded {
         let mut profile = folded::read(file, &name, opts)?;
-        crate::tphase("folded parsed");
         mark_imported(&mut profile, &name);
         profile
             .check_weights()
@@ -325,12 +329,10 @@ pub fn read(
         file.read_to_end(&mut bytes).map_err(cannot)?;
         parse(&bytes, &name, format, opts)?
     };
-    crate::tphase("checked");
     if format != InputFormat::PortAdvisor {
         let readable = crate::trust::source_roots(&profile);
         blocks::enrich(&mut profile, &readable);
     }
-    crate::tphase("enriched");
     Ok(profile)
 }
 
