@@ -593,24 +593,61 @@ fn write_atomic_mode(
 #[derive(Debug, Default)]
 pub struct ProfileBuilder {
     frames: Vec<Frame>,
-    frame_ids: FxHashMap<Frame, FrameId>,
+    frame_ids: ByHash,
     threads: Vec<ThreadInfo>,
     thread_ids: HashMap<(u32, u64), ThreadId>,
     stacks: Vec<Stack>,
-    stack_ids: FxHashMap<(ThreadId, bool, bool, Vec<FrameId>), usize>,
+    stack_ids: ByHash,
     native_stacks: Vec<Stack>,
-    native_stack_ids: FxHashMap<(ThreadId, bool, bool, Vec<FrameId>), usize>,
+    native_stack_ids: ByHash,
     errors: HashMap<String, u64>,
+}
+
+/// Positions in a list, found by the hash of what is there: the list itself is the only copy
+/// of its items (a fleet profile's million stacks are kept once, not once more as keys).
+#[derive(Debug, Default)]
+struct ByHash {
+    first: FxHashMap<u64, u32>,
+    /// Further positions whose items share a hash with the first's: almost never any.
+    more: FxHashMap<u64, Vec<u32>>,
+}
+
+impl ByHash {
+    fn find(&self, hash: u64, is: impl Fn(u32) -> bool) -> Option<u32> {
+        let &first = self.first.get(&hash)?;
+        if is(first) {
+            return Some(first);
+        }
+        self.more.get(&hash)?.iter().copied().find(|&i| is(i))
+    }
+
+    fn insert(&mut self, hash: u64, at: u32) {
+        match self.first.entry(hash) {
+            std::collections::hash_map::Entry::Occupied(_) => {
+                self.more.entry(hash).or_default().push(at)
+            }
+            std::collections::hash_map::Entry::Vacant(v) => {
+                v.insert(at);
+            }
+        }
+    }
+}
+
+fn hash_of(value: &impl std::hash::Hash) -> u64 {
+    use std::hash::BuildHasher;
+    foldhash::fast::FixedState::default().hash_one(value)
 }
 
 impl ProfileBuilder {
     pub fn intern_frame(&mut self, frame: Frame) -> FrameId {
-        if let Some(&id) = self.frame_ids.get(&frame) {
+        let hash = hash_of(&frame);
+        let frames = &self.frames;
+        if let Some(id) = self.frame_ids.find(hash, |i| frames[i as usize] == frame) {
             return id;
         }
         let id = self.frames.len() as FrameId;
-        self.frames.push(frame.clone());
-        self.frame_ids.insert(frame, id);
+        self.frames.push(frame);
+        self.frame_ids.insert(hash, id);
         id
     }
 
@@ -656,24 +693,55 @@ impl ProfileBuilder {
         native_pass: bool,
         weight: u64,
     ) {
+        self.add(thread, frames, idle, gil, native_pass, weight);
+    }
+
+    /// [`ProfileBuilder::add_sample`] of a time stack whose frames are borrowed: copied only
+    /// when the stack is new.
+    pub fn add_frames(
+        &mut self,
+        thread: ThreadId,
+        frames: &[FrameId],
+        idle: bool,
+        gil: bool,
+        weight: u64,
+    ) {
+        self.add(thread, frames, idle, gil, false, weight);
+    }
+
+    fn add<F: AsRef<[FrameId]> + Into<Vec<FrameId>>>(
+        &mut self,
+        thread: ThreadId,
+        frames_in: F,
+        idle: bool,
+        gil: bool,
+        native_pass: bool,
+        weight: u64,
+    ) {
         let (stacks, ids) = if native_pass {
             (&mut self.native_stacks, &mut self.native_stack_ids)
         } else {
             (&mut self.stacks, &mut self.stack_ids)
         };
-        let key = (thread, idle, gil, frames);
-        if let Some(&i) = ids.get(&key) {
-            stacks[i].weight = stacks[i].weight.saturating_add(weight);
+        let frames = frames_in.as_ref();
+        let hash = hash_of(&(thread, idle, gil, frames));
+        let found = ids.find(hash, |i| {
+            let s = &stacks[i as usize];
+            s.thread == thread && s.idle == idle && s.gil == gil && s.frames == frames
+        });
+        if let Some(i) = found {
+            let s = &mut stacks[i as usize];
+            s.weight = s.weight.saturating_add(weight);
             return;
         }
         stacks.push(Stack {
-            frames: key.3.clone(),
+            frames: frames_in.into(),
             thread,
             weight,
             idle,
             gil,
         });
-        ids.insert(key, stacks.len() - 1);
+        ids.insert(hash, (stacks.len() - 1) as u32);
     }
 
     /// Adds `weight` samples of one stack at once (imported and merged profiles).

@@ -10,6 +10,9 @@
 
 use std::cell::RefCell;
 use std::collections::HashMap;
+use std::rc::Rc;
+
+use rustc_hash::FxHashMap;
 
 use crate::analyze::{Analysis, FunctionStats};
 use crate::profile::{FrameKind, Profile};
@@ -65,8 +68,8 @@ pub(super) struct StackFacts {
     pub(super) weight: u64,
     /// The thread it was sampled in.
     pub(super) thread: u32,
-    /// Distinct functions on it, outermost first.
-    pub(super) functions: Vec<usize>,
+    /// Its place in the profile's stacks, where its frames are.
+    stack: u32,
     /// Its innermost function.
     pub(super) leaf: usize,
     /// Native fraction of its weight.
@@ -84,22 +87,126 @@ pub(super) struct Region {
     pub(super) by_function: HashMap<usize, f64>,
 }
 
+/// For each function, the stacks holding it (indexes into [`Shared::stacks`], ascending),
+/// stored as LEB128 varints of the gaps between them: a function on most stacks of a deep
+/// profile costs about a byte a stack, not four.
+struct Postings {
+    /// Where each function's list starts in `bytes`; one more entry than functions.
+    starts: Vec<usize>,
+    bytes: Vec<u8>,
+    /// How many stacks hold each function.
+    counts: Vec<u32>,
+}
+
+fn varint_len(mut v: u32) -> usize {
+    let mut n = 1;
+    while v >= 0x80 {
+        v >>= 7;
+        n += 1;
+    }
+    n
+}
+
+fn put_varint(out: &mut [u8], at: &mut usize, mut v: u32) {
+    while v >= 0x80 {
+        out[*at] = (v as u8) | 0x80;
+        *at += 1;
+        v >>= 7;
+    }
+    out[*at] = v as u8;
+    *at += 1;
+}
+
+/// The stack ids of one posting list, in order.
+struct PostingIter<'p> {
+    bytes: &'p [u8],
+    at: usize,
+    last: Option<u32>,
+}
+
+impl Iterator for PostingIter<'_> {
+    type Item = u32;
+
+    fn next(&mut self) -> Option<u32> {
+        if self.at >= self.bytes.len() {
+            return None;
+        }
+        let mut v: u32 = 0;
+        let mut shift = 0;
+        loop {
+            let b = self.bytes[self.at];
+            self.at += 1;
+            v |= u32::from(b & 0x7f) << shift;
+            if b < 0x80 {
+                break;
+            }
+            shift += 7;
+        }
+        let id = match self.last {
+            Some(last) => last + v,
+            None => v,
+        };
+        self.last = Some(id);
+        Some(id)
+    }
+}
+
+impl Postings {
+    fn list(&self, f: usize) -> PostingIter<'_> {
+        let bytes = match (self.starts.get(f), self.starts.get(f + 1)) {
+            (Some(&a), Some(&b)) => &self.bytes[a..b],
+            _ => &[],
+        };
+        PostingIter {
+            bytes,
+            at: 0,
+            last: None,
+        }
+    }
+}
+
+/// What every view of one profile shares, built once: the stacks, who holds what, the
+/// weights. A package's search ([`StackIndex::with_fresh_origins`]) reuses it.
+struct Shared {
+    stacks: Vec<StackFacts>,
+    gil_waits: Vec<StackFacts>,
+    holding: Postings,
+    /// For each function, the weight of the stacks holding it.
+    held_weight: Vec<u64>,
+    /// Each frame's function, `u32::MAX` for none: what every walk over frames reads.
+    frame_fn: Vec<u32>,
+    /// Whether each function is a module's top level.
+    module_body: Vec<bool>,
+    /// Bit `k` of each stack's weight, a bitset per `k`: with two functions' bitsets, the
+    /// weight they share is counted a word at a time.
+    planes: Vec<Vec<u64>>,
+    run_samples: u64,
+}
+
+/// Bitsets of the stacks holding the functions most asked about: whether a stack holds a
+/// function is then one bit, whatever its depth. Kept to a budget of memory.
+#[derive(Default)]
+struct Bitsets {
+    sets: HashMap<usize, Vec<u64>>,
+    words: usize,
+}
+
+/// Words of bitsets kept at once: 16 MiB of them, a hundred functions of a million stacks.
+const BITSET_WORDS: usize = 1 << 21;
+
 /// The profile's non-idle stacks, by the functions on them.
 pub(super) struct StackIndex<'a> {
+    profile: &'a Profile,
     analysis: &'a Analysis,
-    pub(super) stacks: Vec<StackFacts>,
-    /// For each function, the stacks holding it: every question about a boundary reads only
-    /// these.
-    stacks_of: Vec<Vec<u32>>,
+    shared: Rc<Shared>,
     /// Where each function of the analysis comes from.
     pub(super) origins: Vec<Origin>,
     /// Samples the shares are fractions of: the busiest thread's, idle rounds included.
     pub(super) run_samples: u64,
-    /// Stacks of threads running Python while another held the GIL (on CPU, not holding it,
-    /// interpreted code on top): waiting for their turn. Set apart from the time stacks only
-    /// when several threads ran Python and the profile tells who held the GIL.
-    pub(super) gil_waits: Vec<StackFacts>,
-    regions: RefCell<HashMap<usize, Region>>,
+    regions: RefCell<HashMap<usize, Rc<Region>>>,
+    /// Stack weights shared by two functions, as asked.
+    pairs: RefCell<FxHashMap<(usize, usize), u64>>,
+    bitsets: RefCell<Bitsets>,
 }
 
 /// How threads shared a region's time under the GIL.
@@ -112,7 +219,7 @@ pub(super) struct GilContention {
 }
 
 impl<'a> StackIndex<'a> {
-    pub(super) fn new(profile: &Profile, analysis: &'a Analysis) -> StackIndex<'a> {
+    pub(super) fn new(profile: &'a Profile, analysis: &'a Analysis) -> StackIndex<'a> {
         let origins = analysis.functions.iter().map(origin).collect();
         // Several threads running Python, and a profile that says which one held the GIL:
         // then a thread on CPU without the GIL, in interpreted code, waits for its turn.
@@ -126,10 +233,8 @@ impl<'a> StackIndex<'a> {
             gil_known && python_threads.values().filter(|&&w| w * 10 >= most).count() >= 2;
         let mut stacks = Vec::new();
         let mut gil_waits = Vec::new();
-        let mut per_thread: HashMap<u32, u64> = HashMap::new();
-        // The last stack each function was seen on: distinct functions in one pass.
-        let mut seen: Vec<usize> = vec![usize::MAX; analysis.functions.len()];
-        for stack in &profile.stacks {
+        let mut per_thread: FxHashMap<u32, u64> = FxHashMap::default();
+        for (i, stack) in profile.stacks.iter().enumerate() {
             *per_thread.entry(stack.thread).or_default() += stack.weight;
             if stack.idle {
                 continue;
@@ -137,25 +242,13 @@ impl<'a> StackIndex<'a> {
             let Some(&leaf_frame) = stack.frames.last() else {
                 continue;
             };
-            let mut functions: Vec<usize> = Vec::with_capacity(stack.frames.len());
-            let mark = stacks.len() + gil_waits.len();
-            for f in stack
-                .frames
-                .iter()
-                .filter_map(|&f| analysis.frame_function.get(f as usize).copied().flatten())
-            {
-                if seen[f] != mark {
-                    seen[f] = mark;
-                    functions.push(f);
-                }
-            }
             let Some(leaf) = analysis.frame_function[leaf_frame as usize] else {
                 continue;
             };
             let facts = StackFacts {
                 weight: stack.weight,
                 thread: stack.thread,
-                functions,
+                stack: i as u32,
                 leaf,
                 native: analysis
                     .leaf_native
@@ -170,23 +263,107 @@ impl<'a> StackIndex<'a> {
             }
         }
         let busiest = per_thread.values().copied().max().unwrap_or(0);
-        let mut stacks_of: Vec<Vec<u32>> = vec![Vec::new(); analysis.functions.len()];
-        for (i, s) in stacks.iter().enumerate() {
-            for &f in &s.functions {
-                stacks_of[f].push(i as u32);
-            }
-        }
+        let n = analysis.functions.len();
+        let frame_fn: Vec<u32> = analysis
+            .frame_function
+            .iter()
+            .map(|f| f.map_or(u32::MAX, |f| f as u32))
+            .collect();
+        let module_body = analysis
+            .functions
+            .iter()
+            .map(|f| f.name.ends_with("<module>"))
+            .collect();
+        let (holding, held_weight) = postings(profile, &frame_fn, &stacks, n);
+        let heaviest = stacks.iter().map(|s| s.weight).max().unwrap_or(0);
+        let words = stacks.len().div_ceil(64);
+        let planes = (0..64 - heaviest.leading_zeros())
+            .map(|k| {
+                let mut bits = vec![0u64; words];
+                for (i, s) in stacks.iter().enumerate() {
+                    bits[i / 64] |= (s.weight >> k & 1) << (i % 64);
+                }
+                bits
+            })
+            .collect();
         StackIndex {
+            profile,
             analysis,
-            stacks,
-            stacks_of,
+            shared: Rc::new(Shared {
+                stacks,
+                gil_waits,
+                holding,
+                held_weight,
+                frame_fn,
+                module_body,
+                planes,
+                run_samples: busiest,
+            }),
             origins,
             run_samples: busiest,
-            gil_waits,
             regions: Default::default(),
+            pairs: Default::default(),
+            bitsets: Default::default(),
         }
     }
 
+    /// Another view of the same stacks, with origins as the analysis gives them and nothing
+    /// asked yet: what [`StackIndex::adopt_package`] changes, without indexing again.
+    pub(super) fn with_fresh_origins(&self) -> StackIndex<'a> {
+        StackIndex {
+            profile: self.profile,
+            analysis: self.analysis,
+            shared: Rc::clone(&self.shared),
+            origins: self.analysis.functions.iter().map(origin).collect(),
+            run_samples: self.shared.run_samples,
+            regions: Default::default(),
+            pairs: Default::default(),
+            bitsets: Default::default(),
+        }
+    }
+
+    /// The non-idle stacks that run (those waiting for the GIL set apart), in profile order.
+    pub(super) fn stacks(&self) -> &[StackFacts] {
+        &self.shared.stacks
+    }
+
+    /// The distinct functions of a stack, outermost first (in the order they first appear).
+    fn for_each_function(
+        &self,
+        stack: u32,
+        mark: &mut [u32],
+        id: u32,
+        mut each: impl FnMut(usize),
+    ) {
+        let frame_fn = &self.shared.frame_fn;
+        for &frame in &self.profile.stacks[stack as usize].frames {
+            let f = frame_fn[frame as usize];
+            if f != u32::MAX && mark[f as usize] != id {
+                mark[f as usize] = id;
+                each(f as usize);
+            }
+        }
+    }
+
+    /// The functions of a stack's frames, outermost first (repeated as often as they are).
+    pub(super) fn functions_on<'s>(&'s self, s: &StackFacts) -> impl Iterator<Item = usize> + 's {
+        let frame_fn = &self.shared.frame_fn;
+        self.profile.stacks[s.stack as usize]
+            .frames
+            .iter()
+            .map(move |&frame| frame_fn[frame as usize])
+            .filter(|&f| f != u32::MAX)
+            .map(|f| f as usize)
+    }
+
+    /// Whether the stack holds function `f`.
+    fn holds(&self, s: &StackFacts, f: usize) -> bool {
+        let frame_fn = &self.shared.frame_fn;
+        self.profile.stacks[s.stack as usize]
+            .frames
+            .iter()
+            .any(|&frame| frame_fn[frame as usize] as usize == f)
+    }
     pub(super) fn share(&self, weight: f64) -> f64 {
         if self.run_samples == 0 {
             0.0
@@ -197,12 +374,12 @@ impl<'a> StackIndex<'a> {
 
     /// What `boundary` covers; computed once per function, since every hot function under a
     /// common caller asks about it again.
-    pub(super) fn region(&self, boundary: usize) -> Region {
+    pub(super) fn region(&self, boundary: usize) -> Rc<Region> {
         if let Some(r) = self.regions.borrow().get(&boundary) {
-            return r.clone();
+            return Rc::clone(r);
         }
-        let r = self.compute_region(boundary);
-        self.regions.borrow_mut().insert(boundary, r.clone());
+        let r = Rc::new(self.compute_region(boundary));
+        self.regions.borrow_mut().insert(boundary, Rc::clone(&r));
         r
     }
 
@@ -227,7 +404,7 @@ impl<'a> StackIndex<'a> {
     /// How the threads running `boundary` shared the GIL, when more than one ran it and some
     /// of its samples waited for the GIL.
     pub(super) fn gil_contention(&self, boundary: usize) -> Option<GilContention> {
-        if self.gil_waits.is_empty() {
+        if self.shared.gil_waits.is_empty() {
             return None;
         }
         let mut by_thread: HashMap<u32, u64> = HashMap::new();
@@ -237,9 +414,10 @@ impl<'a> StackIndex<'a> {
             running += s.weight;
         }
         let waiting: u64 = self
+            .shared
             .gil_waits
             .iter()
-            .filter(|s| s.functions.contains(&boundary))
+            .filter(|s| self.holds(s, boundary))
             .map(|s| s.weight)
             .sum();
         let most = by_thread.values().copied().max().unwrap_or(0);
@@ -259,13 +437,13 @@ impl<'a> StackIndex<'a> {
         threads.len()
     }
 
-    /// The stacks holding function `f`.
+    /// The stacks holding function `f`, in profile order.
     pub(super) fn holding(&self, f: usize) -> impl Iterator<Item = &StackFacts> + '_ {
-        self.stacks_of
-            .get(f)
-            .into_iter()
-            .flatten()
-            .map(|&i| &self.stacks[i as usize])
+        let stacks = &self.shared.stacks;
+        self.shared
+            .holding
+            .list(f)
+            .map(move |i| &stacks[i as usize])
     }
 
     /// Interpreted weight charged to the innermost program function of each stack (its own
@@ -273,13 +451,15 @@ impl<'a> StackIndex<'a> {
     pub(super) fn deepest_program_weights(&self) -> (Vec<f64>, Vec<f64>) {
         let n = self.analysis.functions.len();
         let (mut interpreted, mut native) = (vec![0.0; n], vec![0.0; n]);
-        for s in &self.stacks {
-            let deepest = s
-                .functions
-                .iter()
-                .copied()
-                .rev()
-                .find(|&f| self.origins[f] == Origin::Program && !self.is_module_body(f));
+        let mut mark = vec![u32::MAX; n];
+        for (i, s) in self.shared.stacks.iter().enumerate() {
+            // The program function whose first appearance on the stack is the innermost.
+            let mut deepest = None;
+            self.for_each_function(s.stack, &mut mark, i as u32, |f| {
+                if self.origins[f] == Origin::Program && !self.is_module_body(f) {
+                    deepest = Some(f);
+                }
+            });
             if let Some(f) = deepest {
                 let w = s.weight as f64;
                 native[f] += w * s.native;
@@ -293,18 +473,87 @@ impl<'a> StackIndex<'a> {
 
     /// The share of `f`'s inclusive weight on stacks that also hold `b`.
     pub(super) fn within(&self, f: usize, b: usize) -> f64 {
-        let (mut all, mut inside) = (0u64, 0u64);
-        for s in self.holding(f) {
-            all += s.weight;
-            if s.functions.contains(&b) {
-                inside += s.weight;
-            }
-        }
+        let all = self.shared.held_weight.get(f).copied().unwrap_or(0);
         if all == 0 {
-            0.0
-        } else {
-            inside as f64 / all as f64
+            return 0.0;
         }
+        self.together(f, b) as f64 / all as f64
+    }
+
+    /// The weight of the stacks holding both `f` and `g`.
+    fn together(&self, f: usize, g: usize) -> u64 {
+        if f == g {
+            return self.shared.held_weight[f];
+        }
+        let key = (f.min(g), f.max(g));
+        if let Some(&w) = self.pairs.borrow().get(&key) {
+            return w;
+        }
+        let counts = &self.shared.holding.counts;
+        let n = self.shared.stacks.len() as u32;
+        let (few, many) = if counts[f] <= counts[g] {
+            (f, g)
+        } else {
+            (g, f)
+        };
+        let w = if counts[few] >= (n / 64).max(64) {
+            // Both on many stacks: their bitsets and the weights' bit planes, a word at a time.
+            let mut bitsets = self.bitsets.borrow_mut();
+            self.bitset(&mut bitsets, many, few);
+            self.bitset(&mut bitsets, few, many);
+            let (a, b) = (&bitsets.sets[&few], &bitsets.sets[&many]);
+            let mut w = 0u64;
+            for (k, plane) in self.shared.planes.iter().enumerate() {
+                let ones: u64 = a
+                    .iter()
+                    .zip(b)
+                    .zip(plane)
+                    .map(|((x, y), p)| u64::from((x & y & p).count_ones()))
+                    .sum();
+                w += ones << k;
+            }
+            w
+        } else if counts[many] >= 64 {
+            // Walk the stacks of the one on fewer stacks, asking of each whether it holds the
+            // other: by a bit.
+            let mut bitsets = self.bitsets.borrow_mut();
+            let bits = self.bitset(&mut bitsets, many, many);
+            self.holding_ids(few)
+                .filter(|&i| bits[i as usize / 64] >> (i % 64) & 1 == 1)
+                .map(|i| self.shared.stacks[i as usize].weight)
+                .sum()
+        } else {
+            // Or, both on few stacks, by its frames.
+            self.holding(few)
+                .filter(|s| self.holds(s, many))
+                .map(|s| s.weight)
+                .sum()
+        };
+        self.pairs.borrow_mut().insert(key, w);
+        w
+    }
+
+    fn holding_ids(&self, f: usize) -> PostingIter<'_> {
+        self.shared.holding.list(f)
+    }
+
+    /// The bitset of the stacks holding `f`, made when missing (all of them dropped when over
+    /// the budget).
+    fn bitset<'b>(&self, bitsets: &'b mut Bitsets, f: usize, keep: usize) -> &'b [u64] {
+        if !bitsets.sets.contains_key(&f) {
+            let words = self.shared.stacks.len().div_ceil(64);
+            if bitsets.words + words > BITSET_WORDS.max(2 * words) {
+                bitsets.sets.retain(|&g, _| g == keep);
+                bitsets.words = bitsets.sets.len() * words;
+            }
+            let mut bits = vec![0u64; words];
+            for i in self.holding_ids(f) {
+                bits[i as usize / 64] |= 1 << (i % 64);
+            }
+            bitsets.words += words;
+            bitsets.sets.insert(f, bits);
+        }
+        &bitsets.sets[&f]
     }
 
     pub(super) fn self_native_fraction(&self, f: usize) -> f64 {
@@ -332,8 +581,69 @@ impl<'a> StackIndex<'a> {
     }
 
     pub(super) fn is_module_body(&self, f: usize) -> bool {
-        self.analysis.functions[f].name.ends_with("<module>")
+        self.shared.module_body[f]
     }
+}
+
+/// The posting lists of `stacks` by function, and each function's held weight: two passes
+/// over the stacks' frames, one to size the lists and one to fill them.
+fn postings(
+    profile: &Profile,
+    frame_fn: &[u32],
+    stacks: &[StackFacts],
+    n: usize,
+) -> (Postings, Vec<u64>) {
+    let mut mark = vec![u32::MAX; n];
+    let mut last = vec![u32::MAX; n];
+    let mut sizes = vec![0usize; n];
+    let mut counts = vec![0u32; n];
+    let mut held_weight = vec![0u64; n];
+    let each = |mark: &mut [u32], id: u32, stack: u32, f: &mut dyn FnMut(usize)| {
+        for &frame in &profile.stacks[stack as usize].frames {
+            let g = frame_fn[frame as usize];
+            if g != u32::MAX && mark[g as usize] != id {
+                mark[g as usize] = id;
+                f(g as usize);
+            }
+        }
+    };
+    for (i, s) in stacks.iter().enumerate() {
+        let i = i as u32;
+        each(&mut mark, i, s.stack, &mut |g| {
+            let gap = if last[g] == u32::MAX { i } else { i - last[g] };
+            last[g] = i;
+            sizes[g] += varint_len(gap);
+            counts[g] += 1;
+            held_weight[g] += s.weight;
+        });
+    }
+    let mut starts = Vec::with_capacity(n + 1);
+    let mut total = 0;
+    for &size in &sizes {
+        starts.push(total);
+        total += size;
+    }
+    starts.push(total);
+    let mut bytes = vec![0u8; total];
+    let mut at: Vec<usize> = starts[..n].to_vec();
+    mark.fill(u32::MAX);
+    last.fill(u32::MAX);
+    for (i, s) in stacks.iter().enumerate() {
+        let i = i as u32;
+        each(&mut mark, i, s.stack, &mut |g| {
+            let gap = if last[g] == u32::MAX { i } else { i - last[g] };
+            last[g] = i;
+            put_varint(&mut bytes, &mut at[g], gap);
+        });
+    }
+    (
+        Postings {
+            starts,
+            bytes,
+            counts,
+        },
+        held_weight,
+    )
 }
 
 #[cfg(test)]

@@ -21,7 +21,7 @@ impl Model<'_> {
     /// Interpreted time whose innermost frame is not the program's, by top-level package.
     pub(super) fn elsewhere(&self) -> Vec<PackageTime> {
         let mut by_package: HashMap<(String, &'static str), f64> = HashMap::new();
-        for s in &self.index.stacks {
+        for s in self.index.stacks() {
             let origin = match self.index.origins[s.leaf] {
                 Origin::Library => "library",
                 Origin::Stdlib => "stdlib",
@@ -62,7 +62,7 @@ impl Model<'_> {
     /// Pure-Python libraries with a native replacement, by the share of their code.
     pub(super) fn library_analogues(&self, min_share: f64) -> Vec<Candidate> {
         let mut by_module: HashMap<String, (f64, usize)> = HashMap::new();
-        for s in &self.index.stacks {
+        for s in self.index.stacks() {
             let leaf = &self.analysis.functions[s.leaf];
             if self.index.origins[s.leaf] == Origin::Program || leaf.kind == FrameKind::Native {
                 continue;
@@ -74,10 +74,9 @@ impl Model<'_> {
                 continue;
             }
             // The outermost frame of that module on the stack: the library's entry point.
-            let entry = s
-                .functions
-                .iter()
-                .copied()
+            let entry = self
+                .index
+                .functions_on(s)
                 .find(|&f| self.analysis.functions[f].module.as_deref() == Some(module))
                 .unwrap_or(s.leaf);
             let e = by_module.entry(module.to_owned()).or_insert((0.0, entry));

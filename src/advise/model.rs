@@ -67,6 +67,21 @@ impl<'a> Model<'a> {
         self.lines.get(&f).cloned().unwrap_or_default()
     }
 
+    /// The same profile with the stack index shared, its origins as the analysis gives them:
+    /// what a search with a package's code counted in starts from.
+    pub(super) fn sharing_stacks(&self) -> Model<'a> {
+        Model {
+            profile: self.profile,
+            analysis: self.analysis,
+            rules: self.rules,
+            index: self.index.with_fresh_origins(),
+            sources: SourceCache::new(self.readable.clone()),
+            readable: self.readable.clone(),
+            lines: self.lines.clone(),
+            prices: PriceCache::default(),
+        }
+    }
+
     /// Every region worth reporting, unranked: the boundary search from each hot function,
     /// the program's mostly native regions no port covers, leave-its under one boundary
     /// grouped into one, the pure-Python libraries with a native replacement; with readiness

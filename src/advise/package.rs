@@ -23,7 +23,7 @@ impl<'a> Model<'a> {
             if self.has_native_replacement(&package.package) {
                 continue;
             }
-            let mut inside = Model::new(self.profile, self.analysis, self.rules);
+            let mut inside = self.sharing_stacks();
             inside.index.adopt_package(&package.package);
             let (interpreted, _) = inside.index.deepest_program_weights();
             let (candidates, _) = inside.search_from_hot_functions(&interpreted);

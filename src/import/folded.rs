@@ -40,7 +40,11 @@ pub fn parse(bytes: &[u8], name: &str, opts: &ImportOptions) -> Result<Profile, 
 
 /// Reads collapsed stacks line by line from `input`, holding only the unique stacks.
 pub fn read(input: impl BufRead, name: &str, opts: &ImportOptions) -> Result<Profile, ImportError> {
-    read_within(input, name, opts, Limits::default(), MAX_LINE_BYTES)
+    let limits = Limits {
+        file_frames: super::MAX_FOLDED_FILE_FRAMES,
+        ..Limits::default()
+    };
+    read_within(input, name, opts, limits, MAX_LINE_BYTES)
 }
 
 /// [`read`], holding the file to `limits` and lines to `max_line` bytes.
@@ -57,6 +61,9 @@ fn read_within(
     let mut header = Header::default();
     let mut any = false;
     let mut raw: Vec<u8> = Vec::new();
+    // The frames of the line being read, as places in it, then as ids: kept from line to line.
+    let mut spans: Vec<(usize, usize)> = Vec::new();
+    let mut ids: Vec<u32> = Vec::new();
     let mut line_no = 0;
     loop {
         raw.clear();
@@ -129,11 +136,14 @@ fn read_within(
         if count == 0 {
             continue;
         }
-        let (thread, labels, cut) = thread_of(stack.trim_end(), &mut builder, &limits);
-        let mut ids: Vec<u32> = labels
-            .iter()
-            .map(|l| frames.intern(&mut builder, l))
-            .collect();
+        let stack = stack.trim_end();
+        let (thread, cut) = thread_of(stack, &mut builder, &limits, &mut spans);
+        ids.clear();
+        ids.extend(
+            spans
+                .iter()
+                .map(|&(at, len)| frames.intern(&mut builder, &stack[at..at + len])),
+        );
         if ids.is_empty() {
             ids.push(frames.intern(&mut builder, NO_FRAME));
         }
@@ -144,7 +154,7 @@ fn read_within(
             builder.add_error(limits.cut_note());
         }
         any = true;
-        builder.add_weighted(thread, ids, false, true, count);
+        builder.add_frames(thread, &ids, false, true, count);
     }
     if !any {
         return Err(ImportError::new(
@@ -192,13 +202,14 @@ fn read_header(line: &str, header: &mut Header) {
 
 /// The thread a stack belongs to (interned); its frames without the process and thread
 /// frames the tools put first and without empty ones, only the innermost `limits` keeps (read
-/// from the end of the line, so a line of a million frames costs no million-entry list); and
-/// whether that cut the stack.
-fn thread_of<'a>(
-    stack: &'a str,
+/// from the end of the line, so a line of a million frames costs no million-entry list), into
+/// `spans` as (start, length) in `stack`, outermost first; and whether that cut the stack.
+fn thread_of(
+    stack: &str,
     builder: &mut ProfileBuilder,
     limits: &Limits,
-) -> (u32, Vec<&'a str>, bool) {
+    spans: &mut Vec<(usize, usize)>,
+) -> (u32, bool) {
     let mut pid: u32 = 0;
     let mut tid: u64 = 0;
     let mut thread_name: Option<String> = None;
@@ -215,19 +226,18 @@ fn thread_of<'a>(
         }
         rest = after;
     }
-    let mut frames: Vec<&str> = rest
-        .rsplit(';')
-        .filter(|l| !l.is_empty())
-        .take(limits.stack_frames.saturating_add(1))
-        .collect();
-    let cut = frames.len() > limits.stack_frames;
-    frames.truncate(limits.stack_frames);
-    frames.reverse();
-    (
-        builder.intern_thread(pid, tid, thread_name.as_deref()),
-        frames,
-        cut,
-    )
+    let base = stack.as_ptr() as usize;
+    spans.clear();
+    spans.extend(
+        rest.rsplit(';')
+            .filter(|l| !l.is_empty())
+            .take(limits.stack_frames.saturating_add(1))
+            .map(|l| (l.as_ptr() as usize - base, l.len())),
+    );
+    let cut = spans.len() > limits.stack_frames;
+    spans.truncate(limits.stack_frames);
+    spans.reverse();
+    (builder.intern_thread(pid, tid, thread_name.as_deref()), cut)
 }
 
 /// `process 123:"python app.py"`, `process 123` (py-spy, port-advisor) or `P123` (Austin).

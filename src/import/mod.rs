@@ -112,14 +112,20 @@ pub const MAX_STACK_FRAMES: usize = 4096;
 
 /// The most frame references one file's stacks may spell out in all, after each is cut to
 /// [`MAX_STACK_FRAMES`]: 50 million, about 200 MB at 4 bytes each, which the profile builder
-/// keeps at most twice (its list of unique stacks and their index), so a few hundred MB.
+/// keeps once (its list of unique stacks; its index holds their places, not copies).
 /// Repeated stacks count too, so the bound holds for the time spent as well as the memory kept.
 ///
 /// A file of real stacks writes each reference out (a label, an index), so only a file of
 /// tens of megabytes reaches it; a large one from py-spy's one sample per round can (hours of
-/// samples), and a small one only by expansion. The largest fleet profiles measured
-/// (benches/fleet_scale.py: a million unique stacks 8 to 32 deep) hold under half of it.
+/// samples), and a small one only by expansion. Collapsed stacks, which cannot expand, have
+/// their own, higher limit, [`MAX_FOLDED_FILE_FRAMES`].
 pub const MAX_FILE_FRAMES: u64 = 50_000_000;
+
+/// The same limit for collapsed stacks, which spell every frame reference out as text (two
+/// bytes at the least, `a;`): their work follows the file's size, and what is kept of them is
+/// their unique stacks, once, at 4 bytes a frame. 256 million, a 3-million-stack fleet profile
+/// 80 frames deep (benches/fleet_scale.py), about 1 GB kept when no stack repeats.
+pub const MAX_FOLDED_FILE_FRAMES: u64 = 256_000_000;
 
 /// The limits an import holds a file to; [`Limits::default`] is the ones above, and tests
 /// lower them to reach them with small inputs.
@@ -537,7 +543,7 @@ impl Merge {
 /// Frames interned by label, for parsers of formats that name frames by strings.
 #[derive(Debug, Default)]
 pub struct LabelFrames {
-    ids: FxHashMap<String, FrameId>,
+    ids: std::collections::HashMap<Box<str>, FrameId, foldhash::fast::FixedState>,
 }
 
 impl LabelFrames {
@@ -546,7 +552,7 @@ impl LabelFrames {
             return id;
         }
         let id = builder.intern_frame(frame_from_label(label));
-        self.ids.insert(label.to_owned(), id);
+        self.ids.insert(label.into(), id);
         id
     }
 }
