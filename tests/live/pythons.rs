@@ -205,7 +205,7 @@ fn a_free_threaded_interpreter_is_refused_in_plain_words() {
         .env("PYTHONPATH", site.path())
         .output()
         .unwrap();
-    let err = common::refusal(&out, 3, v);
+    let err = common::refusal(&out, common::UNSUPPORTED, v);
     assert!(
         err.contains(&format!("is a free-threaded CPython {v}."))
             && err.contains("Py_GIL_DISABLED"),
