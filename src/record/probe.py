@@ -1123,7 +1123,9 @@ class Probe(object):
 # The wrapper takes the parameters of the function it wraps, under their names, and passes them
 # on the same way: a plain call, which CPython 3.11 specialises and runs in the same evaluation
 # loop. A wrapper taking (*args, **kwargs) cost a tuple, a dict and a nested evaluation loop on
-# every call, which ran pycparser 1.2x slower with its parser methods counted.
+# every call, which ran pycparser 1.2x slower with its parser methods counted. The wrapper
+# names no builtin: a parameter may shadow it (dataclasses' `_create_fn` takes `locals`), so
+# `locals` comes in as a constant like the rest.
 _WRAPPER_TEMPLATE = """
 def _port_advisor_outer():
 %(free)s
@@ -1134,7 +1136,8 @@ def _port_advisor_outer():
         _port_advisor_call = "__PA_ORIGINAL__"
         if _port_advisor_st.calls >= _port_advisor_st.next_event:
             _port_advisor_slow = "__PA_SLOW__"
-            if _port_advisor_slow(_port_advisor_st, locals()):
+            _port_advisor_locals = "__PA_LOCALS__"
+            if _port_advisor_slow(_port_advisor_st, _port_advisor_locals()):
                 _port_advisor_result = _port_advisor_call(%(args)s)
                 _port_advisor_note = "__PA_RETURN__"
                 _port_advisor_note(_port_advisor_st, _port_advisor_result)
@@ -1281,6 +1284,7 @@ class WrapperProbe(Probe):
             "__PA_SLOW__": self._slow_call,
             "__PA_ORIGINAL__": original,
             "__PA_RETURN__": self._note_return,
+            "__PA_LOCALS__": locals,
         }
         template = self._template(code)
         consts = tuple(
