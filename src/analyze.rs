@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, HashMap};
 use rustc_hash::FxHashMap;
 
 use crate::profile::{Frame, FrameId, FrameKind, ProbedFunction, Profile};
-use crate::rules::Rules;
+use crate::rules::{InterpreterRole, Rules};
 
 /// What the analysis counts, and with which knowledge.
 #[derive(Debug, Clone)]
@@ -229,6 +229,8 @@ struct NativeEvidence {
     total: u64,
     native: u64,
     gc: u64,
+    /// Samples in the interpreter's own C code executing the bytecode (`[[interpreter]]` rules).
+    interpreter: u64,
     symbols: HashMap<String, u64>,
 }
 
@@ -267,7 +269,7 @@ fn analyze_with(
     frame_fn32: &[u32],
     functions: &mut [FunctionStats],
 ) -> Renumbered {
-    let evidence = native_pass_evidence(profile);
+    let evidence = native_pass_evidence(profile, &opts.rules);
     let native_pass_samples = profile.native_stacks.iter().map(|s| s.weight).sum();
 
     // Per leaf frame: the native fraction of its self time, and why.
@@ -638,7 +640,7 @@ fn functions_of_frames(profile: &Profile) -> (Vec<usize>, Vec<FunctionStats>) {
 }
 
 /// What the `--native` pass saw under each innermost Python frame.
-fn native_pass_evidence(profile: &Profile) -> HashMap<FrameId, NativeEvidence> {
+fn native_pass_evidence(profile: &Profile, rules: &Rules) -> HashMap<FrameId, NativeEvidence> {
     let mut out: HashMap<FrameId, NativeEvidence> = HashMap::new();
     // Whether the samples say which thread held the GIL at all.
     let gil_known = profile.native_stacks.iter().any(|s| s.gil);
@@ -683,7 +685,23 @@ fn native_pass_evidence(profile: &Profile) -> HashMap<FrameId, NativeEvidence> {
                 is_interpreter_module(profile.frames[f as usize].module.as_deref().unwrap_or(""))
             })
         });
-        if !by_interpreted_code && !below.is_empty() {
+        if by_interpreted_code || below.is_empty() {
+            continue;
+        }
+        // The interpreter's own C code, running the bytecode of this frame (comparing two
+        // strings, looking up a key), is interpreted time: the first frame that is not the
+        // machinery of a call decides.
+        let decides = below.iter().find_map(|&f| {
+            let frame = &profile.frames[f as usize];
+            match rules.interpreter_role(&frame.name, frame.module.as_deref().unwrap_or("")) {
+                Some(InterpreterRole::Dispatch) => None,
+                Some(InterpreterRole::Work) => Some(true),
+                None => Some(false),
+            }
+        });
+        if decides != Some(false) {
+            e.interpreter += stack.weight;
+        } else {
             e.native += stack.weight;
             let leaf = &profile.frames[*below.last().expect("not empty") as usize];
             *e.symbols.entry(leaf.name.clone()).or_default() += stack.weight;
@@ -711,10 +729,7 @@ fn is_gil_wait_symbol(name: &str) -> bool {
 /// Whether a native frame's module is the interpreter itself (or the C library under it), not
 /// an extension.
 fn is_interpreter_module(module: &str) -> bool {
-    module.is_empty()
-        || module == "?"
-        || module.starts_with("libpython")
-        || module.starts_with("python")
+    crate::rules::is_interpreter_module(module)
         || module.starts_with("libc.")
         || module.starts_with("libc-")
         || module.starts_with("ld-linux")
@@ -756,8 +771,10 @@ fn native_fraction(
         .as_deref()
         .and_then(|c| rules.native_call_on_line(c))
     {
-        // py-spy cannot see C inside libpython (sorted, pow on big ints), so a line that calls
-        // a known native function counts as native even when the native pass saw nothing.
+        // py-spy's unwinder hides the interpreter's own C frames (all but those named time*,
+        // os*, sys*, gc*, unicode*, thread*, stringio*, sre* and lock*): sorted(), sum() and
+        // pow() on big ints leave no native frame, so a line that calls a known native
+        // function counts as native even when the native pass saw nothing below it.
         return (
             1.0,
             Some(format!(
@@ -918,6 +935,96 @@ mod tests {
             },
         );
         assert_eq!(with_idle.find("main").unwrap().inclusive_weight, 5);
+    }
+
+    #[test]
+    fn the_interpreters_own_c_code_is_interpreted_time() {
+        let mut b = ProfileBuilder::default();
+        let t = b.intern_thread(1, 1, None);
+        let main = b.intern_frame(frame("main", "app", 3, "run()", FrameKind::Python));
+        let c = |b: &mut ProfileBuilder, name: &str, module: &str| {
+            b.intern_frame(frame(name, module, 0, "", FrameKind::Native))
+        };
+        let libpython = "libpython3.12.so.1.0";
+        // One Python line per case, and the native frames the pass saw below it; the lines
+        // call nothing the rules know, so that the pass alone decides.
+        let cases: Vec<(&str, &str, Vec<u32>, f64)> = vec![
+            // `"a" <= ch`: the interpreter compares two strings (and memcmp in libc under it).
+            (
+                "compare",
+                "if \"a\" <= ch <= \"z\":",
+                vec![
+                    c(&mut b, "unicode_compare", libpython),
+                    c(&mut b, "0x7f2843781961", "libc.so.6"),
+                ],
+                0.0,
+            ),
+            // A method call: the call machinery passes on to list.append, the interpreter's.
+            (
+                "append",
+                "word.append(ch)",
+                vec![
+                    c(&mut b, "method_vectorcall_O", libpython),
+                    c(&mut b, "list_append", libpython),
+                ],
+                0.0,
+            ),
+            // The same machinery into a regex match: native work, though inside libpython.
+            (
+                "match",
+                "x = step(y)",
+                vec![
+                    c(&mut b, "method_vectorcall_FASTCALL_KEYWORDS", libpython),
+                    c(&mut b, "_sre_SRE_Pattern_match", libpython),
+                    c(&mut b, "sre_ucs1_match", libpython),
+                ],
+                1.0,
+            ),
+            // sum() loops over the list in C, adding with the interpreter's own addition.
+            (
+                "total",
+                "x = step(y)",
+                vec![
+                    c(&mut b, "builtin_sum", libpython),
+                    c(&mut b, "PyNumber_Add", libpython),
+                ],
+                1.0,
+            ),
+            // The thread-state lookup of 3.13 and memcpy straight below the Python frame.
+            (
+                "tls",
+                "x = y",
+                vec![c(&mut b, "__tls_get_addr", "ld-linux-x86-64.so.2")],
+                0.0,
+            ),
+            // A system call through a named C function, and one an extension makes.
+            (
+                "read",
+                "x = step(y)",
+                vec![c(&mut b, "read", "libc.so.6")],
+                1.0,
+            ),
+            (
+                "ext",
+                "x = step(y)",
+                vec![c(&mut b, "list_append", "_hashlib.cpython-312.so")],
+                1.0,
+            ),
+        ];
+        for (i, (name, code, below, _)) in cases.iter().enumerate() {
+            let py = b.intern_frame(frame(name, "app", 10 + i as u32, code, FrameKind::Python));
+            for _ in 0..4 {
+                b.add_stack(t, vec![main, py], false, true, false);
+                let mut native = vec![main, py];
+                native.extend(below);
+                b.add_stack(t, native, false, true, true);
+            }
+        }
+        let p = b.to_profile(Meta::default());
+        let a = analyze(&p, &AnalyzeOptions::default());
+        for (name, _, _, native) in &cases {
+            assert_eq!(a.find(name).unwrap().native_share(), *native, "{name}");
+        }
     }
 
     fn frame(name: &str, module: &str, line: u32, code: &str, kind: FrameKind) -> Frame {

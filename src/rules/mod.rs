@@ -91,6 +91,64 @@ pub struct PurePythonRule {
     pub example: String,
 }
 
+/// What an [`InterpreterRule`]'s C functions do below a Python frame.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum InterpreterRole {
+    /// The interpreter's own work on one object: interpreted time.
+    Work,
+    /// The machinery of a call: the C function called decides.
+    Dispatch,
+}
+
+/// C functions of the interpreter that execute bytecode rather than do native work.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InterpreterRule {
+    pub role: InterpreterRole,
+    /// Symbol names: exact, `prefix*` or `*suffix`.
+    pub symbols: Vec<String>,
+    /// The shared objects the symbols are looked for in (`prefix*` patterns, `*` optional);
+    /// by default the interpreter's own.
+    #[serde(default)]
+    pub modules: Option<Vec<String>>,
+    pub what: String,
+    pub why: String,
+    pub example: String,
+}
+
+impl InterpreterRule {
+    fn matches(&self, symbol: &str, module: &str) -> bool {
+        let in_module = match &self.modules {
+            Some(prefixes) => prefixes
+                .iter()
+                .any(|p| module.starts_with(p.trim_end_matches('*'))),
+            None => is_interpreter_module(module),
+        };
+        in_module && self.symbols.iter().any(|p| symbol_match(p, symbol))
+    }
+}
+
+/// Whether a shared object is the interpreter itself (libpython, or the `python` executable
+/// with it linked in), or unknown (a frame py-spy could not place).
+pub fn is_interpreter_module(module: &str) -> bool {
+    module.is_empty()
+        || module == "?"
+        || module.starts_with("libpython")
+        || module.starts_with("python")
+}
+
+/// A symbol pattern: exact, `prefix*` or `*suffix`.
+fn symbol_match(pattern: &str, symbol: &str) -> bool {
+    if let Some(prefix) = pattern.strip_suffix('*') {
+        symbol.starts_with(prefix)
+    } else if let Some(suffix) = pattern.strip_prefix('*') {
+        symbol.ends_with(suffix)
+    } else {
+        pattern == symbol
+    }
+}
+
 /// A library or crate that does natively what some Python code does.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -149,6 +207,8 @@ struct RuleFile {
     pure_python: Vec<PurePythonRule>,
     #[serde(default)]
     analogue: Vec<AnalogueRule>,
+    #[serde(default)]
+    interpreter: Vec<InterpreterRule>,
 }
 
 /// A problem in a rules directory or file that its author can fix.
@@ -196,6 +256,7 @@ pub struct Rules {
     pub native_calls: Vec<NativeCallRule>,
     pub pure_python: Vec<PurePythonRule>,
     pub analogues: Vec<AnalogueRule>,
+    pub interpreter: Vec<InterpreterRule>,
     pub scoring: Scoring,
     pub costs: Costs,
 }
@@ -325,6 +386,17 @@ impl Rules {
         self.native_calls.extend(file.native_call);
         self.pure_python.extend(file.pure_python);
         self.analogues.extend(file.analogue);
+        self.interpreter.extend(file.interpreter);
+    }
+
+    /// What a native frame below a Python frame does, when it is the interpreter's own C code
+    /// (`None`: native work, or code no entry names).
+    pub fn interpreter_role(&self, symbol: &str, module: &str) -> Option<InterpreterRole> {
+        self.interpreter
+            .iter()
+            .rev()
+            .find(|r| r.matches(symbol, module))
+            .map(|r| r.role)
     }
 
     /// The library replacement for hot code in `module`, if one is known.
@@ -614,6 +686,45 @@ fn parse(file: &str, text: &str) -> Result<RuleFile, RuleError> {
             )
         })?;
     }
+    for (index, rule) in rules.interpreter.iter().enumerate() {
+        let bad_symbol = rule.symbols.iter().find(|p| {
+            let body = p.trim_start_matches('*').trim_end_matches('*');
+            body.is_empty()
+                || body.contains('*')
+                || (p.starts_with('*') && p.ends_with('*'))
+                || body.chars().any(char::is_whitespace)
+        });
+        if let Some(bad) = bad_symbol.or(rule.symbols.is_empty().then_some(&String::new())) {
+            return Err(invalid(
+                "interpreter",
+                index,
+                "symbols",
+                bad,
+                "write C symbol names, exact or with one `*` at the start or the end, e.g. \"list_append\" or \"dict_get*\"",
+            ));
+        }
+        if let Some(bad) = rule.modules.iter().flatten().find(|m| {
+            let body = m.trim_end_matches('*');
+            body.is_empty() || body.contains('*')
+        }) {
+            return Err(invalid(
+                "interpreter",
+                index,
+                "modules",
+                bad,
+                "write the start of a shared object's name, e.g. \"libc.\" or \"libpython\"",
+            ));
+        }
+        check_texts(texts(&rule.what, &rule.why, &rule.example), |key, value| {
+            invalid(
+                "interpreter",
+                index,
+                key,
+                value,
+                "write it out: every entry says what, why and an example",
+            )
+        })?;
+    }
     Ok(rules)
 }
 
@@ -836,6 +947,39 @@ mod tests {
                     what = \"w\"\nwhy = \"y\"\nexample = \"e\"\n";
         let err = parse("mine.toml", text).unwrap_err().to_string();
         assert!(err.contains("unknown variant `methd`"), "{err}");
+    }
+
+    #[test]
+    fn interpreter_symbols_match_in_their_modules_and_bad_patterns_are_refused() {
+        let rules = Rules::builtin();
+        let role = |s: &str, m: &str| rules.interpreter_role(s, m);
+        let lib = "libpython3.12.so.1.0";
+        assert_eq!(role("unicode_compare", lib), Some(InterpreterRole::Work));
+        assert_eq!(
+            role("list_dealloc", "python3.14"),
+            Some(InterpreterRole::Work)
+        );
+        assert_eq!(
+            role("method_vectorcall_O", lib),
+            Some(InterpreterRole::Dispatch)
+        );
+        assert_eq!(role("_sre_SRE_Pattern_match", lib), None);
+        assert_eq!(role("list_append", "_ext.cpython-312.so"), None);
+        assert_eq!(
+            role("0x7f2843781961", "libc.so.6"),
+            Some(InterpreterRole::Work)
+        );
+        assert_eq!(role("0x7f2843781961", lib), None);
+        assert_eq!(role("read", "libc.so.6"), None);
+        for bad in ["\"*\"", "\"a*b\"", "\"*mid*\"", "\"\""] {
+            let text = format!(
+                "[[interpreter]]\nrole = \"work\"\nsymbols = [{bad}]\n\
+                 what = \"w\"\nwhy = \"y\"\nexample = \"e\"\n"
+            );
+            let err = parse("mine.toml", &text).unwrap_err().to_string();
+            assert!(err.contains("[[interpreter]] entry 1"), "{bad}: {err}");
+            assert!(err.contains("symbols"), "{bad}: {err}");
+        }
     }
 
     #[test]
