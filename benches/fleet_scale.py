@@ -24,9 +24,12 @@ Each shape's files are prefixes of one another (the first 10 hosts are the 100k 
 100 the 1M one): growing a fleet adds hosts. They are kept in target/bench-data (about 20 GB
 for all five shapes at 3M: `--sizes 100000,1000000` for less; `--clean` removes them).
 
-How to read it: one row per shape and size, with wall seconds (median of `--rounds`) and peak
-resident memory (MiB, the largest of the rounds, from /usr/bin/time) of each command, and
-`ratio`, report's time over inferno's. Then per shape the growth of report's time and memory
+How to read it: one row per shape and size, with wall seconds (median of `--rounds`), CPU
+seconds (user and system, in brackets) and peak resident memory (MiB, the largest of the
+rounds, from /usr/bin/time) of each command; `ratio` is report's wall time over inferno's and
+`cpu` its CPU time over inferno's (on a busy machine wall time also counts the waits for a
+core, which CPU time leaves out; report uses a second core for part of its analysis, so its
+CPU time may exceed its wall time). Then per shape the growth of report's time and memory
 from 100k to 1M and from 1M to 3M (10x and 3x the stacks: linear cost is 10x and 3x). The
 targets checked at the end (issue 19): at 1M stacks, report at most 0.6x inferno's time and
 at most 500 MiB; from 1M to 3M, report's time and memory grow at most 3.3x. The exit code is
@@ -230,17 +233,17 @@ def inferno():
 
 
 def run_timed(command):
-    """Wall seconds and peak RSS (MiB) of one run of `command`."""
+    """Wall seconds, peak RSS (MiB) and CPU seconds (user and system) of one run of `command`."""
     done = subprocess.run(
-        [benchlib.GNU_TIME, "-f", "%e %M"] + command,
+        [benchlib.GNU_TIME, "-f", "%e %M %U %S"] + command,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.PIPE,
         text=True,
     )
     if done.returncode != 0:
         benchlib.fail("%s failed:\n%s" % (" ".join(command), done.stderr[-2000:]))
-    wall, kib = done.stderr.strip().splitlines()[-1].split()
-    return float(wall), int(kib) / 1024.0
+    wall, kib, user, system = done.stderr.strip().splitlines()[-1].split()
+    return float(wall), int(kib) / 1024.0, float(user) + float(system)
 
 
 def measure(commands, rounds):
@@ -253,7 +256,8 @@ def measure(commands, rounds):
             name = names[(i + r) % len(names)]
             runs[name].append(run_timed(commands[name]))
     return {
-        name: (statistics.median(t for t, _ in rs), max(m for _, m in rs)) for name, rs in runs.items()
+        name: (statistics.median(r[0] for r in rs), max(r[1] for r in rs), statistics.median(r[2] for r in rs))
+        for name, rs in runs.items()
     }
 
 
@@ -265,7 +269,8 @@ def loadavg():
 
 
 def cell(value):
-    return "%7.2f s %6.0f MiB" % value if value else "%17s" % "-"
+    """Wall seconds, CPU seconds in brackets, peak MiB."""
+    return "%6.2f s (%6.2f) %5.0f MiB" % (value[0], value[2], value[1]) if value else "%26s" % "-"
 
 
 def self_check(binary):
@@ -340,17 +345,18 @@ def main():
     print("load average at start: %s, at end: %s; inferno-flamegraph %s" % (start_load, loadavg(), version))
     print()
     print(
-        "%-6s %10s %8s  %-19s %-19s %-19s %6s"
-        % ("shape", "stacks", "MB", "report", "inferno-flamegraph", "merge (hosts)", "ratio")
+        "%-6s %10s %6s  %-26s %-26s %-26s %6s %6s"
+        % ("shape", "stacks", "MB", "report", "inferno-flamegraph", "merge (hosts)", "ratio", "cpu")
     )
     for shape in shapes:
         for stacks in sizes:
             got = results[(shape.name, stacks)]
             r, i, m = got["report"], got.get("inferno"), got.get("merge")
             ratio = "%5.2fx" % (r[0] / i[0]) if i else "-"
+            cpu = "%5.2fx" % (r[2] / i[2]) if i and i[2] > 0 else "-"
             print(
-                "%-6s %10s %8.0f  %s %s %s %6s"
-                % (shape.name, "{:,}".format(stacks), got["mb"], cell(r), cell(i), cell(m), ratio)
+                "%-6s %10s %6.0f  %s %s %s %6s %6s"
+                % (shape.name, "{:,}".format(stacks), got["mb"], cell(r), cell(i), cell(m), ratio, cpu)
             )
     print()
     print("report's growth, time and memory:")
@@ -358,7 +364,7 @@ def main():
     for shape in shapes:
         steps = []
         for a, b in zip(sizes, sizes[1:]):
-            (ta, ma), (tb, mb) = results[(shape.name, a)]["report"], results[(shape.name, b)]["report"]
+            (ta, ma, _), (tb, mb, _) = results[(shape.name, a)]["report"], results[(shape.name, b)]["report"]
             gt, gm = tb / max(ta, 1e-3), mb / ma
             steps.append("%s->%s: %.2fx, %.2fx" % (short(a), short(b), gt, gm))
             if (a, b) == (1_000_000, 3_000_000):
@@ -367,7 +373,7 @@ def main():
         print("  %-6s %s" % (shape.name, "; ".join(steps)))
         at_1m = results.get((shape.name, 1_000_000))
         if at_1m:
-            t, m = at_1m["report"]
+            t, m, _ = at_1m["report"]
             if at_1m.get("inferno"):
                 ratio = t / at_1m["inferno"][0]
                 checks.append(("%s: 1M report at most %.1fx inferno" % (shape.name, TIME_RATIO), ratio <= TIME_RATIO, "%.2fx" % ratio))
