@@ -18,11 +18,12 @@ The shapes (`--shapes` picks some; each is deterministic, seeded):
 | deep | 33 to 81 | about 400 | deep and narrow: long shared trunks, recursion near the leaf |
 | many | 8 to 24 | 100,000 in 5,000 modules | many distinct functions: a monorepo fleet |
 | few | 8 to 24 | 40 in 4 modules | few functions, stacks told apart by lines and order |
-| issue | 8 to 24 | 20,000 in 1,000 modules | the file of issue 19, where report took 2x inferno |
+| modules | 8 to 24 | 20,000 in 1,000 modules | a user's fleet file, where report once took 2x inferno |
 
 Each shape's files are prefixes of one another (the first 10 hosts are the 100k file, the first
-100 the 1M one): growing a fleet adds hosts. They are kept in target/bench-data (about 20 GB
-for all five shapes at 3M: `--sizes 100000,1000000` for less; `--clean` removes them).
+100 the 1M one): growing a fleet adds hosts. They are kept in target/bench-data/fleet (about
+14 GB for all five shapes at the three sizes, and as much as the largest file again while
+merge's hosts are cut from it: `--sizes 100000,1000000` for less; `--clean` removes them).
 
 How to read it: one row per shape and size, with wall seconds (median of `--rounds`), CPU
 seconds (user and system, in brackets) and peak resident memory (MiB, the largest of the
@@ -31,7 +32,7 @@ rounds, from /usr/bin/time) of each command; `ratio` is report's wall time over 
 core, which CPU time leaves out; report uses a second core for part of its analysis, so its
 CPU time may exceed its wall time). Then per shape the growth of report's time and memory
 from 100k to 1M and from 1M to 3M (10x and 3x the stacks: linear cost is 10x and 3x). The
-targets checked at the end (issue 19): at 1M stacks, report at most 0.6x inferno's time and
+targets checked at the end: at 1M stacks, report at most 0.6x inferno's time and
 at most 500 MiB; from 1M to 3M, report's time and memory grow at most 3.3x. The exit code is
 1 when one fails. Times are of a shared 2-core machine: the ratios, taken in the same run, are
 what to compare; the load average at the start and end is printed.
@@ -134,7 +135,7 @@ SHAPES = [
     Shape("deep", "33-81 frames, ~400 functions, long shared trunks", deep),
     Shape("many", "8-24 frames, 100,000 functions in 5,000 modules", independent(100_000, 5_000, 3)),
     Shape("few", "8-24 frames, 40 functions in 4 modules", independent(40, 4, 300)),
-    Shape("issue", "8-24 frames, 20,000 functions in 1,000 modules", independent(20_000, 1000, 20)),
+    Shape("modules", "8-24 frames, 20,000 functions in 1,000 modules", independent(20_000, 1000, 20)),
 ]
 
 
