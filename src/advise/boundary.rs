@@ -168,6 +168,24 @@ impl Model<'_> {
             None => self.summary(verdict, reason, &o, &options, seed_stats),
         };
         if verdict == Verdict::Port {
+            // Reimplementations of library functions inside the port: the crates that do
+            // their job, heaviest first.
+            let region = self.index.region(boundary);
+            let mut inside: Vec<(usize, f64)> = region
+                .by_function
+                .iter()
+                .map(|(&f, &w)| (f, w))
+                .filter(|&(_, w)| self.index.share(w) >= self.rules.scoring.thresholds.seed_share)
+                .collect();
+            inside.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+            for (f, _) in inside {
+                let name = &self.analysis.functions[f].name;
+                if let Some(a) = self.rules.analogue_for_name(name) {
+                    if let Some(krate) = &a.rust_crate {
+                        analogues.push(format!("crate {krate} for {name} ({}): {}", a.what, a.why));
+                    }
+                }
+            }
             if let Some(src) = self.source_of(boundary) {
                 if src.is_async && src.features.awaits == 0 {
                     summary.push_str(&format!(
@@ -214,8 +232,7 @@ impl Model<'_> {
         chosen: Option<usize>,
     ) -> (Verdict, Reason) {
         let t = &self.rules.scoring.thresholds;
-        let seed_name = &self.analysis.functions[seed].name;
-        if self.rules.analogue_for_name(seed_name).is_some() {
+        if self.swap_for_library(seed, options, chosen) {
             return (Verdict::UseLibrary, Reason::NativeLibrary);
         }
         // The time is item machinery when the hot function itself is a generator or a
@@ -276,6 +293,36 @@ impl Model<'_> {
             return (Verdict::LeaveIt, Reason::SpreadThin);
         }
         (Verdict::LeaveIt, Reason::TooSmall)
+    }
+
+    /// Whether the hot function reimplements a library function (`rules/analogues.toml`) and
+    /// swapping it for the library is the advice. Swapping saves at most the function's own
+    /// inclusive time; a port of a boundary holding it that is expected to save more than
+    /// that (the work around the reimplementation is interpreted too) is the better advice,
+    /// and names the library for the port to use.
+    pub(super) fn swap_for_library(
+        &self,
+        seed: usize,
+        options: &[BoundaryOption],
+        chosen: Option<usize>,
+    ) -> bool {
+        if self
+            .rules
+            .analogue_for_name(&self.analysis.functions[seed].name)
+            .is_none()
+        {
+            return false;
+        }
+        let swap_saves = self
+            .index
+            .share(self.analysis.functions[seed].inclusive_weight as f64);
+        let port_saves_more = chosen.is_some_and(|i| {
+            let o = &options[i];
+            i > 0
+                && o.native_share < self.rules.scoring.thresholds.already_native
+                && o.expected > swap_saves
+        });
+        !port_saves_more
     }
 
     /// The heaviest caller of `f` that could be a boundary.
@@ -411,5 +458,79 @@ mod tests {
         let first = &advice.candidates[0];
         assert_eq!(first.verdict, Verdict::Port, "{first:#?}");
         assert_eq!(first.function.name, "drive", "{first:#?}");
+    }
+
+    /// `solve` spends `own` of 100 samples in its own loops and the rest in `permutations`,
+    /// a hand-written itertools.permutations, called once by `main`.
+    fn solver(own: usize) -> crate::advise::Advice {
+        use crate::profile::{ProbeResults, ProbedFunction};
+        let mut b = ProfileBuilder::default();
+        let t = b.intern_thread(1, 1, None);
+        let frame = |b: &mut ProfileBuilder, name: &str| {
+            b.intern_frame(python_frame(name, "/home/me/solver.py", "solver"))
+        };
+        let main = frame(&mut b, "main");
+        let solve = frame(&mut b, "solve");
+        let permutations = frame(&mut b, "permutations");
+        for i in 0..100 {
+            let stack = if i < own {
+                vec![main, solve]
+            } else {
+                vec![main, solve, permutations]
+            };
+            b.add_stack(t, stack, false, false, false);
+        }
+        let mut p = b.to_profile(Meta {
+            wall_seconds: 1.0,
+            ..Meta::default()
+        });
+        let probed = |name: &str, calls: u64| ProbedFunction {
+            file: "/home/me/solver.py".into(),
+            name: name.into(),
+            qualname: name.into(),
+            calls,
+            calls_exact: true,
+            ..ProbedFunction::default()
+        };
+        p.probe = Some(ProbeResults {
+            method: "sys.monitoring".into(),
+            functions: vec![
+                probed("main", 1),
+                probed("solve", 4),
+                probed("permutations", 4),
+            ],
+            ..ProbeResults::default()
+        });
+        advice_of(&p)
+    }
+
+    #[test]
+    fn a_reimplemented_library_function_is_swapped_unless_a_port_around_it_saves_more() {
+        // permutations is nearly all the run: swapping in itertools is the advice.
+        let advice = solver(5);
+        let first = &advice.candidates[0];
+        assert_eq!(first.verdict, Verdict::UseLibrary, "{first:#?}");
+        assert!(
+            first.summary.starts_with("use itertools"),
+            "{}",
+            first.summary
+        );
+        // Half of it, the hottest function still: the swap saves at most that, a port of
+        // solve far more, using the itertools crate.
+        let advice = solver(45);
+        let first = &advice.candidates[0];
+        assert_eq!(
+            (first.verdict, first.function.name.as_str()),
+            (Verdict::Port, "solve"),
+            "{first:#?}"
+        );
+        assert!(
+            first
+                .analogues
+                .iter()
+                .any(|a| a.starts_with("crate itertools for permutations")),
+            "{:?}",
+            first.analogues
+        );
     }
 }
