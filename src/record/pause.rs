@@ -32,11 +32,29 @@ use std::collections::{HashMap, HashSet};
 use std::io::Write;
 use std::os::unix::process::CommandExt;
 use std::process::{Child, ChildStdin, Command, Stdio};
-use std::sync::{Mutex, OnceLock};
+use std::sync::{Condvar, Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 use nix::sys::signal::{kill, Signal};
 use nix::unistd::Pid;
+
+/// The pauses in progress, and whether recording has ended (no pause may start then): the
+/// guard leaves, and port-advisor exits, only once every paused process is resumed. A sampler
+/// thread still inside a read when the recording stops would otherwise leave an attached
+/// process stopped for good (seen once, after a SIGTERM to port-advisor).
+static PAUSES: Mutex<Pauses> = Mutex::new(Pauses {
+    live: 0,
+    closed: false,
+});
+static PAUSE_ENDED: Condvar = Condvar::new();
+
+struct Pauses {
+    live: usize,
+    closed: bool,
+}
+
+/// How long the end of a recording waits for a pause in progress to end.
+const PAUSE_END_PATIENCE: Duration = Duration::from_secs(2);
 
 /// How long a pause waits for every thread to stop before reading anyway.
 const STOP_PATIENCE: Duration = Duration::from_millis(20);
@@ -118,8 +136,16 @@ impl Pause {
         if before.is_empty() || before.values().any(|&s| s == 'T' || s == 't') {
             return None;
         }
+        {
+            let mut pauses = PAUSES.lock().unwrap_or_else(|e| e.into_inner());
+            if pauses.closed {
+                return None;
+            }
+            pauses.live += 1;
+        }
         tell_guard(Undo::Resume, process);
         if !process.signal(Signal::SIGSTOP) {
+            end_pause();
             return None;
         }
         let pause = Pause {
@@ -141,6 +167,30 @@ impl Pause {
 impl Drop for Pause {
     fn drop(&mut self) {
         self.process.signal(Signal::SIGCONT);
+        end_pause();
+    }
+}
+
+fn end_pause() {
+    let mut pauses = PAUSES.lock().unwrap_or_else(|e| e.into_inner());
+    pauses.live -= 1;
+    PAUSE_ENDED.notify_all();
+}
+
+/// Lets no new pause start, and waits (a little) for those in progress to end.
+fn close_pauses() {
+    let mut pauses = PAUSES.lock().unwrap_or_else(|e| e.into_inner());
+    pauses.closed = true;
+    let deadline = Instant::now() + PAUSE_END_PATIENCE;
+    while pauses.live > 0 {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            break;
+        }
+        pauses = PAUSE_ENDED
+            .wait_timeout(pauses, left)
+            .unwrap_or_else(|e| e.into_inner())
+            .0;
     }
 }
 
@@ -264,9 +314,10 @@ pub fn start_guard() {
     GUARD.get_or_init(Guard::start);
 }
 
-/// Ends the guard after the recording: every pause has been undone, and the program is
-/// port-advisor's to stop.
+/// Ends the guard after the recording, once every pause has been undone (none starts after
+/// this): the program is port-advisor's to stop.
 pub fn stop_guard() {
+    close_pauses();
     if let Some(Some(guard)) = GUARD.get() {
         guard.goodbye();
     }
