@@ -349,7 +349,7 @@ fn crosses_object_state(o: &BoundaryOption) -> bool {
 #[cfg(test)]
 mod tests {
     use crate::advise::report::{Reason, Verdict};
-    use crate::advise::test_support::{advice_of, python_frame};
+    use crate::advise::test_support::{advice_of, counted_calls, python_frame};
     use crate::profile::{Meta, ProfileBuilder};
 
     /// Four threads running `work` (pure Python) for a whole run, taking turns on the GIL:
@@ -419,7 +419,6 @@ mod tests {
     /// `Parser.token`, under it, has all the time.
     #[test]
     fn a_method_called_over_and_over_gives_way_to_its_caller_of_about_its_size() {
-        use crate::profile::{ProbeResults, ProbedFunction};
         let mut b = ProfileBuilder::default();
         let t = b.intern_thread(1, 1, None);
         let frame = |b: &mut ProfileBuilder, name: &str| {
@@ -436,24 +435,15 @@ mod tests {
             wall_seconds: 5.0,
             ..Meta::default()
         });
-        let probed = |name: &str, calls: u64| ProbedFunction {
-            file: "/home/me/parser_app.py".into(),
-            name: name.rsplit('.').next().unwrap().into(),
-            qualname: name.into(),
-            calls,
-            calls_exact: true,
-            ..ProbedFunction::default()
-        };
-        p.probe = Some(ProbeResults {
-            method: "sys.monitoring".into(),
-            functions: vec![
-                probed("main", 1),
-                probed("drive", 1),
-                probed("Parser.statement", 10_000),
-                probed("Parser.token", 400_000),
+        p.probe = Some(counted_calls(
+            "/home/me/parser_app.py",
+            &[
+                ("main", 1),
+                ("drive", 1),
+                ("Parser.statement", 10_000),
+                ("Parser.token", 400_000),
             ],
-            ..ProbeResults::default()
-        });
+        ));
         let advice = advice_of(&p);
         let first = &advice.candidates[0];
         assert_eq!(first.verdict, Verdict::Port, "{first:#?}");
@@ -463,7 +453,6 @@ mod tests {
     /// `solve` spends `own` of 100 samples in its own loops and the rest in `permutations`,
     /// a hand-written itertools.permutations, called once by `main`.
     fn solver(own: usize) -> crate::advise::Advice {
-        use crate::profile::{ProbeResults, ProbedFunction};
         let mut b = ProfileBuilder::default();
         let t = b.intern_thread(1, 1, None);
         let frame = |b: &mut ProfileBuilder, name: &str| {
@@ -484,23 +473,10 @@ mod tests {
             wall_seconds: 1.0,
             ..Meta::default()
         });
-        let probed = |name: &str, calls: u64| ProbedFunction {
-            file: "/home/me/solver.py".into(),
-            name: name.into(),
-            qualname: name.into(),
-            calls,
-            calls_exact: true,
-            ..ProbedFunction::default()
-        };
-        p.probe = Some(ProbeResults {
-            method: "sys.monitoring".into(),
-            functions: vec![
-                probed("main", 1),
-                probed("solve", 4),
-                probed("permutations", 4),
-            ],
-            ..ProbeResults::default()
-        });
+        p.probe = Some(counted_calls(
+            "/home/me/solver.py",
+            &[("main", 1), ("solve", 4), ("permutations", 4)],
+        ));
         advice_of(&p)
     }
 

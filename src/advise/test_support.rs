@@ -6,7 +6,7 @@
 use super::report::{BoundaryOption, Candidate, Exclusion, FunctionRef, Reason, Verdict};
 use super::{advise, Advice, AdviseOptions};
 use crate::analyze::{analyze, AnalyzeOptions};
-use crate::profile::{Frame, FrameKind, Profile};
+use crate::profile::{Frame, FrameKind, ProbeResults, ProbedFunction, Profile};
 use crate::rules::Rules;
 
 /// A frame of Python code in `file`, at line 3, with no source line recorded.
@@ -20,6 +20,25 @@ pub(crate) fn python_frame(name: &str, file: &str, module: &str) -> Frame {
         module: Some(module.into()),
         kind: FrameKind::Python,
         code: None,
+    }
+}
+
+/// What `sys.monitoring` counted: exact call counts of functions of `file`, by qualified name.
+pub(crate) fn counted_calls(file: &str, calls: &[(&str, u64)]) -> ProbeResults {
+    ProbeResults {
+        method: "sys.monitoring".into(),
+        functions: calls
+            .iter()
+            .map(|&(qualname, calls)| ProbedFunction {
+                file: file.into(),
+                name: qualname.rsplit('.').next().unwrap_or(qualname).into(),
+                qualname: qualname.into(),
+                calls,
+                calls_exact: true,
+                ..ProbedFunction::default()
+            })
+            .collect(),
+        ..ProbeResults::default()
     }
 }
 
