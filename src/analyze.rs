@@ -229,8 +229,6 @@ struct NativeEvidence {
     total: u64,
     native: u64,
     gc: u64,
-    /// Samples in the interpreter's own C code executing the bytecode (`[[interpreter]]` rules).
-    interpreter: u64,
     symbols: HashMap<String, u64>,
 }
 
@@ -691,17 +689,18 @@ fn native_pass_evidence(profile: &Profile, rules: &Rules) -> HashMap<FrameId, Na
         // The interpreter's own C code, running the bytecode of this frame (comparing two
         // strings, looking up a key), is interpreted time: the first frame that is not the
         // machinery of a call decides.
-        let decides = below.iter().find_map(|&f| {
-            let frame = &profile.frames[f as usize];
-            match rules.interpreter_role(&frame.name, frame.module.as_deref().unwrap_or("")) {
-                Some(InterpreterRole::Dispatch) => None,
-                Some(InterpreterRole::Work) => Some(true),
-                None => Some(false),
-            }
-        });
-        if decides != Some(false) {
-            e.interpreter += stack.weight;
-        } else {
+        let native = below
+            .iter()
+            .find_map(|&f| {
+                let frame = &profile.frames[f as usize];
+                match rules.interpreter_role(&frame.name, frame.module.as_deref().unwrap_or("")) {
+                    Some(InterpreterRole::Dispatch) => None,
+                    Some(InterpreterRole::Work) => Some(false),
+                    None => Some(true),
+                }
+            })
+            .unwrap_or(false);
+        if native {
             e.native += stack.weight;
             let leaf = &profile.frames[*below.last().expect("not empty") as usize];
             *e.symbols.entry(leaf.name.clone()).or_default() += stack.weight;
@@ -939,90 +938,70 @@ mod tests {
 
     #[test]
     fn the_interpreters_own_c_code_is_interpreted_time() {
-        let mut b = ProfileBuilder::default();
-        let t = b.intern_thread(1, 1, None);
-        let main = b.intern_frame(frame("main", "app", 3, "run()", FrameKind::Python));
-        let c = |b: &mut ProfileBuilder, name: &str, module: &str| {
-            b.intern_frame(frame(name, module, 0, "", FrameKind::Native))
-        };
-        let libpython = "libpython3.12.so.1.0";
-        // One Python line per case, and the native frames the pass saw below it; the lines
-        // call nothing the rules know, so that the pass alone decides.
-        let cases: Vec<(&str, &str, Vec<u32>, f64)> = vec![
+        const LIBPYTHON: &str = "libpython3.12.so.1.0";
+        /// A Python line's function, the native frames (symbol, module) the pass saw below it,
+        /// and its native share.
+        type Case = (&'static str, &'static [(&'static str, &'static str)], f64);
+        // The lines call nothing the rules know: the pass alone decides.
+        let cases: [Case; 7] = [
             // `"a" <= ch`: the interpreter compares two strings (and memcmp in libc under it).
             (
                 "compare",
-                "if \"a\" <= ch <= \"z\":",
-                vec![
-                    c(&mut b, "unicode_compare", libpython),
-                    c(&mut b, "0x7f2843781961", "libc.so.6"),
+                &[
+                    ("unicode_compare", LIBPYTHON),
+                    ("0x7f2843781961", "libc.so.6"),
                 ],
                 0.0,
             ),
             // A method call: the call machinery passes on to list.append, the interpreter's.
             (
                 "append",
-                "word.append(ch)",
-                vec![
-                    c(&mut b, "method_vectorcall_O", libpython),
-                    c(&mut b, "list_append", libpython),
+                &[
+                    ("method_vectorcall_O", LIBPYTHON),
+                    ("list_append", LIBPYTHON),
                 ],
                 0.0,
             ),
             // The same machinery into a regex match: native work, though inside libpython.
             (
                 "match",
-                "x = step(y)",
-                vec![
-                    c(&mut b, "method_vectorcall_FASTCALL_KEYWORDS", libpython),
-                    c(&mut b, "_sre_SRE_Pattern_match", libpython),
-                    c(&mut b, "sre_ucs1_match", libpython),
+                &[
+                    ("method_vectorcall_FASTCALL_KEYWORDS", LIBPYTHON),
+                    ("_sre_SRE_Pattern_match", LIBPYTHON),
+                    ("sre_ucs1_match", LIBPYTHON),
                 ],
                 1.0,
             ),
             // sum() loops over the list in C, adding with the interpreter's own addition.
             (
                 "total",
-                "x = step(y)",
-                vec![
-                    c(&mut b, "builtin_sum", libpython),
-                    c(&mut b, "PyNumber_Add", libpython),
-                ],
+                &[("builtin_sum", LIBPYTHON), ("PyNumber_Add", LIBPYTHON)],
                 1.0,
             ),
-            // The thread-state lookup of 3.13 and memcpy straight below the Python frame.
-            (
-                "tls",
-                "x = y",
-                vec![c(&mut b, "__tls_get_addr", "ld-linux-x86-64.so.2")],
-                0.0,
-            ),
+            // The thread-state lookup of 3.13, straight below the Python frame.
+            ("tls", &[("__tls_get_addr", "ld-linux-x86-64.so.2")], 0.0),
             // A system call through a named C function, and one an extension makes.
-            (
-                "read",
-                "x = step(y)",
-                vec![c(&mut b, "read", "libc.so.6")],
-                1.0,
-            ),
-            (
-                "ext",
-                "x = step(y)",
-                vec![c(&mut b, "list_append", "_hashlib.cpython-312.so")],
-                1.0,
-            ),
+            ("read", &[("read", "libc.so.6")], 1.0),
+            ("ext", &[("list_append", "_hashlib.cpython-312.so")], 1.0),
         ];
-        for (i, (name, code, below, _)) in cases.iter().enumerate() {
-            let py = b.intern_frame(frame(name, "app", 10 + i as u32, code, FrameKind::Python));
+        let mut b = ProfileBuilder::default();
+        let t = b.intern_thread(1, 1, None);
+        let main = b.intern_frame(frame("main", "app", 3, "run()", FrameKind::Python));
+        for (i, (name, below, _)) in cases.iter().enumerate() {
+            let line = 10 + i as u32;
+            let py = b.intern_frame(frame(name, "app", line, "x = step(y)", FrameKind::Python));
+            let mut native = vec![main, py];
+            native.extend(below.iter().map(|&(symbol, module)| {
+                b.intern_frame(frame(symbol, module, 0, "", FrameKind::Native))
+            }));
             for _ in 0..4 {
                 b.add_stack(t, vec![main, py], false, true, false);
-                let mut native = vec![main, py];
-                native.extend(below);
-                b.add_stack(t, native, false, true, true);
+                b.add_stack(t, native.clone(), false, true, true);
             }
         }
         let p = b.to_profile(Meta::default());
         let a = analyze(&p, &AnalyzeOptions::default());
-        for (name, _, _, native) in &cases {
+        for (name, _, native) in &cases {
             assert_eq!(a.find(name).unwrap().native_share(), *native, "{name}");
         }
     }
