@@ -63,11 +63,24 @@ def _port_advisor_main():
             atexit.register(probe.write)
 
     stop_file = os.environ.pop("PORT_ADVISOR_STOP", None)
+    exit_file = os.environ.pop("PORT_ADVISOR_EXIT", None)
+
+    def note_exit(status):
+        # The exit status Python is about to end with. port-advisor reads it when the kernel's
+        # copy was taken first: a native-pass read that is waiting on the process (ptrace) as
+        # it ends collects its status, and port-advisor is then left without one.
+        if exit_file:
+            tmp = exit_file + ".tmp"
+            fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+            with os.fdopen(fd, "w") as f:
+                f.write("%d\n" % status)
+            os.rename(tmp, exit_file)
 
     def stopped_by_port_advisor():
         # When port-advisor ends the recording (--duration), it says so in this file before
         # its SIGINT: the program then ends quietly, without a traceback through this runner.
         if stop_file and os.path.exists(stop_file):
+            note_exit(130)
             sys.exit(130)
 
     def wait_for_sampler():
@@ -140,11 +153,19 @@ def _port_advisor_main():
     )
     try:
         exec(code, globs)
-    except SystemExit:
+    except SystemExit as e:
+        # As Python maps it: None is 0, an int is its low byte, anything else is printed and 1.
+        code = e.code
+        if code is None:
+            note_exit(0)
+        elif isinstance(code, int) and not isinstance(code, bool):
+            note_exit(code & 0xFF)
+        else:
+            note_exit(1)
         raise
     except KeyboardInterrupt:
         stopped_by_port_advisor()
-        raise
+        raise  # Python ends by SIGINT: a signal, not a status to note
     except BaseException:
         # Report the program's error as Python would, without this runner's frame.
         t, e, tb = sys.exc_info()
@@ -153,7 +174,9 @@ def _port_advisor_main():
         if hasattr(e, "with_traceback"):
             e = e.with_traceback(tb)  # Python 3 prints the exception's own traceback
         sys.excepthook(t, e, tb)
+        note_exit(1)
         sys.exit(1)
+    note_exit(0)
 
 
 _port_advisor_main()

@@ -17,6 +17,7 @@ use std::process::{Child, Command};
 use anyhow::{Context, Result};
 
 use crate::error::UserError;
+use crate::profile::ExitInfo;
 
 /// What to launch.
 #[derive(Debug, Clone)]
@@ -156,6 +157,17 @@ impl Launched {
         Ok(Some(info))
     }
 
+    /// The exit status the runner noted as the program ended (a status Python chose: a
+    /// signal or `os._exit` leaves none).
+    pub fn noted_exit(&self) -> Option<ExitInfo> {
+        let dir = self.handshake.as_ref()?;
+        let text = std::fs::read_to_string(dir.path().join(EXIT_FILE)).ok()?;
+        Some(ExitInfo {
+            code: Some(text.trim().parse().ok()?),
+            signal: None,
+        })
+    }
+
     /// The runner's report, when it has written one.
     pub fn report(&self) -> Option<PythonInfo> {
         let dir = self.handshake.as_ref()?;
@@ -193,6 +205,7 @@ pub struct ProbeOptions {
 const REPORT_FILE: &str = "report";
 const GO_FILE: &str = "go";
 const STOP_FILE: &str = "stop";
+const EXIT_FILE: &str = "exit";
 
 /// The file name Python gives to `-c` code, which the runner's frames carry.
 pub const RUNNER_FILE: &str = "<string>";
@@ -298,7 +311,8 @@ fn spawn_with_runner(
         .args(&argv[1..])
         .env("PORT_ADVISOR_HANDSHAKE", handshake.path().join(REPORT_FILE))
         .env("PORT_ADVISOR_GO", handshake.path().join(GO_FILE))
-        .env("PORT_ADVISOR_STOP", handshake.path().join(STOP_FILE));
+        .env("PORT_ADVISOR_STOP", handshake.path().join(STOP_FILE))
+        .env("PORT_ADVISOR_EXIT", handshake.path().join(EXIT_FILE));
     if probe.enabled {
         command.env("PORT_ADVISOR_PROBE", handshake.path());
         if !probe.examples {

@@ -226,7 +226,7 @@ fn start_samplers(pid: u32, opts: &RecordOptions, launched: bool) -> Receiver<Ev
 /// profile: how the run ended, how long it took, the interpreter, the probe's results.
 fn finish(
     mut session: Session,
-    stop: StopReason,
+    mut stop: StopReason,
     watch: Option<&mut ChildWatch>,
     launched: Option<&Launched>,
     injected: Option<&Result<Injected, String>>,
@@ -239,6 +239,15 @@ fn finish(
         }
         if !matches!(stop, StopReason::Exited(_)) {
             session.meta.exit = child.stop(stop);
+        }
+    }
+    if let StopReason::Exited(exit) = &mut stop {
+        // A native-pass read waiting on the program (ptrace) as it ended collects its status
+        // before port-advisor can: the runner noted it.
+        if exit.code.is_none() && exit.signal.is_none() {
+            if let Some(noted) = launched.and_then(Launched::noted_exit) {
+                *exit = noted;
+            }
         }
     }
     session.meta.interrupted = matches!(stop, StopReason::Signal(_));

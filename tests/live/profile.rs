@@ -157,6 +157,39 @@ fn failing_program_keeps_its_profile_and_passes_on_its_status() {
     }
 }
 
+/// The runner notes the status Python ends the program with, which port-advisor reads when a
+/// native-pass read collected the real one first: for every way a program sets it.
+#[test]
+fn the_runner_notes_the_exit_status_the_program_ends_with() {
+    let bootstrap =
+        std::fs::read_to_string(common::repo().join("src/record/bootstrap.py")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    for (v, py) in pythons() {
+        for (source, status) in [
+            ("x = 1\n", 0),
+            ("import sys\nsys.exit()\n", 0),
+            ("import sys\nsys.exit(3)\n", 3),
+            ("import sys\nsys.exit(259)\n", 3),
+            ("import sys\nsys.exit('no input')\n", 1),
+            ("raise ValueError('bad')\n", 1),
+        ] {
+            let script = dir.path().join("program.py");
+            std::fs::write(&script, source).unwrap();
+            let noted = dir.path().join("exit");
+            let _ = std::fs::remove_file(&noted);
+            let out = std::process::Command::new(&py)
+                .args(["-c", &bootstrap, "script"])
+                .arg(&script)
+                .env("PORT_ADVISOR_EXIT", &noted)
+                .output()
+                .unwrap();
+            assert_eq!(out.status.code(), Some(status), "{v} {source:?}");
+            let text = std::fs::read_to_string(&noted).unwrap_or_default();
+            assert_eq!(text.trim(), status.to_string(), "{v} {source:?}");
+        }
+    }
+}
+
 /// The accuracy contract of the default mode: every share within 3 percentage points of the
 /// truth that the fixture measures in-process, including a function that sits next to a
 /// system call (which py-spy's blocking mode over-counts many times over). About 3,000
