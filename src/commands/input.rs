@@ -58,8 +58,10 @@ pub(super) fn load_recorded(path: &Path, trust: bool) -> Result<Profile> {
 pub(super) fn load_one(path: &Path, input: &InputArgs) -> Result<(Profile, PathBuf)> {
     let file = profile_file(path)?;
     crate::ui::detail(format_args!("reading {}", file.display()));
-    let mut profile =
-        import::read(&file, input_format(input), &import_options(input)).map_err(import_error)?;
+    let mut profile = crate::ui::timed("reading", || {
+        import::read(&file, input_format(input), &import_options(input))
+    })
+    .map_err(import_error)?;
     vouch(&mut profile, &file, input);
     Ok((profile, file))
 }

@@ -15,7 +15,7 @@
 use std::io::{BufRead, Read};
 
 use super::{FrameBudget, ImportError, ImportOptions, LabelFrames, Limits, Position, MAX_WEIGHT};
-use crate::profile::{Meta, Profile, ProfileBuilder, NO_FRAME};
+use crate::profile::{FrameId, Meta, Profile, ProfileBuilder, ThreadId, NO_FRAME};
 use crate::text::printable;
 
 /// The longest line read: 64 MiB, 16 KiB for each of the most frames a stack keeps, where
@@ -48,22 +48,117 @@ pub fn read(input: impl BufRead, name: &str, opts: &ImportOptions) -> Result<Pro
 }
 
 /// [`read`], holding the file to `limits` and lines to `max_line` bytes.
+///
+/// Two threads share the work: this one reads and splits the lines into batches, another
+/// looks up their frames and adds their stacks (most of the time of a large file, see
+/// `LabelFrames`), each batch while the next is read.
 fn read_within(
-    mut input: impl BufRead,
+    input: impl BufRead,
     name: &str,
     opts: &ImportOptions,
     limits: Limits,
     max_line: usize,
 ) -> Result<Profile, ImportError> {
+    let cut_note = limits.cut_note();
+    let cut_note = cut_note.as_str();
+    let (to_add, batches) = std::sync::mpsc::sync_channel::<Batch>(1);
+    let (to_reuse, spare) = std::sync::mpsc::sync_channel::<Batch>(2);
+    let (read, added) = std::thread::scope(|scope| {
+        let adder = std::thread::Builder::new()
+            .name("import-frames".into())
+            .spawn_scoped(scope, move || {
+                let mut builder = ProfileBuilder::default();
+                let mut frames = LabelFrames::default();
+                let mut ids = Vec::new();
+                for mut batch in batches {
+                    batch.add_to(&mut builder, &mut frames, &mut ids, cut_note)?;
+                    // Kept for the reader when it has room for it (it may be done).
+                    let _ = to_reuse.try_send(batch);
+                }
+                Ok::<_, &'static str>(builder)
+            });
+        match adder {
+            Ok(adder) => {
+                let read = read_lines(input, name, limits, max_line, &mut |batch| {
+                    let empty = spare.try_recv().unwrap_or_default();
+                    to_add.send(std::mem::replace(batch, empty)).is_ok()
+                });
+                drop((to_add, spare));
+                let added = adder
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic));
+                (read, added)
+            }
+            // No second thread: read and add on this one.
+            Err(_) => {
+                let mut builder = ProfileBuilder::default();
+                let mut frames = LabelFrames::default();
+                let mut ids = Vec::new();
+                let mut failed = None;
+                let read = read_lines(input, name, limits, max_line, &mut |batch| match batch
+                    .add_to(&mut builder, &mut frames, &mut ids, cut_note)
+                {
+                    Ok(()) => true,
+                    Err(e) => {
+                        failed = Some(e);
+                        false
+                    }
+                });
+                (read, failed.map_or(Ok(builder), Err))
+            }
+        }
+    });
+    let (header, lines) = read?;
+    let builder = added.map_err(|e| ImportError::new(name, Position::Line(lines), e))?;
+    let any = lines > 0;
+    if !any {
+        return Err(ImportError::new(
+            name,
+            Position::Whole,
+            "no stack with a count: not collapsed stacks",
+        ));
+    }
+    // Austin writes times: its counts are microseconds, samples every `interval`.
+    let (rate_hz, per_sample) = match header.interval_us {
+        Some(us) if us > 0 && header.mode.as_deref() != Some("memory") => {
+            ((1_000_000 / us).clamp(1, 1_000_000) as u32, us)
+        }
+        _ => (opts.default_rate_hz.max(1), 1),
+    };
+    let mut profile = builder.into_profile(Meta {
+        python_version: header.python,
+        ..Meta::default()
+    });
+    let mut samples = 0u64;
+    for stack in &mut profile.stacks {
+        stack.weight = (stack.weight.saturating_add(per_sample / 2) / per_sample).max(1);
+        samples = samples.saturating_add(stack.weight);
+    }
+    let meta = &mut profile.meta;
+    meta.samples = samples;
+    meta.ticks = samples;
+    meta.wall_seconds = samples as f64 / rate_hz as f64;
+    meta.sampling.rate_hz = rate_hz;
+    Ok(profile)
+}
+
+/// Reads the lines of `input` into batches, handing each to `full` when it is full and at the
+/// end (`full` answers false when the stacks cannot be added). Returns the header and the
+/// number of lines read, 0 when none held a stack.
+fn read_lines(
+    mut input: impl BufRead,
+    name: &str,
+    limits: Limits,
+    max_line: usize,
+    full: &mut dyn FnMut(&mut Batch) -> bool,
+) -> Result<(Header, usize), ImportError> {
     let mut budget = FrameBudget::new(limits);
-    let mut builder = ProfileBuilder::default();
-    let mut frames = LabelFrames::default();
+    let mut batch = Batch::default();
     let mut header = Header::default();
-    let mut any = false;
+    let mut stacks = 0;
     let mut raw: Vec<u8> = Vec::new();
-    // The frames of the line being read, as places in it, then as ids: kept from line to line.
+    // The frames of the line being read, as places in it: kept from line to line.
     let mut spans: Vec<(usize, usize)> = Vec::new();
-    let mut ids: Vec<u32> = Vec::new();
     let mut line_no = 0;
     loop {
         raw.clear();
@@ -137,54 +232,99 @@ fn read_within(
             continue;
         }
         let stack = stack.trim_end();
-        let (thread, cut) = thread_of(stack, &mut builder, &limits, &mut spans);
-        ids.clear();
-        ids.extend(
-            spans
-                .iter()
-                .map(|&(at, len)| frames.intern(&mut builder, &stack[at..at + len])),
-        );
-        if ids.is_empty() {
-            ids.push(frames.intern(&mut builder, NO_FRAME));
-        }
+        let (thread, cut) = thread_of(stack, &limits, &mut spans);
         budget
-            .spend(ids.len())
+            .spend(spans.len().max(1))
             .map_err(|e| ImportError::new(name, at, e))?;
         if cut {
-            builder.add_error(limits.cut_note());
+            batch.cut += 1;
         }
-        any = true;
-        builder.add_frames(thread, &ids, false, true, count);
-    }
-    if !any {
-        return Err(ImportError::new(
-            name,
-            Position::Whole,
-            "no stack with a count: not collapsed stacks",
-        ));
-    }
-    // Austin writes times: its counts are microseconds, samples every `interval`.
-    let (rate_hz, per_sample) = match header.interval_us {
-        Some(us) if us > 0 && header.mode.as_deref() != Some("memory") => {
-            ((1_000_000 / us).clamp(1, 1_000_000) as u32, us)
+        stacks += 1;
+        batch.push(stack, &spans, thread, count);
+        if batch.text.len() >= BATCH_BYTES && !full(&mut batch) {
+            // The frames could not be added: the error is the adder's.
+            return Ok((header, line_no));
         }
-        _ => (opts.default_rate_hz.max(1), 1),
-    };
-    let mut profile = builder.into_profile(Meta {
-        python_version: header.python,
-        ..Meta::default()
-    });
-    let mut samples = 0u64;
-    for stack in &mut profile.stacks {
-        stack.weight = (stack.weight.saturating_add(per_sample / 2) / per_sample).max(1);
-        samples = samples.saturating_add(stack.weight);
     }
-    let meta = &mut profile.meta;
-    meta.samples = samples;
-    meta.ticks = samples;
-    meta.wall_seconds = samples as f64 / rate_hz as f64;
-    meta.sampling.rate_hz = rate_hz;
-    Ok(profile)
+    if (!batch.lines.is_empty() || batch.cut > 0) && !full(&mut batch) {
+        return Ok((header, line_no));
+    }
+    Ok((header, if stacks > 0 { line_no } else { 0 }))
+}
+
+/// The text of the lines a batch holds before their frames are looked up: their lookups are
+/// faster together (see `LabelFrames`), and the larger the batch, the closer together.
+const BATCH_BYTES: usize = 8 << 20;
+
+/// Lines read whose frames are not yet looked up.
+#[derive(Default)]
+struct Batch {
+    /// The lines' stacks, one after the other.
+    text: String,
+    /// Each frame's label, as a place in `text`.
+    spans: Vec<(u32, u32)>,
+    /// Each line's thread, count of frames and count of samples.
+    lines: Vec<(Thread, u32, u64)>,
+    /// Lines whose outermost frames were cut.
+    cut: usize,
+}
+
+/// A line's process and thread, as its first frames name them (0 and 0 when they do not).
+#[derive(Default, Clone, PartialEq)]
+struct Thread {
+    pid: u32,
+    tid: u64,
+    name: Option<Box<str>>,
+}
+
+impl Batch {
+    fn push(&mut self, stack: &str, spans: &[(usize, usize)], thread: Thread, count: u64) {
+        let base = self.text.len() as u32;
+        if spans.is_empty() {
+            self.text.push_str(NO_FRAME);
+            self.spans.push((base, NO_FRAME.len() as u32));
+        } else {
+            self.text.push_str(stack);
+            self.spans.extend(
+                spans
+                    .iter()
+                    .map(|&(at, len)| (base + at as u32, len as u32)),
+            );
+        }
+        self.lines.push((thread, spans.len().max(1) as u32, count));
+    }
+
+    /// Looks up the frames, adds the lines' stacks to `builder` and empties the batch; `ids`
+    /// is scratch.
+    fn add_to(
+        &mut self,
+        builder: &mut ProfileBuilder,
+        frames: &mut LabelFrames,
+        ids: &mut Vec<FrameId>,
+        cut_note: &str,
+    ) -> Result<(), &'static str> {
+        frames.intern_batch(builder, &self.text, &self.spans, ids)?;
+        let mut at = 0;
+        let mut last: Option<(&Thread, ThreadId)> = None;
+        for (thread, n, count) in &self.lines {
+            let id = match last {
+                Some((t, id)) if t == thread => id,
+                _ => builder.intern_thread(thread.pid, thread.tid, thread.name.as_deref()),
+            };
+            last = Some((thread, id));
+            let n = *n as usize;
+            builder.add_frames(id, &ids[at..at + n], false, true, *count);
+            at += n;
+        }
+        for _ in 0..self.cut {
+            builder.add_error(cut_note.to_owned());
+        }
+        self.text.clear();
+        self.spans.clear();
+        self.lines.clear();
+        self.cut = 0;
+        Ok(())
+    }
 }
 
 fn read_header(line: &str, header: &mut Header) {
@@ -200,16 +340,11 @@ fn read_header(line: &str, header: &mut Header) {
     }
 }
 
-/// The thread a stack belongs to (interned); its frames without the process and thread
+/// The thread a stack belongs to ; its frames without the process and thread
 /// frames the tools put first and without empty ones, only the innermost `limits` keeps (read
 /// from the end of the line, so a line of a million frames costs no million-entry list), into
 /// `spans` as (start, length) in `stack`, outermost first; and whether that cut the stack.
-fn thread_of(
-    stack: &str,
-    builder: &mut ProfileBuilder,
-    limits: &Limits,
-    spans: &mut Vec<(usize, usize)>,
-) -> (u32, bool) {
+fn thread_of(stack: &str, limits: &Limits, spans: &mut Vec<(usize, usize)>) -> (Thread, bool) {
     let mut pid: u32 = 0;
     let mut tid: u64 = 0;
     let mut thread_name: Option<String> = None;
@@ -237,7 +372,12 @@ fn thread_of(
     let cut = spans.len() > limits.stack_frames;
     spans.truncate(limits.stack_frames);
     spans.reverse();
-    (builder.intern_thread(pid, tid, thread_name.as_deref()), cut)
+    let thread = Thread {
+        pid,
+        tid,
+        name: thread_name.map(String::into_boxed_str),
+    };
+    (thread, cut)
 }
 
 /// `process 123:"python app.py"`, `process 123` (py-spy, port-advisor) or `P123` (Austin).
@@ -285,6 +425,38 @@ mod tests {
             .iter()
             .map(|&f| p.frames[f as usize].display_name().to_owned())
             .collect()
+    }
+
+    #[test]
+    fn a_file_of_many_batches_reads_as_its_lines_do_and_fails_at_the_line_past_them() {
+        // Lines enough for several batches, threads and labels repeating across them.
+        let mut text = String::new();
+        let mut expected: std::collections::BTreeMap<(u64, Vec<String>), u64> = Default::default();
+        let mut lines = 0;
+        while text.len() < 2 * BATCH_BYTES + 1000 {
+            let (i, t, count) = (lines % 5000, lines % 3, 1 + lines as u64 % 7);
+            let leaf = format!("f{} (m{}.py:{})", i % 700, i % 11, i);
+            text.push_str(&format!(
+                "thread T{t} (0x{t:x});main (app.py:1);{leaf} {count}\n"
+            ));
+            let name = format!("f{}", i % 700);
+            *expected
+                .entry((t as u64, vec!["main".to_owned(), name]))
+                .or_default() += count;
+            lines += 1;
+        }
+        let whole = read(&text).unwrap();
+        let mut got: std::collections::BTreeMap<(u64, Vec<String>), u64> = Default::default();
+        for (i, s) in whole.stacks.iter().enumerate() {
+            let tid = whole.threads[s.thread as usize].tid;
+            *got.entry((tid, names(&whole, i))).or_default() += s.weight;
+        }
+        assert_eq!(got, expected);
+        assert_eq!(whole.threads.len(), 3);
+
+        text.push_str("main;f not-a-count\n");
+        let e = read(&text).unwrap_err();
+        assert!(e.to_string().contains(&format!(":{}:", lines + 1)), "{e}");
     }
 
     #[test]

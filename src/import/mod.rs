@@ -20,6 +20,7 @@
 //! [`NO_FRAME`](crate::profile::NO_FRAME), [`crate::pprof_proto`], [`crate::text`]).
 
 pub mod folded;
+mod labels;
 pub mod pprof;
 pub mod speedscope;
 
@@ -99,6 +100,7 @@ impl fmt::Display for ImportError {
 impl std::error::Error for ImportError {}
 
 pub use crate::profile::MAX_WEIGHT;
+pub use labels::LabelFrames;
 
 /// The most frames one imported stack keeps: py-spy's own limit on the stacks it reads, so an
 /// imported stack is never deeper than a recorded one.
@@ -537,23 +539,6 @@ impl Merge {
             samples as f64 / rate as f64
         };
         profile
-    }
-}
-
-/// Frames interned by label, for parsers of formats that name frames by strings.
-#[derive(Debug, Default)]
-pub struct LabelFrames {
-    ids: std::collections::HashMap<Box<str>, FrameId, foldhash::fast::FixedState>,
-}
-
-impl LabelFrames {
-    pub fn intern(&mut self, builder: &mut ProfileBuilder, label: &str) -> FrameId {
-        if let Some(&id) = self.ids.get(label) {
-            return id;
-        }
-        let id = builder.intern_frame(frame_from_label(label));
-        self.ids.insert(label.into(), id);
-        id
     }
 }
 
