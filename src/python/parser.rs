@@ -849,6 +849,12 @@ impl<'a> Visitor<'a> for BodyScan<'_, '_> {
                     self.op(c, class);
                 }
             }
+            // A slice copies its elements into a new list (or, assigned to, moves them): it
+            // builds, where an index reads one element.
+            Expr::Subscript(s) if matches!(&*s.slice, Expr::Slice(_)) => {
+                self.features.subscripts += 1;
+                self.op(s, Op::Build);
+            }
             Expr::Subscript(s) => {
                 self.features.subscripts += 1;
                 self.op(s, Op::Index);
@@ -1266,6 +1272,19 @@ class Point:
             1,
             "a list display on the right builds one"
         );
+    }
+
+    #[test]
+    fn a_slice_builds_a_list_where_an_index_reads_one_element() {
+        let m = parse(concat!(
+            "def f(perm, k):\n",
+            "    perm[:k + 1] = perm[k::-1]\n", // 2
+            "    return perm[0]\n",             // 3
+        ));
+        let ops = &get(&m, "f").features.line_ops;
+        let at = |line: u32, op: Op| ops.get(&line).map_or(0, |c| c[op.index()]);
+        assert_eq!((at(2, Op::Build), at(2, Op::Index)), (2, 0));
+        assert_eq!((at(3, Op::Build), at(3, Op::Index)), (0, 1));
     }
 
     #[test]
