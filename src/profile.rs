@@ -8,7 +8,7 @@
 //! failed write. It is serialized as versioned JSON (`"schema": 1`); a file of another schema
 //! is refused with an error that says so.
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use rustc_hash::FxHashMap;
 use std::io::Write;
@@ -200,6 +200,12 @@ pub struct TypeObservation {
     pub count: u64,
     pub mean_size: f64,
     pub max_size: u64,
+    /// For a builtin container: what it holds, per call on average, counted through its nested
+    /// containers (`int`, `float`, `str`, `container`, `entry` of a dict, `member` of a set,
+    /// `object` of any other type), estimated from the first items of each. Conversions of types
+    /// without a measured cost are priced by these.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub contents: Option<BTreeMap<String, f64>>,
 }
 
 /// One recorded call: pickled keyword arguments and result (base64), `None` when they could

@@ -521,7 +521,52 @@ def render_costs(measured, overhead_ns, costs, machine, pyo3, command):
             "per_call_ns = %.1f" % max(0.0, cost.per_call_ns),
             "per_element_ns = %.3f" % max(0.0, cost.per_element_ns),
         ])
+    lines.extend(render_contents(costs))
     return "\n".join(lines) + "\n"
+
+
+# What one item inside a container costs, by kind, derived from the rows above (`type`:
+# per-element cost of that row, less the per-element costs of the rows after it): an inner
+# container is what a list[list[float]] costs per row beyond its floats, a dict entry what a
+# dict[str, int] costs per entry beyond its str and int, a set member what a set[int] costs
+# per element beyond its int.
+CONTENTS = (
+    ("int", "list[int]", ()),
+    ("float", "list[float]", ()),
+    ("str", "list[str]", ()),
+    ("container", "list[list[float]]", ("list[float]",) * ROW_LENGTH),
+    ("entry", "dict[str, int]", ("list[str]", "list[int]")),
+    ("member", "set[int]", ("list[int]",)),
+    ("object", "*", ()),
+)
+
+
+def render_contents(costs):
+    """The [contents] tables of rules/costs.toml: per item of each kind inside a container,
+    by which port-advisor prices the contents its probe counted (what `list[tuple]` or
+    `dict[tuple, list]` hold, which have no entry of their own)."""
+    lines = [
+        "",
+        "# A container whose contents the probe counted (through nested containers) is priced",
+        "# by them: its entry's per_call_ns (else the `*` entry's), then per item inside, by",
+        "# kind. For a flat list or dict that is its entry's own cost; for list[tuple] or",
+        "# dict[tuple, list], which have no entry, the only one. Derived from the entries: `int`,",
+        "# `float`, `str` and `object` are list[int], list[float], list[str] and `*` per element;",
+        "# `container` is list[list[float]] per inner list beyond its %d floats; `entry`," % ROW_LENGTH,
+        "# dict[str, int] per entry beyond a str and an int; `member`, set[int] per element",
+        "# beyond an int.",
+    ]
+    for direction in ("argument", "return"):
+        per = {}
+        for cost in costs:
+            if cost.row.direction == direction and cost.row.written:
+                per[cost.row.type_name] = max(0.0, cost.per_element_ns)
+        lines.append("[contents.%s]" % direction)
+        for kind, row, less in CONTENTS:
+            scale = ROW_LENGTH if kind == "container" else 1
+            value = scale * per.get(row, 0.0) - sum(per.get(r, 0.0) for r in less)
+            lines.append("%s = %.3f" % (kind, max(0.0, value)))
+    return lines
 
 
 def write_atomically(path, text):

@@ -13,7 +13,7 @@ use super::model::Model;
 use super::report::{BoundaryOption, DataFlow, FunctionRef, GilShare, PortSize};
 use crate::profile::{ProbedFunction, TypeObservation};
 use crate::python::parser::PyFunction;
-use crate::rules::{Direction, Span};
+use crate::rules::{Costs, Direction, Span};
 
 impl Model<'_> {
     /// The estimate for porting `f` as the boundary.
@@ -242,7 +242,8 @@ impl Model<'_> {
                 .max(1);
             let mut cost = 0.0;
             for obs in &observations {
-                cost += obs.count as f64 / total as f64 * self.conversion_ns(obs, direction);
+                cost += obs.count as f64 / total as f64
+                    * conversion_ns(&self.rules.costs, obs, direction);
             }
             let top = observations
                 .iter()
@@ -256,23 +257,6 @@ impl Model<'_> {
             });
         }
         flows
-    }
-
-    fn conversion_ns(&self, obs: &TypeObservation, direction: Direction) -> f64 {
-        if obs.type_name == "NoneType" {
-            return 0.0;
-        }
-        let Some(c) = self.rules.costs.conversion(&obs.type_name, direction) else {
-            return 0.0;
-        };
-        // For `int` the observed size is a bit length, not an element count.
-        let elements =
-            if obs.type_name == "int" || obs.type_name == "float" || obs.type_name == "bool" {
-                0.0
-            } else {
-                obs.mean_size
-            };
-        c.per_call_ns + c.per_element_ns * elements
     }
 
     fn code_kind(&self, region: &Region) -> CodeKind {
@@ -296,6 +280,36 @@ impl Model<'_> {
             .next()
             .unwrap_or(CodeKind::Mixed)
     }
+}
+
+/// What converting one observed value costs, beyond the call: its type's measured entry in
+/// `rules/costs.toml`, item by item through what it holds when the probe counted that.
+fn conversion_ns(costs: &Costs, obs: &TypeObservation, direction: Direction) -> f64 {
+    if obs.type_name == "NoneType" {
+        return 0.0;
+    }
+    let Some(c) = costs.conversion(&obs.type_name, direction) else {
+        return 0.0;
+    };
+    // A container whose contents the probe counted is priced item by item, nested
+    // containers included: its outer length alone prices a `list[tuple]` of 200,000 rows
+    // as 200,000 references, not the strings and numbers each row converts.
+    if let Some(contents) = &obs.contents {
+        let items = costs.contents.way(direction);
+        return c.per_call_ns
+            + contents
+                .iter()
+                .map(|(kind, n)| n.max(0.0) * items.of(kind))
+                .sum::<f64>();
+    }
+    // For `int` the observed size is a bit length, not an element count.
+    let elements = if obs.type_name == "int" || obs.type_name == "float" || obs.type_name == "bool"
+    {
+        0.0
+    } else {
+        obs.mean_size
+    };
+    c.per_call_ns + c.per_element_ns * elements
 }
 
 /// Calls of a method few enough for its object to be converted into a Rust struct at each.
@@ -384,6 +398,63 @@ mod tests {
             CodeKind::Numeric
         );
         assert_eq!(CodeKind::of(m.find("shout", None).unwrap()), CodeKind::Text);
+    }
+
+    #[test]
+    fn a_list_of_tuples_is_priced_by_what_its_rows_hold() {
+        let costs = crate::rules::Rules::builtin().costs;
+        let rows = |contents: Option<&[(&str, f64)]>| TypeObservation {
+            name: "orders".into(),
+            type_name: "list[tuple]".into(),
+            count: 1,
+            mean_size: 1000.0,
+            max_size: 1000,
+            contents: contents.map(|c| c.iter().map(|&(k, n)| (k.to_owned(), n)).collect()),
+        };
+        // 1,000 rows of (str, str, int): before, only as 1,000 references.
+        let unknown = conversion_ns(&costs, &rows(None), Direction::Argument);
+        let known = conversion_ns(
+            &costs,
+            &rows(Some(&[
+                ("container", 1000.0),
+                ("str", 2000.0),
+                ("int", 1000.0),
+            ])),
+            Direction::Argument,
+        );
+        let items = &costs.contents.argument;
+        let any = costs.conversion("*", Direction::Argument).unwrap();
+        let expected = any.per_call_ns + 1000.0 * (items.container + 2.0 * items.str + items.int);
+        assert!((known - expected).abs() < 1e-6, "{known} vs {expected}");
+        assert!(known > 10.0 * unknown, "{known} vs {unknown}");
+    }
+
+    #[test]
+    fn a_flat_list_costs_the_same_by_its_contents_as_by_its_entry() {
+        let costs = crate::rules::Rules::builtin().costs;
+        for (type_name, kind) in [
+            ("list[float]", "float"),
+            ("list[int]", "int"),
+            ("list[str]", "str"),
+        ] {
+            for direction in [Direction::Argument, Direction::Return] {
+                let mut obs = TypeObservation {
+                    name: "xs".into(),
+                    type_name: type_name.into(),
+                    count: 1,
+                    mean_size: 500.0,
+                    max_size: 500,
+                    contents: None,
+                };
+                let by_entry = conversion_ns(&costs, &obs, direction);
+                obs.contents = Some([(kind.to_owned(), 500.0)].into_iter().collect());
+                let by_contents = conversion_ns(&costs, &obs, direction);
+                assert!(
+                    (by_entry - by_contents).abs() < 0.01 * by_entry,
+                    "{type_name} {direction:?}: {by_entry} vs {by_contents}"
+                );
+            }
+        }
     }
 
     #[test]

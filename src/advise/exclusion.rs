@@ -393,6 +393,7 @@ mod tests {
                     count: 30,
                     mean_size: 0.0,
                     max_size: 0,
+                    contents: None,
                 }],
                 ..Default::default()
             }],

@@ -22,11 +22,13 @@ pub enum Op {
     /// Calls of Python functions and methods, and of classes.
     Call,
     /// Calls of builtins (`len`, `abs`, `range`) and of the methods of builtin containers
-    /// (`append`, `get`, `add`).
+    /// (`append`, `extend`, `pop`).
     BuiltinCall,
     /// Lists, tuples, dicts and sets built (displays, comprehensions).
     Build,
-    /// `in` and `not in` tests: dict, set and sequence lookups.
+    /// `in` and `not in` tests (dict, set and sequence lookups), and the dict and set methods
+    /// that hash one key (`get`, `add`, `setdefault`, `discard`): hashing that a port's
+    /// `HashMap` or `HashSet` does too.
     Lookup,
     /// String building and string methods: f-strings, `%` formatting, `.join()`, `.split()`.
     Text,
@@ -139,16 +141,17 @@ pub const BUILTIN_FUNCTIONS: &[&str] = &[
     "zip",
 ];
 
+/// Methods of dicts and sets that hash one key: a call of `d.get(k)` is a [`Op::Lookup`], as
+/// `k in d` is.
+pub const HASHING_METHODS: &[&str] = &["get", "add", "setdefault", "discard"];
+
 /// Methods of builtin containers: a call of `x.append(...)` and the like is a
-/// [`Op::BuiltinCall`] (string methods are [`Op::Text`]).
+/// [`Op::BuiltinCall`] (string methods are [`Op::Text`], hashing ones [`Op::Lookup`]).
 pub const CONTAINER_METHODS: &[&str] = &[
     "append",
-    "add",
     "clear",
     "copy",
-    "discard",
     "extend",
-    "get",
     "insert",
     "items",
     "keys",
@@ -157,7 +160,6 @@ pub const CONTAINER_METHODS: &[&str] = &[
     "appendleft",
     "remove",
     "reverse",
-    "setdefault",
     "sort",
     "update",
     "values",

@@ -19,7 +19,7 @@ use rustpython_ruff_text_size::{Ranged, TextSize};
 use serde::Serialize;
 use thiserror::Error;
 
-use super::ops::{Op, OpCounts, BUILTIN_FUNCTIONS, CONTAINER_METHODS};
+use super::ops::{Op, OpCounts, BUILTIN_FUNCTIONS, CONTAINER_METHODS, HASHING_METHODS};
 
 /// Everything found in one source file.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -680,6 +680,7 @@ impl BodyScan<'_, '_> {
         let line = self.line(call);
         let op = match call.func.as_ref() {
             Expr::Name(n) if BUILTIN_FUNCTIONS.contains(&n.id.as_str()) => Op::BuiltinCall,
+            Expr::Attribute(a) if HASHING_METHODS.contains(&a.attr.as_str()) => Op::Lookup,
             Expr::Attribute(a) if CONTAINER_METHODS.contains(&a.attr.as_str()) => Op::BuiltinCall,
             Expr::Attribute(a) if STRING_METHODS.contains(&a.attr.as_str()) => Op::Text,
             _ => Op::Call,
@@ -848,6 +849,12 @@ impl<'a> Visitor<'a> for BodyScan<'_, '_> {
                     self.op(c, class);
                 }
             }
+            // A slice copies its elements into a new list (or, assigned to, moves them): it
+            // builds, where an index reads one element.
+            Expr::Subscript(s) if matches!(&*s.slice, Expr::Slice(_)) => {
+                self.features.subscripts += 1;
+                self.op(s, Op::Build);
+            }
             Expr::Subscript(s) => {
                 self.features.subscripts += 1;
                 self.op(s, Op::Index);
@@ -856,8 +863,9 @@ impl<'a> Visitor<'a> for BodyScan<'_, '_> {
                 self.features.string_methods += 1;
                 self.op(f, Op::Text);
             }
-            // A tuple on the left of `=` unpacks; it builds nothing.
+            // A tuple or list on the left of `=` or after `for` unpacks; it builds nothing.
             Expr::Tuple(t) if t.ctx != ExprContext::Load => {}
+            Expr::List(l) if l.ctx != ExprContext::Load => {}
             Expr::List(_)
             | Expr::Tuple(_)
             | Expr::Dict(_)
@@ -1245,5 +1253,52 @@ class Point:
             (1, 1, 1)
         );
         assert_eq!((at(8, Op::Build), at(8, Op::Store)), (1, 1));
+    }
+
+    #[test]
+    fn unpacking_into_a_list_pattern_builds_nothing() {
+        let m = parse(concat!(
+            "def f(pairs):\n",
+            "    for ([x1, y1], v1), ([x2, y2], v2) in pairs:\n", // 2
+            "        [a, b] = v1\n",                              // 3
+            "        v2[0] = [a, b]\n",                           // 4
+        ));
+        let ops = &get(&m, "f").features.line_ops;
+        let at = |line: u32, op: Op| ops.get(&line).map_or(0, |c| c[op.index()]);
+        assert_eq!(at(2, Op::Build), 0, "the for target unpacks");
+        assert_eq!(at(3, Op::Build), 0, "the assignment target unpacks");
+        assert_eq!(
+            at(4, Op::Build),
+            1,
+            "a list display on the right builds one"
+        );
+    }
+
+    #[test]
+    fn a_slice_builds_a_list_where_an_index_reads_one_element() {
+        let m = parse(concat!(
+            "def f(perm, k):\n",
+            "    perm[:k + 1] = perm[k::-1]\n", // 2
+            "    return perm[0]\n",             // 3
+        ));
+        let ops = &get(&m, "f").features.line_ops;
+        let at = |line: u32, op: Op| ops.get(&line).map_or(0, |c| c[op.index()]);
+        assert_eq!((at(2, Op::Build), at(2, Op::Index)), (2, 0));
+        assert_eq!((at(3, Op::Build), at(3, Op::Index)), (0, 1));
+    }
+
+    #[test]
+    fn dict_and_set_methods_that_hash_a_key_are_lookups() {
+        let m = parse(concat!(
+            "def f(groups, seen, row, out):\n",
+            "    acc = groups.get(row[0])\n", // 2
+            "    seen.add(row[1])\n",         // 3
+            "    out.append(acc)\n",          // 4
+        ));
+        let ops = &get(&m, "f").features.line_ops;
+        let at = |line: u32, op: Op| ops.get(&line).map_or(0, |c| c[op.index()]);
+        assert_eq!((at(2, Op::Lookup), at(2, Op::BuiltinCall)), (1, 0));
+        assert_eq!((at(3, Op::Lookup), at(3, Op::BuiltinCall)), (1, 0));
+        assert_eq!((at(4, Op::Lookup), at(4, Op::BuiltinCall)), (0, 1));
     }
 }

@@ -206,17 +206,18 @@ def _numpy_array(value, t):
 
 
 def _describe(value, depth=0):
-    """A short type description with a size: ("list[float]", 10000). Only builtin containers
-    are looked into (their length, their first item): an object of the program's own classes
-    is named by its type and never iterated, nor asked its length, since either runs the
-    program's code and may change it (a lazy sequence over a generator loses an item)."""
+    """A short type description with a size and, for a builtin container, what it holds:
+    ("list[float]", 10000, contents). Only builtin containers are looked into (their length,
+    their first items): an object of the program's own classes is named by its type and never
+    iterated, nor asked its length, since either runs the program's code and may change it (a
+    lazy sequence over a generator loses an item)."""
     t = type(value)
     name = t.__name__
     mod = t.__module__
     if mod == "numpy" and name == "ndarray" and _numpy_array(value, t):
-        return "numpy.ndarray[%s]" % value.dtype, int(value.size)
+        return "numpy.ndarray[%s]" % value.dtype, int(value.size), None
     if t in (str, bytes, bytearray):
-        return name, len(value)
+        return name, len(value), None
     if t in _CONTAINERS:
         n = len(value)
         if depth == 0 and n:
@@ -225,13 +226,68 @@ def _describe(value, depth=0):
                 inner = "%s, %s" % (_describe(k, 1)[0], _describe(v, 1)[0])
             else:
                 inner = _describe(next(iter(value)), 1)[0]
-            return "%s[%s]" % (name, inner), n
-        return name, n
+            contents = [0.0] * len(CONTENTS)
+            _count_contents(value, contents, CONTENT_DEPTH)
+            return "%s[%s]" % (name, inner), n, contents
+        return name, n, None
     if mod != "builtins":
         name = mod + "." + name
     if t is int:
-        return name, value.bit_length()
-    return name, None
+        return name, value.bit_length(), None
+    return name, None, None
+
+
+# What a container holds, counted over everything inside it (its own items, theirs, and so
+# on): what converting it to Rust values costs, element by element (`[contents]` in
+# rules/costs.toml). `entry` and `member` count the items of dicts and of sets, which a port
+# hashes into a HashMap or a HashSet.
+CONTENTS = ("int", "float", "str", "container", "entry", "member", "object")
+_CONTENT = dict((k, i) for i, k in enumerate(CONTENTS))
+# Items looked at per container, the rest counted as these are; and how deep.
+CONTENT_ITEMS = 8
+CONTENT_DEPTH = 3
+
+
+def _count_contents(value, counts, depth, scale=1.0):
+    """Adds to `counts` the items inside the builtin container `value`, times `scale`: its
+    first CONTENT_ITEMS items are looked at (keys and values of a dict) and stand for all of
+    them; containers below `depth` levels count as containers of what their first item is."""
+    t = type(value)
+    n = len(value)
+    if n == 0:
+        return
+    if t is dict:
+        counts[_CONTENT["entry"]] += scale * n
+        items = []
+        for k, v in value.items():
+            items.append(k)
+            items.append(v)
+            if len(items) >= 2 * CONTENT_ITEMS:
+                break
+        per = scale * 2 * n / len(items)
+    else:
+        if t in (set, frozenset):
+            counts[_CONTENT["member"]] += scale * n
+        items = []
+        for item in value:
+            items.append(item)
+            if len(items) >= CONTENT_ITEMS:
+                break
+        per = scale * n / len(items)
+    for item in items:
+        it = type(item)
+        if it is float:
+            counts[_CONTENT["float"]] += per
+        elif it in (int, bool, type(None)):
+            counts[_CONTENT["int"]] += per
+        elif it in (str, bytes, bytearray):
+            counts[_CONTENT["str"]] += per
+        elif it in _CONTAINERS:
+            counts[_CONTENT["container"]] += per
+            if depth > 1:
+                _count_contents(item, counts, depth - 1, per)
+        else:
+            counts[_CONTENT["object"]] += per
 
 
 _SCALARS = (type(None), bool, int, float, complex)
@@ -327,15 +383,21 @@ def _capped_pickle(value, limit):
 
 
 def _note(table, key, desc):
-    type_name, size = desc
+    type_name, size, contents = desc
     entry = table.get((key, type_name))
     if entry is None:
-        entry = table[(key, type_name)] = [0, 0, 0]  # count, total size, max size
+        # count, total size, max size, total contents (None until a container is seen)
+        entry = table[(key, type_name)] = [0, 0, 0, None]
     entry[0] += 1
     if size is not None:
         entry[1] += size
         if size > entry[2]:
             entry[2] = size
+    if contents is not None:
+        if entry[3] is None:
+            entry[3] = [0.0] * len(CONTENTS)
+        for i, c in enumerate(contents):
+            entry[3][i] += c
 
 
 class Probe(object):
@@ -1473,9 +1535,13 @@ def _not_wrappable(code):
 
 def _table(table):
     rows = []
-    for (key, type_name), (count, total, largest) in sorted(table.items()):
-        rows.append({"name": key, "type": type_name, "count": count,
-                     "mean_size": (total / count) if count else 0, "max_size": largest})
+    for (key, type_name), (count, total, largest, contents) in sorted(table.items()):
+        row = {"name": key, "type": type_name, "count": count,
+               "mean_size": (total / count) if count else 0, "max_size": largest}
+        if contents is not None and count:
+            row["contents"] = dict((k, round(c / count, 1)) for k, c in zip(CONTENTS, contents)
+                                   if c > 0)
+        rows.append(row)
     return rows
 
 

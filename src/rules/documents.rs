@@ -144,6 +144,58 @@ pub struct Costs {
     pub measured: Measured,
     pub call: CallCost,
     pub conversion: Vec<Conversion>,
+    /// Per item inside a container, by kind, for containers priced by their contents.
+    pub contents: ContentCosts,
+}
+
+/// What converting one item inside a container costs, by direction.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ContentCosts {
+    pub argument: ItemCosts,
+    #[serde(rename = "return")]
+    pub returned: ItemCosts,
+}
+
+/// Nanoseconds per item of each kind the probe counts inside a container.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ItemCosts {
+    pub int: f64,
+    pub float: f64,
+    pub str: f64,
+    /// A nested list, tuple, dict or set, beyond its own items.
+    pub container: f64,
+    /// An entry of a dict (hashed into a `HashMap`), beyond its key and value.
+    pub entry: f64,
+    /// An element of a set (hashed into a `HashSet`), beyond the element itself.
+    pub member: f64,
+    /// An object of any other type, kept as a Python reference.
+    pub object: f64,
+}
+
+impl ItemCosts {
+    /// The cost of one item of the probe's `kind`; an unknown kind costs what an object does.
+    pub fn of(&self, kind: &str) -> f64 {
+        match kind {
+            "int" => self.int,
+            "float" => self.float,
+            "str" => self.str,
+            "container" => self.container,
+            "entry" => self.entry,
+            "member" => self.member,
+            _ => self.object,
+        }
+    }
+}
+
+impl ContentCosts {
+    pub fn way(&self, direction: Direction) -> &ItemCosts {
+        match direction {
+            Direction::Argument => &self.argument,
+            Direction::Return => &self.returned,
+        }
+    }
 }
 
 /// Where and when the costs were measured.
