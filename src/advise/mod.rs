@@ -104,7 +104,8 @@ pub fn advise(
         None
     };
     let probe = unknowns::probe_state(profile);
-    let unknowns = unknowns::unknowns(profile, &probe, model.index.run_samples);
+    let mut unknowns = unknowns::unknowns(profile, &probe, model.index.run_samples);
+    unknowns.extend(unknowns::unread_sources(&model, &candidates));
     let elsewhere = model.elsewhere();
     Advice {
         schema: ADVICE_SCHEMA,

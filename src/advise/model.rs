@@ -119,6 +119,11 @@ impl<'a> Model<'a> {
         self.sources.function(&path, &stats.name, stats.first_line)
     }
 
+    /// Whether the source file `file` (as the profile names it) can be read here.
+    pub(super) fn can_read(&self, file: &str) -> bool {
+        self.sources.file(&self.profile.source_path(file)).is_some()
+    }
+
     /// What the probe measured of function `f`.
     pub(super) fn probed(&self, f: usize) -> Option<&ProbedFunction> {
         let stats = &self.analysis.functions[f];

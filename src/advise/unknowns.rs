@@ -5,8 +5,9 @@
 //! Reads the profile's metadata, frames and sampling errors only; it may not change a number
 //! of the advice, only say which of them are uncertain and why.
 
-use super::report::ProbeState;
-use crate::profile::{Profile, TargetKind};
+use super::model::Model;
+use super::report::{Candidate, ProbeState, Verdict};
+use crate::profile::{Profile, Provenance, TargetKind};
 
 /// Whether the probe measured call counts and argument data, and if not why.
 pub(super) fn probe_state(profile: &Profile) -> ProbeState {
@@ -83,4 +84,79 @@ pub(super) fn unknowns(profile: &Profile, probe: &ProbeState, run_samples: u64) 
         ));
     }
     unknowns
+}
+
+/// A note when the sources of port candidates of a profile recorded here cannot be read (the
+/// files moved or were deleted since): their factors are then the kind's whole range, not
+/// priced from their lines, and nothing else says so. (A received profile's sources are not
+/// read at all, and its readiness notes say why.)
+pub(super) fn unread_sources(model: &Model, candidates: &[Candidate]) -> Option<String> {
+    if model.profile.provenance != Provenance::Local
+        || model.profile.meta.target == TargetKind::Imported
+    {
+        return None;
+    }
+    let mut files: Vec<&str> = Vec::new();
+    for c in candidates.iter().filter(|c| c.verdict == Verdict::Port) {
+        let file = c.function.file.as_str();
+        if !files.contains(&file) && !model.can_read(file) {
+            files.push(file);
+        }
+    }
+    let (first, rest) = files.split_first()?;
+    let more = match rest.len() {
+        0 => String::new(),
+        n => format!(" and {n} more"),
+    };
+    Some(format!(
+        "The source of port candidates cannot be read here ({}{more}): their speedups take \
+         the kind's whole factor range instead of pricing the operations of their lines. Run \
+         the report where the program's files are at the paths it ran from.",
+        crate::text::printable(first)
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::advise::report::Verdict;
+    use crate::advise::test_support::{advice_of, counted_calls, python_frame};
+    use crate::profile::{Meta, ProfileBuilder, Provenance};
+
+    /// A profile recorded here of `dir/app.py`, where `kernel` under `main` is the whole run.
+    fn recorded_in(dir: &std::path::Path) -> crate::advise::Advice {
+        let file = dir.join("app.py").display().to_string();
+        let mut b = ProfileBuilder::default();
+        let t = b.intern_thread(1, 1, None);
+        let main = b.intern_frame(python_frame("main", &file, "app"));
+        let kernel = b.intern_frame(python_frame("kernel", &file, "app"));
+        for _ in 0..1000 {
+            b.add_stack(t, vec![main, kernel], false, false, false);
+        }
+        let mut p = b.to_profile(Meta {
+            wall_seconds: 10.0,
+            command: vec!["python3".into(), file.clone()],
+            cwd: Some(dir.display().to_string()),
+            ..Meta::default()
+        });
+        p.provenance = Provenance::Local;
+        p.probe = Some(counted_calls(&file, &[("main", 1), ("kernel", 5000)]));
+        advice_of(&p)
+    }
+
+    #[test]
+    fn port_candidates_whose_source_is_gone_say_their_factor_is_not_priced() {
+        let dir = tempfile::tempdir().unwrap();
+        let source = "def kernel():\n    t = 0\n    for i in range(9):\n        t += i * i\n    \
+                      return t\n\ndef main():\n    for _ in range(5000):\n        kernel()\n";
+        std::fs::write(dir.path().join("app.py"), source).unwrap();
+        let here = recorded_in(dir.path());
+        assert_eq!(here.candidates[0].verdict, Verdict::Port, "{here:#?}");
+        let note = |a: &crate::advise::Advice| {
+            a.unknowns.iter().any(|u| u.contains("cannot be read here"))
+        };
+        assert!(!note(&here), "{:?}", here.unknowns);
+        let gone = recorded_in(&dir.path().join("moved"));
+        assert_eq!(gone.candidates[0].verdict, Verdict::Port, "{gone:#?}");
+        assert!(note(&gone), "{:?}", gone.unknowns);
+    }
 }
