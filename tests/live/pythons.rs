@@ -106,8 +106,11 @@ fn the_native_pass_reads_stripped_interpreters() {
             "{v}: squeeze {:.1}% native",
             native("squeeze")
         );
-        // Native frames below a Python one were called by it: never below `pure`. (Debian 12's
-        // libunwind 1.6 fails on most stacks of these builds, UNW_EBADREG, so few are read.)
+        // Native frames below a Python one were called by it: never below `pure`, but for the
+        // C library's thread primitives the interpreter itself calls there when it hands the
+        // GIL to another thread (drop_gil's pthread_cond_signal, py-spy hides drop_gil).
+        // (Debian 12's libunwind 1.6 fails on most stacks of these builds, UNW_EBADREG, so few
+        // are read.)
         let p = run.profile();
         for s in &p.native_stacks {
             let names: Vec<&str> = s
@@ -116,7 +119,8 @@ fn the_native_pass_reads_stripped_interpreters() {
                 .map(|&f| p.frames[f as usize].name.as_str())
                 .collect();
             if let Some(at) = names.iter().position(|&n| n == "pure") {
-                assert_eq!(at + 1, names.len(), "{v}: {names:?}");
+                let handoff = names[at + 1..].iter().all(|n| n.starts_with("pthread_"));
+                assert!(at + 1 == names.len() || handoff, "{v}: {names:?}");
             }
             if let Some(at) = names.iter().position(|&n| n == "squeeze") {
                 let below = &s.frames[at + 1..];
