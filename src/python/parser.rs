@@ -904,6 +904,12 @@ mod tests {
         parse_source(text).unwrap_or_else(|e| panic!("{e}"))
     }
 
+    /// How many operations of a class each line of function `qualname` performs.
+    fn ops_of<'m>(m: &'m PyModuleInfo, qualname: &str) -> impl Fn(u32, Op) -> u32 + 'm {
+        let ops = &get(m, qualname).features.line_ops;
+        move |line, op| ops.get(&line).map_or(0, |c| c[op.index()])
+    }
+
     fn get<'m>(m: &'m PyModuleInfo, qualname: &str) -> &'m PyFunction {
         m.find(qualname, None)
             .unwrap_or_else(|| panic!("no {qualname}"))
@@ -1235,8 +1241,7 @@ class Point:
             "    s = f'{t}' + ', '.join(g(k) for k in d)\n", // 7
             "    return [t, s]\n",                           // 8
         ));
-        let ops = &get(&m, "f").features.line_ops;
-        let at = |line: u32, op: Op| ops.get(&line).map_or(0, |c| c[op.index()]);
+        let at = ops_of(&m, "f");
         assert_eq!(at(2, Op::Store), 1);
         assert_eq!(at(3, Op::Iterate), 1);
         assert_eq!(at(4, Op::Arithmetic), 3, "+=, * and -");
@@ -1263,8 +1268,7 @@ class Point:
             "        [a, b] = v1\n",                              // 3
             "        v2[0] = [a, b]\n",                           // 4
         ));
-        let ops = &get(&m, "f").features.line_ops;
-        let at = |line: u32, op: Op| ops.get(&line).map_or(0, |c| c[op.index()]);
+        let at = ops_of(&m, "f");
         assert_eq!(at(2, Op::Build), 0, "the for target unpacks");
         assert_eq!(at(3, Op::Build), 0, "the assignment target unpacks");
         assert_eq!(
@@ -1281,8 +1285,7 @@ class Point:
             "    perm[:k + 1] = perm[k::-1]\n", // 2
             "    return perm[0]\n",             // 3
         ));
-        let ops = &get(&m, "f").features.line_ops;
-        let at = |line: u32, op: Op| ops.get(&line).map_or(0, |c| c[op.index()]);
+        let at = ops_of(&m, "f");
         assert_eq!((at(2, Op::Build), at(2, Op::Index)), (2, 0));
         assert_eq!((at(3, Op::Build), at(3, Op::Index)), (0, 1));
     }
@@ -1295,8 +1298,7 @@ class Point:
             "    seen.add(row[1])\n",         // 3
             "    out.append(acc)\n",          // 4
         ));
-        let ops = &get(&m, "f").features.line_ops;
-        let at = |line: u32, op: Op| ops.get(&line).map_or(0, |c| c[op.index()]);
+        let at = ops_of(&m, "f");
         assert_eq!((at(2, Op::Lookup), at(2, Op::BuiltinCall)), (1, 0));
         assert_eq!((at(3, Op::Lookup), at(3, Op::BuiltinCall)), (1, 0));
         assert_eq!((at(4, Op::Lookup), at(4, Op::BuiltinCall)), (0, 1));
