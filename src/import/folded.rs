@@ -67,15 +67,13 @@ fn read_within(
         let adder = std::thread::Builder::new()
             .name("import-frames".into())
             .spawn_scoped(scope, move || {
-                let mut builder = ProfileBuilder::default();
-                let mut frames = LabelFrames::default();
-                let mut ids = Vec::new();
+                let mut adder = Adder::default();
                 for mut batch in batches {
-                    batch.add_to(&mut builder, &mut frames, &mut ids, cut_note)?;
+                    adder.add(&mut batch, cut_note)?;
                     // Kept for the reader when it has room for it (it may be done).
                     let _ = to_reuse.try_send(batch);
                 }
-                Ok::<_, &'static str>(builder)
+                Ok::<_, &'static str>(adder.builder)
             });
         match adder {
             Ok(adder) => {
@@ -91,20 +89,13 @@ fn read_within(
             }
             // No second thread: read and add on this one.
             Err(_) => {
-                let mut builder = ProfileBuilder::default();
-                let mut frames = LabelFrames::default();
-                let mut ids = Vec::new();
-                let mut failed = None;
-                let read = read_lines(input, name, limits, max_line, &mut |batch| match batch
-                    .add_to(&mut builder, &mut frames, &mut ids, cut_note)
-                {
-                    Ok(()) => true,
-                    Err(e) => {
-                        failed = Some(e);
-                        false
-                    }
+                let mut adder = Adder::default();
+                let mut failed = Ok(());
+                let read = read_lines(input, name, limits, max_line, &mut |batch| {
+                    failed = adder.add(batch, cut_note);
+                    failed.is_ok()
                 });
-                (read, failed.map_or(Ok(builder), Err))
+                (read, failed.map(|()| adder.builder))
             }
         }
     });
@@ -293,36 +284,42 @@ impl Batch {
         }
         self.lines.push((thread, spans.len().max(1) as u32, count));
     }
+}
 
-    /// Looks up the frames, adds the lines' stacks to `builder` and empties the batch; `ids`
-    /// is scratch.
-    fn add_to(
-        &mut self,
-        builder: &mut ProfileBuilder,
-        frames: &mut LabelFrames,
-        ids: &mut Vec<FrameId>,
-        cut_note: &str,
-    ) -> Result<(), &'static str> {
-        frames.intern_batch(builder, &self.text, &self.spans, ids)?;
+/// What batches become: the profile's frames and stacks.
+#[derive(Default)]
+struct Adder {
+    builder: ProfileBuilder,
+    frames: LabelFrames,
+    /// The frames of the batch being added.
+    ids: Vec<FrameId>,
+}
+
+impl Adder {
+    /// Looks up the batch's frames, adds its stacks and empties it.
+    fn add(&mut self, batch: &mut Batch, cut_note: &str) -> Result<(), &'static str> {
+        let builder = &mut self.builder;
+        self.frames
+            .intern_batch(builder, &batch.text, &batch.spans, &mut self.ids)?;
         let mut at = 0;
         let mut last: Option<(&Thread, ThreadId)> = None;
-        for (thread, n, count) in &self.lines {
+        for (thread, n, count) in &batch.lines {
             let id = match last {
                 Some((t, id)) if t == thread => id,
                 _ => builder.intern_thread(thread.pid, thread.tid, thread.name.as_deref()),
             };
             last = Some((thread, id));
             let n = *n as usize;
-            builder.add_frames(id, &ids[at..at + n], false, true, *count);
+            builder.add_frames(id, &self.ids[at..at + n], false, true, *count);
             at += n;
         }
-        for _ in 0..self.cut {
+        for _ in 0..batch.cut {
             builder.add_error(cut_note.to_owned());
         }
-        self.text.clear();
-        self.spans.clear();
-        self.lines.clear();
-        self.cut = 0;
+        batch.text.clear();
+        batch.spans.clear();
+        batch.lines.clear();
+        batch.cut = 0;
         Ok(())
     }
 }
@@ -340,7 +337,7 @@ fn read_header(line: &str, header: &mut Header) {
     }
 }
 
-/// The thread a stack belongs to ; its frames without the process and thread
+/// The thread a stack belongs to; its frames without the process and thread
 /// frames the tools put first and without empty ones, only the innermost `limits` keeps (read
 /// from the end of the line, so a line of a million frames costs no million-entry list), into
 /// `spans` as (start, length) in `stack`, outermost first; and whether that cut the stack.

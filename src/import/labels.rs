@@ -82,90 +82,69 @@ impl LabelFrames {
         spans: &[(u32, u32)],
         out: &mut Vec<FrameId>,
     ) -> Result<(), &'static str> {
-        self.grow_for(spans.len());
-        out.clear();
-        for (k, chunk) in spans.chunks(CHUNK).enumerate() {
-            self.intern_chunk(builder, text, chunk, out)
-                .inspect_err(|_| out.truncate(k * CHUNK))?;
-        }
-        Ok(())
-    }
-
-    /// [`intern_batch`](Self::intern_batch) of at most [`CHUNK`] frames, appended to `out`,
-    /// with the table already grown for them.
-    fn intern_chunk(
-        &mut self,
-        builder: &mut ProfileBuilder,
-        text: &str,
-        spans: &[(u32, u32)],
-        out: &mut Vec<FrameId>,
-    ) -> Result<(), &'static str> {
         let label = |i: usize| {
             let (at, len) = spans[i];
             &text[at as usize..(at + len) as usize]
         };
         let mut hashes = std::mem::take(&mut self.hashes);
-        hashes.clear();
-        hashes.extend((0..spans.len()).map(|i| self.hash(label(i))));
-        // Each step reads from memory for every frame before the next step uses what it read:
-        // the reads of a step do not wait on one another.
-        let mask = self.slots.len() - 1;
         let mut found = std::mem::take(&mut self.found);
-        found.clear();
-        found.extend(hashes.iter().map(|&h| {
-            let mut s = h as usize & mask;
-            loop {
-                let slot = self.slots[s];
-                if slot == 0 {
-                    break NOT_FOUND;
-                }
-                if slot >> 32 == h >> 32 {
-                    break slot as u32 - 1;
-                }
-                s = (s + 1) & mask;
-            }
-        }));
-        let heads = found
-            .iter()
-            .filter(|&&w| w != NOT_FOUND)
-            .map(|&w| self.records[w as usize])
-            .fold(0u64, u64::wrapping_add);
-        std::hint::black_box(heads);
-        let start = out.len();
-        out.resize(start + spans.len(), 0);
-        for (i, word) in found.iter_mut().enumerate() {
-            if *word != NOT_FOUND {
-                match self.frame_at(*word as usize, label(i)) {
-                    Some(frame) => out[start + i] = frame,
-                    None => *word = NOT_FOUND,
-                }
-            }
-        }
-        // New labels, and the rare slot whose hash half matched another label's: looked up
-        // whole, in order.
-        let mut result = Ok(());
-        for i in 0..spans.len() {
-            if found[i] == NOT_FOUND {
-                match self.lookup_or_add(builder, label(i), hashes[i]) {
-                    Ok(frame) => out[start + i] = frame,
-                    Err(e) => {
-                        result = Err(e);
-                        break;
+        out.clear();
+        out.resize(spans.len(), 0);
+        for start in (0..spans.len()).step_by(CHUNK) {
+            let chunk = start..(start + CHUNK).min(spans.len());
+            // Grown before the chunk, not during it: the slots read for it stay where they are.
+            self.grow_for(chunk.len());
+            hashes.clear();
+            hashes.extend(chunk.clone().map(|i| self.hash(label(i))));
+            // Each step reads from memory for every frame before the next step uses what it
+            // read: the reads of a step do not wait on one another.
+            let mask = self.slots.len() - 1;
+            found.clear();
+            found.extend(hashes.iter().map(|&h| {
+                let mut s = h as usize & mask;
+                loop {
+                    let slot = self.slots[s];
+                    if slot == 0 {
+                        break NOT_FOUND;
                     }
+                    if slot >> 32 == h >> 32 {
+                        break slot as u32 - 1;
+                    }
+                    s = (s + 1) & mask;
+                }
+            }));
+            let heads = found
+                .iter()
+                .filter(|&&w| w != NOT_FOUND)
+                .map(|&w| self.records[w as usize])
+                .fold(0u64, u64::wrapping_add);
+            std::hint::black_box(heads);
+            for (k, word) in found.iter_mut().enumerate() {
+                if *word != NOT_FOUND {
+                    match self.frame_at(*word as usize, label(start + k)) {
+                        Some(frame) => out[start + k] = frame,
+                        None => *word = NOT_FOUND,
+                    }
+                }
+            }
+            // New labels, and the rare slot whose hash half matched another label's: looked
+            // up whole, in order.
+            for (k, &word) in found.iter().enumerate() {
+                if word == NOT_FOUND {
+                    out[start + k] = self.lookup_or_add(builder, label(start + k), hashes[k])?;
                 }
             }
         }
         self.hashes = hashes;
         self.found = found;
-        result
+        Ok(())
     }
 
     fn hash(&self, label: &str) -> u64 {
         self.hasher.hash_one(label.as_bytes())
     }
 
-    /// Room for `more` labels with the slots at most half full: grown before a batch, so that
-    /// the slots read for it stay where they are.
+    /// Room for `more` labels with the slots at most half full.
     fn grow_for(&mut self, more: usize) {
         while (self.len + more) * 2 > self.slots.len() {
             self.grow();
