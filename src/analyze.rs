@@ -138,6 +138,9 @@ pub struct Analysis {
     pub frame_function: Vec<Option<usize>>,
     /// For each frame seen as the innermost one, the native fraction of its self time.
     pub leaf_native: FxHashMap<FrameId, f64>,
+    /// For each innermost frame whose native fraction is the native pass's ratio, the
+    /// binomial variance of that ratio, p(1-p)/n over the pass's n samples of the line.
+    pub leaf_native_variance: FxHashMap<FrameId, f64>,
 }
 
 impl Analysis {
@@ -271,7 +274,7 @@ fn analyze_with(
     let native_pass_samples = profile.native_stacks.iter().map(|s| s.weight).sum();
 
     // Per leaf frame: the native fraction of its self time, and why.
-    let mut leaf_native: FxHashMap<FrameId, (f64, Option<String>)> = FxHashMap::default();
+    let mut leaf_native: FxHashMap<FrameId, LeafNative> = FxHashMap::default();
     let mut total = 0;
     let mut gc_weight = 0.0;
     let mut seen: Vec<u32> = vec![u32::MAX; functions.len()];
@@ -289,16 +292,16 @@ fn analyze_with(
         let Some(&leaf) = stack.frames.last() else {
             continue;
         };
-        let (fraction, reason) = leaf_native
-            .entry(leaf)
-            .or_insert_with(|| {
-                native_fraction(
-                    &profile.frames[leaf as usize],
-                    evidence.get(&leaf),
-                    &opts.rules,
-                )
-            })
-            .clone();
+        let LeafNative {
+            fraction, reason, ..
+        } = leaf_native.entry(leaf).or_insert_with(|| {
+            native_fraction(
+                &profile.frames[leaf as usize],
+                evidence.get(&leaf),
+                &opts.rules,
+            )
+        });
+        let fraction = *fraction;
         if let Some(ev) = evidence
             .get(&leaf)
             .filter(|e| e.total >= MIN_NATIVE_PASS_SAMPLES)
@@ -378,9 +381,14 @@ fn analyze_with(
         .iter()
         .map(|&f| Some(new_index[f]).filter(|&i| i != usize::MAX))
         .collect();
+    let leaf_native_variance = leaf_native
+        .iter()
+        .filter(|(_, n)| n.variance > 0.0)
+        .map(|(&frame, n)| (frame, n.variance))
+        .collect();
     let leaf_native = leaf_native
         .into_iter()
-        .map(|(frame, (fraction, _))| (frame, fraction))
+        .map(|(frame, n)| (frame, n.fraction))
         .collect();
     Renumbered {
         analysis: Analysis {
@@ -392,6 +400,7 @@ fn analyze_with(
             native_pass_samples,
             frame_function,
             leaf_native,
+            leaf_native_variance,
         },
         renumbered: new_index,
     }
@@ -739,32 +748,33 @@ fn is_gc_symbol(name: &str) -> bool {
 }
 
 /// The native fraction of a leaf frame's self time, with the evidence that decided it.
-fn native_fraction(
-    frame: &Frame,
-    evidence: Option<&NativeEvidence>,
-    rules: &Rules,
-) -> (f64, Option<String>) {
+/// The native fraction of a line's self time, why, and how sure the native pass is of it.
+struct LeafNative {
+    fraction: f64,
+    reason: Option<String>,
+    /// The binomial variance of `fraction` when it is the native pass's ratio; 0 when it is
+    /// known (a native frame, a rule) or nothing was seen.
+    variance: f64,
+}
+
+impl LeafNative {
+    fn known(reason: String) -> Self {
+        LeafNative {
+            fraction: 1.0,
+            reason: Some(reason),
+            variance: 0.0,
+        }
+    }
+}
+
+fn native_fraction(frame: &Frame, evidence: Option<&NativeEvidence>, rules: &Rules) -> LeafNative {
     if frame.kind == FrameKind::Native {
-        return (1.0, Some(format!("native frame {}", frame.name)));
+        return LeafNative::known(format!("native frame {}", frame.name));
     }
     let module = frame.module.as_deref().unwrap_or("");
     if let Some(rule) = rules.native_function(module, frame.display_name()) {
-        return (
-            1.0,
-            Some(format!("{} (rules: {})", rule.what, rule.example)),
-        );
+        return LeafNative::known(format!("{} (rules: {})", rule.what, rule.example));
     }
-    let from_pass = evidence
-        .filter(|e| e.total >= MIN_NATIVE_PASS_SAMPLES)
-        .map(|e| {
-            let top = e
-                .symbols
-                .iter()
-                .max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0)))
-                .map(|(s, _)| s.clone())
-                .unwrap_or_default();
-            (e.native as f64 / e.total as f64, top)
-        });
     if let Some(rule) = frame
         .code
         .as_deref()
@@ -774,21 +784,34 @@ fn native_fraction(
         // os*, sys*, gc*, unicode*, thread*, stringio*, sre* and lock*): sorted(), sum() and
         // pow() on big ints leave no native frame, so a line that calls a known native
         // function counts as native even when the native pass saw nothing below it.
-        return (
-            1.0,
-            Some(format!(
-                "line {} calls {} ({})",
-                frame.line.unwrap_or(0),
-                rule.callee,
-                rule.what
-            )),
-        );
+        return LeafNative::known(format!(
+            "line {} calls {} ({})",
+            frame.line.unwrap_or(0),
+            rule.callee,
+            rule.what
+        ));
     }
-    match from_pass {
-        Some((ratio, top)) if ratio > 0.0 => {
-            (ratio, Some(format!("native frames under it ({top})")))
+    match evidence.filter(|e| e.total >= MIN_NATIVE_PASS_SAMPLES && e.native > 0) {
+        Some(e) => {
+            let top = e
+                .symbols
+                .iter()
+                .max_by(|a, b| a.1.cmp(b.1).then(b.0.cmp(a.0)))
+                .map(|(s, _)| s.clone())
+                .unwrap_or_default();
+            let n = e.total as f64;
+            let p = e.native as f64 / n;
+            LeafNative {
+                fraction: p,
+                reason: Some(format!("native frames under it ({top})")),
+                variance: p * (1.0 - p) / n,
+            }
         }
-        _ => (0.0, None),
+        None => LeafNative {
+            fraction: 0.0,
+            reason: None,
+            variance: 0.0,
+        },
     }
 }
 
@@ -1162,5 +1185,9 @@ mod tests {
         assert!(a.callees(main_i).iter().all(|e| e.weight == 4));
         let hot_line = a.lines.iter().find(|l| l.line == 9).unwrap();
         assert_eq!((hot_line.self_weight, hot_line.native_weight), (4, 4.0));
+        // Only the pass's ratio is uncertain: 4 of its 8 samples of `mixed`'s line in C,
+        // p(1-p)/n = 1/32; rules and native frames are known.
+        assert_eq!(a.leaf_native_variance.len(), 1);
+        assert!((a.leaf_native_variance[&mixed] - 0.25 / 8.0).abs() < 1e-12);
     }
 }

@@ -89,28 +89,52 @@ impl Model<'_> {
             }
         });
         let parallel = gil.map_or(1.0, |g| g.parallel as f64);
-        // Sampling noise on the region's share: two standard errors.
-        let p = time_share.clamp(0.0, 1.0);
-        let noise = 2.0 * (p * (1.0 - p) / run).sqrt() * run;
-        let portable_frac = if region.weight > 0.0 {
-            region.portable / region.weight
+        // The share of the run a port speeds up, and two standard errors of it: of the
+        // region's share of the run (sampling noise) and of the native pass's ratios on its
+        // lines (a line's ratio comes from the pass's few samples of it), independent.
+        let (portable, portable_error) = if region.weight > 0.0 {
+            let q = region.portable / region.weight;
+            let p = time_share.clamp(0.0, 1.0);
+            let sampling = 2.0 * (p * (1.0 - p) / run).sqrt() * q;
+            let native = 2.0 * region.native_variance.sqrt() / run * (weight / region.weight);
+            (weight * q / run, sampling.hypot(native))
         } else {
-            0.0
+            (0.0, 0.0)
         };
-        let saved_at = |factor: f64, weight: f64, crossing: f64| {
-            let portable = weight * portable_frac;
-            (portable - portable / (factor * parallel) - crossing) / run
+        let saved_at = |factor: f64, portable: f64, crossing: f64| {
+            portable - portable / (factor * parallel) - crossing / run
         };
-        let lo = saved_at(
-            factor[0],
-            (weight - noise).max(0.0),
-            crossing.map_or(0.0, |c| c[0]),
-        );
-        let hi = saved_at(
-            factor[1],
-            (weight + noise).min(run),
-            crossing.map_or(0.0, |c| c[1]),
-        );
+        let mid_factor = (factor[0] * factor[1]).sqrt();
+        let mid_crossing = crossing.map_or(0.0, |c| (c[0] + c[1]) / 2.0);
+        let expected = saved_at(mid_factor, portable, mid_crossing);
+        // Each source of error at its own bound, the others at their middle: the factor's
+        // calibrated range, the portable share's two standard errors, the crossings' count and
+        // conversion cost.
+        let ends = [
+            [
+                saved_at(factor[0], portable, mid_crossing),
+                saved_at(factor[1], portable, mid_crossing),
+            ],
+            [
+                saved_at(
+                    mid_factor,
+                    (portable - portable_error).max(0.0),
+                    mid_crossing,
+                ),
+                saved_at(
+                    mid_factor,
+                    (portable + portable_error).min(1.0),
+                    mid_crossing,
+                ),
+            ],
+            crossing.map_or([expected; 2], |c| {
+                [
+                    saved_at(mid_factor, portable, c[0]),
+                    saved_at(mid_factor, portable, c[1]),
+                ]
+            }),
+        ];
+        let [lo, hi] = in_quadrature(expected, &ends);
 
         let source = self.source_of(f);
         let exclusion = self.exclusion(f, source.as_ref(), probed, calls, scope, time_share);
@@ -119,7 +143,8 @@ impl Model<'_> {
             function: FunctionRef::of(stats),
             time_share,
             native_share,
-            portable_share: weight * portable_frac / run,
+            portable_share: portable,
+            portable_error,
             functions: scope,
             calls,
             crossing_ns,
@@ -127,13 +152,9 @@ impl Model<'_> {
             data,
             code_kind: kind.name().into(),
             factor,
-            saved: [lo.min(hi), hi.max(lo)],
-            expected: saved_at(
-                (factor[0] * factor[1]).sqrt(),
-                weight,
-                crossing.map_or(0.0, |c| (c[0] + c[1]) / 2.0),
-            ),
-            speedup: [amdahl(lo.min(hi)), amdahl(hi.max(lo))],
+            saved: [lo, hi],
+            expected,
+            speedup: [amdahl(lo), amdahl(hi)],
             excluded,
             exclusion,
             chosen: false,
@@ -324,6 +345,19 @@ pub(super) fn class_of(name: &str) -> Option<&str> {
 }
 
 /// Whole-program speedup when `saved` of the run is saved.
+/// The range around `expected` that independent errors leave: `ends` holds, for each source
+/// of error, the value at its two bounds with the others at their middle. Their deviations
+/// below and above `expected` add in quadrature, not at their extremes all at once, which no
+/// run meets: a time share two standard errors high with the factor at its calibrated best.
+fn in_quadrature(expected: f64, ends: &[[f64; 2]]) -> [f64; 2] {
+    let (mut below, mut above) = (0.0f64, 0.0f64);
+    for &[a, b] in ends {
+        below += (a.min(b) - expected).min(0.0).powi(2);
+        above += (a.max(b) - expected).max(0.0).powi(2);
+    }
+    [expected - below.sqrt(), expected + above.sqrt()]
+}
+
 pub(super) fn amdahl(saved: f64) -> f64 {
     1.0 / (1.0 - saved.clamp(0.0, 0.999))
 }
@@ -462,5 +496,16 @@ mod tests {
         assert_eq!(amdahl(0.0), 1.0);
         assert!((amdahl(0.5) - 2.0).abs() < 1e-9);
         assert!(amdahl(1.0).is_finite());
+    }
+
+    #[test]
+    fn independent_errors_add_in_quadrature() {
+        // Two sources each 0.03 either side of 0.5: together 0.042, not 0.06.
+        let [lo, hi] = in_quadrature(0.5, &[[0.47, 0.53], [0.53, 0.47]]);
+        let both = 0.03 * 2f64.sqrt();
+        assert!((0.5 - lo - both).abs() < 1e-12 && (hi - 0.5 - both).abs() < 1e-12);
+        // One-sided sources widen one side only, and a source without error none.
+        let [lo, hi] = in_quadrature(0.5, &[[0.5, 0.6], [0.4, 0.5], [0.5, 0.5]]);
+        assert!((lo - 0.4).abs() < 1e-12 && (hi - 0.6).abs() < 1e-12);
     }
 }

@@ -15,7 +15,7 @@ use std::rc::Rc;
 use rustc_hash::FxHashMap;
 
 use crate::analyze::{Analysis, FunctionStats};
-use crate::profile::{FrameKind, Profile};
+use crate::profile::{FrameId, FrameKind, Profile};
 use crate::python::paths::{self, PathOrigin};
 
 /// Where a function's code comes from.
@@ -81,6 +81,9 @@ pub(super) struct StackFacts {
 pub(super) struct Region {
     pub(super) weight: f64,
     pub(super) native: f64,
+    /// The variance of `native` from the native pass's sampling: the lines' ratios are
+    /// estimates, each from the pass's few samples of that line.
+    pub(super) native_variance: f64,
     pub(super) library: f64,
     pub(super) portable: f64,
     /// Portable weight per program (or stdlib) function as the innermost frame.
@@ -385,10 +388,21 @@ impl<'a> StackIndex<'a> {
 
     fn compute_region(&self, boundary: usize) -> Region {
         let mut r = Region::default();
+        // The region's weight on each line whose native ratio is an estimate: one line's
+        // error moves all its stacks together.
+        let mut estimated: FxHashMap<FrameId, f64> = FxHashMap::default();
+        let variance = &self.analysis.leaf_native_variance;
         for s in self.holding(boundary) {
             let w = s.weight as f64;
             r.weight += w;
             r.native += w * s.native;
+            if !variance.is_empty() && s.native > 0.0 {
+                if let Some(&leaf) = self.profile.stacks[s.stack as usize].frames.last() {
+                    if variance.contains_key(&leaf) {
+                        *estimated.entry(leaf).or_default() += w;
+                    }
+                }
+            }
             let rest = w * (1.0 - s.native);
             match self.origins[s.leaf] {
                 Origin::Program | Origin::Stdlib => {
@@ -398,6 +412,10 @@ impl<'a> StackIndex<'a> {
                 Origin::Library | Origin::Native => r.library += rest,
             }
         }
+        r.native_variance = estimated
+            .iter()
+            .map(|(leaf, w)| w * w * variance[leaf])
+            .sum();
         r
     }
 

@@ -212,6 +212,10 @@ pub struct BoundaryOption {
     /// up (the rest of its time is native, or in libraries a port keeps calling).
     #[serde(default)]
     pub portable_share: f64,
+    /// Two standard errors of `portable_share`: the sampling noise of the region's share of
+    /// the run and of the native pass's ratios on its lines, combined.
+    #[serde(default)]
+    pub portable_error: f64,
     /// Program functions with time under it: what the port would have to cover.
     pub functions: usize,
     pub calls: Option<Calls>,

@@ -67,6 +67,7 @@ pub(crate) fn leave_it(name: &str, reason: Reason, top: &str) -> Candidate {
         time_share: 0.9,
         native_share: 0.0,
         portable_share: 0.9,
+        portable_error: 0.0,
         functions: 20,
         calls: None,
         crossing_ns: None,

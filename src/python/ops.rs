@@ -24,7 +24,8 @@ pub enum Op {
     /// Calls of builtins (`len`, `abs`, `range`) and of the methods of builtin containers
     /// (`append`, `extend`, `pop`).
     BuiltinCall,
-    /// Lists, tuples, dicts and sets built (displays, comprehensions).
+    /// Lists, tuples, dicts and sets built (displays, comprehensions, `list(...)`, `sorted(...)`
+    /// and the other constructors).
     Build,
     /// `in` and `not in` tests (dict, set and sequence lookups), and the dict and set methods
     /// that hash one key (`get`, `add`, `setdefault`, `discard`): hashing that a port's
@@ -139,6 +140,19 @@ pub const BUILTIN_FUNCTIONS: &[&str] = &[
     "tuple",
     "type",
     "zip",
+];
+
+/// Builtins that build a container from an iterable: a call of `set(...)` is a [`Op::Build`],
+/// as a set display is (it allocates, and hashes or sorts every item), not a cheap
+/// [`Op::BuiltinCall`] such as `len(x)`, which a port compiles to a field read.
+pub const CONTAINER_CONSTRUCTORS: &[&str] = &[
+    "bytearray",
+    "dict",
+    "frozenset",
+    "list",
+    "set",
+    "sorted",
+    "tuple",
 ];
 
 /// Methods of dicts and sets that hash one key: a call of `d.get(k)` is a [`Op::Lookup`], as

@@ -19,7 +19,9 @@ use rustpython_ruff_text_size::{Ranged, TextSize};
 use serde::Serialize;
 use thiserror::Error;
 
-use super::ops::{Op, OpCounts, BUILTIN_FUNCTIONS, CONTAINER_METHODS, HASHING_METHODS};
+use super::ops::{
+    Op, OpCounts, BUILTIN_FUNCTIONS, CONTAINER_CONSTRUCTORS, CONTAINER_METHODS, HASHING_METHODS,
+};
 
 /// Everything found in one source file.
 #[derive(Debug, Clone, Default, PartialEq, Serialize)]
@@ -679,6 +681,7 @@ impl BodyScan<'_, '_> {
         self.features.calls += 1;
         let line = self.line(call);
         let op = match call.func.as_ref() {
+            Expr::Name(n) if CONTAINER_CONSTRUCTORS.contains(&n.id.as_str()) => Op::Build,
             Expr::Name(n) if BUILTIN_FUNCTIONS.contains(&n.id.as_str()) => Op::BuiltinCall,
             Expr::Attribute(a) if HASHING_METHODS.contains(&a.attr.as_str()) => Op::Lookup,
             Expr::Attribute(a) if CONTAINER_METHODS.contains(&a.attr.as_str()) => Op::BuiltinCall,
@@ -1302,5 +1305,25 @@ class Point:
         assert_eq!((at(2, Op::Lookup), at(2, Op::BuiltinCall)), (1, 0));
         assert_eq!((at(3, Op::Lookup), at(3, Op::BuiltinCall)), (1, 0));
         assert_eq!((at(4, Op::Lookup), at(4, Op::BuiltinCall)), (0, 1));
+    }
+
+    #[test]
+    fn a_container_constructor_builds_and_other_builtins_are_calls() {
+        let m = parse(concat!(
+            "def f(cols, vec):\n",
+            "    return len(set(vec[i] + i for i in cols))\n", // 2
+            "    return sorted(cols), list(range(9))\n",       // 3
+        ));
+        let at = ops_of(&m, "f");
+        assert_eq!(
+            (at(2, Op::Build), at(2, Op::BuiltinCall)),
+            (2, 1),
+            "set() and its generator; len()"
+        );
+        assert_eq!(
+            (at(3, Op::Build), at(3, Op::BuiltinCall)),
+            (3, 1),
+            "sorted(), list() and the returned tuple; range()"
+        );
     }
 }
