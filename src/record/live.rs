@@ -532,14 +532,26 @@ impl Session {
 }
 
 /// A stack in the probe's own code, as opposed to the program's.
+/// A stack running the probe: its own code anywhere on it, or a wrapper (Python before 3.12)
+/// as the innermost Python frame, counting a call or passing it on. Kept, a wrapper's time
+/// would land on the caller's line (its frame is left out) and price that line as a call.
 fn is_probe_trace(probe: &ProbeLink, frames: &[py_spy::Frame]) -> bool {
     frames.iter().any(|f| probe.is_probe_frame(&f.filename))
+        || frames
+            .iter()
+            .find(|f| !is_native(f))
+            .is_some_and(|f| ProbeLink::is_wrapper_file(&f.filename))
+}
+
+/// Native as [`convert_frame`] judges it: py-spy names its library or knows no file for it.
+fn is_native(f: &py_spy::Frame) -> bool {
+    f.module.is_some() || f.filename == "?"
 }
 
 /// A frame as py-spy read it, in the model's terms: native when py-spy names its library or
 /// knows no file for it.
 fn convert_frame(f: &py_spy::Frame) -> Frame {
-    let native = f.module.is_some() || f.filename == "?";
+    let native = is_native(f);
     Frame {
         name: f.name.clone(),
         qualname: None,
@@ -558,5 +570,43 @@ fn convert_frame(f: &py_spy::Frame) -> Frame {
             FrameKind::Python
         },
         code: None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn frame(name: &str, file: &str, library: Option<&str>) -> py_spy::Frame {
+        py_spy::Frame {
+            name: name.into(),
+            filename: file.into(),
+            module: library.map(Into::into),
+            short_filename: None,
+            line: 3,
+            locals: None,
+            is_entry: true,
+            is_shim_entry: true,
+        }
+    }
+
+    #[test]
+    fn a_wrapper_running_its_own_code_is_the_probes_time() {
+        let probe = ProbeLink::new("/tmp/handshake".into());
+        let wrapper = || frame("valid", "<port-advisor wrapper>", None);
+        let caller = frame("backtrack", "app.py", None);
+        let twin = frame("valid", "app.py", None);
+        let c = frame("memcpy", "?", Some("libc.so.6"));
+        // Innermost first, as py-spy lists them.
+        assert!(is_probe_trace(&probe, &[wrapper(), caller.clone()]));
+        assert!(is_probe_trace(
+            &probe,
+            &[c.clone(), wrapper(), caller.clone()]
+        ));
+        // The wrapped function running under it is the program's.
+        assert!(!is_probe_trace(&probe, &[twin, wrapper(), caller.clone()]));
+        assert!(!is_probe_trace(&probe, &[c, caller]));
+        let own = frame("tick", "/tmp/handshake/probe.py", None);
+        assert!(is_probe_trace(&probe, &[own]));
     }
 }
