@@ -34,7 +34,9 @@ gains as TOML for [operations] (cpython_ns stays as benches/calibrate/operations
 
 Usage:
   python3 benches/ports.py --json /tmp/ports.json --runs-dir /tmp/ports-runs
-  python3 benches/calibrate/gains.py /tmp/ports.json --runs-dir /tmp/ports-runs [--prior-weight 0.3]
+  python3 benches/ports.py --rate 250 --json /tmp/ports-250.json --runs-dir /tmp/ports-runs-250
+  python3 benches/calibrate/gains.py /tmp/ports.json:/tmp/ports-runs \\
+      /tmp/ports-250.json:/tmp/ports-runs-250 [--prior-weight 0.3]
 """
 import argparse
 import json
@@ -214,10 +216,20 @@ def spread(data, prior, prior_weight, uncertainty):
     range."""
     worst = 1.0
     for i, d in enumerate(data):
-        rest = data[:i] + data[i + 1:]
+        rest = without(data, d)
         x = fit(rest, prior, prior_weight) if rest else prior_as_x(prior)
         worst = max(worst, needed_k(d, predict_inv_f(d, x), uncertainty))
     return worst
+
+
+def without(data, left_out):
+    """The observations of every other port: runs of the same port (several ports.json files,
+    their names suffixed `@run`) leave together, or their twin would vouch for them."""
+    return [d for d in data if port_of(d) != port_of(left_out)]
+
+
+def port_of(d):
+    return d["name"].split("@")[0]
 
 
 def prior_as_x(prior):
@@ -226,18 +238,27 @@ def prior_as_x(prior):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    parser.add_argument("ports_json", help="the output of benches/ports.py --json")
-    parser.add_argument("--runs-dir", required=True,
-                        help="the --runs-dir benches/ports.py kept its run folders in")
+    parser.add_argument("runs", nargs="+", metavar="PORTS_JSON:RUNS_DIR",
+                        help="the --json output of a benches/ports.py run and the --runs-dir it "
+                             "kept its run folders in; several runs (at other sampling rates, "
+                             "say) are fitted together, each port's runs left out together")
     parser.add_argument("--prior-weight", type=float, default=0.3,
                         help="how strongly gains are pulled toward rules/scoring.toml's "
                              "(default 0.3)")
     args = parser.parse_args()
-    with open(args.ports_json) as f:
-        ports = json.load(f)
     plain, moved = prior_gains()
     prior = {"plain": plain, "moved": moved}
-    data = observations(ports, args.runs_dir)
+    data = []
+    for n, run in enumerate(args.runs, 1):
+        ports_json, sep, runs_dir = run.rpartition(":")
+        if not sep or not ports_json:
+            sys.exit("gains.py: %s: give PORTS_JSON:RUNS_DIR" % run)
+        with open(ports_json) as f:
+            ports = json.load(f)
+        for d in observations(ports, runs_dir):
+            if len(args.runs) > 1:
+                d["name"] += "@%d" % n
+            data.append(d)
     uncertainty = conversion_uncertainty()
     if len(data) < 3:
         sys.exit("gains.py: %d usable ports; at least 3 are needed" % len(data))
@@ -247,7 +268,7 @@ def main():
         "port", "samples", "P", "measured", "estimate", "inside", "hi/lo"))
     inside = 0
     for i, d in enumerate(data):
-        rest = data[:i] + data[i + 1:]
+        rest = without(data, d)
         x = fit(rest, prior, args.prior_weight)
         k = spread(rest, prior, args.prior_weight, uncertainty)
         inv_f = predict_inv_f(d, x)

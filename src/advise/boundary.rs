@@ -44,6 +44,7 @@ impl Model<'_> {
                 out[c]
                     .hot_functions
                     .push(self.analysis.functions[seed].name.clone());
+                self.consider_alone(&mut out[c], seed);
                 continue;
             }
             let taken: Vec<usize> = boundaries.iter().map(|&(b, _)| b).collect();
@@ -56,6 +57,7 @@ impl Model<'_> {
                     out[same]
                         .hot_functions
                         .push(self.analysis.functions[seed].name.clone());
+                    self.consider_alone(&mut out[same], seed);
                     covered.insert(seed, same);
                     continue;
                 }
@@ -73,6 +75,24 @@ impl Model<'_> {
             out.push(candidate);
         }
         (out, covered)
+    }
+
+    /// A hot function that joined `candidate`'s region without a search of its own: its own
+    /// option joins the alternatives (innermost first), so the report says what porting it
+    /// alone would give, whichever of the region's hot functions the search started from.
+    /// The hottest few only: an engine of many small methods would list them all.
+    fn consider_alone(&self, candidate: &mut Candidate, seed: usize) {
+        const MOST_JOINED: usize = 3;
+        let joined = candidate.hot_functions.len().saturating_sub(1);
+        if joined > MOST_JOINED
+            || candidate
+                .alternatives
+                .iter()
+                .any(|o| o.function.index_in(self.analysis) == Some(seed))
+        {
+            return;
+        }
+        candidate.alternatives.insert(0, self.option(seed));
     }
 
     /// The boundary search for one hot function, around the boundaries `taken` by earlier
@@ -448,6 +468,48 @@ mod tests {
         let first = &advice.candidates[0];
         assert_eq!(first.verdict, Verdict::Port, "{first:#?}");
         assert_eq!(first.function.name, "drive", "{first:#?}");
+    }
+
+    /// `gateway`'s own loop is hotter than `recent_mean`, which it calls: the search starts
+    /// from `gateway`, and `recent_mean` joins its region without a search of its own. Its option is
+    /// still in the alternatives: what porting the hot function alone would give.
+    #[test]
+    fn a_hot_function_joining_a_region_keeps_its_own_option() {
+        let mut b = ProfileBuilder::default();
+        let t = b.intern_thread(1, 1, None);
+        let frame = |b: &mut ProfileBuilder, name: &str| {
+            b.intern_frame(python_frame(name, "/home/me/orders.py", "orders"))
+        };
+        let main = frame(&mut b, "main");
+        let gateway = frame(&mut b, "gateway");
+        let recent_mean = frame(&mut b, "recent_mean");
+        for i in 0..100 {
+            let stack = if i < 55 {
+                vec![main, gateway]
+            } else {
+                vec![main, gateway, recent_mean]
+            };
+            b.add_stack(t, stack, false, false, false);
+        }
+        let mut p = b.to_profile(Meta {
+            wall_seconds: 1.0,
+            ..Meta::default()
+        });
+        p.probe = Some(counted_calls(
+            "/home/me/orders.py",
+            &[("main", 1), ("gateway", 1), ("recent_mean", 2_000_000)],
+        ));
+        let advice = advice_of(&p);
+        let first = &advice.candidates[0];
+        assert_eq!(first.function.name, "gateway", "{first:#?}");
+        assert!(first.hot_functions.iter().any(|f| f == "recent_mean"));
+        let names: Vec<&str> = first
+            .alternatives
+            .iter()
+            .map(|o| o.function.name.as_str())
+            .collect();
+        assert_eq!(names[0], "recent_mean", "{first:#?}");
+        assert!(names[1..].contains(&"gateway"), "{names:?}");
     }
 
     /// `solve` spends `own` of 100 samples in its own loops and the rest in `permutations`,
