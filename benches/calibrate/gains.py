@@ -14,8 +14,8 @@ gives the factor the port achieved:
 This script reads `benches/ports.py --json` and the report.json of each port's run folder
 (kept with --runs-dir) and fits x_c = 1/g_c so that each port's predicted speedup
 1 / (1 - P + P sum(m_c x_c) + X) matches its measured one, in log terms, pulled toward the gains
-rules/scoring.toml has now (a prior: the ports are fewer than the classes, and a class no port
-exercises keeps its prior). A port's P is itself measured, with two standard errors E
+of benches/calibrate/prior.toml (a prior, fixed: the ports are fewer than the classes, and a
+class no port exercises keeps its prior). A port's P is itself measured, with two standard errors E
 (`portable_error`: the sampling noise of the run and of the native pass's ratios); a port whose
 speedup depends steeply on P, near the limit its share allows, weighs less in the fit, as its
 factor is known less well: without that, one such port (n-body, at 11.6x against the 11.1x
@@ -60,10 +60,10 @@ CLASSES = [
 
 
 def prior_gains():
-    """The geometric middle of each class's gain in rules/scoring.toml, and gain_moved's."""
+    """The geometric middle of each class's gain in prior.toml, and gain_moved's."""
     if tomllib is None:
         sys.exit("gains.py: needs Python 3.11 or later (tomllib)")
-    with open(os.path.join(REPO, "rules", "scoring.toml"), "rb") as f:
+    with open(os.path.join(HERE, "prior.toml"), "rb") as f:
         ops = tomllib.load(f)["operations"]
     mid = lambda span: math.sqrt(span[0] * span[1])
     plain = {c: mid(ops[c]["gain"]) for c in CLASSES}
@@ -243,7 +243,7 @@ def main():
                              "kept its run folders in; several runs (at other sampling rates, "
                              "say) are fitted together, each port's runs left out together")
     parser.add_argument("--prior-weight", type=float, default=0.3,
-                        help="how strongly gains are pulled toward rules/scoring.toml's "
+                        help="how strongly gains are pulled toward prior.toml's "
                              "(default 0.3)")
     args = parser.parse_args()
     plain, moved = prior_gains()
