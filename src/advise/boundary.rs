@@ -84,12 +84,8 @@ impl Model<'_> {
     fn consider_alone(&self, candidate: &mut Candidate, seed: usize) {
         const MOST_JOINED: usize = 3;
         let joined = candidate.hot_functions.len().saturating_sub(1);
-        if joined > MOST_JOINED
-            || candidate
-                .alternatives
-                .iter()
-                .any(|o| o.function.index_in(self.analysis) == Some(seed))
-        {
+        let own = FunctionRef::of(&self.analysis.functions[seed]);
+        if joined > MOST_JOINED || candidate.alternatives.iter().any(|o| o.function == own) {
             return;
         }
         candidate.alternatives.insert(0, self.option(seed));

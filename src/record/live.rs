@@ -468,13 +468,21 @@ impl Session {
         // A tick in which the probe's thread ran: the program's threads that waited then
         // waited for the probe (for the GIL it held), time the program would not have spent
         // without port-advisor. Their waiting is left out; threads that ran are kept.
-        let probe_ran = self.probe.as_ref().is_some_and(|probe| {
-            sample
+        // Each trace judged once: the probe's, or the program's.
+        let probes: Vec<bool> = match &self.probe {
+            Some(probe) => sample
                 .traces
                 .iter()
-                .any(|t| t.active && is_probe_trace(probe, &t.frames))
-        });
-        for trace in sample.traces {
+                .map(|t| is_probe_trace(probe, &t.frames))
+                .collect(),
+            None => vec![false; sample.traces.len()],
+        };
+        let probe_ran = sample
+            .traces
+            .iter()
+            .zip(&probes)
+            .any(|(t, &probe)| t.active && probe);
+        for (trace, is_probe) in sample.traces.into_iter().zip(probes) {
             let thread = self.builder.intern_thread(
                 trace.pid as u32,
                 trace.thread_id,
@@ -482,16 +490,16 @@ impl Session {
             );
             // py-spy lists the innermost frame first.
             let mut kept: Vec<&py_spy::Frame> = trace.frames.iter().collect();
-            if let Some(probe) = &self.probe {
-                if is_probe_trace(probe, &trace.frames) {
-                    if pass == Pass::Time && trace.active {
-                        self.meta.probe_samples += 1;
-                    }
-                    continue;
+            if is_probe {
+                if pass == Pass::Time && trace.active {
+                    self.meta.probe_samples += 1;
                 }
-                if probe_ran && !trace.active {
-                    continue;
-                }
+                continue;
+            }
+            if probe_ran && !trace.active {
+                continue;
+            }
+            if self.probe.is_some() {
                 // A wrapper between a caller and a candidate (Python before 3.12).
                 kept.retain(|f| !ProbeLink::is_wrapper_file(&f.filename));
             }
@@ -576,6 +584,7 @@ fn convert_frame(f: &py_spy::Frame) -> Frame {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::record::probe_link::PROBE_WRAPPER_FILE;
 
     fn frame(name: &str, file: &str, library: Option<&str>) -> py_spy::Frame {
         py_spy::Frame {
@@ -593,7 +602,7 @@ mod tests {
     #[test]
     fn a_wrapper_running_its_own_code_is_the_probes_time() {
         let probe = ProbeLink::new("/tmp/handshake".into());
-        let wrapper = || frame("valid", "<port-advisor wrapper>", None);
+        let wrapper = || frame("valid", PROBE_WRAPPER_FILE, None);
         let caller = frame("backtrack", "app.py", None);
         let twin = frame("valid", "app.py", None);
         let c = frame("memcpy", "?", Some("libc.so.6"));

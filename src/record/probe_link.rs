@@ -15,7 +15,7 @@ use crate::profile::{Example, FrameId, ProbeResults, ProbedFunction, ProfileBuil
 /// The file of the probe's wrappers (Python before 3.12), which sit between a caller and a
 /// candidate function, named as the function: removed from stacks, unlike the probe's other
 /// frames (`WRAPPER_FILE` in probe.py).
-const PROBE_WRAPPER_FILE: &str = "<port-advisor wrapper>";
+pub(super) const PROBE_WRAPPER_FILE: &str = "<port-advisor wrapper>";
 
 /// How the recorder talks to the probe: it tells it which functions are candidates (the
 /// hottest Python functions by inclusive time, and their callers) and reads its results.
