@@ -1,5 +1,5 @@
-//! Analysis of a profile: per-function self, inclusive and native time, per-line time, who
-//! calls whom, and the probe's call counts.
+//! Analysis of a profile: per-function self, inclusive and native time, per-line time, the
+//! probe's call counts, and who calls whom when asked.
 //!
 //! Works on any profile, saved or fresh; reads only the model in [`crate::profile`] and the
 //! rules. A function is identified by its file and qualified name (Python) or its library and
@@ -126,9 +126,6 @@ pub struct Analysis {
     pub functions: Vec<FunctionStats>,
     /// Lines with self time, hottest first.
     pub lines: Vec<LineStats>,
-    /// Caller-callee pairs with their inclusive weight, by callee: read through
-    /// [`Analysis::callers`] and [`Analysis::callees`].
-    calls: CallIndex,
     /// Estimated weight spent collecting garbage (seen only with `--native`).
     pub gc_weight: f64,
     /// Samples of the `--native` pass, the evidence behind native shares from native frames.
@@ -206,22 +203,52 @@ impl Analysis {
         it.next().is_none().then_some(first)
     }
 
-    /// The callers of function `i`, heaviest first (then by caller).
-    pub fn callers(&self, i: usize) -> Vec<CallEdge> {
-        let mut v: Vec<CallEdge> = self.calls.of_callee(i).collect();
-        v.sort_by(|a, b| b.weight.cmp(&a.weight).then(a.caller.cmp(&b.caller)));
-        v
-    }
-
-    /// The callees of function `i`, heaviest first (then by callee). Reads every pair: for
-    /// the few functions a stub follows, not for a loop over all functions.
-    pub fn callees(&self, i: usize) -> Vec<CallEdge> {
-        let mut v: Vec<CallEdge> = (0..self.functions.len())
-            .flat_map(|callee| self.calls.of_callee(callee))
-            .filter(|e| e.caller == i)
+    /// The caller-callee pairs of the counted stacks (non-idle ones unless `include_idle`)
+    /// that `keep` keeps, with their inclusive weight: consecutive frames of two functions,
+    /// counted once per stack even when recursion repeats them. One pass over every frame:
+    /// for the few questions a stub asks; the advice asks the stack index, which reads only
+    /// the stacks holding the callee.
+    pub fn call_edges(
+        &self,
+        profile: &Profile,
+        include_idle: bool,
+        keep: impl Fn(usize, usize) -> bool,
+    ) -> Vec<CallEdge> {
+        let mut weights: FxHashMap<(usize, usize), u64> = FxHashMap::default();
+        let mut pairs: Vec<(usize, usize)> = Vec::new();
+        for stack in profile.stacks.iter().filter(|s| include_idle || !s.idle) {
+            pairs.clear();
+            let mut previous: Option<usize> = None;
+            for &frame in &stack.frames {
+                let f = self.frame_function[frame as usize];
+                if let (Some(caller), Some(callee)) = (previous, f) {
+                    if caller != callee && keep(caller, callee) {
+                        pairs.push((caller, callee));
+                    }
+                }
+                previous = f;
+            }
+            pairs.sort_unstable();
+            pairs.dedup();
+            for &pair in &pairs {
+                *weights.entry(pair).or_default() += stack.weight;
+            }
+        }
+        let mut edges: Vec<CallEdge> = weights
+            .into_iter()
+            .map(|((caller, callee), weight)| CallEdge {
+                caller,
+                callee,
+                weight,
+            })
             .collect();
-        v.sort_by(|a, b| b.weight.cmp(&a.weight).then(a.callee.cmp(&b.callee)));
-        v
+        edges.sort_by(|a, b| {
+            b.weight
+                .cmp(&a.weight)
+                .then(a.caller.cmp(&b.caller))
+                .then(a.callee.cmp(&b.callee))
+        });
+        edges
     }
 }
 
@@ -240,111 +267,126 @@ const MIN_NATIVE_PASS_SAMPLES: u64 = 3;
 
 pub fn analyze(profile: &Profile, opts: &AnalyzeOptions) -> Analysis {
     let (frame_fn, mut functions) = functions_of_frames(profile);
+    let functions = &mut functions[..];
     let frame_fn32: Vec<u32> = frame_fn.iter().map(|&f| f as u32).collect();
-    // Who calls whom is gathered on another core meanwhile: on a fleet profile of random
-    // paths it is as much work as the rest of the analysis.
-    let n_functions = functions.len();
-    std::thread::scope(|scope| {
-        let calls =
-            scope.spawn(|| CallIndex::build(profile, opts.include_idle, &frame_fn32, n_functions));
-        let mut analysis = analyze_with(profile, opts, &frame_fn, &frame_fn32, &mut functions);
-        let mut calls = calls.join().expect("the call index does not panic");
-        calls.renumber(&analysis.renumbered);
-        analysis.analysis.calls = calls;
-        analysis.analysis
-    })
-}
-
-/// An analysis, and the new place of each function in it.
-struct Renumbered {
-    analysis: Analysis,
-    /// For each function of `functions_of_frames`, its index in the analysis (`usize::MAX`
-    /// for none).
-    renumbered: Vec<usize>,
-}
-
-fn analyze_with(
-    profile: &Profile,
-    opts: &AnalyzeOptions,
-    frame_fn: &[usize],
-    frame_fn32: &[u32],
-    functions: &mut [FunctionStats],
-) -> Renumbered {
     let evidence = native_pass_evidence(profile, &opts.rules);
     let native_pass_samples = profile.native_stacks.iter().map(|s| s.weight).sum();
+    let counted = || {
+        profile
+            .stacks
+            .iter()
+            .filter(|s| opts.include_idle || !s.idle)
+    };
 
-    // Per leaf frame: the native fraction of its self time, and why.
-    let mut leaf_native: FxHashMap<FrameId, LeafNative> = FxHashMap::default();
+    // Self time by innermost frame first, in one list by frame: what a stack adds to its leaf
+    // is then one write, and what each leaf's function and line get is added up once per
+    // distinct leaf, not once per stack (a fleet profile has a million stacks over far fewer
+    // leaves, and each visit to a function's or line's record is a cache miss).
     let mut total = 0;
-    let mut gc_weight = 0.0;
-    let mut seen: Vec<u32> = vec![u32::MAX; functions.len()];
-    let mut lines: FxHashMap<(usize, u32), LineStats> = FxHashMap::default();
-    let mut why: Vec<HashMap<String, f64>> = vec![HashMap::new(); functions.len()];
-    // Inclusive and native weights, apart from the functions' records: the loop over every
-    // frame touches only these.
-    let mut inclusive = vec![0u64; functions.len()];
-    let mut native_of = vec![0f64; functions.len()];
-    for (i, stack) in profile.stacks.iter().enumerate() {
-        if stack.idle && !opts.include_idle {
-            continue;
-        }
+    let mut leaf_weight = vec![0u64; profile.frames.len()];
+    for stack in counted() {
         total += stack.weight;
-        let Some(&leaf) = stack.frames.last() else {
-            continue;
-        };
-        let LeafNative {
-            fraction, reason, ..
-        } = leaf_native.entry(leaf).or_insert_with(|| {
-            native_fraction(
-                &profile.frames[leaf as usize],
-                evidence.get(&leaf),
-                &opts.rules,
-            )
+        if let Some(&leaf) = stack.frames.last() {
+            leaf_weight[leaf as usize] += stack.weight;
+        }
+    }
+    // Per leaf frame: the native fraction of its self time, and why (an index into
+    // `reasons`, or `NO_REASON`).
+    const NO_REASON: u32 = u32::MAX;
+    let mut leaf_native: FxHashMap<FrameId, LeafNative> = FxHashMap::default();
+    let mut reasons: Vec<String> = Vec::new();
+    let mut reason_ids: HashMap<String, u32> = HashMap::new();
+    let mut leaf_facts = vec![(0f64, NO_REASON); profile.frames.len()];
+    let mut gc_weight = 0.0;
+    let mut lines: FxHashMap<(usize, u32), LineStats> = FxHashMap::default();
+    for (leaf, &weight) in leaf_weight.iter().enumerate().filter(|(_, &w)| w > 0) {
+        let frame = &profile.frames[leaf];
+        let id = leaf as FrameId;
+        let native = native_fraction(frame, evidence.get(&id), &opts.rules);
+        let reason = native.reason.as_ref().map_or(NO_REASON, |r| {
+            *reason_ids.entry(r.clone()).or_insert_with(|| {
+                reasons.push(r.clone());
+                (reasons.len() - 1) as u32
+            })
         });
-        let fraction = *fraction;
+        leaf_facts[leaf] = (native.fraction, reason);
         if let Some(ev) = evidence
-            .get(&leaf)
+            .get(&id)
             .filter(|e| e.total >= MIN_NATIVE_PASS_SAMPLES)
         {
-            gc_weight += stack.weight as f64 * ev.gc as f64 / ev.total as f64;
+            gc_weight += weight as f64 * ev.gc as f64 / ev.total as f64;
         }
-        let native = stack.weight as f64 * fraction;
-        let leaf_fn = frame_fn[leaf as usize];
-        functions[leaf_fn].self_weight += stack.weight;
-        if let Some(line) = profile.frames[leaf as usize].line {
+        let leaf_fn = frame_fn[leaf];
+        functions[leaf_fn].self_weight += weight;
+        if let Some(line) = frame.line {
             let entry = lines.entry((leaf_fn, line)).or_insert_with(|| LineStats {
                 function: leaf_fn,
                 line,
-                code: profile.frames[leaf as usize].code.clone(),
+                code: frame.code.clone(),
                 self_weight: 0,
                 native_weight: 0.0,
             });
-            entry.self_weight += stack.weight;
-            entry.native_weight += native;
+            entry.self_weight += weight;
+            entry.native_weight += weight as f64 * native.fraction;
         }
+        leaf_native.insert(id, native);
+    }
+    drop(leaf_weight);
+
+    // Inclusive and native weights, apart from the functions' records: the loop over every
+    // frame touches only these. A function counts once per stack (`seen` holds the last
+    // stack that counted it), whatever the recursion.
+    #[derive(Clone, Copy)]
+    struct Held {
+        seen: u32,
+        inclusive: u64,
+        native: f64,
+    }
+    let mut held = vec![
+        Held {
+            seen: u32::MAX,
+            inclusive: 0,
+            native: 0.0,
+        };
+        functions.len()
+    ];
+    // Native weight by function and reason, for the reasons each function shows.
+    let mut why: FxHashMap<(u32, u32), f64> = FxHashMap::default();
+    for (i, stack) in counted().enumerate() {
+        let Some(&leaf) = stack.frames.last() else {
+            continue;
+        };
+        let (fraction, reason) = leaf_facts[leaf as usize];
+        let native = stack.weight as f64 * fraction;
         for &frame in &stack.frames {
-            let f = frame_fn32[frame as usize] as usize;
-            if seen[f] != i as u32 {
-                seen[f] = i as u32;
-                inclusive[f] += stack.weight;
-                native_of[f] += native;
-                if let Some(r) = &reason {
-                    *why[f].entry(r.clone()).or_default() += native;
+            let f = frame_fn32[frame as usize];
+            let h = &mut held[f as usize];
+            if h.seen != i as u32 {
+                h.seen = i as u32;
+                h.inclusive += stack.weight;
+                h.native += native;
+                if reason != NO_REASON {
+                    *why.entry((f, reason)).or_default() += native;
                 }
             }
         }
     }
-    for (f, (w, n)) in functions
-        .iter_mut()
-        .zip(inclusive.into_iter().zip(native_of))
-    {
-        f.inclusive_weight = w;
-        f.native_weight = n;
+    drop(leaf_facts);
+    for (f, h) in functions.iter_mut().zip(held) {
+        f.inclusive_weight = h.inclusive;
+        f.native_weight = h.native;
     }
-    for (f, reasons) in functions.iter_mut().zip(why) {
-        let mut reasons: Vec<(String, f64)> = reasons.into_iter().collect();
-        reasons.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-        f.native_evidence = reasons.into_iter().take(3).map(|(r, _)| r).collect();
+    let mut by_function: Vec<(u32, f64, &str)> = why
+        .into_iter()
+        .map(|((f, r), w)| (f, w, reasons[r as usize].as_str()))
+        .collect();
+    by_function.sort_by(|a, b| a.0.cmp(&b.0).then(b.1.total_cmp(&a.1)).then(a.2.cmp(b.2)));
+    for group in by_function.chunk_by(|a, b| a.0 == b.0) {
+        functions[group[0].0 as usize].native_evidence = group
+            .iter()
+            .take(3)
+            .map(|(_, _, r)| (*r).to_owned())
+            .collect();
     }
     attach_probe_counts(profile, functions);
 
@@ -390,225 +432,16 @@ fn analyze_with(
         .into_iter()
         .map(|(frame, n)| (frame, n.fraction))
         .collect();
-    Renumbered {
-        analysis: Analysis {
-            total_weight: total,
-            functions: sorted,
-            lines,
-            calls: CallIndex::default(),
-            gc_weight,
-            native_pass_samples,
-            frame_function,
-            leaf_native,
-            leaf_native_variance,
-        },
-        renumbered: new_index,
+    Analysis {
+        total_weight: total,
+        functions: sorted,
+        lines,
+        gc_weight,
+        native_pass_samples,
+        frame_function,
+        leaf_native,
+        leaf_native_variance,
     }
-}
-
-/// Caller-callee pairs by callee: for each callee, its callers ascending, each as a varint of
-/// the gap from the one before, then its weight as a varint. A fleet profile of random paths
-/// has as many distinct pairs as frames; so stored, a pair costs a few bytes.
-#[derive(Debug, Clone, Default)]
-struct CallIndex {
-    /// Where each callee's pairs start in `bytes`; one more entry than functions.
-    starts: Vec<usize>,
-    bytes: Vec<u8>,
-    /// The functions are numbered as before the analysis sorted them: for each function of
-    /// the analysis, its number here, and back (`u32::MAX` for one not in the analysis).
-    to_old: Vec<u32>,
-    to_new: Vec<u32>,
-}
-
-/// Distinct pairs gathered in one hash map before the pairs are gathered by ranges of callees
-/// instead, and pair sightings sorted at once in each range: about 50 MB either way.
-const PAIRS_AT_ONCE: usize = 2_000_000;
-const SIGHTINGS_AT_ONCE: usize = 3_000_000;
-
-impl CallIndex {
-    /// Each stack's caller-callee pairs (consecutive frames of two functions, counted once per
-    /// stack even when recursion repeats them), weighted, of the stacks `include_idle` counts.
-    fn build(profile: &Profile, include_idle: bool, frame_fn: &[u32], n: usize) -> CallIndex {
-        let counted = || {
-            profile
-                .stacks
-                .iter()
-                .filter(move |s| include_idle || !s.idle)
-        };
-        let mut pairs: Vec<u64> = Vec::new();
-        // The pairs of one stack, with callees in `lo..hi`, as `callee << 32 | caller`.
-        let stack_pairs = |frames: &[FrameId], lo: u32, hi: u32, pairs: &mut Vec<u64>| {
-            pairs.clear();
-            let mut previous: Option<u32> = None;
-            for &frame in frames {
-                let f = frame_fn[frame as usize];
-                if let Some(caller) = previous.filter(|&c| c != f && c != u32::MAX) {
-                    if (lo..hi).contains(&f) && f != u32::MAX {
-                        pairs.push(u64::from(f) << 32 | u64::from(caller));
-                    }
-                }
-                previous = Some(f);
-            }
-            pairs.sort_unstable();
-            pairs.dedup();
-        };
-        let mut out = CallIndex {
-            starts: Vec::with_capacity(n + 1),
-            bytes: Vec::new(),
-            to_old: Vec::new(),
-            to_new: Vec::new(),
-        };
-        // Most profiles have few distinct pairs: one pass, one map.
-        let mut map: FxHashMap<u64, u64> = FxHashMap::default();
-        let mut fits = true;
-        for s in counted() {
-            stack_pairs(&s.frames, 0, u32::MAX, &mut pairs);
-            for &p in &pairs {
-                *map.entry(p).or_default() += s.weight;
-            }
-            if map.len() > PAIRS_AT_ONCE {
-                fits = false;
-                break;
-            }
-        }
-        if fits {
-            let mut all: Vec<(u64, u64)> = map.into_iter().collect();
-            drop(pairs);
-            all.sort_unstable();
-            out.append(&all, n as u32);
-            out.finish(n);
-            return out;
-        }
-        drop(map);
-        // Many: sightings by callee, then ranges of callees of about SIGHTINGS_AT_ONCE
-        // sightings each, every range a pass over the stacks, sorted and added up.
-        let mut sightings = vec![0u64; n];
-        for s in counted() {
-            stack_pairs(&s.frames, 0, u32::MAX, &mut pairs);
-            for &p in &pairs {
-                sightings[(p >> 32) as usize] += 1;
-            }
-        }
-        let mut lo = 0u32;
-        while (lo as usize) < n {
-            let mut hi = lo;
-            let mut seen = 0u64;
-            while (hi as usize) < n
-                && (hi == lo || seen + sightings[hi as usize] <= SIGHTINGS_AT_ONCE as u64)
-            {
-                seen += sightings[hi as usize];
-                hi += 1;
-            }
-            let mut range: Vec<(u64, u64)> = Vec::with_capacity(seen as usize);
-            for s in counted() {
-                stack_pairs(&s.frames, lo, hi, &mut pairs);
-                range.extend(pairs.iter().map(|&p| (p, s.weight)));
-            }
-            range.sort_unstable_by_key(|&(p, _)| p);
-            let mut summed: Vec<(u64, u64)> = Vec::with_capacity(range.len());
-            for (p, w) in range {
-                match summed.last_mut() {
-                    Some(last) if last.0 == p => last.1 += w,
-                    _ => summed.push((p, w)),
-                }
-            }
-            out.append(&summed, hi);
-            lo = hi;
-        }
-        out.finish(n);
-        out
-    }
-
-    /// Adds pairs sorted by callee then caller, all of callees below `upto`, starting the
-    /// lists of the callees up to it.
-    fn append(&mut self, pairs: &[(u64, u64)], upto: u32) {
-        let mut last_caller = 0u32;
-        for &(p, w) in pairs {
-            let (callee, caller) = ((p >> 32) as u32, p as u32);
-            while self.starts.len() <= callee as usize {
-                self.starts.push(self.bytes.len());
-                last_caller = 0;
-            }
-            put_varint(&mut self.bytes, u64::from(caller - last_caller));
-            put_varint(&mut self.bytes, w);
-            last_caller = caller;
-        }
-        while self.starts.len() < upto as usize {
-            self.starts.push(self.bytes.len());
-        }
-    }
-
-    fn finish(&mut self, n: usize) {
-        while self.starts.len() < n {
-            self.starts.push(self.bytes.len());
-        }
-        self.starts.push(self.bytes.len());
-        self.bytes.shrink_to_fit();
-    }
-
-    /// Takes the analysis' numbering of functions, `renumbered[old]` for each.
-    fn renumber(&mut self, renumbered: &[usize]) {
-        self.to_new = renumbered
-            .iter()
-            .map(|&i| u32::try_from(i).unwrap_or(u32::MAX))
-            .collect();
-        let n = renumbered.iter().filter(|&&i| i != usize::MAX).count();
-        self.to_old = vec![u32::MAX; n];
-        for (old, &new) in renumbered.iter().enumerate() {
-            if new != usize::MAX {
-                self.to_old[new] = old as u32;
-            }
-        }
-    }
-
-    /// The callers of `callee` (numbered as in the analysis).
-    fn of_callee(&self, callee: usize) -> impl Iterator<Item = CallEdge> + '_ {
-        let old = self.to_old.get(callee).map_or(usize::MAX, |&o| o as usize);
-        let bytes = match (self.starts.get(old), self.starts.get(old.wrapping_add(1))) {
-            (Some(&a), Some(&b)) => &self.bytes[a..b],
-            _ => &[],
-        };
-        let mut at = 0;
-        let mut caller = 0u64;
-        std::iter::from_fn(move || {
-            if at >= bytes.len() {
-                return None;
-            }
-            caller += get_varint(bytes, &mut at);
-            let weight = get_varint(bytes, &mut at);
-            Some(CallEdge {
-                caller: self
-                    .to_new
-                    .get(caller as usize)
-                    .map_or(usize::MAX, |&c| c as usize),
-                callee,
-                weight,
-            })
-        })
-        .filter(|e| e.caller != u32::MAX as usize && e.caller != usize::MAX)
-    }
-}
-
-fn put_varint(out: &mut Vec<u8>, mut v: u64) {
-    while v >= 0x80 {
-        out.push((v as u8) | 0x80);
-        v >>= 7;
-    }
-    out.push(v as u8);
-}
-
-fn get_varint(bytes: &[u8], at: &mut usize) -> u64 {
-    let mut v = 0u64;
-    let mut shift = 0;
-    while let Some(&b) = bytes.get(*at) {
-        *at += 1;
-        v |= u64::from(b & 0x7f) << shift;
-        if b < 0x80 {
-            break;
-        }
-        shift += 7;
-    }
-    v
 }
 
 /// Maps every frame to its function, creating the function entries.
@@ -1181,8 +1014,9 @@ mod tests {
         assert!(a.find("scan").unwrap().native_evidence[0].contains("findall"));
         assert_eq!(a.native_pass_samples, 8);
         let main_i = a.functions.iter().position(|f| f.name == "main").unwrap();
-        assert_eq!(a.callees(main_i).len(), 4);
-        assert!(a.callees(main_i).iter().all(|e| e.weight == 4));
+        let callees = a.call_edges(&p, false, |caller, _| caller == main_i);
+        assert_eq!(callees.len(), 4);
+        assert!(callees.iter().all(|e| e.weight == 4));
         let hot_line = a.lines.iter().find(|l| l.line == 9).unwrap();
         assert_eq!((hot_line.self_weight, hot_line.native_weight), (4, 4.0));
         // Only the pass's ratio is uncertain: 4 of its 8 samples of `mixed`'s line in C,

@@ -343,15 +343,11 @@ impl Model<'_> {
 
     /// The heaviest caller of `f` that could be a boundary.
     fn heaviest_caller(&self, f: usize, chain: &[usize]) -> Option<usize> {
-        self.analysis
-            .callers(f)
-            .into_iter()
-            .map(|e| e.caller)
-            .find(|&c| {
-                self.index.origins[c] == Origin::Program
-                    && !self.index.is_module_body(c)
-                    && !chain.contains(&c)
-            })
+        self.index.callers(f).iter().map(|e| e.caller).find(|&c| {
+            self.index.origins[c] == Origin::Program
+                && !self.index.is_module_body(c)
+                && !chain.contains(&c)
+        })
     }
 }
 

@@ -140,7 +140,7 @@ impl Model<'_> {
 
     /// Whether only module-level code (or nothing the program owns) calls `f`.
     fn is_entry_point(&self, f: usize) -> bool {
-        self.analysis.callers(f).iter().all(|e| {
+        self.index.callers(f).iter().all(|e| {
             self.index.origins[e.caller] != Origin::Program || self.index.is_module_body(e.caller)
         })
     }

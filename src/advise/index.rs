@@ -14,7 +14,7 @@ use std::rc::Rc;
 
 use rustc_hash::FxHashMap;
 
-use crate::analyze::{Analysis, FunctionStats};
+use crate::analyze::{Analysis, CallEdge, FunctionStats};
 use crate::profile::{FrameId, FrameKind, Profile};
 use crate::python::paths::{self, PathOrigin};
 
@@ -184,6 +184,8 @@ struct Shared {
     /// weight they share is counted a word at a time.
     planes: Vec<Vec<u64>>,
     run_samples: u64,
+    /// Callers of the functions asked about, as [`StackIndex::callers`] gives them.
+    callers: RefCell<FxHashMap<usize, Rc<[CallEdge]>>>,
 }
 
 /// Bitsets of the stacks holding the functions most asked about: whether a stack holds a
@@ -193,6 +195,10 @@ struct Bitsets {
     sets: HashMap<usize, Vec<u64>>,
     words: usize,
 }
+
+/// A function held by at least one stack in this many is a wide one: its callers are found
+/// with those of every other wide function, in one pass over all stacks.
+const WIDE_SHARE: usize = 64;
 
 /// Words of bitsets kept at once: 16 MiB of them, a hundred functions of a million stacks.
 const BITSET_WORDS: usize = 1 << 21;
@@ -301,6 +307,7 @@ impl<'a> StackIndex<'a> {
                 module_body,
                 planes,
                 run_samples: busiest,
+                callers: Default::default(),
             }),
             origins,
             run_samples: busiest,
@@ -445,6 +452,90 @@ impl<'a> StackIndex<'a> {
             threads,
             waiting: waiting as f64 / all,
         })
+    }
+
+    /// The callers of `f`, heaviest first (then by caller): the functions of the frames right
+    /// above `f`'s frames in the stacks holding it (those waiting for the GIL included), each
+    /// counted once per stack even when recursion repeats it. Kept once found: the boundary
+    /// search climbs the same callers from several hot functions.
+    ///
+    /// A function on few stacks is answered from those stacks alone. The first question about
+    /// one on many (at least one stack in [`WIDE_SHARE`]) answers for every such function in
+    /// one pass over all stacks: in a deep profile, most of the chain the search climbs is on
+    /// most stacks.
+    pub(super) fn callers(&self, f: usize) -> Rc<[CallEdge]> {
+        let shared = &self.shared;
+        if let Some(known) = shared.callers.borrow().get(&f) {
+            return Rc::clone(known);
+        }
+        let wide = |g: usize| shared.holding.counts[g] as usize * WIDE_SHARE >= shared.stacks.len();
+        let found = if wide(f) {
+            let wide: Vec<bool> = (0..shared.holding.counts.len()).map(wide).collect();
+            let stacks = shared.stacks.iter().chain(&shared.gil_waits);
+            let found = self.callers_in(stacks, |g| wide[g as usize]);
+            // Wide functions no stack calls have no callers: known too.
+            let mut callers = shared.callers.borrow_mut();
+            for (g, _) in wide.iter().enumerate().filter(|(_, &w)| w) {
+                callers.entry(g).or_insert_with(|| Rc::from(Vec::new()));
+            }
+            found
+        } else {
+            let stacks = self.holding(f).chain(&shared.gil_waits);
+            self.callers_in(stacks, |g| g as usize == f)
+        };
+        let mut callers = shared.callers.borrow_mut();
+        for (callee, edges) in found {
+            callers.insert(callee, edges);
+        }
+        callers
+            .get(&f)
+            .map_or_else(|| Rc::from(Vec::new()), Rc::clone)
+    }
+
+    /// The callers, as [`StackIndex::callers`] gives them, of each function `callee` takes, in
+    /// `stacks`.
+    fn callers_in<'s>(
+        &self,
+        stacks: impl Iterator<Item = &'s StackFacts>,
+        callee: impl Fn(u32) -> bool,
+    ) -> Vec<(usize, Rc<[CallEdge]>)> {
+        let frame_fn = &self.shared.frame_fn;
+        let mut weights: FxHashMap<(u32, u32), u64> = FxHashMap::default();
+        let mut pairs: Vec<(u32, u32)> = Vec::new();
+        for s in stacks {
+            pairs.clear();
+            let mut previous = u32::MAX;
+            for &frame in &self.profile.stacks[s.stack as usize].frames {
+                let g = frame_fn[frame as usize];
+                if previous != u32::MAX && previous != g && g != u32::MAX && callee(g) {
+                    pairs.push((g, previous));
+                }
+                previous = g;
+            }
+            pairs.sort_unstable();
+            pairs.dedup();
+            for &pair in &pairs {
+                *weights.entry(pair).or_default() += s.weight;
+            }
+        }
+        let mut edges: Vec<CallEdge> = weights
+            .into_iter()
+            .map(|((callee, caller), weight)| CallEdge {
+                caller: caller as usize,
+                callee: callee as usize,
+                weight,
+            })
+            .collect();
+        edges.sort_by(|a, b| {
+            a.callee
+                .cmp(&b.callee)
+                .then(b.weight.cmp(&a.weight))
+                .then(a.caller.cmp(&b.caller))
+        });
+        edges
+            .chunk_by(|a, b| a.callee == b.callee)
+            .map(|group| (group[0].callee, Rc::from(group)))
+            .collect()
     }
 
     /// How many threads ran `f`.

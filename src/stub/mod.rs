@@ -275,7 +275,7 @@ fn describe(
             }
             acc
         });
-    let callees = callees_in_file(analysis, stats)
+    let callees = callees_in_file(profile, analysis, stats)
         .into_iter()
         .filter_map(|c| module.find(&c.name, c.first_line).cloned())
         .collect();
@@ -295,7 +295,11 @@ fn describe(
 }
 
 /// The functions of the same file under `stats` in the sampled call tree, nearest first.
-fn callees_in_file<'a>(analysis: &'a Analysis, stats: &FunctionStats) -> Vec<&'a FunctionStats> {
+fn callees_in_file<'a>(
+    profile: &Profile,
+    analysis: &'a Analysis,
+    stats: &FunctionStats,
+) -> Vec<&'a FunctionStats> {
     let Some(start) = analysis
         .functions
         .iter()
@@ -303,12 +307,17 @@ fn callees_in_file<'a>(analysis: &'a Analysis, stats: &FunctionStats) -> Vec<&'a
     else {
         return Vec::new();
     };
+    // The calls within the file, gathered in one pass, heaviest first.
+    let in_file = |f: usize| analysis.functions[f].file == stats.file;
+    let edges = analysis.call_edges(profile, false, |caller, callee| {
+        in_file(caller) && in_file(callee)
+    });
     let mut seen = vec![start];
     let mut next = 0;
     while next < seen.len() && seen.len() <= 32 {
-        for edge in analysis.callees(seen[next]) {
-            let callee = &analysis.functions[edge.callee];
-            if callee.file == stats.file && !seen.contains(&edge.callee) {
+        let from = seen[next];
+        for edge in edges.iter().filter(|e| e.caller == from) {
+            if !seen.contains(&edge.callee) {
                 seen.push(edge.callee);
             }
         }
