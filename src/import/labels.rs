@@ -2,18 +2,21 @@
 //!
 //! A fleet's file names hundreds of thousands of distinct frames, far more than the cache
 //! holds, and every frame of every line is looked up. Looked up one after the other, each
-//! lookup reads a slot, then a label, from anywhere in memory, and the processor mostly waits
-//! on those reads (a hash map of boxed strings took about 190 ns a frame on a file of a
-//! million stacks and 400,000 labels). So the frames of many lines are looked up together
-//! ([`LabelFrames::intern_batch`]), a step at a time for all of them: hash every label, read
-//! every slot, read every candidate's record, compare. The reads of one step do not depend
-//! on one another, so they overlap. What no slot held (a label seen for the first time) is
-//! then looked up and added one by one, in the file's order, so that frames are numbered in
-//! the order they first appear.
+//! lookup reads a slot from anywhere in memory, and the processor mostly waits on that read
+//! (a hash map of boxed strings took about 190 ns a frame on a file of a million stacks and
+//! 400,000 labels). So the frames of many lines are looked up together
+//! ([`LabelFrames::intern_batch`]), a step at a time for all of them: hash every label, then
+//! read every slot. The reads of one step do not depend on one another, so they overlap. What
+//! no slot held (a label seen for the first time) is then looked up and added one by one, in
+//! the file's order, so that frames are numbered in the order they first appear.
 //!
-//! The labels are kept in one buffer of 8-byte words, each as a record: its length and its
-//! frame in one word, then its bytes, zero-padded. A slot holds the high half of its label's
-//! hash beside where the label's record starts.
+//! A label is known by a 96-bit fingerprint, two hashes with keys drawn for each process,
+//! held in its slot beside its frame: a lookup reads one slot and never the label's bytes (a
+//! comparison with a copy of each label kept for it was half the time of a fleet file's
+//! import: that copy is anywhere in memory too). Two of a million distinct labels share a
+//! fingerprint with a probability of about 10^-17. Only labels of the same file are compared,
+//! and the file names every frame it wants: a label made to collide with another of the same
+//! file could only show that other label, which the file could as well have written.
 
 use std::hash::BuildHasher;
 
@@ -22,44 +25,37 @@ use crate::profile::{FrameId, ProfileBuilder};
 
 #[derive(Debug)]
 pub struct LabelFrames {
-    /// Records of 8-byte words: length (low 32 bits) and frame (high 32 bits), then the bytes.
-    records: Vec<u64>,
-    /// 0 when empty, else the hash's high 32 bits above 1 + the record's first word.
-    slots: Vec<u64>,
+    /// Open addressing by the first hash: that hash, then the high half of the second above
+    /// 1 + the frame (0 when empty).
+    slots: Vec<[u64; 2]>,
     /// Labels interned, at most half the slots.
     len: usize,
-    hasher: foldhash::fast::FixedState,
+    hashers: [foldhash::fast::RandomState; 2],
     /// Scratch of a batch, kept from batch to batch.
-    hashes: Vec<u64>,
-    found: Vec<u32>,
+    hashes: Vec<(u64, u64)>,
 }
 
 impl Default for LabelFrames {
     fn default() -> LabelFrames {
         LabelFrames {
-            records: Vec::new(),
-            slots: vec![0; 1 << 12],
+            slots: vec![[0; 2]; 1 << 12],
             len: 0,
-            hasher: foldhash::fast::FixedState::default(),
+            hashers: Default::default(),
             hashes: Vec::new(),
-            found: Vec::new(),
         }
     }
 }
 
-/// The most words the records may take (32 GiB): a slot holds a word index in 32 bits.
-const MAX_RECORD_WORDS: usize = u32::MAX as usize - 1;
-
 /// Frames whose lookups go step by step together: enough for their reads to overlap, few
-/// enough for what they read to stay in the cache until compared.
+/// enough for what they read to stay in the cache until used.
 const CHUNK: usize = 2048;
 
-/// `found` for a frame whose label no slot held.
-const NOT_FOUND: u32 = u32::MAX;
+/// The most labels: a slot holds its frame in 32 bits.
+const MAX_LABELS: usize = u32::MAX as usize - 1;
 
 /// Why a label cannot be added.
 pub const TOO_MANY_LABELS: &str =
-    "the frames' names take more than 32 GiB: not a profile port-advisor can hold";
+    "the frames have more than 4 billion distinct names: not a profile port-advisor can hold";
 
 impl LabelFrames {
     /// The frame of one label.
@@ -70,7 +66,10 @@ impl LabelFrames {
     ) -> Result<FrameId, &'static str> {
         let hash = self.hash(label);
         self.grow_for(1);
-        self.lookup_or_add(builder, label, hash)
+        match self.find(hash) {
+            Some(frame) => Ok(frame),
+            None => self.add(builder, label, hash),
+        }
     }
 
     /// The frame of `text[at..at + len]` for each span, in order, into `out`: the same frames
@@ -87,61 +86,38 @@ impl LabelFrames {
             &text[at as usize..(at + len) as usize]
         };
         let mut hashes = std::mem::take(&mut self.hashes);
-        let mut found = std::mem::take(&mut self.found);
         out.clear();
-        out.resize(spans.len(), 0);
+        out.resize(spans.len(), NOT_FOUND);
         for start in (0..spans.len()).step_by(CHUNK) {
             let chunk = start..(start + CHUNK).min(spans.len());
             // Grown before the chunk, not during it: the slots read for it stay where they are.
             self.grow_for(chunk.len());
             hashes.clear();
             hashes.extend(chunk.clone().map(|i| self.hash(label(i))));
-            // Each step reads from memory for every frame before the next step uses what it
-            // read: the reads of a step do not wait on one another.
-            let mask = self.slots.len() - 1;
-            found.clear();
-            found.extend(hashes.iter().map(|&h| {
-                let mut s = h as usize & mask;
-                loop {
-                    let slot = self.slots[s];
-                    if slot == 0 {
-                        break NOT_FOUND;
-                    }
-                    if slot >> 32 == h >> 32 {
-                        break slot as u32 - 1;
-                    }
-                    s = (s + 1) & mask;
-                }
-            }));
-            let heads = found
-                .iter()
-                .filter(|&&w| w != NOT_FOUND)
-                .map(|&w| self.records[w as usize])
-                .fold(0u64, u64::wrapping_add);
-            std::hint::black_box(heads);
-            for (k, word) in found.iter_mut().enumerate() {
-                if *word != NOT_FOUND {
-                    match self.frame_at(*word as usize, label(start + k)) {
-                        Some(frame) => out[start + k] = frame,
-                        None => *word = NOT_FOUND,
-                    }
+            // Every slot read before any is used: the reads do not wait on one another.
+            for (k, &hash) in hashes.iter().enumerate() {
+                if let Some(frame) = self.find(hash) {
+                    out[start + k] = frame;
                 }
             }
-            // New labels, and the rare slot whose hash half matched another label's: looked
-            // up whole, in order.
-            for (k, &word) in found.iter().enumerate() {
-                if word == NOT_FOUND {
-                    out[start + k] = self.lookup_or_add(builder, label(start + k), hashes[k])?;
+            // New labels: added in order (a label new twice in the chunk is found the second
+            // time).
+            for (k, &hash) in hashes.iter().enumerate() {
+                if out[start + k] == NOT_FOUND {
+                    out[start + k] = match self.find(hash) {
+                        Some(frame) => frame,
+                        None => self.add(builder, label(start + k), hash)?,
+                    };
                 }
             }
         }
         self.hashes = hashes;
-        self.found = found;
         Ok(())
     }
 
-    fn hash(&self, label: &str) -> u64 {
-        self.hasher.hash_one(label.as_bytes())
+    fn hash(&self, label: &str) -> (u64, u64) {
+        let [a, b] = &self.hashers;
+        (a.hash_one(label.as_bytes()), b.hash_one(label.as_bytes()))
     }
 
     /// Room for `more` labels with the slots at most half full.
@@ -151,99 +127,60 @@ impl LabelFrames {
         }
     }
 
-    /// The frame of `label`, added when new: a lookup that compares every candidate.
-    fn lookup_or_add(
-        &mut self,
-        builder: &mut ProfileBuilder,
-        label: &str,
-        hash: u64,
-    ) -> Result<FrameId, &'static str> {
+    /// The frame of the label with these hashes, when interned.
+    fn find(&self, (first, second): (u64, u64)) -> Option<FrameId> {
         let mask = self.slots.len() - 1;
-        let mut s = hash as usize & mask;
+        let mut s = first as usize & mask;
         loop {
-            let slot = self.slots[s];
-            if slot == 0 {
-                return self.add(builder, label, hash, s);
+            let [hash, rest] = self.slots[s];
+            if rest == 0 {
+                return None;
             }
-            if slot >> 32 == hash >> 32 {
-                if let Some(frame) = self.frame_at((slot as u32 - 1) as usize, label) {
-                    return Ok(frame);
-                }
+            if hash == first && rest >> 32 == second >> 32 {
+                return Some(rest as u32 - 1);
             }
             s = (s + 1) & mask;
         }
     }
 
-    /// The frame of the record at `word` when its label is `label`.
-    fn frame_at(&self, word: usize, label: &str) -> Option<FrameId> {
-        let head = self.records[word];
-        let len = (head & 0xffff_ffff) as usize;
-        if len != label.len() {
-            return None;
-        }
-        let words = &self.records[word + 1..word + 1 + len.div_ceil(8)];
-        let same = label
-            .as_bytes()
-            .chunks(8)
-            .zip(words)
-            .all(|(chunk, &w)| word_of(chunk) == w);
-        same.then_some((head >> 32) as FrameId)
-    }
-
+    /// Adds a label `find` did not find.
     fn add(
         &mut self,
         builder: &mut ProfileBuilder,
         label: &str,
-        hash: u64,
-        slot: usize,
+        (first, second): (u64, u64),
     ) -> Result<FrameId, &'static str> {
-        let word = self.records.len();
-        if word + 1 + label.len().div_ceil(8) > MAX_RECORD_WORDS {
+        if self.len >= MAX_LABELS {
             return Err(TOO_MANY_LABELS);
         }
         let frame = builder.intern_frame(frame_from_label(label));
-        self.records
-            .push(label.len() as u64 | u64::from(frame) << 32);
-        self.records.extend(label.as_bytes().chunks(8).map(word_of));
-        self.slots[slot] = (hash >> 32) << 32 | (word as u64 + 1);
+        let mask = self.slots.len() - 1;
+        let mut s = first as usize & mask;
+        while self.slots[s][1] != 0 {
+            s = (s + 1) & mask;
+        }
+        self.slots[s] = [first, (second >> 32) << 32 | (u64::from(frame) + 1)];
         self.len += 1;
         Ok(frame)
     }
 
-    /// Twice the slots, every label placed again by its hash.
+    /// Twice the slots, every label placed again by its first hash.
     fn grow(&mut self) {
-        let mut slots = vec![0u64; self.slots.len() * 2];
+        let mut slots = vec![[0u64; 2]; self.slots.len() * 2];
         let mask = slots.len() - 1;
-        let mut word = 0;
-        let mut bytes = Vec::new();
-        while word < self.records.len() {
-            let len = (self.records[word] & 0xffff_ffff) as usize;
-            bytes.clear();
-            bytes.extend(
-                self.records[word + 1..word + 1 + len.div_ceil(8)]
-                    .iter()
-                    .flat_map(|w| w.to_le_bytes())
-                    .take(len),
-            );
-            let hash = self.hasher.hash_one(&bytes[..]);
-            let mut s = hash as usize & mask;
-            while slots[s] != 0 {
+        for &slot in self.slots.iter().filter(|s| s[1] != 0) {
+            let mut s = slot[0] as usize & mask;
+            while slots[s][1] != 0 {
                 s = (s + 1) & mask;
             }
-            slots[s] = (hash >> 32) << 32 | (word as u64 + 1);
-            word += 1 + len.div_ceil(8);
+            slots[s] = slot;
         }
         self.slots = slots;
     }
 }
 
-/// Up to 8 bytes as a little-endian word, zero-padded.
-fn word_of(chunk: &[u8]) -> u64 {
-    match <[u8; 8]>::try_from(chunk) {
-        Ok(full) => u64::from_le_bytes(full),
-        Err(_) => chunk.iter().rev().fold(0, |w, &b| w << 8 | u64::from(b)),
-    }
-}
+/// `out` for a frame no slot held yet.
+const NOT_FOUND: FrameId = FrameId::MAX;
 
 #[cfg(test)]
 mod tests {
@@ -303,33 +240,49 @@ mod tests {
     }
 
     #[test]
-    fn a_slot_whose_hash_half_matches_is_not_trusted_without_its_label() {
+    fn a_slot_whose_first_hash_matches_is_not_trusted_without_the_second() {
         let mut frames = LabelFrames::default();
         let mut builder = ProfileBuilder::default();
         let other = frames.intern(&mut builder, "other (x.py:1)").unwrap();
-        // A record of another label planted where `wanted` would be, with its hash half.
+        // A slot of `other` planted where `wanted` would be, with its first hash.
         let wanted = "wanted (x.py:2)";
-        let hash = frames.hash(wanted);
-        let word = frames.records.len();
-        frames.records.push(3 | u64::from(other) << 32);
-        frames.records.push(word_of(b"zzz"));
+        let (first, second) = frames.hash(wanted);
         let mask = frames.slots.len() - 1;
-        let mut s = hash as usize & mask;
-        while frames.slots[s] != 0 {
+        let mut s = first as usize & mask;
+        while frames.slots[s][1] != 0 {
             s = (s + 1) & mask;
         }
-        frames.slots[s] = (hash >> 32) << 32 | (word as u64 + 1);
+        let wrong = !second & 0xffff_ffff_0000_0000;
+        frames.slots[s] = [first, wrong | (u64::from(other) + 1)];
         frames.len += 1;
-        let mut first = Vec::new();
+        let mut found = Vec::new();
         frames
-            .intern_batch(&mut builder, wanted, &[(0, 15)], &mut first)
+            .intern_batch(&mut builder, wanted, &[(0, 15)], &mut found)
             .unwrap();
         let mut again = Vec::new();
         frames
             .intern_batch(&mut builder, wanted, &[(0, 15)], &mut again)
             .unwrap();
-        assert_ne!(first[0], other);
-        assert_eq!(first, again);
-        assert_eq!(frames.intern(&mut builder, wanted).unwrap(), first[0]);
+        assert_ne!(found[0], other);
+        assert_eq!(found, again);
+        assert_eq!(frames.intern(&mut builder, wanted).unwrap(), found[0]);
+    }
+
+    #[test]
+    fn labels_that_differ_in_one_byte_are_different_frames() {
+        let mut frames = LabelFrames::default();
+        let mut builder = ProfileBuilder::default();
+        let all: Vec<String> = (0..50_000).map(|i| format!("f (m.py:{i})")).collect();
+        let ids: Vec<FrameId> = all
+            .iter()
+            .map(|l| frames.intern(&mut builder, l).unwrap())
+            .collect();
+        let distinct: std::collections::HashSet<&FrameId> = ids.iter().collect();
+        assert_eq!(distinct.len(), all.len());
+        let again: Vec<FrameId> = all
+            .iter()
+            .map(|l| frames.intern(&mut builder, l).unwrap())
+            .collect();
+        assert_eq!(ids, again);
     }
 }
