@@ -133,8 +133,9 @@ pub struct Analysis {
     /// For each frame of the profile, its function (an index into `functions`), or `None` for
     /// frames of functions without counted samples.
     pub frame_function: Vec<Option<usize>>,
-    /// For each frame seen as the innermost one, the native fraction of its self time.
-    pub leaf_native: FxHashMap<FrameId, f64>,
+    /// For each frame, the native fraction of its self time as the innermost one (0 for
+    /// frames never innermost): read through [`Analysis::leaf_native`].
+    leaf_native: Vec<f64>,
     /// For each innermost frame whose native fraction is the native pass's ratio, the
     /// binomial variance of that ratio, p(1-p)/n over the pass's n samples of the line.
     pub leaf_native_variance: FxHashMap<FrameId, f64>,
@@ -167,9 +168,7 @@ impl Analysis {
             let native = stack
                 .frames
                 .last()
-                .and_then(|leaf| self.leaf_native.get(leaf))
-                .copied()
-                .unwrap_or(0.0);
+                .map_or(0.0, |&leaf| self.leaf_native(leaf));
             let entry = lines.entry(line).or_insert(LineTime {
                 line,
                 weight: 0,
@@ -179,6 +178,12 @@ impl Analysis {
             entry.native_weight += native * stack.weight as f64;
         }
         lines.into_values().collect()
+    }
+
+    /// The native fraction of `frame`'s self time as the innermost frame (0 for a frame never
+    /// innermost).
+    pub fn leaf_native(&self, frame: FrameId) -> f64 {
+        self.leaf_native.get(frame as usize).copied().unwrap_or(0.0)
     }
 
     pub fn share(&self, weight: u64) -> f64 {
@@ -293,30 +298,37 @@ pub fn analyze(profile: &Profile, opts: &AnalyzeOptions) -> Analysis {
     // Per leaf frame: the native fraction of its self time, and why (an index into
     // `reasons`, or `NO_REASON`).
     const NO_REASON: u32 = u32::MAX;
-    let mut leaf_native: FxHashMap<FrameId, LeafNative> = FxHashMap::default();
+    let mut leaf_native_variance: FxHashMap<FrameId, f64> = FxHashMap::default();
     let mut reasons: Vec<String> = Vec::new();
     let mut reason_ids: HashMap<String, u32> = HashMap::new();
-    let mut leaf_facts = vec![(0f64, NO_REASON); profile.frames.len()];
+    let mut leaf_fraction = vec![0f64; profile.frames.len()];
+    let mut leaf_reason = vec![NO_REASON; profile.frames.len()];
     let mut gc_weight = 0.0;
     let mut lines: FxHashMap<(usize, u32), LineStats> = FxHashMap::default();
+    // Each leaf function's rule, looked up once for all its lines.
+    let mut function_native: Vec<Option<Option<String>>> = vec![None; functions.len()];
     for (leaf, &weight) in leaf_weight.iter().enumerate().filter(|(_, &w)| w > 0) {
         let frame = &profile.frames[leaf];
         let id = leaf as FrameId;
-        let native = native_fraction(frame, evidence.get(&id), &opts.rules);
+        let leaf_fn = frame_fn[leaf];
+        let function = function_native[leaf_fn]
+            .get_or_insert_with(|| native_function(frame, &opts.rules))
+            .as_ref();
+        let native = native_fraction(frame, function, evidence.get(&id), &opts.rules);
         let reason = native.reason.as_ref().map_or(NO_REASON, |r| {
             *reason_ids.entry(r.clone()).or_insert_with(|| {
                 reasons.push(r.clone());
                 (reasons.len() - 1) as u32
             })
         });
-        leaf_facts[leaf] = (native.fraction, reason);
+        leaf_fraction[leaf] = native.fraction;
+        leaf_reason[leaf] = reason;
         if let Some(ev) = evidence
             .get(&id)
             .filter(|e| e.total >= MIN_NATIVE_PASS_SAMPLES)
         {
             gc_weight += weight as f64 * ev.gc as f64 / ev.total as f64;
         }
-        let leaf_fn = frame_fn[leaf];
         functions[leaf_fn].self_weight += weight;
         if let Some(line) = frame.line {
             let entry = lines.entry((leaf_fn, line)).or_insert_with(|| LineStats {
@@ -329,7 +341,9 @@ pub fn analyze(profile: &Profile, opts: &AnalyzeOptions) -> Analysis {
             entry.self_weight += weight;
             entry.native_weight += weight as f64 * native.fraction;
         }
-        leaf_native.insert(id, native);
+        if native.variance > 0.0 {
+            leaf_native_variance.insert(id, native.variance);
+        }
     }
     drop(leaf_weight);
 
@@ -356,7 +370,7 @@ pub fn analyze(profile: &Profile, opts: &AnalyzeOptions) -> Analysis {
         let Some(&leaf) = stack.frames.last() else {
             continue;
         };
-        let (fraction, reason) = leaf_facts[leaf as usize];
+        let (fraction, reason) = (leaf_fraction[leaf as usize], leaf_reason[leaf as usize]);
         let native = stack.weight as f64 * fraction;
         for &frame in &stack.frames {
             let f = frame_fn32[frame as usize];
@@ -371,7 +385,7 @@ pub fn analyze(profile: &Profile, opts: &AnalyzeOptions) -> Analysis {
             }
         }
     }
-    drop(leaf_facts);
+    drop(leaf_reason);
     for (f, h) in functions.iter_mut().zip(held) {
         f.inclusive_weight = h.inclusive;
         f.native_weight = h.native;
@@ -405,7 +419,20 @@ pub fn analyze(profile: &Profile, opts: &AnalyzeOptions) -> Analysis {
     for (new, &old) in order.iter().enumerate() {
         new_index[old] = new;
     }
-    let sorted: Vec<FunctionStats> = order.iter().map(|&i| functions[i].clone()).collect();
+    // Moved out, not copied: a fleet profile has a hundred thousand functions.
+    let sorted: Vec<FunctionStats> = order
+        .iter()
+        .map(|&i| {
+            let stats = &mut functions[i];
+            FunctionStats {
+                name: std::mem::take(&mut stats.name),
+                module: stats.module.take(),
+                file: std::mem::take(&mut stats.file),
+                native_evidence: std::mem::take(&mut stats.native_evidence),
+                ..stats.clone()
+            }
+        })
+        .collect();
     let mut lines: Vec<LineStats> = lines
         .into_values()
         .map(|mut l| {
@@ -413,7 +440,8 @@ pub fn analyze(profile: &Profile, opts: &AnalyzeOptions) -> Analysis {
             l
         })
         .collect();
-    lines.sort_by(|a, b| {
+    // (function, line) is unique: an unstable sort gives one order.
+    lines.sort_unstable_by(|a, b| {
         b.self_weight
             .cmp(&a.self_weight)
             .then(a.function.cmp(&b.function))
@@ -423,15 +451,6 @@ pub fn analyze(profile: &Profile, opts: &AnalyzeOptions) -> Analysis {
         .iter()
         .map(|&f| Some(new_index[f]).filter(|&i| i != usize::MAX))
         .collect();
-    let leaf_native_variance = leaf_native
-        .iter()
-        .filter(|(_, n)| n.variance > 0.0)
-        .map(|(&frame, n)| (frame, n.variance))
-        .collect();
-    let leaf_native = leaf_native
-        .into_iter()
-        .map(|(frame, n)| (frame, n.fraction))
-        .collect();
     Analysis {
         total_weight: total,
         functions: sorted,
@@ -439,7 +458,7 @@ pub fn analyze(profile: &Profile, opts: &AnalyzeOptions) -> Analysis {
         gc_weight,
         native_pass_samples,
         frame_function,
-        leaf_native,
+        leaf_native: leaf_fraction,
         leaf_native_variance,
     }
 }
@@ -600,13 +619,27 @@ impl LeafNative {
     }
 }
 
-fn native_fraction(frame: &Frame, evidence: Option<&NativeEvidence>, rules: &Rules) -> LeafNative {
+/// Why all of a function's time is native, when it is: a native frame, or a function the
+/// rules know. The same for every frame of the function.
+fn native_function(frame: &Frame, rules: &Rules) -> Option<String> {
     if frame.kind == FrameKind::Native {
-        return LeafNative::known(format!("native frame {}", frame.name));
+        return Some(format!("native frame {}", frame.name));
     }
     let module = frame.module.as_deref().unwrap_or("");
-    if let Some(rule) = rules.native_function(module, frame.display_name()) {
-        return LeafNative::known(format!("{} (rules: {})", rule.what, rule.example));
+    let rule = rules.native_function(module, frame.display_name())?;
+    Some(format!("{} (rules: {})", rule.what, rule.example))
+}
+
+/// The native fraction of a leaf frame's self time, given what its function is
+/// ([`native_function`]).
+fn native_fraction(
+    frame: &Frame,
+    function: Option<&String>,
+    evidence: Option<&NativeEvidence>,
+    rules: &Rules,
+) -> LeafNative {
+    if let Some(reason) = function {
+        return LeafNative::known(reason.clone());
     }
     if let Some(rule) = frame
         .code

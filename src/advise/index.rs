@@ -92,13 +92,20 @@ pub(super) struct Region {
 
 /// For each function, the stacks holding it (indexes into [`Shared::stacks`], ascending),
 /// stored as LEB128 varints of the gaps between them: a function on most stacks of a deep
-/// profile costs about a byte a stack, not four.
+/// profile costs about a byte a stack, not four. Built in parts, each of a range of the stacks
+/// and on its own core, read one after the other.
 struct Postings {
+    parts: Vec<PostingPart>,
+    /// How many stacks hold each function.
+    counts: Vec<u32>,
+}
+
+/// The lists of a range of the stacks: each list's first stack as its index, the next ones as
+/// gaps.
+struct PostingPart {
     /// Where each function's list starts in `bytes`; one more entry than functions.
     starts: Vec<usize>,
     bytes: Vec<u8>,
-    /// How many stacks hold each function.
-    counts: Vec<u32>,
 }
 
 fn varint_len(mut v: u32) -> usize {
@@ -120,8 +127,10 @@ fn put_varint(out: &mut [u8], at: &mut usize, mut v: u32) {
     *at += 1;
 }
 
-/// The stack ids of one posting list, in order.
+/// The stack ids of one posting list, in order: its parts one after the other.
 struct PostingIter<'p> {
+    parts: std::slice::Iter<'p, PostingPart>,
+    f: usize,
     bytes: &'p [u8],
     at: usize,
     last: Option<u32>,
@@ -131,8 +140,14 @@ impl Iterator for PostingIter<'_> {
     type Item = u32;
 
     fn next(&mut self) -> Option<u32> {
-        if self.at >= self.bytes.len() {
-            return None;
+        while self.at >= self.bytes.len() {
+            let part = self.parts.next()?;
+            self.bytes = match (part.starts.get(self.f), part.starts.get(self.f + 1)) {
+                (Some(&a), Some(&b)) => &part.bytes[a..b],
+                _ => &[],
+            };
+            self.at = 0;
+            self.last = None;
         }
         let mut v: u32 = 0;
         let mut shift = 0;
@@ -156,12 +171,10 @@ impl Iterator for PostingIter<'_> {
 
 impl Postings {
     fn list(&self, f: usize) -> PostingIter<'_> {
-        let bytes = match (self.starts.get(f), self.starts.get(f + 1)) {
-            (Some(&a), Some(&b)) => &self.bytes[a..b],
-            _ => &[],
-        };
         PostingIter {
-            bytes,
+            parts: self.parts.iter(),
+            f,
+            bytes: &[],
             at: 0,
             last: None,
         }
@@ -259,11 +272,7 @@ impl<'a> StackIndex<'a> {
                 thread: stack.thread,
                 stack: i as u32,
                 leaf,
-                native: analysis
-                    .leaf_native
-                    .get(&leaf_frame)
-                    .copied()
-                    .unwrap_or(0.0),
+                native: analysis.leaf_native(leaf_frame),
             };
             if shared_gil && !stack.gil && facts.native < 0.5 {
                 gil_waits.push(facts);
@@ -694,14 +703,65 @@ impl<'a> StackIndex<'a> {
     }
 }
 
-/// The posting lists of `stacks` by function, and each function's held weight: two passes
-/// over the stacks' frames, one to size the lists and one to fill them.
+/// The stacks holding each function, and the weight of those stacks: two passes over the
+/// stacks' frames, one to size the lists and one to fill them. A profile of many stacks is
+/// cut in two ranges, indexed at once on two cores when there are.
 fn postings(
     profile: &Profile,
     frame_fn: &[u32],
     stacks: &[StackFacts],
     n: usize,
 ) -> (Postings, Vec<u64>) {
+    let two = stacks.len() >= PARALLEL_STACKS
+        && std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2);
+    let mid = if two { stacks.len() / 2 } else { stacks.len() };
+    let index = |range: std::ops::Range<usize>| posting_part(profile, frame_fn, stacks, range, n);
+    let parts = if two {
+        std::thread::scope(|scope| {
+            let second = std::thread::Builder::new()
+                .name("stack-index".into())
+                .spawn_scoped(scope, || index(mid..stacks.len()));
+            let first = index(0..mid);
+            match second {
+                Ok(second) => vec![
+                    first,
+                    second
+                        .join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+                ],
+                Err(_) => vec![first, index(mid..stacks.len())],
+            }
+        })
+    } else {
+        vec![index(0..stacks.len())]
+    };
+    let mut counts = vec![0u32; n];
+    let mut held_weight = vec![0u64; n];
+    let mut out = Vec::with_capacity(parts.len());
+    for (part, part_counts, part_weights) in parts {
+        for (c, p) in counts.iter_mut().zip(part_counts) {
+            *c += p;
+        }
+        for (w, p) in held_weight.iter_mut().zip(part_weights) {
+            *w += p;
+        }
+        out.push(part);
+    }
+    (Postings { parts: out, counts }, held_weight)
+}
+
+/// Stacks below which the stack index is built on one core.
+const PARALLEL_STACKS: usize = 50_000;
+
+/// The lists of the stacks in `range`, with how many of them hold each function and their
+/// weight.
+fn posting_part(
+    profile: &Profile,
+    frame_fn: &[u32],
+    stacks: &[StackFacts],
+    range: std::ops::Range<usize>,
+    n: usize,
+) -> (PostingPart, Vec<u32>, Vec<u64>) {
     let mut mark = vec![u32::MAX; n];
     let mut last = vec![u32::MAX; n];
     let mut sizes = vec![0usize; n];
@@ -716,7 +776,8 @@ fn postings(
             }
         }
     };
-    for (i, s) in stacks.iter().enumerate() {
+    for i in range.clone() {
+        let s = &stacks[i];
         let i = i as u32;
         each(&mut mark, i, s.stack, &mut |g| {
             let gap = if last[g] == u32::MAX { i } else { i - last[g] };
@@ -737,7 +798,8 @@ fn postings(
     let mut at: Vec<usize> = starts[..n].to_vec();
     mark.fill(u32::MAX);
     last.fill(u32::MAX);
-    for (i, s) in stacks.iter().enumerate() {
+    for i in range {
+        let s = &stacks[i];
         let i = i as u32;
         each(&mut mark, i, s.stack, &mut |g| {
             let gap = if last[g] == u32::MAX { i } else { i - last[g] };
@@ -745,14 +807,7 @@ fn postings(
             put_varint(&mut bytes, &mut at[g], gap);
         });
     }
-    (
-        Postings {
-            starts,
-            bytes,
-            counts,
-        },
-        held_weight,
-    )
+    (PostingPart { starts, bytes }, counts, held_weight)
 }
 
 #[cfg(test)]
