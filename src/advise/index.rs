@@ -139,15 +139,10 @@ struct PostingIter<'p> {
 impl Iterator for PostingIter<'_> {
     type Item = u32;
 
+    #[inline]
     fn next(&mut self) -> Option<u32> {
-        while self.at >= self.bytes.len() {
-            let part = self.parts.next()?;
-            self.bytes = match (part.starts.get(self.f), part.starts.get(self.f + 1)) {
-                (Some(&a), Some(&b)) => &part.bytes[a..b],
-                _ => &[],
-            };
-            self.at = 0;
-            self.last = None;
+        if self.at >= self.bytes.len() && !self.next_part() {
+            return None;
         }
         let mut v: u32 = 0;
         let mut shift = 0;
@@ -166,6 +161,25 @@ impl Iterator for PostingIter<'_> {
         };
         self.last = Some(id);
         Some(id)
+    }
+}
+
+impl PostingIter<'_> {
+    /// Moves to the next part holding some of the list; false at the end.
+    #[cold]
+    fn next_part(&mut self) -> bool {
+        while self.at >= self.bytes.len() {
+            let Some(part) = self.parts.next() else {
+                return false;
+            };
+            self.bytes = match (part.starts.get(self.f), part.starts.get(self.f + 1)) {
+                (Some(&a), Some(&b)) => &part.bytes[a..b],
+                _ => &[],
+            };
+            self.at = 0;
+            self.last = None;
+        }
+        true
     }
 }
 
@@ -197,6 +211,8 @@ struct Shared {
     /// weight they share is counted a word at a time.
     planes: Vec<Vec<u64>>,
     run_samples: u64,
+    /// Words of bitsets kept at once.
+    bitset_words: usize,
     /// Callers of the functions asked about, as [`StackIndex::callers`] gives them.
     callers: RefCell<FxHashMap<usize, Rc<[CallEdge]>>>,
 }
@@ -213,7 +229,10 @@ struct Bitsets {
 /// with those of every other wide function, in one pass over all stacks.
 const WIDE_SHARE: usize = 64;
 
-/// Words of bitsets kept at once: 16 MiB of them, a hundred functions of a million stacks.
+/// Words of bitsets kept at once, at least: 16 MiB of them, a hundred functions of a million
+/// stacks. A profile whose posting lists take more keeps as much in bitsets (a deep profile
+/// asks about several hundred functions on most of its stacks, over and over: made again each
+/// time, their bitsets took most of the advice's time).
 const BITSET_WORDS: usize = 1 << 21;
 
 /// The profile's non-idle stacks, by the functions on them.
@@ -293,6 +312,8 @@ impl<'a> StackIndex<'a> {
             .map(|f| f.name.ends_with("<module>"))
             .collect();
         let (holding, held_weight) = postings(profile, &frame_fn, &stacks, n);
+        let posting_bytes: usize = holding.parts.iter().map(|p| p.bytes.len()).sum();
+        let bitset_words = BITSET_WORDS.max(posting_bytes / 8);
         let heaviest = stacks.iter().map(|s| s.weight).max().unwrap_or(0);
         let words = stacks.len().div_ceil(64);
         let planes = (0..64 - heaviest.leading_zeros())
@@ -316,6 +337,7 @@ impl<'a> StackIndex<'a> {
                 module_body,
                 planes,
                 run_samples: busiest,
+                bitset_words,
                 callers: Default::default(),
             }),
             origins,
@@ -660,7 +682,7 @@ impl<'a> StackIndex<'a> {
     fn bitset<'b>(&self, bitsets: &'b mut Bitsets, f: usize, keep: usize) -> &'b [u64] {
         if !bitsets.sets.contains_key(&f) {
             let words = self.shared.stacks.len().div_ceil(64);
-            if bitsets.words + words > BITSET_WORDS.max(2 * words) {
+            if bitsets.words + words > self.shared.bitset_words.max(2 * words) {
                 bitsets.sets.retain(|&g, _| g == keep);
                 bitsets.words = bitsets.sets.len() * words;
             }
