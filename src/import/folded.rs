@@ -14,7 +14,10 @@
 
 use std::io::{BufRead, Read};
 
-use super::{FrameBudget, ImportError, ImportOptions, LabelFrames, Limits, Position, MAX_WEIGHT};
+use super::labels::LabelHash;
+use super::{
+    FrameBudget, ImportError, ImportOptions, LabelFrames, LabelHasher, Limits, Position, MAX_WEIGHT,
+};
 use crate::profile::{FrameId, Meta, Profile, ProfileBuilder, ThreadId, NO_FRAME};
 use crate::text::printable;
 
@@ -49,8 +52,8 @@ pub fn read(input: impl BufRead, name: &str, opts: &ImportOptions) -> Result<Pro
 
 /// [`read`], holding the file to `limits` and lines to `max_line` bytes.
 ///
-/// Two threads share the work: this one reads and splits the lines into batches, another
-/// looks up their frames and adds their stacks (most of the time of a large file, see
+/// Two threads share the work: this one reads and splits the lines into batches and hashes
+/// their frames' labels, another looks up their frames and adds their stacks (see
 /// `LabelFrames`), each batch while the next is read.
 fn read_within(
     input: impl BufRead,
@@ -63,11 +66,14 @@ fn read_within(
     let cut_note = cut_note.as_str();
     let (to_add, batches) = std::sync::mpsc::sync_channel::<Batch>(1);
     let (to_reuse, spare) = std::sync::mpsc::sync_channel::<Batch>(2);
+    let adder = Adder::default();
+    let hasher = adder.frames.hasher().clone();
+    let hasher = &hasher;
     let (read, added) = std::thread::scope(|scope| {
         let adder = std::thread::Builder::new()
             .name("import-frames".into())
             .spawn_scoped(scope, move || {
-                let mut adder = Adder::default();
+                let mut adder = adder;
                 for mut batch in batches {
                     adder.add(&mut batch, cut_note)?;
                     // Kept for the reader when it has room for it (it may be done).
@@ -77,7 +83,7 @@ fn read_within(
             });
         match adder {
             Ok(adder) => {
-                let read = read_lines(input, name, limits, max_line, &mut |batch| {
+                let read = read_lines(input, name, limits, max_line, hasher, &mut |batch| {
                     let empty = spare.try_recv().unwrap_or_default();
                     to_add.send(std::mem::replace(batch, empty)).is_ok()
                 });
@@ -90,8 +96,9 @@ fn read_within(
             // No second thread: read and add on this one.
             Err(_) => {
                 let mut adder = Adder::default();
+                let hasher = adder.frames.hasher().clone();
                 let mut failed = Ok(());
-                let read = read_lines(input, name, limits, max_line, &mut |batch| {
+                let read = read_lines(input, name, limits, max_line, &hasher, &mut |batch| {
                     failed = adder.add(batch, cut_note);
                     failed.is_ok()
                 });
@@ -141,6 +148,7 @@ fn read_lines(
     name: &str,
     limits: Limits,
     max_line: usize,
+    hasher: &LabelHasher,
     full: &mut dyn FnMut(&mut Batch) -> bool,
 ) -> Result<(Header, usize), ImportError> {
     let mut budget = FrameBudget::new(limits);
@@ -185,7 +193,11 @@ fn read_lines(
                 ),
             ));
         }
-        let line = String::from_utf8_lossy(&raw);
+        // Checked whole first (the common case, and several times faster), mended when not.
+        let line = match std::str::from_utf8(&raw) {
+            Ok(line) => std::borrow::Cow::Borrowed(line),
+            Err(_) => String::from_utf8_lossy(&raw),
+        };
         let line = line.trim_end_matches('\r');
         if line.trim().is_empty() {
             continue;
@@ -231,7 +243,7 @@ fn read_lines(
             batch.cut += 1;
         }
         stacks += 1;
-        batch.push(stack, &spans, thread, count);
+        batch.push(stack, &spans, thread, count, hasher);
         if batch.text.len() >= BATCH_BYTES && !full(&mut batch) {
             // The frames could not be added: the error is the adder's.
             return Ok((header, line_no));
@@ -254,6 +266,8 @@ struct Batch {
     text: String,
     /// Each frame's label, as a place in `text`.
     spans: Vec<(u32, u32)>,
+    /// Each frame's label's fingerprint, hashed as read: the cache still holds it.
+    hashes: Vec<LabelHash>,
     /// Each line's thread, count of frames and count of samples.
     lines: Vec<(Thread, u32, u64)>,
     /// Lines whose outermost frames were cut.
@@ -269,17 +283,30 @@ struct Thread {
 }
 
 impl Batch {
-    fn push(&mut self, stack: &str, spans: &[(usize, usize)], thread: Thread, count: u64) {
+    fn push(
+        &mut self,
+        stack: &str,
+        spans: &[(usize, usize)],
+        thread: Thread,
+        count: u64,
+        hasher: &LabelHasher,
+    ) {
         let base = self.text.len() as u32;
         if spans.is_empty() {
             self.text.push_str(NO_FRAME);
             self.spans.push((base, NO_FRAME.len() as u32));
+            self.hashes.push(hasher.hash(NO_FRAME));
         } else {
             self.text.push_str(stack);
             self.spans.extend(
                 spans
                     .iter()
                     .map(|&(at, len)| (base + at as u32, len as u32)),
+            );
+            self.hashes.extend(
+                spans
+                    .iter()
+                    .map(|&(at, len)| hasher.hash(&stack[at..at + len])),
             );
         }
         self.lines.push((thread, spans.len().max(1) as u32, count));
@@ -299,8 +326,13 @@ impl Adder {
     /// Looks up the batch's frames, adds its stacks and empties it.
     fn add(&mut self, batch: &mut Batch, cut_note: &str) -> Result<(), &'static str> {
         let builder = &mut self.builder;
-        self.frames
-            .intern_batch(builder, &batch.text, &batch.spans, &mut self.ids)?;
+        self.frames.intern_hashed(
+            builder,
+            &batch.text,
+            &batch.spans,
+            &batch.hashes,
+            &mut self.ids,
+        )?;
         let mut at = 0;
         let mut last: Option<(&Thread, ThreadId)> = None;
         for (thread, n, count) in &batch.lines {
@@ -318,6 +350,7 @@ impl Adder {
         }
         batch.text.clear();
         batch.spans.clear();
+        batch.hashes.clear();
         batch.lines.clear();
         batch.cut = 0;
         Ok(())
@@ -347,7 +380,14 @@ fn thread_of(stack: &str, limits: &Limits, spans: &mut Vec<(usize, usize)>) -> (
     let mut thread_name: Option<String> = None;
     let mut rest = stack;
     for _ in 0..2 {
-        let (part, after) = rest.split_once(';').unwrap_or((rest, ""));
+        // Most lines start with a frame, not a process or thread: told by their first byte.
+        if !matches!(rest.as_bytes().first(), Some(b'p' | b'P' | b't' | b'T')) {
+            break;
+        }
+        let (part, after) = match memchr::memchr(b';', rest.as_bytes()) {
+            Some(at) => (&rest[..at], &rest[at + 1..]),
+            None => (rest, ""),
+        };
         if let Some(p) = process_id(part) {
             pid = p;
         } else if let Some((t, name)) = thread_id(part) {
@@ -360,11 +400,20 @@ fn thread_of(stack: &str, limits: &Limits, spans: &mut Vec<(usize, usize)>) -> (
     }
     let base = stack.as_ptr() as usize;
     spans.clear();
+    let offset = rest.as_ptr() as usize - base;
+    let mut end = rest.len();
+    let labels = memchr::memrchr_iter(b';', rest.as_bytes())
+        .map(|at| at + 1)
+        .chain(std::iter::once(0))
+        .map(|start| {
+            let label = (offset + start, end - start);
+            end = start.saturating_sub(1);
+            label
+        });
     spans.extend(
-        rest.rsplit(';')
-            .filter(|l| !l.is_empty())
-            .take(limits.stack_frames.saturating_add(1))
-            .map(|l| (l.as_ptr() as usize - base, l.len())),
+        labels
+            .filter(|&(_, len)| len > 0)
+            .take(limits.stack_frames.saturating_add(1)),
     );
     let cut = spans.len() > limits.stack_frames;
     spans.truncate(limits.stack_frames);

@@ -23,6 +23,21 @@ use std::hash::BuildHasher;
 use super::frame_from_label;
 use crate::profile::{FrameId, ProfileBuilder};
 
+/// A label's fingerprint: its two hashes.
+pub type LabelHash = (u64, u64);
+
+/// What fingerprints labels, with the keys of one [`LabelFrames`]: a reader may hash the
+/// labels as it reads them, on its own thread.
+#[derive(Debug, Clone, Default)]
+pub struct LabelHasher([foldhash::fast::RandomState; 2]);
+
+impl LabelHasher {
+    pub fn hash(&self, label: &str) -> LabelHash {
+        let [a, b] = &self.0;
+        (a.hash_one(label.as_bytes()), b.hash_one(label.as_bytes()))
+    }
+}
+
 #[derive(Debug)]
 pub struct LabelFrames {
     /// Open addressing by the first hash: that hash, then the high half of the second above
@@ -30,9 +45,9 @@ pub struct LabelFrames {
     slots: Vec<[u64; 2]>,
     /// Labels interned, at most half the slots.
     len: usize,
-    hashers: [foldhash::fast::RandomState; 2],
+    hasher: LabelHasher,
     /// Scratch of a batch, kept from batch to batch.
-    hashes: Vec<(u64, u64)>,
+    hashes: Vec<LabelHash>,
 }
 
 impl Default for LabelFrames {
@@ -40,7 +55,7 @@ impl Default for LabelFrames {
         LabelFrames {
             slots: vec![[0; 2]; 1 << 12],
             len: 0,
-            hashers: Default::default(),
+            hasher: LabelHasher::default(),
             hashes: Vec::new(),
         }
     }
@@ -81,19 +96,39 @@ impl LabelFrames {
         spans: &[(u32, u32)],
         out: &mut Vec<FrameId>,
     ) -> Result<(), &'static str> {
+        let mut hashes = std::mem::take(&mut self.hashes);
+        hashes.clear();
+        hashes.extend(
+            spans
+                .iter()
+                .map(|&(at, len)| self.hash(&text[at as usize..(at + len) as usize])),
+        );
+        let found = self.intern_hashed(builder, text, spans, &hashes, out);
+        self.hashes = hashes;
+        found
+    }
+
+    /// [`intern_batch`](Self::intern_batch) of labels already hashed by [`Self::hasher`], one
+    /// hash for each span.
+    pub fn intern_hashed(
+        &mut self,
+        builder: &mut ProfileBuilder,
+        text: &str,
+        spans: &[(u32, u32)],
+        hashes: &[LabelHash],
+        out: &mut Vec<FrameId>,
+    ) -> Result<(), &'static str> {
         let label = |i: usize| {
             let (at, len) = spans[i];
             &text[at as usize..(at + len) as usize]
         };
-        let mut hashes = std::mem::take(&mut self.hashes);
         out.clear();
         out.resize(spans.len(), NOT_FOUND);
         for start in (0..spans.len()).step_by(CHUNK) {
             let chunk = start..(start + CHUNK).min(spans.len());
             // Grown before the chunk, not during it: the slots read for it stay where they are.
             self.grow_for(chunk.len());
-            hashes.clear();
-            hashes.extend(chunk.clone().map(|i| self.hash(label(i))));
+            let hashes = &hashes[chunk];
             // Every slot read before any is used: the reads do not wait on one another.
             for (k, &hash) in hashes.iter().enumerate() {
                 if let Some(frame) = self.find(hash) {
@@ -111,13 +146,16 @@ impl LabelFrames {
                 }
             }
         }
-        self.hashes = hashes;
         Ok(())
     }
 
-    fn hash(&self, label: &str) -> (u64, u64) {
-        let [a, b] = &self.hashers;
-        (a.hash_one(label.as_bytes()), b.hash_one(label.as_bytes()))
+    fn hash(&self, label: &str) -> LabelHash {
+        self.hasher.hash(label)
+    }
+
+    /// What hashes labels as this table does.
+    pub fn hasher(&self) -> &LabelHasher {
+        &self.hasher
     }
 
     /// Room for `more` labels with the slots at most half full.
@@ -128,7 +166,7 @@ impl LabelFrames {
     }
 
     /// The frame of the label with these hashes, when interned.
-    fn find(&self, (first, second): (u64, u64)) -> Option<FrameId> {
+    fn find(&self, (first, second): LabelHash) -> Option<FrameId> {
         let mask = self.slots.len() - 1;
         let mut s = first as usize & mask;
         loop {
@@ -148,7 +186,7 @@ impl LabelFrames {
         &mut self,
         builder: &mut ProfileBuilder,
         label: &str,
-        (first, second): (u64, u64),
+        (first, second): LabelHash,
     ) -> Result<FrameId, &'static str> {
         if self.len >= MAX_LABELS {
             return Err(TOO_MANY_LABELS);

@@ -100,7 +100,7 @@ impl fmt::Display for ImportError {
 impl std::error::Error for ImportError {}
 
 pub use crate::profile::MAX_WEIGHT;
-pub use labels::LabelFrames;
+pub use labels::{LabelFrames, LabelHasher};
 
 /// The most frames one imported stack keeps: py-spy's own limit on the stacks it reads, so an
 /// imported stack is never deeper than a recorded one.
