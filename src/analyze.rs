@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use rustc_hash::FxHashMap;
 
-use crate::profile::{Frame, FrameId, FrameKind, ProbedFunction, Profile};
+use crate::profile::{Frame, FrameId, FrameKind, ProbedFunction, Profile, Stack};
 use crate::rules::{InterpreterRole, Rules};
 
 /// What the analysis counts, and with which knowledge.
@@ -271,33 +271,52 @@ struct NativeEvidence {
 const MIN_NATIVE_PASS_SAMPLES: u64 = 3;
 
 pub fn analyze(profile: &Profile, opts: &AnalyzeOptions) -> Analysis {
-    let (frame_fn, mut functions) = functions_of_frames(profile);
-    let functions = &mut functions[..];
-    let frame_fn32: Vec<u32> = frame_fn.iter().map(|&f| f as u32).collect();
-    let evidence = native_pass_evidence(profile, &opts.rules);
-    let native_pass_samples = profile.native_stacks.iter().map(|s| s.weight).sum();
     let counted = || {
         profile
             .stacks
             .iter()
             .filter(|s| opts.include_idle || !s.idle)
     };
-
     // Self time by innermost frame first, in one list by frame: what a stack adds to its leaf
     // is then one write, and what each leaf's function and line get is added up once per
     // distinct leaf, not once per stack (a fleet profile has a million stacks over far fewer
-    // leaves, and each visit to a function's or line's record is a cache miss).
-    let mut total = 0;
-    let mut leaf_weight = vec![0u64; profile.frames.len()];
-    for stack in counted() {
-        total += stack.weight;
-        if let Some(&leaf) = stack.frames.last() {
-            leaf_weight[leaf as usize] += stack.weight;
+    // leaves, and each visit to a function's or line's record is a cache miss). Added up on
+    // another core while the frames are matched to functions.
+    let by_leaf = || {
+        let mut total = 0;
+        let mut leaf_weight = vec![0u64; profile.frames.len()];
+        for stack in counted() {
+            total += stack.weight;
+            if let Some(&leaf) = stack.frames.last() {
+                leaf_weight[leaf as usize] += stack.weight;
+            }
         }
-    }
+        (total, leaf_weight)
+    };
+    let ((frame_fn, mut functions), (total, leaf_weight)) =
+        if profile.stacks.len() >= PARALLEL_STACKS {
+            std::thread::scope(|scope| {
+                let leaves = std::thread::Builder::new()
+                    .name("analysis".into())
+                    .spawn_scoped(scope, by_leaf);
+                let functions = functions_of_frames(profile);
+                let leaves = match leaves {
+                    Ok(leaves) => leaves
+                        .join()
+                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+                    Err(_) => by_leaf(),
+                };
+                (functions, leaves)
+            })
+        } else {
+            (functions_of_frames(profile), by_leaf())
+        };
+    let functions = &mut functions[..];
+    let frame_fn32: Vec<u32> = frame_fn.iter().map(|&f| f as u32).collect();
+    let evidence = native_pass_evidence(profile, &opts.rules);
+    let native_pass_samples = profile.native_stacks.iter().map(|s| s.weight).sum();
     // Per leaf frame: the native fraction of its self time, and why (an index into
     // `reasons`, or `NO_REASON`).
-    const NO_REASON: u32 = u32::MAX;
     let mut leaf_native_variance: FxHashMap<FrameId, f64> = FxHashMap::default();
     let mut reasons: Vec<String> = Vec::new();
     let mut reason_ids: HashMap<String, u32> = HashMap::new();
@@ -348,43 +367,47 @@ pub fn analyze(profile: &Profile, opts: &AnalyzeOptions) -> Analysis {
     drop(leaf_weight);
 
     // Inclusive and native weights, apart from the functions' records: the loop over every
-    // frame touches only these. A function counts once per stack (`seen` holds the last
-    // stack that counted it), whatever the recursion.
-    #[derive(Clone, Copy)]
-    struct Held {
-        seen: u32,
-        inclusive: u64,
-        native: f64,
-    }
-    let mut held = vec![
-        Held {
-            seen: u32::MAX,
-            inclusive: 0,
-            native: 0.0,
-        };
-        functions.len()
-    ];
-    // Native weight by function and reason, for the reasons each function shows.
-    let mut why: FxHashMap<(u32, u32), f64> = FxHashMap::default();
-    for (i, stack) in counted().enumerate() {
-        let Some(&leaf) = stack.frames.last() else {
-            continue;
-        };
-        let (fraction, reason) = (leaf_fraction[leaf as usize], leaf_reason[leaf as usize]);
-        let native = stack.weight as f64 * fraction;
-        for &frame in &stack.frames {
-            let f = frame_fn32[frame as usize];
-            let h = &mut held[f as usize];
-            if h.seen != i as u32 {
-                h.seen = i as u32;
-                h.inclusive += stack.weight;
-                h.native += native;
-                if reason != NO_REASON {
-                    *why.entry((f, reason)).or_default() += native;
-                }
-            }
+    // frame touches only these. A profile of many stacks is cut in two halves, added up at
+    // once on two cores.
+    let stacks: Vec<&Stack> = counted().collect();
+    let held_of = |part: &[&Stack]| {
+        held_weights(
+            part,
+            &frame_fn32,
+            functions.len(),
+            &leaf_fraction,
+            &leaf_reason,
+        )
+    };
+    let two = stacks.len() >= PARALLEL_STACKS
+        && std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2);
+    let (held, why) = if two {
+        let (first, second) = stacks.split_at(stacks.len() / 2);
+        let (mut held, mut why, (more, more_why)) = std::thread::scope(|scope| {
+            let other = std::thread::Builder::new()
+                .name("analysis".into())
+                .spawn_scoped(scope, || held_of(second));
+            let (held, why) = held_of(first);
+            let more = match other {
+                Ok(other) => other
+                    .join()
+                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
+                Err(_) => held_of(second),
+            };
+            (held, why, more)
+        });
+        for (h, m) in held.iter_mut().zip(more) {
+            h.inclusive += m.inclusive;
+            h.native += m.native;
         }
-    }
+        for (key, w) in more_why {
+            *why.entry(key).or_default() += w;
+        }
+        (held, why)
+    } else {
+        held_of(&stacks)
+    };
+    drop(stacks);
     drop(leaf_reason);
     for (f, h) in functions.iter_mut().zip(held) {
         f.inclusive_weight = h.inclusive;
@@ -461,6 +484,62 @@ pub fn analyze(profile: &Profile, opts: &AnalyzeOptions) -> Analysis {
         leaf_native: leaf_fraction,
         leaf_native_variance,
     }
+}
+
+/// Stacks below which the analysis adds up weights on one core.
+const PARALLEL_STACKS: usize = 50_000;
+
+/// A function's weights over some stacks.
+#[derive(Clone, Copy)]
+struct Held {
+    /// The last of the stacks that counted it: a function counts once per stack, whatever
+    /// the recursion.
+    seen: u32,
+    inclusive: u64,
+    native: f64,
+}
+
+/// No reason for a leaf's native time.
+const NO_REASON: u32 = u32::MAX;
+
+/// Each function's inclusive and native weight over `stacks`, and its native weight by
+/// reason (an index into the leaves' reasons).
+fn held_weights(
+    stacks: &[&Stack],
+    frame_fn: &[u32],
+    n: usize,
+    leaf_fraction: &[f64],
+    leaf_reason: &[u32],
+) -> (Vec<Held>, FxHashMap<(u32, u32), f64>) {
+    let mut held = vec![
+        Held {
+            seen: u32::MAX,
+            inclusive: 0,
+            native: 0.0,
+        };
+        n
+    ];
+    let mut why: FxHashMap<(u32, u32), f64> = FxHashMap::default();
+    for (i, stack) in stacks.iter().enumerate() {
+        let Some(&leaf) = stack.frames.last() else {
+            continue;
+        };
+        let (fraction, reason) = (leaf_fraction[leaf as usize], leaf_reason[leaf as usize]);
+        let native = stack.weight as f64 * fraction;
+        for &frame in &stack.frames {
+            let f = frame_fn[frame as usize];
+            let h = &mut held[f as usize];
+            if h.seen != i as u32 {
+                h.seen = i as u32;
+                h.inclusive += stack.weight;
+                h.native += native;
+                if reason != NO_REASON {
+                    *why.entry((f, reason)).or_default() += native;
+                }
+            }
+        }
+    }
+    (held, why)
 }
 
 /// Maps every frame to its function, creating the function entries.
