@@ -876,6 +876,59 @@ mod tests {
     }
 
     #[test]
+    fn a_profile_added_up_on_two_cores_counts_as_one_added_up_on_one() {
+        // More stacks than PARALLEL_STACKS, with recursion and idle stacks: each function's
+        // weights against a count made stack by stack.
+        let mut b = ProfileBuilder::default();
+        let t = b.intern_thread(1, 1, None);
+        let frames: Vec<FrameId> = (0..40)
+            .map(|i| b.intern_frame(py(&format!("f{}", i % 25), i)))
+            .collect();
+        let mut seed = 11u64;
+        let mut next = |n: u64| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) % n
+        };
+        let mut expected: HashMap<String, (u64, u64)> = HashMap::new();
+        let mut total = 0;
+        for _ in 0..(PARALLEL_STACKS * 2) {
+            let depth = 3 + next(8) as usize;
+            let stack: Vec<FrameId> = (0..depth).map(|_| frames[next(40) as usize]).collect();
+            let idle = next(10) == 0;
+            let weight = 1 + next(5);
+            for _ in 0..weight {
+                b.add_stack(t, stack.clone(), idle, true, false);
+            }
+            if idle {
+                continue;
+            }
+            total += weight;
+            let names: std::collections::HashSet<String> =
+                stack.iter().map(|&f| format!("f{}", f % 25)).collect();
+            for name in names {
+                expected.entry(name).or_default().1 += weight;
+            }
+            let leaf = format!("f{}", stack.last().unwrap() % 25);
+            expected.entry(leaf).or_default().0 += weight;
+        }
+        let p = b.to_profile(Meta::default());
+        assert!(p.stacks.len() >= PARALLEL_STACKS);
+        let a = analyze(&p, &AnalyzeOptions::default());
+        assert_eq!(a.total_weight, total);
+        assert_eq!(a.functions.len(), expected.len());
+        for f in &a.functions {
+            assert_eq!(
+                (f.self_weight, f.inclusive_weight),
+                expected[&f.name],
+                "{}",
+                f.name
+            );
+        }
+    }
+
+    #[test]
     fn self_and_inclusive_count_recursion_once() {
         let mut b = ProfileBuilder::default();
         let t = b.intern_thread(1, 1, None);

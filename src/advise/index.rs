@@ -835,6 +835,93 @@ fn posting_part(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::analyze::{analyze, AnalyzeOptions};
+    use crate::profile::{Frame, Meta, ProfileBuilder};
+
+    /// Stack lists in two parts, and callers found from them or in one pass over all
+    /// stacks, against counts made stack by stack.
+    #[test]
+    fn stacks_indexed_on_two_cores_hold_and_call_as_counted_one_by_one() {
+        let mut b = ProfileBuilder::default();
+        let t = b.intern_thread(1, 1, None);
+        let frames: Vec<FrameId> = (0..60)
+            .map(|i| {
+                b.intern_frame(Frame {
+                    name: format!("f{}", i % 30),
+                    qualname: None,
+                    file: "/app/m.py".into(),
+                    first_line: None,
+                    line: Some(i),
+                    module: None,
+                    kind: FrameKind::Python,
+                    code: None,
+                })
+            })
+            .collect();
+        let mut seed = 5u64;
+        let mut next = |n: u64| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) % n
+        };
+        // f0 on every stack, f1 and its callers on a few.
+        for _ in 0..(PARALLEL_STACKS * 2) {
+            let depth = 3 + next(8) as usize;
+            let mut stack = vec![frames[0]];
+            stack.extend((1..depth).map(|_| frames[2 + next(58) as usize]));
+            if next(200) == 0 {
+                stack.push(frames[1]);
+            }
+            b.add_stack(t, stack, false, true, false);
+        }
+        let p = b.to_profile(Meta::default());
+        assert!(p.stacks.len() >= PARALLEL_STACKS);
+        let a = analyze(&p, &AnalyzeOptions::default());
+        let index = StackIndex::new(&p, &a);
+        let name = |f: usize| a.functions[f].name.clone();
+        for f in 0..a.functions.len() {
+            let expected: Vec<u32> = index
+                .stacks()
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| {
+                    p.stacks[s.stack as usize]
+                        .frames
+                        .iter()
+                        .any(|&fr| a.frame_function[fr as usize] == Some(f))
+                })
+                .map(|(i, _)| i as u32)
+                .collect();
+            let listed: Vec<u32> = index.holding_ids(f).collect();
+            assert_eq!(listed, expected, "{}", name(f));
+            // Callers, counted once per stack.
+            let mut callers: HashMap<usize, u64> = HashMap::new();
+            for s in &p.stacks {
+                let fns: Vec<usize> = s
+                    .frames
+                    .iter()
+                    .map(|&fr| a.frame_function[fr as usize].unwrap())
+                    .collect();
+                let mut seen: Vec<usize> = fns
+                    .windows(2)
+                    .filter(|w| w[1] == f && w[0] != f)
+                    .map(|w| w[0])
+                    .collect();
+                seen.sort_unstable();
+                seen.dedup();
+                for c in seen {
+                    *callers.entry(c).or_default() += s.weight;
+                }
+            }
+            let found: HashMap<usize, u64> = index
+                .callers(f)
+                .iter()
+                .map(|e| (e.caller, e.weight))
+                .collect();
+            assert_eq!(found, callers, "{}", name(f));
+        }
+    }
 
     /// CPython 3.13+'s frame between a class's call and its `__init__` is never the program's.
     #[test]
