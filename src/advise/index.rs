@@ -262,50 +262,63 @@ pub(super) struct GilContention {
 impl<'a> StackIndex<'a> {
     pub(super) fn new(profile: &'a Profile, analysis: &'a Analysis) -> StackIndex<'a> {
         let origins = analysis.functions.iter().map(origin).collect();
-        // Several threads running Python, and a profile that says which one held the GIL:
-        // then a thread on CPU without the GIL, in interpreted code, waits for its turn.
-        let gil_known = profile.stacks.iter().any(|s| s.gil && !s.idle);
-        let mut python_threads: HashMap<u32, u64> = HashMap::new();
-        for stack in profile.stacks.iter().filter(|s| s.gil && !s.idle) {
-            *python_threads.entry(stack.thread).or_default() += stack.weight;
-        }
-        let most = python_threads.values().copied().max().unwrap_or(0);
-        let shared_gil =
-            gil_known && python_threads.values().filter(|&&w| w * 10 >= most).count() >= 2;
-        let mut stacks = Vec::new();
-        let mut gil_waits = Vec::new();
-        let mut per_thread: FxHashMap<u32, u64> = FxHashMap::default();
-        for (i, stack) in profile.stacks.iter().enumerate() {
-            *per_thread.entry(stack.thread).or_default() += stack.weight;
-            if stack.idle {
-                continue;
-            }
-            let Some(&leaf_frame) = stack.frames.last() else {
-                continue;
-            };
-            let Some(leaf) = analysis.frame_function[leaf_frame as usize] else {
-                continue;
-            };
-            let facts = StackFacts {
-                weight: stack.weight,
-                thread: stack.thread,
-                stack: i as u32,
-                leaf,
-                native: analysis.leaf_native(leaf_frame),
-            };
-            if shared_gil && !stack.gil && facts.native < 0.5 {
-                gil_waits.push(facts);
-            } else {
-                stacks.push(facts);
-            }
-        }
-        let busiest = per_thread.values().copied().max().unwrap_or(0);
-        let n = analysis.functions.len();
         let frame_fn: Vec<u32> = analysis
             .frame_function
             .iter()
             .map(|f| f.map_or(u32::MAX, |f| f as u32))
             .collect();
+        // Each thread's weight, and of its stacks holding the GIL, a run of one thread's
+        // stacks at a time.
+        let mut per_thread: FxHashMap<u32, u64> = FxHashMap::default();
+        let mut python_threads: FxHashMap<u32, u64> = FxHashMap::default();
+        for run in profile.stacks.chunk_by(|a, b| a.thread == b.thread) {
+            let thread = run[0].thread;
+            *per_thread.entry(thread).or_default() += run.iter().map(|s| s.weight).sum::<u64>();
+            let mut python = run.iter().filter(|s| s.gil && !s.idle).peekable();
+            if python.peek().is_some() {
+                *python_threads.entry(thread).or_default() += python.map(|s| s.weight).sum::<u64>();
+            }
+        }
+        // Several threads running Python, and a profile that says which one held the GIL:
+        // then a thread on CPU without the GIL, in interpreted code, waits for its turn.
+        let gil_known = !python_threads.is_empty();
+        let most = python_threads.values().copied().max().unwrap_or(0);
+        let shared_gil =
+            gil_known && python_threads.values().filter(|&&w| w * 10 >= most).count() >= 2;
+        // The stacks that run, and those waiting for the GIL.
+        let facts_of = |range: std::ops::Range<usize>| {
+            let mut stacks = Vec::new();
+            let mut gil_waits = Vec::new();
+            for i in range {
+                let stack = &profile.stacks[i];
+                if stack.idle {
+                    continue;
+                }
+                let Some(&leaf_frame) = stack.frames.last() else {
+                    continue;
+                };
+                let leaf = frame_fn[leaf_frame as usize];
+                if leaf == u32::MAX {
+                    continue;
+                }
+                let facts = StackFacts {
+                    weight: stack.weight,
+                    thread: stack.thread,
+                    stack: i as u32,
+                    leaf: leaf as usize,
+                    native: analysis.leaf_native(leaf_frame),
+                };
+                if shared_gil && !stack.gil && facts.native < 0.5 {
+                    gil_waits.push(facts);
+                } else {
+                    stacks.push(facts);
+                }
+            }
+            (stacks, gil_waits)
+        };
+        let (stacks, gil_waits) = facts_of(0..profile.stacks.len());
+        let busiest = per_thread.values().copied().max().unwrap_or(0);
+        let n = analysis.functions.len();
         let module_body = analysis
             .functions
             .iter()

@@ -54,7 +54,7 @@ impl<'a> Model<'a> {
             profile,
             analysis,
             rules,
-            index: StackIndex::new(profile, analysis),
+            index: crate::ui::timed("stack index", || StackIndex::new(profile, analysis)),
             sources: SourceCache::new(readable.clone()),
             readable,
             lines,
@@ -88,7 +88,8 @@ impl<'a> Model<'a> {
     /// notes on all but the leave-its when asked.
     pub(super) fn find_candidates(&self, opts: &AdviseOptions) -> Vec<Candidate> {
         let t = &self.rules.scoring.thresholds;
-        let (interpreted, native) = self.index.deepest_program_weights();
+        let (interpreted, native) =
+            crate::ui::timed("deepest", || self.index.deepest_program_weights());
         let (mut out, covered) = self.search_from_hot_functions(&interpreted);
         out.extend(self.mostly_native(&native, &covered));
         let mut out = group_leave_its(out);
