@@ -386,7 +386,8 @@ fn thread_of(stack: &str, limits: &Limits, spans: &mut Vec<(usize, usize)>) -> (
         }
         let (part, after) = match memchr::memchr(b';', rest.as_bytes()) {
             Some(at) => (&rest[..at], &rest[at + 1..]),
-            None => (rest, ""),
+            // Empty, at the end of the line: where the frames are is measured from the line.
+            None => (rest, &rest[rest.len()..]),
         };
         if let Some(p) = process_id(part) {
             pid = p;
