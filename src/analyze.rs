@@ -15,6 +15,7 @@ use std::collections::{BTreeMap, HashMap};
 
 use rustc_hash::FxHashMap;
 
+use crate::cores;
 use crate::profile::{Frame, FrameId, FrameKind, ProbedFunction, Profile, Stack};
 use crate::rules::{InterpreterRole, Rules};
 
@@ -293,24 +294,11 @@ pub fn analyze(profile: &Profile, opts: &AnalyzeOptions) -> Analysis {
         }
         (total, leaf_weight)
     };
-    let ((frame_fn, mut functions), (total, leaf_weight)) =
-        if profile.stacks.len() >= PARALLEL_STACKS {
-            std::thread::scope(|scope| {
-                let leaves = std::thread::Builder::new()
-                    .name("analysis".into())
-                    .spawn_scoped(scope, by_leaf);
-                let functions = functions_of_frames(profile);
-                let leaves = match leaves {
-                    Ok(leaves) => leaves
-                        .join()
-                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
-                    Err(_) => by_leaf(),
-                };
-                (functions, leaves)
-            })
-        } else {
-            (functions_of_frames(profile), by_leaf())
-        };
+    let ((frame_fn, mut functions), (total, leaf_weight)) = if cores::split(profile.stacks.len()) {
+        cores::join("analysis", || functions_of_frames(profile), by_leaf)
+    } else {
+        (functions_of_frames(profile), by_leaf())
+    };
     let functions = &mut functions[..];
     let frame_fn32: Vec<u32> = frame_fn.iter().map(|&f| f as u32).collect();
     let evidence = native_pass_evidence(profile, &opts.rules);
@@ -379,23 +367,10 @@ pub fn analyze(profile: &Profile, opts: &AnalyzeOptions) -> Analysis {
             &leaf_reason,
         )
     };
-    let two = stacks.len() >= PARALLEL_STACKS
-        && std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2);
-    let (held, why) = if two {
+    let (held, why) = if cores::split(stacks.len()) {
         let (first, second) = stacks.split_at(stacks.len() / 2);
-        let (mut held, mut why, (more, more_why)) = std::thread::scope(|scope| {
-            let other = std::thread::Builder::new()
-                .name("analysis".into())
-                .spawn_scoped(scope, || held_of(second));
-            let (held, why) = held_of(first);
-            let more = match other {
-                Ok(other) => other
-                    .join()
-                    .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
-                Err(_) => held_of(second),
-            };
-            (held, why, more)
-        });
+        let ((mut held, mut why), (more, more_why)) =
+            cores::join("analysis", || held_of(first), || held_of(second));
         for (h, m) in held.iter_mut().zip(more) {
             h.inclusive += m.inclusive;
             h.native += m.native;
@@ -485,9 +460,6 @@ pub fn analyze(profile: &Profile, opts: &AnalyzeOptions) -> Analysis {
         leaf_native_variance,
     }
 }
-
-/// Stacks below which the analysis adds up weights on one core.
-const PARALLEL_STACKS: usize = 50_000;
 
 /// A function's weights over some stacks.
 #[derive(Clone, Copy)]
@@ -877,7 +849,7 @@ mod tests {
 
     #[test]
     fn a_profile_added_up_on_two_cores_counts_as_one_added_up_on_one() {
-        // More stacks than PARALLEL_STACKS, with recursion and idle stacks: each function's
+        // More stacks than cores::PARALLEL_STACKS, with recursion and idle stacks: each function's
         // weights against a count made stack by stack.
         let mut b = ProfileBuilder::default();
         let t = b.intern_thread(1, 1, None);
@@ -893,7 +865,7 @@ mod tests {
         };
         let mut expected: HashMap<String, (u64, u64)> = HashMap::new();
         let mut total = 0;
-        for _ in 0..(PARALLEL_STACKS * 2) {
+        for _ in 0..(cores::PARALLEL_STACKS * 2) {
             let depth = 3 + next(8) as usize;
             let stack: Vec<FrameId> = (0..depth).map(|_| frames[next(40) as usize]).collect();
             let idle = next(10) == 0;
@@ -914,7 +886,7 @@ mod tests {
             expected.entry(leaf).or_default().0 += weight;
         }
         let p = b.to_profile(Meta::default());
-        assert!(p.stacks.len() >= PARALLEL_STACKS);
+        assert!(p.stacks.len() >= cores::PARALLEL_STACKS);
         let a = analyze(&p, &AnalyzeOptions::default());
         assert_eq!(a.total_weight, total);
         assert_eq!(a.functions.len(), expected.len());

@@ -24,6 +24,7 @@ pub mod analyze;
 pub mod cli;
 mod commands;
 pub mod compare;
+mod cores;
 pub mod error;
 pub mod import;
 pub mod pprof_proto;

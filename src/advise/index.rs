@@ -15,6 +15,7 @@ use std::rc::Rc;
 use rustc_hash::FxHashMap;
 
 use crate::analyze::{Analysis, CallEdge, FunctionStats};
+use crate::cores;
 use crate::profile::{FrameId, FrameKind, Profile};
 use crate::python::paths::{self, PathOrigin};
 
@@ -747,26 +748,12 @@ fn postings(
     stacks: &[StackFacts],
     n: usize,
 ) -> (Postings, Vec<u64>) {
-    let two = stacks.len() >= PARALLEL_STACKS
-        && std::thread::available_parallelism().is_ok_and(|n| n.get() >= 2);
-    let mid = if two { stacks.len() / 2 } else { stacks.len() };
     let index = |range: std::ops::Range<usize>| posting_part(profile, frame_fn, stacks, range, n);
-    let parts = if two {
-        std::thread::scope(|scope| {
-            let second = std::thread::Builder::new()
-                .name("stack-index".into())
-                .spawn_scoped(scope, || index(mid..stacks.len()));
-            let first = index(0..mid);
-            match second {
-                Ok(second) => vec![
-                    first,
-                    second
-                        .join()
-                        .unwrap_or_else(|panic| std::panic::resume_unwind(panic)),
-                ],
-                Err(_) => vec![first, index(mid..stacks.len())],
-            }
-        })
+    let parts = if cores::split(stacks.len()) {
+        let mid = stacks.len() / 2;
+        let (first, second) =
+            cores::join("stack-index", || index(0..mid), || index(mid..stacks.len()));
+        vec![first, second]
     } else {
         vec![index(0..stacks.len())]
     };
@@ -784,9 +771,6 @@ fn postings(
     }
     (Postings { parts: out, counts }, held_weight)
 }
-
-/// Stacks below which the stack index is built on one core.
-const PARALLEL_STACKS: usize = 50_000;
 
 /// The lists of the stacks in `range`, with how many of them hold each function and their
 /// weight.
@@ -879,7 +863,7 @@ mod tests {
             (seed >> 33) % n
         };
         // f0 on every stack, f1 and its callers on a few.
-        for _ in 0..(PARALLEL_STACKS * 2) {
+        for _ in 0..(cores::PARALLEL_STACKS * 2) {
             let depth = 3 + next(8) as usize;
             let mut stack = vec![frames[0]];
             stack.extend((1..depth).map(|_| frames[2 + next(58) as usize]));
@@ -889,7 +873,7 @@ mod tests {
             b.add_stack(t, stack, false, true, false);
         }
         let p = b.to_profile(Meta::default());
-        assert!(p.stacks.len() >= PARALLEL_STACKS);
+        assert!(p.stacks.len() >= cores::PARALLEL_STACKS);
         let a = analyze(&p, &AnalyzeOptions::default());
         let index = StackIndex::new(&p, &a);
         let name = |f: usize| a.functions[f].name.clone();
