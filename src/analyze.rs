@@ -220,31 +220,24 @@ impl Analysis {
         include_idle: bool,
         keep: impl Fn(usize, usize) -> bool,
     ) -> Vec<CallEdge> {
-        let mut weights: FxHashMap<(usize, usize), u64> = FxHashMap::default();
-        let mut pairs: Vec<(usize, usize)> = Vec::new();
+        let mut weights: FxHashMap<(u32, u32), u64> = FxHashMap::default();
+        let mut pairs = Vec::new();
+        let function = |frame: FrameId| self.frame_function[frame as usize].map(|f| f as u32);
         for stack in profile.stacks.iter().filter(|s| include_idle || !s.idle) {
-            pairs.clear();
-            let mut previous: Option<usize> = None;
-            for &frame in &stack.frames {
-                let f = self.frame_function[frame as usize];
-                if let (Some(caller), Some(callee)) = (previous, f) {
-                    if caller != callee && keep(caller, callee) {
-                        pairs.push((caller, callee));
-                    }
-                }
-                previous = f;
-            }
-            pairs.sort_unstable();
-            pairs.dedup();
-            for &pair in &pairs {
-                *weights.entry(pair).or_default() += stack.weight;
-            }
+            add_call_pairs(
+                &stack.frames,
+                function,
+                |caller, callee| keep(caller as usize, callee as usize),
+                stack.weight,
+                &mut pairs,
+                &mut weights,
+            );
         }
         let mut edges: Vec<CallEdge> = weights
             .into_iter()
             .map(|((caller, callee), weight)| CallEdge {
-                caller,
-                callee,
+                caller: caller as usize,
+                callee: callee as usize,
                 weight,
             })
             .collect();
@@ -255,6 +248,36 @@ impl Analysis {
                 .then(a.callee.cmp(&b.callee))
         });
         edges
+    }
+}
+
+/// Adds one stack's caller-callee pairs to `weights` (by caller, then callee): consecutive
+/// frames of two functions (`function` of each frame, `None` for a frame without one) that
+/// `keep` keeps, each counted once even when recursion repeats it. `pairs` is scratch, kept
+/// from stack to stack.
+pub(crate) fn add_call_pairs(
+    frames: &[FrameId],
+    function: impl Fn(FrameId) -> Option<u32>,
+    keep: impl Fn(u32, u32) -> bool,
+    weight: u64,
+    pairs: &mut Vec<(u32, u32)>,
+    weights: &mut FxHashMap<(u32, u32), u64>,
+) {
+    pairs.clear();
+    let mut previous: Option<u32> = None;
+    for &frame in frames {
+        let f = function(frame);
+        if let (Some(caller), Some(callee)) = (previous, f) {
+            if caller != callee && keep(caller, callee) {
+                pairs.push((caller, callee));
+            }
+        }
+        previous = f;
+    }
+    pairs.sort_unstable();
+    pairs.dedup();
+    for &pair in pairs.iter() {
+        *weights.entry(pair).or_default() += weight;
     }
 }
 

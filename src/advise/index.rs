@@ -14,7 +14,7 @@ use std::rc::Rc;
 
 use rustc_hash::FxHashMap;
 
-use crate::analyze::{Analysis, CallEdge, FunctionStats};
+use crate::analyze::{add_call_pairs, Analysis, CallEdge, FunctionStats};
 use crate::cores;
 use crate::profile::{FrameId, FrameKind, Profile};
 use crate::python::paths::{self, PathOrigin};
@@ -545,27 +545,22 @@ impl<'a> StackIndex<'a> {
         callee: impl Fn(u32) -> bool,
     ) -> Vec<(usize, Rc<[CallEdge]>)> {
         let frame_fn = &self.shared.frame_fn;
+        let function = |frame: FrameId| Some(frame_fn[frame as usize]).filter(|&g| g != u32::MAX);
         let mut weights: FxHashMap<(u32, u32), u64> = FxHashMap::default();
-        let mut pairs: Vec<(u32, u32)> = Vec::new();
+        let mut pairs = Vec::new();
         for s in stacks {
-            pairs.clear();
-            let mut previous = u32::MAX;
-            for &frame in &self.profile.stacks[s.stack as usize].frames {
-                let g = frame_fn[frame as usize];
-                if previous != u32::MAX && previous != g && g != u32::MAX && callee(g) {
-                    pairs.push((g, previous));
-                }
-                previous = g;
-            }
-            pairs.sort_unstable();
-            pairs.dedup();
-            for &pair in &pairs {
-                *weights.entry(pair).or_default() += s.weight;
-            }
+            add_call_pairs(
+                &self.profile.stacks[s.stack as usize].frames,
+                function,
+                |_, g| callee(g),
+                s.weight,
+                &mut pairs,
+                &mut weights,
+            );
         }
         let mut edges: Vec<CallEdge> = weights
             .into_iter()
-            .map(|((callee, caller), weight)| CallEdge {
+            .map(|((caller, callee), weight)| CallEdge {
                 caller: caller as usize,
                 callee: callee as usize,
                 weight,
