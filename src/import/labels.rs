@@ -5,7 +5,7 @@
 //! lookup reads a slot from anywhere in memory, and the processor mostly waits on that read
 //! (a hash map of boxed strings took about 190 ns a frame on a file of a million stacks and
 //! 400,000 labels). So the frames of many lines are looked up together
-//! ([`LabelFrames::intern_batch`]), a step at a time for all of them: hash every label, then
+//! ([`LabelFrames::intern_hashed`]), a step at a time for all of them: hash every label, then
 //! read every slot. The reads of one step do not depend on one another, so they overlap. What
 //! no slot held (a label seen for the first time) is then looked up and added one by one, in
 //! the file's order, so that frames are numbered in the order they first appear.
@@ -46,8 +46,6 @@ pub struct LabelFrames {
     /// Labels interned, at most half the slots.
     len: usize,
     hasher: LabelHasher,
-    /// Scratch of a batch, kept from batch to batch.
-    hashes: Vec<LabelHash>,
 }
 
 impl Default for LabelFrames {
@@ -56,7 +54,6 @@ impl Default for LabelFrames {
             slots: vec![[0; 2]; 1 << 12],
             len: 0,
             hasher: LabelHasher::default(),
-            hashes: Vec::new(),
         }
     }
 }
@@ -87,29 +84,9 @@ impl LabelFrames {
         }
     }
 
-    /// The frame of `text[at..at + len]` for each span, in order, into `out`: the same frames
-    /// as [`intern`](Self::intern) on each in turn, found faster when there are many.
-    pub fn intern_batch(
-        &mut self,
-        builder: &mut ProfileBuilder,
-        text: &str,
-        spans: &[(u32, u32)],
-        out: &mut Vec<FrameId>,
-    ) -> Result<(), &'static str> {
-        let mut hashes = std::mem::take(&mut self.hashes);
-        hashes.clear();
-        hashes.extend(
-            spans
-                .iter()
-                .map(|&(at, len)| self.hash(&text[at as usize..(at + len) as usize])),
-        );
-        let found = self.intern_hashed(builder, text, spans, &hashes, out);
-        self.hashes = hashes;
-        found
-    }
-
-    /// [`intern_batch`](Self::intern_batch) of labels already hashed by [`Self::hasher`], one
-    /// hash for each span.
+    /// The frame of `text[at..at + len]` for each span, in order, into `out`, given each
+    /// label's hash by [`Self::hasher`]: the same frames as [`intern`](Self::intern) on each in
+    /// turn, found faster when there are many.
     pub fn intern_hashed(
         &mut self,
         builder: &mut ProfileBuilder,
@@ -224,6 +201,27 @@ const NOT_FOUND: FrameId = FrameId::MAX;
 mod tests {
     use super::*;
 
+    /// The frames of the spans' labels, hashed as a reader hashes them.
+    fn intern_batch(
+        frames: &mut LabelFrames,
+        builder: &mut ProfileBuilder,
+        text: &str,
+        spans: &[(u32, u32)],
+        out: &mut Vec<FrameId>,
+    ) {
+        let hashes: Vec<LabelHash> = spans
+            .iter()
+            .map(|&(at, len)| {
+                frames
+                    .hasher()
+                    .hash(&text[at as usize..(at + len) as usize])
+            })
+            .collect();
+        frames
+            .intern_hashed(builder, text, spans, &hashes, out)
+            .unwrap();
+    }
+
     /// Labels that share long prefixes and differ in a digit, of lengths around the word.
     fn labels(n: usize) -> Vec<String> {
         (0..n)
@@ -262,9 +260,7 @@ mod tests {
                 text.push_str(l);
             }
             let mut out = Vec::new();
-            frames
-                .intern_batch(&mut batched, &text, &spans, &mut out)
-                .unwrap();
+            intern_batch(&mut frames, &mut batched, &text, &spans, &mut out);
             got.extend(out);
         }
         assert_eq!(got, expected);
@@ -294,13 +290,9 @@ mod tests {
         frames.slots[s] = [first, wrong | (u64::from(other) + 1)];
         frames.len += 1;
         let mut found = Vec::new();
-        frames
-            .intern_batch(&mut builder, wanted, &[(0, 15)], &mut found)
-            .unwrap();
+        intern_batch(&mut frames, &mut builder, wanted, &[(0, 15)], &mut found);
         let mut again = Vec::new();
-        frames
-            .intern_batch(&mut builder, wanted, &[(0, 15)], &mut again)
-            .unwrap();
+        intern_batch(&mut frames, &mut builder, wanted, &[(0, 15)], &mut again);
         assert_ne!(found[0], other);
         assert_eq!(found, again);
         assert_eq!(frames.intern(&mut builder, wanted).unwrap(), found[0]);
