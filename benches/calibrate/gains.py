@@ -54,8 +54,8 @@ except ImportError:  # Python before 3.11
     tomllib = None
 
 CLASSES = [
-    "arithmetic", "compare", "index", "attribute", "call", "builtin_call", "build", "lookup",
-    "text", "iterate", "store",
+    "arithmetic", "compare", "index", "attribute", "call", "inlined_call", "builtin_call",
+    "build", "lookup", "text", "iterate", "store",
 ]
 
 

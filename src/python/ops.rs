@@ -21,6 +21,10 @@ pub enum Op {
     Attribute,
     /// Calls of Python functions and methods, and of classes.
     Call,
+    /// Calls, by name, of a small function of the same module that calls no Python function
+    /// and has no loop (`a(i, j)` of `def a(i, j): return 1.0 / (i + j + 1)`): ported along
+    /// with its caller, the compiler inlines it and the call's own cost is gone.
+    InlinedCall,
     /// Calls of builtins (`len`, `abs`, `range`) and of the methods of builtin containers
     /// (`append`, `extend`, `pop`).
     BuiltinCall,
@@ -40,7 +44,7 @@ pub enum Op {
 }
 
 /// How many classes there are.
-pub const OP_CLASSES: usize = 11;
+pub const OP_CLASSES: usize = 12;
 
 /// Every class, in the order of [`OpCounts`].
 pub const ALL: [Op; OP_CLASSES] = [
@@ -49,6 +53,7 @@ pub const ALL: [Op; OP_CLASSES] = [
     Op::Index,
     Op::Attribute,
     Op::Call,
+    Op::InlinedCall,
     Op::BuiltinCall,
     Op::Build,
     Op::Lookup,
@@ -69,6 +74,7 @@ impl Op {
             Op::Index => "index",
             Op::Attribute => "attribute",
             Op::Call => "call",
+            Op::InlinedCall => "inlined_call",
             Op::BuiltinCall => "builtin_call",
             Op::Build => "build",
             Op::Lookup => "lookup",
@@ -86,6 +92,7 @@ impl Op {
             Op::Index => "indexing",
             Op::Attribute => "attribute access",
             Op::Call => "Python calls",
+            Op::InlinedCall => "calls of small functions",
             Op::BuiltinCall => "builtin calls",
             Op::Build => "building containers",
             Op::Lookup => "dict and set lookups",

@@ -145,6 +145,10 @@ pub struct Features {
     /// line of the expression or statement that performs them.
     #[serde(skip)]
     pub line_ops: BTreeMap<u32, OpCounts>,
+    /// The calls of a plain name counted as [`Op::Call`], by line: the candidates for
+    /// [`Op::InlinedCall`], decided once the whole module is read.
+    #[serde(skip)]
+    pub named_calls: Vec<(u32, String)>,
 }
 
 /// Source the parser rejects: not Python 3 (`print "x"`), or broken.
@@ -206,11 +210,68 @@ pub fn parse_source(text: &str) -> Result<PyModuleInfo, SyntaxError> {
     };
     collector.body(&module.body);
     let Collector { imports, defs, .. } = collector;
-    let functions = defs
+    let mut functions: Vec<PyFunction> = defs
         .iter()
         .map(|d| describe(d, text, &lines, &imports))
         .collect();
+    mark_inlined_calls(&mut functions);
     Ok(PyModuleInfo { functions, imports })
+}
+
+/// The longest function, in lines from `def` to its end, whose calls count as inlined.
+const INLINED_MAX_LINES: u32 = 8;
+
+/// Moves the calls of small leaf functions from [`Op::Call`] to [`Op::InlinedCall`]. A callee
+/// qualifies when it is a module-level `def`, its name defined once in the file, not decorated, not a generator or a
+/// coroutine, with no loop and no call of a Python function, and at most
+/// [`INLINED_MAX_LINES`] long: ported along with its caller, such a function is compiled into
+/// it. A caller's own recursion never qualifies (the callee would call itself).
+fn mark_inlined_calls(functions: &mut [PyFunction]) {
+    // A name defined twice anywhere in the file (a method, a nested function) may not be the
+    // module-level function a call of it reaches.
+    let mut seen: HashSet<&str> = HashSet::new();
+    let mut defined_twice: HashSet<&str> = HashSet::new();
+    for f in functions.iter() {
+        if !seen.insert(f.name.as_str()) {
+            defined_twice.insert(f.name.as_str());
+        }
+    }
+    let qualifies = |f: &PyFunction| {
+        f.class_name.is_none()
+            && f.qualname == f.name
+            && f.decorators.is_empty()
+            && !f.is_async
+            && !f.is_generator
+            && f.features.loops == 0
+            && f.last_line - f.first_line < INLINED_MAX_LINES
+            && f.features
+                .line_ops
+                .values()
+                .all(|ops| ops[Op::Call.index()] == 0 && ops[Op::InlinedCall.index()] == 0)
+    };
+    let inlined: HashSet<String> = functions
+        .iter()
+        .filter(|f| qualifies(f) && !defined_twice.contains(f.name.as_str()))
+        .map(|f| f.name.clone())
+        .collect();
+    if inlined.is_empty() {
+        return;
+    }
+    for f in functions.iter_mut() {
+        let calls = std::mem::take(&mut f.features.named_calls);
+        for (line, name) in &calls {
+            if *name == f.name || !inlined.contains(name) {
+                continue;
+            }
+            if let Some(ops) = f.features.line_ops.get_mut(line) {
+                if ops[Op::Call.index()] > 0 {
+                    ops[Op::Call.index()] -= 1;
+                    ops[Op::InlinedCall.index()] += 1;
+                }
+            }
+        }
+        f.features.named_calls = calls;
+    }
 }
 
 /// Line starts of a text, to turn byte offsets into 1-based line numbers.
@@ -689,6 +750,13 @@ impl BodyScan<'_, '_> {
             _ => Op::Call,
         };
         self.op(call, op);
+        if let (Op::Call, Expr::Name(n)) = (op, call.func.as_ref()) {
+            if !self.parameters.contains(n.id.as_str()) {
+                self.features
+                    .named_calls
+                    .push((line, n.id.as_str().to_owned()));
+            }
+        }
         if let Some(name) = dotted(&call.func) {
             if self.called.insert(name.clone()) {
                 self.features.called_names.push(name);
@@ -1261,6 +1329,45 @@ class Point:
             (1, 1, 1)
         );
         assert_eq!((at(8, Op::Build), at(8, Op::Store)), (1, 1));
+    }
+
+    #[test]
+    fn calls_of_small_leaf_functions_of_the_module_count_as_inlined() {
+        use crate::python::ops::Op;
+        let m = parse(concat!(
+            "def a(i, j):\n", // 1
+            "    return 1.0 / ((i + j) * (i + j + 1) // 2 + i + 1)\n",
+            "def looping(n):\n", // 3
+            "    return sum(k for k in range(n))\n",
+            "def calling(x):\n",    // 5
+            "    return a(x, x)\n", // 6
+            "@cache\n",             // 7
+            "def decorated(x):\n",
+            "    return x + 1\n",
+            "def twice(x):\n", // 10
+            "    return x\n",
+            "class C:\n", // 12
+            "    def twice(self):\n",
+            "        return 2\n",
+            "def f(u, key):\n",                                  // 15
+            "    t = a(0, 1) * u[0] + a(1, 0)\n",                // 16
+            "    t += looping(3) + calling(t) + decorated(t)\n", // 17
+            "    t += twice(t) + key(t) + f(u, key)\n",          // 18
+            "    return t\n",
+        ));
+        let at = ops_of(&m, "f");
+        assert_eq!((at(16, Op::InlinedCall), at(16, Op::Call)), (2, 0));
+        assert_eq!(
+            (at(17, Op::InlinedCall), at(17, Op::Call)),
+            (0, 3),
+            "a loop, a call of a Python function, a decorator"
+        );
+        assert_eq!(
+            (at(18, Op::InlinedCall), at(18, Op::Call)),
+            (0, 3),
+            "a name defined twice, a parameter, recursion"
+        );
+        assert_eq!(ops_of(&m, "calling")(6, Op::InlinedCall), 1);
     }
 
     #[test]
