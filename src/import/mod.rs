@@ -346,11 +346,16 @@ pub fn read(
 /// A name with no file is taken as native code when it looks like a C symbol in a library
 /// (`PyEval_EvalFrameDefault`, `do_work (libfoo.so)`); otherwise as Python code.
 pub fn frame_from_label(label: &str) -> Frame {
+    frame_from_label_in(label, &mut |file| module_name(Path::new(file), &[]))
+}
+
+/// [`frame_from_label`], with the module of a Python frame's file from `module_of`.
+pub fn frame_from_label_in(label: &str, module_of: &mut dyn FnMut(&str) -> String) -> Frame {
     let label = label.trim();
-    if let Some(frame) = paren_label(label) {
+    if let Some(frame) = paren_label(label, module_of) {
         return frame;
     }
-    if let Some(frame) = colon_label(label) {
+    if let Some(frame) = colon_label(label, module_of) {
         return frame;
     }
     let native = label.starts_with("Py") || label.starts_with("_Py") || label.contains(".so");
@@ -371,7 +376,7 @@ pub fn frame_from_label(label: &str) -> Frame {
 }
 
 /// `function (file:line)` or `function (file)`.
-fn paren_label(label: &str) -> Option<Frame> {
+fn paren_label(label: &str, module_of: &mut dyn FnMut(&str) -> String) -> Option<Frame> {
     let inner = label.strip_suffix(')')?;
     let open = inner.rfind(" (")?;
     let (name, place) = (&inner[..open], &inner[open + 2..]);
@@ -386,21 +391,39 @@ fn paren_label(label: &str) -> Option<Frame> {
     };
     let native = file.ends_with(".so") || file.contains(".so.") || !file.contains('.');
     let native = native && !file.starts_with('<');
-    Some(python_or_native(name, file, line, native))
+    Some(python_or_native_in(name, file, line, native, module_of))
 }
 
 /// `file:function:line`.
-fn colon_label(label: &str) -> Option<Frame> {
+fn colon_label(label: &str, module_of: &mut dyn FnMut(&str) -> String) -> Option<Frame> {
     let (rest, line) = label.rsplit_once(':')?;
     let line: u32 = line.parse().ok()?;
     let (file, name) = rest.rsplit_once(':')?;
     if file.is_empty() || name.is_empty() {
         return None;
     }
-    Some(python_or_native(name, file, Some(line), false))
+    Some(python_or_native_in(
+        name,
+        file,
+        Some(line),
+        false,
+        module_of,
+    ))
 }
 
 fn python_or_native(name: &str, file: &str, line: Option<u32>, native: bool) -> Frame {
+    python_or_native_in(name, file, line, native, &mut |file| {
+        module_name(Path::new(file), &[])
+    })
+}
+
+fn python_or_native_in(
+    name: &str,
+    file: &str,
+    line: Option<u32>,
+    native: bool,
+    module_of: &mut dyn FnMut(&str) -> String,
+) -> Frame {
     if native {
         return Frame {
             name: name.to_owned(),
@@ -413,7 +436,7 @@ fn python_or_native(name: &str, file: &str, line: Option<u32>, native: bool) -> 
             code: None,
         };
     }
-    let module = module_name(Path::new(file), &[]);
+    let module = module_of(file);
     Frame {
         name: name.rsplit('.').next().unwrap_or(name).to_owned(),
         qualname: Some(name.to_owned()),
