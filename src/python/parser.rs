@@ -222,10 +222,10 @@ pub fn parse_source(text: &str) -> Result<PyModuleInfo, SyntaxError> {
 const INLINED_MAX_LINES: u32 = 8;
 
 /// Moves the calls of small leaf functions from [`Op::Call`] to [`Op::InlinedCall`]. A callee
-/// qualifies when it is a module-level `def`, its name defined once in the file, not decorated, not a generator or a
-/// coroutine, with no loop and no call of a Python function, and at most
-/// [`INLINED_MAX_LINES`] long: ported along with its caller, such a function is compiled into
-/// it. A caller's own recursion never qualifies (the callee would call itself).
+/// qualifies when it is a module-level `def`, its name defined once in the file, not
+/// decorated, not a generator or a coroutine, with no loop and no call of a Python function,
+/// and at most [`INLINED_MAX_LINES`] long: ported along with its caller, such a function is
+/// compiled into it. A caller's own recursion never qualifies (the callee would call itself).
 fn mark_inlined_calls(functions: &mut [PyFunction]) {
     // A name defined twice anywhere in the file (a method, a nested function) may not be the
     // module-level function a call of it reaches.
@@ -247,7 +247,7 @@ fn mark_inlined_calls(functions: &mut [PyFunction]) {
             && f.features
                 .line_ops
                 .values()
-                .all(|ops| ops[Op::Call.index()] == 0 && ops[Op::InlinedCall.index()] == 0)
+                .all(|ops| ops[Op::Call.index()] == 0)
     };
     let inlined: HashSet<String> = functions
         .iter()
@@ -258,19 +258,23 @@ fn mark_inlined_calls(functions: &mut [PyFunction]) {
         return;
     }
     for f in functions.iter_mut() {
-        let calls = std::mem::take(&mut f.features.named_calls);
-        for (line, name) in &calls {
+        let Features {
+            named_calls,
+            line_ops,
+            ..
+        } = &mut f.features;
+        for (line, name) in named_calls.iter() {
             if *name == f.name || !inlined.contains(name) {
                 continue;
             }
-            if let Some(ops) = f.features.line_ops.get_mut(line) {
-                if ops[Op::Call.index()] > 0 {
-                    ops[Op::Call.index()] -= 1;
-                    ops[Op::InlinedCall.index()] += 1;
-                }
+            if let Some(ops) = line_ops
+                .get_mut(line)
+                .filter(|ops| ops[Op::Call.index()] > 0)
+            {
+                ops[Op::Call.index()] -= 1;
+                ops[Op::InlinedCall.index()] += 1;
             }
         }
-        f.features.named_calls = calls;
     }
 }
 
