@@ -19,13 +19,9 @@
 //! file could only show that other label, which the file could as well have written.
 
 use std::hash::BuildHasher;
-use std::path::Path;
 
-use rustc_hash::FxHashMap;
-
-use super::frame_from_label_in;
+use super::{frame_from_label_in, ModuleNames};
 use crate::profile::{FrameId, ProfileBuilder};
-use crate::python::paths::module_name;
 
 /// A label's fingerprint: its two hashes.
 pub type LabelHash = (u64, u64);
@@ -50,9 +46,8 @@ pub struct LabelFrames {
     /// Labels interned, at most half the slots.
     len: usize,
     hasher: LabelHasher,
-    /// The module of each file a new label names, worked out once per file: a fleet's labels
-    /// are hundreds of thousands, their files a few thousand.
-    modules: FxHashMap<Box<str>, Box<str>>,
+    /// The module of each file a new label names.
+    modules: ModuleNames,
 }
 
 impl Default for LabelFrames {
@@ -61,7 +56,7 @@ impl Default for LabelFrames {
             slots: empty_slots(1 << 12),
             len: 0,
             hasher: LabelHasher::default(),
-            modules: FxHashMap::default(),
+            modules: ModuleNames::default(),
         }
     }
 }
@@ -188,14 +183,7 @@ impl LabelFrames {
             return Err(TOO_MANY_LABELS);
         }
         let modules = &mut self.modules;
-        let frame = builder.intern_frame(frame_from_label_in(label, &mut |file| {
-            if let Some(module) = modules.get(file) {
-                return module.to_string();
-            }
-            let module = module_name(Path::new(file), &[]);
-            modules.insert(file.into(), module.as_str().into());
-            module
-        }));
+        let frame = builder.intern_frame(frame_from_label_in(label, &mut |file| modules.of(file)));
         let mask = self.slots.len() - 1;
         let mut s = first as usize & mask;
         while self.slots[s][1] != 0 {

@@ -346,7 +346,28 @@ pub fn read(
 /// A name with no file is taken as native code when it looks like a C symbol in a library
 /// (`PyEval_EvalFrameDefault`, `do_work (libfoo.so)`); otherwise as Python code.
 pub fn frame_from_label(label: &str) -> Frame {
-    frame_from_label_in(label, &mut |file| module_name(Path::new(file), &[]))
+    frame_from_label_in(label, &mut module_of_file)
+}
+
+/// The module of a frame's source file, as a file from another tool gives it (no roots).
+fn module_of_file(file: &str) -> String {
+    module_name(Path::new(file), &[])
+}
+
+/// Modules of source files, each worked out once: a fleet's file names hundreds of thousands
+/// of frames in a few thousand files.
+#[derive(Debug, Default)]
+pub(crate) struct ModuleNames(FxHashMap<Box<str>, Box<str>>);
+
+impl ModuleNames {
+    pub(crate) fn of(&mut self, file: &str) -> String {
+        if let Some(module) = self.0.get(file) {
+            return module.to_string();
+        }
+        let module = module_of_file(file);
+        self.0.insert(file.into(), module.as_str().into());
+        module
+    }
 }
 
 /// [`frame_from_label`], with the module of a Python frame's file from `module_of`.
@@ -412,9 +433,7 @@ fn colon_label(label: &str, module_of: &mut dyn FnMut(&str) -> String) -> Option
 }
 
 fn python_or_native(name: &str, file: &str, line: Option<u32>, native: bool) -> Frame {
-    python_or_native_in(name, file, line, native, &mut |file| {
-        module_name(Path::new(file), &[])
-    })
+    python_or_native_in(name, file, line, native, &mut module_of_file)
 }
 
 fn python_or_native_in(
