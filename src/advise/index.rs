@@ -287,37 +287,32 @@ impl<'a> StackIndex<'a> {
         let shared_gil =
             gil_known && python_threads.values().filter(|&&w| w * 10 >= most).count() >= 2;
         // The stacks that run, and those waiting for the GIL.
-        let facts_of = |range: std::ops::Range<usize>| {
-            let mut stacks = Vec::new();
-            let mut gil_waits = Vec::new();
-            for i in range {
-                let stack = &profile.stacks[i];
-                if stack.idle {
-                    continue;
-                }
-                let Some(&leaf_frame) = stack.frames.last() else {
-                    continue;
-                };
-                let leaf = frame_fn[leaf_frame as usize];
-                if leaf == u32::MAX {
-                    continue;
-                }
-                let facts = StackFacts {
-                    weight: stack.weight,
-                    thread: stack.thread,
-                    stack: i as u32,
-                    leaf: leaf as usize,
-                    native: analysis.leaf_native(leaf_frame),
-                };
-                if shared_gil && !stack.gil && facts.native < 0.5 {
-                    gil_waits.push(facts);
-                } else {
-                    stacks.push(facts);
-                }
+        let mut stacks = Vec::new();
+        let mut gil_waits = Vec::new();
+        for (i, stack) in profile.stacks.iter().enumerate() {
+            if stack.idle {
+                continue;
             }
-            (stacks, gil_waits)
-        };
-        let (stacks, gil_waits) = facts_of(0..profile.stacks.len());
+            let Some(&leaf_frame) = stack.frames.last() else {
+                continue;
+            };
+            let leaf = frame_fn[leaf_frame as usize];
+            if leaf == u32::MAX {
+                continue;
+            }
+            let facts = StackFacts {
+                weight: stack.weight,
+                thread: stack.thread,
+                stack: i as u32,
+                leaf: leaf as usize,
+                native: analysis.leaf_native(leaf_frame),
+            };
+            if shared_gil && !stack.gil && facts.native < 0.5 {
+                gil_waits.push(facts);
+            } else {
+                stacks.push(facts);
+            }
+        }
         let busiest = per_thread.values().copied().max().unwrap_or(0);
         let n = analysis.functions.len();
         let module_body = analysis
