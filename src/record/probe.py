@@ -1,5 +1,6 @@
 # port-advisor's in-process probe: `Probe` on CPython 3.12+ (sys.monitoring), `WrapperProbe`
-# on 3.8-3.11 (wrappers around the candidate function objects only).
+# on 3.8-3.11 (wrappers around the candidate function objects only; on 3.11, after a function's
+# first calls, tally code: a copy of its code that counts its calls first, see _tally_code).
 #
 # It counts calls of the program's own functions from the first call, learns which of them
 # port-advisor's sampler finds hot (the `candidates` file, rewritten while the program runs),
@@ -34,6 +35,11 @@ _DISABLE = _mon.DISABLE if _mon else None
 # by more than 2 points (at 200,000 a second, shares moved by up to 7 points).
 HOT_RATE = 40000.0  # calls per second above which a function's counting turns to windows
 TOTAL_RATE = 40000.0  # counted calls per second the probe allows itself in all
+TALLY_RATE = 500000.0  # the same for calls counted by tally code (CPython 3.11, see
+# _tally_code), per function and in all: ~17 ns each, 500,000 a second cost 1%
+TALLY_BURST = 4  # calls observed at each look of a function counted by tally code
+TALLY_AFTER = 8  # calls counted by the wrapper (and observed) before tally code takes over
+_TALLIES = sys.version_info[:2] == (3, 11)
 RETURNS = 8  # return values observed per function between restarts of disabled events
 HOT_CHECK = 1024  # calls between rate checks of a watched function
 WINDOW_CALLS = 512  # calls measured per window, at least
@@ -85,6 +91,7 @@ class _Stats(object):
         "examples_closed", "returns_live", "window_opened", "est_sys", "last_rel",
         "thread", "cpu_clock", "last_cpu", "last_rate_cpu", "window_start_cpu",
         "window_opened_cpu", "check_cpu", "overhead_at_open", "window_length",
+        "counter", "tallying", "tally_seen", "tally_time", "burst",
     )
 
     def __init__(self, code, user, now):
@@ -131,6 +138,14 @@ class _Stats(object):
         self.check_cpu = None  # at the last rate check
         self.overhead_at_open = 0.0  # `overhead` when the last window opened
         self.window_length = WINDOW_SECONDS  # how long the open window counts, at least
+        # Counting by tally code (CPython 3.11): its counter, whether its functions run that
+        # code now, the counter's value and the time at the last look, and how many more
+        # calls to observe through the wrapper before going back to it.
+        self.counter = None
+        self.tallying = False
+        self.tally_seen = 0
+        self.tally_time = 0.0
+        self.burst = 0
 
 
 def _gap_calls(st, until, rate, until_cpu=None, rate_cpu=None):
@@ -748,12 +763,16 @@ class Probe(object):
         st.checked_at = st.calls
         st.check_time = now
         st.overhead_at_check = st.overhead
-        if rate > HOT_RATE:
+        if rate > self._hot_rate(st):
             self._make_hot(st, now, rate)
             if rate_cpu is not None:
                 st.last_cpu = cpu
                 st.last_rate_cpu = rate_cpu
                 st.cpu_clock = self._cpu_clock(thread)
+
+    def _hot_rate(self, st):
+        """Calls per second above which `st` turns to windows."""
+        return HOT_RATE
 
     def _thread_cpu(self):
         """The calling thread and its CPU time."""
@@ -994,7 +1013,7 @@ class Probe(object):
         counting = []
         total = 0.0
         for st in list(self.stats.values()):
-            if st.state is _COUNT:
+            if st.state is _COUNT and not st.tallying:
                 rate = (st.calls - st.last_total) / max(elapsed, 1e-9)
                 counting.append((rate, id(st), st))
                 total += rate
@@ -1263,7 +1282,12 @@ class WrapperProbe(Probe):
     reference the program holds is replaced, so pickling a function by reference, `is`, and
     multiprocessing see the same object. Functions that call themselves by name are not
     wrapped (the wrapper's frame would halve their recursion limit), nor generators and
-    coroutines (their kind would change); their counts stay unknown."""
+    coroutines (their kind would change); their counts stay unknown.
+
+    On 3.11 the wrapper's frame costs more than its work (see _tally_code): after its first
+    TALLY_AFTER calls a counted function runs its tally code, whose calls the probe's looks add
+    up and check against TALLY_RATE; the wrapper comes back for TALLY_BURST calls at a look to
+    observe them, and for windows once the function is hot."""
 
     method = "function wrappers"
 
@@ -1272,12 +1296,16 @@ class WrapperProbe(Probe):
         self.error = None
         self.wrapped = {}  # code -> [(function, wrapper code)]
         self.templates = {}  # number of free variables -> wrapper code template
+        self.tallies = {}  # code -> its tally code (None where there is none)
+        self.originals = {}  # tally code -> the code it copies
+        self.tallying = {}  # id(code) -> stats, while its functions run its tally code
         self.not_wrapped = {}  # (file, name) -> why
         self.call_cost = self._calibrate()
         self._start_thread()
 
     def _disarm(self):
         self.armed = False
+        self.tallying.clear()
         for code in list(self.wrapped):
             self._swap(code, wrapped=False)
 
@@ -1416,10 +1444,13 @@ class WrapperProbe(Probe):
                 seen.add(id(value))
                 t = type(value)
                 if t is types.FunctionType:
-                    code = value.__code__
+                    code = self.originals.get(value.__code__, value.__code__)
                     if code.co_filename in files and _key(code) in wanted:
                         found.setdefault(code, []).append(value)
-                    inner = value.__dict__.get("__wrapped__")
+                    # Not `value.__dict__`, which would give every function it looks at a
+                    # dict of its own: thousands of new objects, which brought pycparser's
+                    # next full garbage collection (0.15 s) forward into its run.
+                    inner = getattr(value, "__wrapped__", None)
                     if inner is not None:
                         todo.append((inner, depth + 1))
                 elif t in (staticmethod, classmethod):
@@ -1433,6 +1464,71 @@ class WrapperProbe(Probe):
     def _swap(self, code, wrapped):
         for func, wrapper in self.wrapped.get(code, ()):
             func.__code__ = wrapper if wrapped else code
+
+    def _swap_to_tally(self, st):
+        """Counts `st`'s calls by its tally code from now on; False where there is none."""
+        code = st.code
+        if code not in self.tallies:
+            counter = _counter()
+            tally = _tally_code(code, counter)
+            self.tallies[code] = tally
+            if tally is not None:
+                self.originals[tally] = code
+                st.counter = counter
+        tally = self.tallies[code]
+        if tally is None or not self.armed:
+            return False
+        if not st.tallying:
+            st.tally_seen = _tally(st.counter)
+            st.tally_time = self._time.perf_counter()
+            st.tallying = True
+            self.tallying[id(code)] = st
+        for func, _ in self.wrapped.get(code, ()):
+            func.__code__ = tally
+        return True
+
+    def _fold(self, st):
+        """Adds the calls its tally code counted since the last fold to `calls`."""
+        seen = _tally(st.counter)
+        st.calls += seen - st.tally_seen
+        st.tally_seen = seen
+
+    def _hot_rate(self, st):
+        # A call counted by tally code costs ~17 ns, not a wrapper's ~50-130 ns.
+        if _TALLIES and self.tallies.get(st.code, 0) is not None:
+            return TALLY_RATE
+        return HOT_RATE
+
+    def _keep_budget(self, elapsed):
+        """Also, for the functions counted by tally code: adds up their calls, turns those
+        called faster than TALLY_RATE (and the busiest while all together are) to windows,
+        and observes a few calls of each candidate through the wrapper."""
+        now = self._time.perf_counter()
+        busy = []
+        total = 0.0
+        for st in list(self.tallying.values()):
+            before = st.calls
+            self._fold(st)
+            rate = (st.calls - before) / max(now - st.tally_time, 1e-9)
+            st.tally_time = now
+            busy.append((rate, id(st), st))
+            total += rate
+        busy.sort(reverse=True)
+        for rate, _, st in busy:
+            if rate <= TALLY_RATE and total <= TALLY_RATE:
+                if st.candidate and st.observed < OBSERVATIONS and not st.burst:
+                    st.burst = TALLY_BURST
+                    st.next_event = st.calls + 1
+                    self._swap(st.code, wrapped=True)
+                continue
+            self._make_hot(st, now, rate)
+            total -= rate
+        Probe._keep_budget(self, elapsed)
+
+    def _write(self):
+        for st in list(self.tallying.values()):
+            self._fold(st)
+        Probe._write(self)
 
     def _slow_call(self, st, params):
         """Runs on the calls the schedule picks, with the wrapper's `locals()` (its parameters,
@@ -1451,12 +1547,23 @@ class WrapperProbe(Probe):
             if not self._window_call(st):
                 self._swap(st.code, wrapped=False)
             return False
+        if st.burst:
+            # A few calls of a function counted by tally code, observed at a look.
+            st.burst -= 1
+            st.next_event = st.calls + 1
+            if not st.burst:
+                self._swap_to_tally(st)
+            return self._observe_args(st, params)
         if st.calls - st.checked_at >= HOT_CHECK:
             self._check_rate(st)
             if st.state is _HOT:
                 return False
         observed = self._observe_args(st, params)
         self._schedule(st)
+        if _TALLIES and st.calls >= TALLY_AFTER:
+            # Its first calls observed, tally code counts the rest, and the probe's looks
+            # check its rate (see _keep_budget).
+            self._swap_to_tally(st)
         return observed
 
     def _observe_args(self, st, params):
@@ -1516,8 +1623,141 @@ class WrapperProbe(Probe):
                 self._swap(st.code, wrapped=True)
 
     def _make_hot(self, st, now, rate):
+        if st.tallying:
+            self._fold(st)
+            st.tallying = False
+            st.burst = 0
+            self.tallying.pop(id(st.code), None)
         Probe._make_hot(self, st, now, rate)
         self._swap(st.code, wrapped=False)
+
+
+# CPython 3.11 keeps frames on a stack of 16 KiB chunks, mapped when a call needs a new one and
+# unmapped when it returns: a wrapper's extra frame on every call of a recursive-descent parser
+# moved its stack across a chunk's edge ~24,000 times a second (mmap, munmap and a page fault
+# each, ~4 us), which ran esprima and pycparser 1.1x-1.3x slower. There a counted function
+# runs instead a copy of its own code that first calls `next(counter)`: no frame, ~20 ns.
+def _tally_code(code, counter):
+    """A copy of `code` (CPython 3.11) that calls next(counter) before its first line, with
+    its locations and exception handlers moved past that call; None when it cannot be made
+    exactly (the copy is checked against the original before it is used)."""
+    if not _TALLIES:
+        return None
+    try:
+        import dis
+        import opcode
+
+        op = opcode.opmap
+        raw = code.co_code
+        at = None
+        for i in range(0, len(raw), 2):
+            if raw[i] == op["RESUME"]:
+                at = i + 2
+                break
+            if raw[i] not in (op["MAKE_CELL"], op["COPY_FREE_VARS"], op["NOP"]):
+                return None
+        k = len(code.co_consts)
+        if at is None or k + 1 > 255:
+            return None
+        pro = bytearray()
+        for name, arg in (("PUSH_NULL", 0), ("LOAD_CONST", k), ("LOAD_CONST", k + 1),
+                          ("PRECALL", 1), ("CALL", 1), ("POP_TOP", 0)):
+            pro += bytes((op[name], arg)) + b"\0\0" * opcode._inline_cache_entries[op[name]]
+        n = len(pro) // 2
+        cut = at // 2
+        positions = list(code.co_positions())
+        positions = positions[:cut] + [(None, None, None, None)] * n + positions[cut:]
+        handlers = []
+        for e in dis._parse_exception_table(code):
+            if e.start < at or e.target < at:
+                return None
+            handlers.append((e.start // 2 + n, (e.end - e.start) // 2, e.target // 2 + n,
+                             e.depth, e.lasti))
+        table = _location_table(positions, code.co_firstlineno)
+        if table is None:
+            return None
+        new = code.replace(
+            co_code=raw[:at] + bytes(pro) + raw[at:],
+            co_consts=code.co_consts + (next, counter),
+            co_linetable=table,
+            co_exceptiontable=_exception_table(handlers),
+            co_stacksize=max(code.co_stacksize, 3),
+        )
+        moved = [(e.start // 2, (e.end - e.start) // 2, e.target // 2, e.depth, e.lasti)
+                 for e in dis._parse_exception_table(new)]
+        if list(new.co_positions()) != positions or moved != handlers:
+            return None
+        return new
+    except Exception:
+        return None
+
+
+def _varint(out, value):
+    """The location table's unsigned varint: 6 bits a byte, least significant first."""
+    while value >= 64:
+        out.append(64 | (value & 63))
+        value >>= 6
+    out.append(value)
+
+
+def _location_table(positions, first_line):
+    """CPython 3.11's co_linetable for one (line, end_line, column, end_column) per code unit:
+    the long form for every located run, the no-location form for the rest."""
+    out = bytearray()
+    line = first_line
+    i = 0
+    while i < len(positions):
+        p = positions[i]
+        j = i + 1
+        while j < len(positions) and j - i < 8 and positions[j] == p:
+            j += 1
+        start, end, col, end_col = p
+        if start is None:
+            out.append(0x80 | (15 << 3) | (j - i - 1))
+        else:
+            if end is None or end < start:
+                return None
+            out.append(0x80 | (14 << 3) | (j - i - 1))
+            delta = start - line
+            _varint(out, (-delta << 1) | 1 if delta < 0 else delta << 1)
+            _varint(out, end - start)
+            _varint(out, 0 if col is None else col + 1)
+            _varint(out, 0 if end_col is None else end_col + 1)
+            line = start
+        i = j
+    return bytes(out)
+
+
+def _exception_table(handlers):
+    """CPython 3.11's co_exceptiontable for (start, size, target, depth, lasti) in code units:
+    6 bits a byte, most significant first, the first byte of each entry marked."""
+    out = bytearray()
+    for start, size, target, depth, lasti in handlers:
+        for i, value in enumerate((start, size, target, (depth << 1) | int(lasti))):
+            chunks = [value & 63]
+            value >>= 6
+            while value:
+                chunks.append(value & 63)
+                value >>= 6
+            chunks.reverse()
+            for j, chunk in enumerate(chunks):
+                byte = chunk | (64 if j < len(chunks) - 1 else 0)
+                out.append(byte | (128 if i == 0 and j == 0 else 0))
+    return bytes(out)
+
+
+def _counter():
+    """What tally code calls next() on: an iterator that returns None, so that a call
+    allocates nothing (itertools.count made an int each time, and ran 2-3x slower in a parser
+    than in a tight loop)."""
+    import itertools
+
+    return itertools.repeat(None, sys.maxsize)
+
+
+def _tally(counter):
+    """How many times `counter` (from _counter) was advanced, without advancing it."""
+    return sys.maxsize - counter.__length_hint__()
 
 
 def _not_wrappable(code):
