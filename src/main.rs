@@ -3,6 +3,10 @@ use std::process::ExitCode;
 use port_advisor::error::{self, ExitStatus};
 use port_advisor::ui;
 
+// See Cargo.toml: mimalloc, for the fleet-sized imports and analyses.
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = match port_advisor::cli::Cli::try_parse_from_env() {
         Ok(cli) => cli,
