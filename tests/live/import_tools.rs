@@ -92,8 +92,10 @@ fn tool_ok(cmd: &mut assert_cmd::Command, seconds: u64, what: &str) {
 }
 
 /// The interpreter the live runs profile: a pyenv CPython both tools support.
+/// 3.11 first: Austin 3.7.0 finds the runtime of 3.11.7 on every start (30 of 30 on an
+/// idle machine) but of 3.12.1 on only about half (6 of 12), which three tries do not cover.
 fn target_python() -> PathBuf {
-    ["3.12", "3.11", "3.13"]
+    ["3.11", "3.12", "3.13"]
         .iter()
         .find_map(|v| common::python(v))
         .unwrap_or_else(|| PathBuf::from("python3"))
@@ -125,8 +127,8 @@ fn real_tools_record_log_report_and_the_advice_finds_similarity() {
         match &tools.austin {
             // Austin gives up on a program whose runtime it cannot find within `-t` (100 ms
             // by default), which a loaded machine can exceed while Python starts.
-            // Austin 3.7.0 also fails to find the runtime of about one start in eight on an
-            // idle machine ("not a Python process"): it gets three tries.
+            // Austin 3.7.0 also fails now and then to find the runtime on an idle machine
+            // ("Cannot launch the given command"): it gets three tries.
             Ok(bin) => {
                 let attempt = || {
                     assert_cmd::Command::new(bin)
