@@ -436,9 +436,20 @@ fn the_program_pickles_forks_and_profiles_itself_as_without_port_advisor() {
             work.candidate && work.calls > 0,
             "{v}: the probe watched work: {work:?}"
         );
-        let consume = function(&p, "consume");
-        assert!(consume.examples.is_empty(), "{v}: {consume:?}");
-        if consume.candidate && consume.observed_calls > 0 {
+        // Before 3.12 only candidates are watched, and `consume` (about 5% of the run) is one
+        // only when its share shows before the probe is given its list; a probe that iterated
+        // the Lazy would change the program's output, compared above, either way.
+        let watched = &p.probe.as_ref().unwrap().functions;
+        let consume = watched.iter().find(|f| f.name == "consume");
+        let monitoring = !matches!(v, "3.8" | "3.11");
+        assert!(
+            consume.is_some() || !monitoring,
+            "{v}: sys.monitoring counts every function: {watched:?}"
+        );
+        if let Some(consume) = consume {
+            assert!(consume.examples.is_empty(), "{v}: {consume:?}");
+        }
+        if let Some(consume) = consume.filter(|c| c.candidate && c.observed_calls > 0) {
             // Chosen as a candidate on a loaded machine only when its share shows in time.
             assert_eq!(
                 consume.examples_skipped.as_deref(),
