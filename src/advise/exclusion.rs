@@ -86,7 +86,7 @@ impl Model<'_> {
         });
         // The thread count reads f's stacks: asked last, for the few that get that far.
         let called_repeatedly =
-            || calls.is_some_and(|c| c.count > 1) || self.index.threads_running(f) > 1;
+            || calls.is_some_and(|c| c.count > 1) || self.index.several_threads_run(f);
         if time_share >= 0.8 && !takes_arguments && !called_repeatedly() && self.is_entry_point(f) {
             return Some((
                 Exclusion::EntryPoint,
