@@ -116,6 +116,10 @@ pub struct ProbeCost {
     pub thread_seconds: f64,
     /// The share of wall time the probe allows itself; it skips observations beyond it.
     pub budget_share: f64,
+    /// Seconds one counted bytecode of an instruction window costs the program (3.12+),
+    /// measured at the first window; 0 when none opened. Included in `observing_seconds`.
+    #[serde(default)]
+    pub instruction_event_seconds: f64,
     #[serde(default)]
     pub skipped: ProbeSkipped,
 }
@@ -186,6 +190,13 @@ pub struct ProbedFunction {
     /// Why no (more) examples were kept: `not_plain_data` or `too_large`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub examples_skipped: Option<String>,
+    /// Bytecodes the function executed in its instruction windows (CPython 3.12+), by opcode
+    /// name as `dis` gives it: what its own code does, counted, not read from its source.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub instructions: BTreeMap<String, u64>,
+    /// How many instruction windows counted them (each up to 4,096 bytecodes).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub instruction_windows: u64,
 }
 
 /// How often an argument (or the return value) had one type, and its sizes: element count

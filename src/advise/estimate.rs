@@ -37,6 +37,7 @@ impl Model<'_> {
             .filter(|&&g| self.index.origins[g] == Origin::Program)
             .count()
             .max(1);
+        let executed = self.executed_mix(&region);
         let size = self.port_size(&region);
         let mut kind = self.code_kind(&region);
         if matches!(
@@ -162,6 +163,8 @@ impl Model<'_> {
             size: Some(size),
             operations: priced.operations,
             priced_share: priced.priced,
+            executed: executed.shares,
+            executed_bytecodes: executed.bytecodes,
         }
     }
 

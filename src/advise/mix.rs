@@ -39,7 +39,54 @@ pub(super) struct PricedFactor {
     pub(super) priced: f64,
 }
 
+/// What a region's functions executed, from the probe's instruction windows.
+#[derive(Default)]
+pub(super) struct ExecutedMix {
+    /// By class, weighed by CPython's cost per class, largest first.
+    pub(super) shares: Vec<OperationShare>,
+    /// Bytecodes counted.
+    pub(super) bytecodes: u64,
+}
+
 impl Model<'_> {
+    /// The executed mix of `region`: each counted function's bytecodes by class, priced by
+    /// CPython's cost per class, weighed by the function's interpreted time in the region.
+    pub(super) fn executed_mix(&self, region: &Region) -> ExecutedMix {
+        let ops = &self.rules.scoring.operations;
+        let opcodes = &self.rules.scoring.opcodes;
+        let mut functions: Vec<(usize, f64)> =
+            region.by_function.iter().map(|(&g, &w)| (g, w)).collect();
+        functions.sort_unstable_by_key(|&(g, _)| g);
+        let mut mix = [0.0f64; OP_CLASSES];
+        let mut bytecodes = 0;
+        for (g, w) in functions {
+            let Some(probed) = self.probed(g).filter(|p| !p.instructions.is_empty()) else {
+                continue;
+            };
+            let mut counts = [0.0f64; OP_CLASSES];
+            for (name, &n) in &probed.instructions {
+                bytecodes += n;
+                if let Some(op) = opcodes.class_of(name) {
+                    counts[op.index()] += n as f64 * ops.price(op).cpython_ns.max(0.0);
+                }
+            }
+            let sum: f64 = counts.iter().sum();
+            if sum > 0.0 && w > 0.0 {
+                for (m, c) in mix.iter_mut().zip(counts) {
+                    *m += w * c / sum;
+                }
+            }
+        }
+        let total: f64 = mix.iter().sum();
+        if total <= 0.0 {
+            return ExecutedMix::default();
+        }
+        ExecutedMix {
+            shares: shares_of(&mix, total),
+            bytecodes,
+        }
+    }
+
     /// The factor range for `region`: its priced operations where its lines can be read, the
     /// `fallback` factor (the kind's) for the rest. `moved` says the program's classes move
     /// into the port whole.
@@ -87,19 +134,9 @@ impl Model<'_> {
                 priced: 0.0,
             };
         }
-        let mut operations: Vec<OperationShare> = ALL
-            .iter()
-            .zip(mix)
-            .filter(|(_, m)| *m > 0.0)
-            .map(|(op, m)| OperationShare {
-                op: op.key().to_owned(),
-                share: m / priced,
-            })
-            .collect();
-        operations.sort_by(|a, b| b.share.total_cmp(&a.share).then(a.op.cmp(&b.op)));
         PricedFactor {
             factor: [total / after[0].max(1e-12), total / after[1].max(1e-12)],
-            operations,
+            operations: shares_of(&mix, priced),
             priced: priced / total,
         }
     }
@@ -145,6 +182,21 @@ impl Model<'_> {
         }
         Some(FunctionPrice { after, mix })
     }
+}
+
+/// Each class's share of `total`, largest first, the classes without any left out.
+fn shares_of(mix: &[f64; OP_CLASSES], total: f64) -> Vec<OperationShare> {
+    let mut shares: Vec<OperationShare> = ALL
+        .iter()
+        .zip(mix)
+        .filter(|(_, m)| **m > 0.0)
+        .map(|(op, m)| OperationShare {
+            op: op.key().to_owned(),
+            share: m / total,
+        })
+        .collect();
+    shares.sort_by(|a, b| b.share.total_cmp(&a.share).then(a.op.cmp(&b.op)));
+    shares
 }
 
 /// A line that performs none of the counted operations (`else:`, a bare name, a decorator's
@@ -197,6 +249,107 @@ mod tests {
         assert!((split[Op::Arithmetic.index()] - arith / (arith + text)).abs() < 1e-12);
         assert!((split.iter().sum::<f64>() - 1.0).abs() < 1e-12);
         assert_eq!(split_line(&only_a_store(), ops)[Op::Store.index()], 1.0);
+    }
+
+    /// Each bytecode name is in one class at most, and the interpreter's bookkeeping in none.
+    #[test]
+    fn every_counted_bytecode_has_one_class() {
+        let rules = Rules::builtin();
+        let opcodes = &rules.scoring.opcodes;
+        let lists = [
+            &opcodes.arithmetic,
+            &opcodes.compare,
+            &opcodes.index,
+            &opcodes.attribute,
+            &opcodes.call,
+            &opcodes.build,
+            &opcodes.lookup,
+            &opcodes.text,
+            &opcodes.iterate,
+            &opcodes.store,
+        ];
+        let mut names: Vec<&String> = lists.iter().flat_map(|l| l.iter()).collect();
+        let all = names.len();
+        names.sort();
+        names.dedup();
+        assert_eq!(names.len(), all, "a bytecode in two classes");
+        assert_eq!(opcodes.class_of("BINARY_OP"), Some(Op::Arithmetic));
+        assert_eq!(opcodes.class_of("BINARY_SUBSCR"), Some(Op::Index));
+        assert_eq!(opcodes.class_of("CALL"), Some(Op::Call));
+        assert_eq!(opcodes.class_of("FOR_ITER"), Some(Op::Iterate));
+        for bookkeeping in [
+            "LOAD_FAST",
+            "LOAD_CONST",
+            "POP_TOP",
+            "RETURN_VALUE",
+            "RESUME",
+        ] {
+            assert_eq!(opcodes.class_of(bookkeeping), None, "{bookkeeping}");
+        }
+    }
+
+    /// A candidate's counted bytecodes become its executed mix: by class, weighed by what each
+    /// costs CPython, the bookkeeping left out; a function without counts adds nothing.
+    #[test]
+    fn counted_bytecodes_make_the_executed_mix() {
+        use crate::advise::test_support::{advice_of, counted_calls, python_frame};
+        use crate::profile::{Meta, ProfileBuilder};
+
+        let mut b = ProfileBuilder::default();
+        let t = b.intern_thread(1, 1, None);
+        let main = b.intern_frame(python_frame("main", "/home/me/app.py", "app"));
+        let work = b.intern_frame(python_frame("work", "/home/me/app.py", "app"));
+        for _ in 0..200 {
+            b.add_stack(t, vec![main, work], false, true, false);
+        }
+        let mut p = b.to_profile(Meta {
+            wall_seconds: 2.0,
+            ..Meta::default()
+        });
+        let mut probe = counted_calls("/home/me/app.py", &[("main", 1), ("work", 50)]);
+        let work_counts = &mut probe.functions[1];
+        work_counts.candidate = true;
+        work_counts.instruction_windows = 3;
+        work_counts.instructions = [
+            ("BINARY_OP", 3000),
+            ("FOR_ITER", 1000),
+            ("CALL", 100),
+            ("LOAD_FAST", 5000),
+        ]
+        .into_iter()
+        .map(|(n, c)| (n.to_owned(), c))
+        .collect();
+        p.probe = Some(probe);
+        let advice = advice_of(&p);
+        let option = advice
+            .candidates
+            .iter()
+            .flat_map(|c| &c.alternatives)
+            .find(|o| o.function.name == "work")
+            .expect("an option of work");
+        assert_eq!(option.executed_bytecodes, 9100);
+        let ops = &Rules::builtin().scoring.operations;
+        let (a, i, c) = (
+            3000.0 * ops.arithmetic.cpython_ns,
+            1000.0 * ops.iterate.cpython_ns,
+            100.0 * ops.call.cpython_ns,
+        );
+        let got: Vec<(&str, f64)> = option
+            .executed
+            .iter()
+            .map(|s| (s.op.as_str(), s.share))
+            .collect();
+        let sum = a + i + c;
+        let expected = [
+            ("arithmetic", a / sum),
+            ("iterate", i / sum),
+            ("call", c / sum),
+        ];
+        assert_eq!(got.len(), 3, "{got:?}");
+        for ((name, share), (want, want_share)) in got.iter().zip(expected) {
+            assert_eq!(*name, want);
+            assert!((share - want_share).abs() < 1e-9, "{got:?}");
+        }
     }
 
     #[test]

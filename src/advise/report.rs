@@ -257,6 +257,20 @@ pub struct BoundaryOption {
     /// rest took the factor of its kind of code.
     #[serde(default)]
     pub priced_share: f64,
+    /// What its functions executed, counted bytecode by bytecode in the probe's instruction
+    /// windows (CPython 3.12+), by class (`rules/scoring.toml` [opcodes]) and weighed by what
+    /// each class costs CPython, largest first; each function counts with its share of the
+    /// interpreted time. Empty when no function under it was counted. Beside `operations`,
+    /// which is read from the source: where the two disagree, the lines hide what runs.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub executed: Vec<OperationShare>,
+    /// Bytecodes counted for `executed`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub executed_bytecodes: u64,
+}
+
+fn is_zero(n: &u64) -> bool {
+    *n == 0
 }
 
 /// The program code under a boundary.

@@ -55,6 +55,13 @@ impl Model<'_> {
                 o.factor[1]
             ));
         }
+        if !o.executed.is_empty() {
+            e.push(format!(
+                "counted as it ran ({} bytecodes in the probe's instruction windows): {}",
+                thousands(o.executed_bytecodes),
+                operation_mix(&o.executed)
+            ));
+        }
         match (o.calls, o.crossing_ns) {
             (Some(c), Some(ns)) => e.push(format!(
                 "{} calls{} x {:.0} ns per crossing ({}) = {:.1}% of the run",

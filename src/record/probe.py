@@ -17,6 +17,11 @@
 # (describing arguments, pickling examples) and on its own thread is timed, and stops while it
 # exceeds BUDGET_SHARE of the wall time so far.
 #
+# What a candidate executes (3.12+): a few times in the run, a short window of INSTRUCTION events
+# on the candidate's own code object (no other code) counts OP_EVENTS executed bytecodes by
+# offset; the results name them by opcode, which port-advisor prices by class. Each event costs
+# a Python callback, measured once (`op_cost`) and charged to the budget.
+#
 # Doing no harm: the probe never runs the program's code. Arguments are described by their
 # type and the length of builtin containers only (never by iterating or calling `len` on an
 # object of the program's classes), and examples are kept only of plain data (builtins,
@@ -73,6 +78,14 @@ BUDGET_GRACE = 0.05  # seconds it may spend before the share applies (its first 
 # sys.monitoring tool ids the probe may take: not DEBUGGER_ID (0), COVERAGE_ID (1),
 # PROFILER_ID (2) or OPTIMIZER_ID (5), which debuggers, coverage.py, cProfile and JITs claim.
 TOOL_IDS = (4, 3)
+OP_EVENTS = 4096  # bytecodes counted per instruction window of a candidate (3.12+)
+OP_EVERY = 1.0  # seconds between a candidate's instruction windows, at least
+OP_WINDOWS = 8  # instruction windows per candidate, at most
+# Bytecodes counted per second of the run, in all: a window costs more than its callbacks (the
+# code runs unspecialised while it is open, and specialises again after), and 8 windows on
+# each of 40 candidates ran pyparsing 1.29x slower instead of 1.06x. At this rate they cost a
+# few ms a second; candidates take turns, the fewest windows first.
+OP_RATE = 8192.0
 
 
 # A watched function's state. Compared by identity on the hot path.
@@ -92,6 +105,7 @@ class _Stats(object):
         "thread", "cpu_clock", "last_cpu", "last_rate_cpu", "window_start_cpu",
         "window_opened_cpu", "check_cpu", "overhead_at_open", "window_length",
         "counter", "tallying", "tally_seen", "tally_time", "burst",
+        "ops", "op_left", "op_windows", "op_opened", "op_names",
     )
 
     def __init__(self, code, user, now):
@@ -146,6 +160,13 @@ class _Stats(object):
         self.tally_seen = 0
         self.tally_time = 0.0
         self.burst = 0
+        # Instruction windows (3.12+): executed bytecodes by offset, how many the open window
+        # still counts, windows opened, when the last opened, and the opcode at each offset.
+        self.ops = None
+        self.op_left = 0
+        self.op_windows = 0
+        self.op_opened = 0.0
+        self.op_names = None
 
 
 def _gap_calls(st, until, rate, until_cpu=None, rate_cpu=None):
@@ -202,6 +223,13 @@ def _observations_per_window(st):
 
 def _calibrate():
     """A function that does nothing, to time what counting a call costs."""
+
+
+def _op_calibration(n):
+    s = 0
+    for i in range(n):
+        s += i * 3 % 7
+    return s
 
 
 def _key(code):
@@ -420,6 +448,8 @@ class Probe(object):
     window_every = WINDOW_EVERY
 
     method = "sys.monitoring"
+    # Whether it opens instruction windows on the candidates (sys.monitoring only).
+    instruction_windows = True
 
     def __init__(self, folder, user_roots, own_file, examples=True, owner=None):
         self._setup(folder, user_roots, own_file, examples)
@@ -439,6 +469,7 @@ class Probe(object):
         _mon.use_tool_id(self.tool, "port-advisor")
         _mon.register_callback(self.tool, _E.PY_START, self._on_start)
         _mon.register_callback(self.tool, _E.PY_RETURN, self._on_return)
+        _mon.register_callback(self.tool, _E.INSTRUCTION, self._on_instruction)
         # A second tool id, when free, times the windows of hot functions with local events,
         # which turn on and off per function without re-instrumenting the rest of the program.
         # Without it, windows need restart_events and open once a RESTART_EVERY.
@@ -477,6 +508,7 @@ class Probe(object):
                     _mon.set_local_events(tool, st.code, 0)
             _mon.register_callback(tool, _E.PY_START, None)
             _mon.register_callback(tool, _E.PY_RETURN, None)
+            _mon.register_callback(tool, _E.INSTRUCTION, None)
             _mon.free_tool_id(tool)
             windows = self.window_tool
             if windows is not None:
@@ -618,6 +650,10 @@ class Probe(object):
         self.spent_observing = 0.0  # on the program's threads: describing, pickling
         self.spent_thread = 0.0  # CPU time of the probe's own thread
         self.skipped = {"over_budget": 0, "not_plain_data": 0, "too_large": 0}
+        # Instruction windows (3.12+): seconds an INSTRUCTION event costs, measured at the
+        # first window, and the bytecodes the windows opened so far may count.
+        self.op_cost = None
+        self.op_opened_events = 0
         # Examples go to a file of their own, written only when one is added or gets its
         # result: rewritten with the counts twice a second, 3 examples of two 10,000-float
         # lists (700 KB of base64) took 4 ms a write, and the probe's whole budget.
@@ -666,6 +702,28 @@ class Probe(object):
             # An injected probe gave its tool id back while this call ran: nothing to undo.
             pass
         return None
+
+    def _on_instruction(self, code, offset):
+        # A bytecode of a candidate in an open instruction window.
+        st = self._get(id(code))
+        if st is None or st.op_left <= 0:
+            self._close_ops(code, st)
+            return None
+        ops = st.ops
+        ops[offset] = ops.get(offset, 0) + 1
+        st.op_left -= 1
+        if st.op_left == 0:
+            self._close_ops(code, st)
+            self.spent_observing += OP_EVENTS * (self.op_cost or 0.0)
+        return None
+
+    def _close_ops(self, code, st):
+        try:
+            _mon.set_local_events(
+                self.tool, code, _E.PY_RETURN if st is not None and st.candidate else 0
+            )
+        except ValueError:
+            pass  # an injected probe gave its tool id back while this call ran
 
     def _slow(self, st):
         if self.restart_pending:
@@ -960,6 +1018,8 @@ class Probe(object):
                     last = now
                 if look or early:
                     self._read_candidates()
+                if look:
+                    self._open_op_windows(now)
                 restart = now - last_restart >= RESTART_EVERY
                 if restart:
                     last_restart = now
@@ -1053,6 +1113,81 @@ class Probe(object):
             _mon.restart_events()
             for st in list(self.stats.values()):
                 st.returns_live = True
+
+    def _open_op_windows(self, now):
+        """Opens an instruction window on each candidate due one: OP_EVERY seconds since its
+        last, OP_WINDOWS at most, none while over budget."""
+        if not self.instruction_windows or self._over_budget(now):
+            return
+        due = [
+            (st.op_windows, st.op_opened, id(st), st)
+            for st in list(self.stats.values())
+            if st.candidate
+            and st.op_left <= 0
+            and st.op_windows < OP_WINDOWS
+            and (not st.op_windows or now - st.op_opened >= OP_EVERY)
+        ]
+        due.sort()
+        for _, _, _, st in due:
+            if self.op_opened_events + OP_EVENTS > OP_RATE * (now - self.started) + OP_EVENTS:
+                return
+            self.op_opened_events += OP_EVENTS
+            if self.op_cost is None:
+                self.op_cost = self._calibrate_ops()
+            if st.ops is None:
+                st.ops = {}
+            st.op_left = OP_EVENTS
+            st.op_windows += 1
+            st.op_opened = now
+            _mon.set_local_events(self.tool, st.code, _E.PY_RETURN | _E.INSTRUCTION)
+
+    def _calibrate_ops(self):
+        """Seconds one INSTRUCTION event adds: a loop run with its events on, against off."""
+        code = _op_calibration.__code__
+        timer = self._time.perf_counter
+
+        def best_of(n):
+            best = None
+            for _ in range(n):
+                t0 = timer()
+                _op_calibration(100)
+                t = timer() - t0
+                best = t if best is None else min(best, t)
+            return best
+
+        st = _Stats(code, False, 0.0)
+        self.stats[id(code)] = st
+        try:
+            plain = best_of(5)
+            st.ops = {}
+            st.op_left = 1 << 62
+            _mon.set_local_events(self.tool, code, _E.INSTRUCTION)
+            try:
+                counted = best_of(5)
+            finally:
+                _mon.set_local_events(self.tool, code, 0)
+            events = sum(st.ops.values()) / 5.0
+            return max(counted - plain, 0.0) / max(events, 1.0)
+        finally:
+            del self.stats[id(code)]
+
+    def _op_counts(self, st):
+        """Executed bytecodes of `st`'s windows, by opcode name."""
+        if st.op_names is None:
+            import dis
+
+            # 3.14+ subscripts with BINARY_OP: named as before, so that they stay indexing.
+            st.op_names = dict(
+                (i.offset, "BINARY_SUBSCR" if i.opname == "BINARY_OP" and i.argrepr == "[]"
+                 else i.opname)
+                for i in dis.get_instructions(st.code)
+            )
+        out = {}
+        names = st.op_names
+        for offset, n in list(st.ops.items()):
+            name = names.get(offset, "OTHER")
+            out[name] = out.get(name, 0) + n
+        return out
 
     def _load_candidate_file(self):
         """The candidate set when the file changed since the last look, else None."""
@@ -1148,6 +1283,9 @@ class Probe(object):
                 entry["observed_calls"] = st.observed
                 if st.examples_closed is not None:
                     entry["examples_skipped"] = st.examples_closed
+                if st.ops:
+                    entry["instructions"] = self._op_counts(st)
+                    entry["instruction_windows"] = st.op_windows
             out.append(entry)
         doc = {
             "method": self.method,
@@ -1158,6 +1296,7 @@ class Probe(object):
                 "observing_seconds": self.spent_observing,
                 "thread_seconds": self.spent_thread,
                 "budget_share": BUDGET_SHARE,
+                "instruction_event_seconds": self.op_cost or 0.0,
                 "skipped": dict(self.skipped),
             },
             "unwatched": [
@@ -1266,6 +1405,7 @@ _CO_LAZY = 0x20 | 0x80 | 0x100 | 0x200
 
 
 class WrapperProbe(Probe):
+    instruction_windows = False
     # A window swaps each hot function's code for the wrapper and back, which throws away the
     # specialised calls to it on 3.11 (they are made again only after a back-off): every
     # 50 ms, that alone ran a call-heavy parser 1.4x slower, every 0.25 s 1.15x-1.3x:

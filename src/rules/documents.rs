@@ -24,6 +24,8 @@ pub type Span = [f64; 2];
 pub struct Scoring {
     pub factors: Factors,
     pub operations: Operations,
+    #[serde(default)]
+    pub opcodes: Opcodes,
     pub thresholds: Thresholds,
     pub readiness: ReadinessWeights,
 }
@@ -81,6 +83,56 @@ impl Operations {
 }
 
 /// One class of operations on both sides of a port.
+/// The bytecodes of each class of operations, by their `dis` names (`[opcodes]`): how counted
+/// bytecodes become an executed mix. Bytecode does not tell the kinds of call apart, so there
+/// are no `inlined_call` and `builtin_call` lists: every call is a `call`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Opcodes {
+    #[serde(default)]
+    pub arithmetic: Vec<String>,
+    #[serde(default)]
+    pub compare: Vec<String>,
+    #[serde(default)]
+    pub index: Vec<String>,
+    #[serde(default)]
+    pub attribute: Vec<String>,
+    #[serde(default)]
+    pub call: Vec<String>,
+    #[serde(default)]
+    pub build: Vec<String>,
+    #[serde(default)]
+    pub lookup: Vec<String>,
+    #[serde(default)]
+    pub text: Vec<String>,
+    #[serde(default)]
+    pub iterate: Vec<String>,
+    #[serde(default)]
+    pub store: Vec<String>,
+}
+
+impl Opcodes {
+    /// The class of the bytecode named `opname`, if it has one.
+    pub fn class_of(&self, opname: &str) -> Option<crate::python::ops::Op> {
+        use crate::python::ops::Op;
+        [
+            (Op::Arithmetic, &self.arithmetic),
+            (Op::Compare, &self.compare),
+            (Op::Index, &self.index),
+            (Op::Attribute, &self.attribute),
+            (Op::Call, &self.call),
+            (Op::Build, &self.build),
+            (Op::Lookup, &self.lookup),
+            (Op::Text, &self.text),
+            (Op::Iterate, &self.iterate),
+            (Op::Store, &self.store),
+        ]
+        .into_iter()
+        .find(|(_, names)| names.iter().any(|n| n == opname))
+        .map(|(op, _)| op)
+    }
+}
+
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct OpPrice {

@@ -31,7 +31,7 @@ const BUILTIN: &[(&str, &str)] = &[
 mod documents;
 
 pub use documents::{
-    CallCost, Conversion, Costs, Direction, Factors, Measured, OpPrice, Operations,
+    CallCost, Conversion, Costs, Direction, Factors, Measured, OpPrice, Opcodes, Operations,
     ReadinessWeights, Scoring, Span, Thresholds,
 };
 

@@ -39,7 +39,54 @@ fn counts_are_exact() {
             "{v}: {}",
             run.stdout()
         );
+        executed_bytecodes_are_counted(v, &run);
     }
+}
+
+/// tally's loop executes, per step, three BINARY_OPs (`+`, `%`, `+=`), one FOR_ITER and one
+/// JUMP_BACKWARD: its instruction windows count them in those proportions, and the report
+/// gives the boundary its executed mix, arithmetic first, and says what it cost.
+fn executed_bytecodes_are_counted(v: &str, run: &common::Run) {
+    let p = run.profile();
+    let tally = function(&p, "tally");
+    let windows = tally.instruction_windows;
+    assert!((1..=8).contains(&windows), "{v}: {windows} windows");
+    let counted: u64 = tally.instructions.values().sum();
+    assert!(
+        counted > 4096 / 2 && counted <= windows * 4096,
+        "{v}: {counted} bytecodes in {windows} windows: {:?}",
+        tally.instructions
+    );
+    let of = |name: &str| tally.instructions.get(name).copied().unwrap_or(0) as f64;
+    let steps = of("FOR_ITER");
+    assert!(steps > 0.0, "{v}: {:?}", tally.instructions);
+    for (name, per_step) in [("BINARY_OP", 3.0), ("JUMP_BACKWARD", 1.0)] {
+        let ratio = of(name) / steps;
+        assert!(
+            (ratio - per_step).abs() < 0.05 * per_step,
+            "{v}: {name} per loop step {ratio:.3}: {:?}",
+            tally.instructions
+        );
+    }
+    let cost = p.probe.as_ref().unwrap().cost.clone().unwrap();
+    assert!(
+        cost.instruction_event_seconds > 0.0 && cost.instruction_event_seconds < 5e-6,
+        "{v}: {cost:?}"
+    );
+    let advice = run.advice();
+    let option = advice
+        .candidates
+        .iter()
+        .flat_map(|c| &c.alternatives)
+        .find(|o| o.function.name == "tally")
+        .unwrap_or_else(|| panic!("{v}: no option of tally"));
+    assert_eq!(
+        option.executed.first().map(|s| s.op.as_str()),
+        Some("arithmetic"),
+        "{v}: {:?}",
+        option.executed
+    );
+    assert!(option.executed_bytecodes >= counted, "{v}: {option:?}");
 }
 
 /// kernel() is called exactly 123,457 times, too often to count every call: its count is an
