@@ -26,8 +26,15 @@ impl Model<'_> {
         // threads a region may add up to more than the run, but it cannot take longer.
         let weight = region.weight.min(run);
         let time_share = weight / run;
+        // Native work inside the operators of its functions (big integers, long copies): the
+        // sampler books it as interpreted, and a port would run it the same.
+        let hidden: f64 = region
+            .by_function
+            .iter()
+            .filter_map(|(&g, &w)| self.hidden_native(g).map(|h| w * h.fraction))
+            .sum();
         let native_share = if region.weight > 0.0 {
-            region.native / region.weight
+            ((region.native + hidden) / region.weight).min(1.0)
         } else {
             0.0
         };
@@ -94,7 +101,7 @@ impl Model<'_> {
         // region's share of the run (sampling noise) and of the native pass's ratios on its
         // lines (a line's ratio comes from the pass's few samples of it), independent.
         let (portable, portable_error) = if region.weight > 0.0 {
-            let q = region.portable / region.weight;
+            let q = (region.portable - hidden).max(0.0) / region.weight;
             let p = time_share.clamp(0.0, 1.0);
             let sampling = 2.0 * (p * (1.0 - p) / run).sqrt() * q;
             let native = 2.0 * region.native_variance.sqrt() / run * (weight / region.weight);

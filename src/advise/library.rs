@@ -132,6 +132,67 @@ impl Model<'_> {
         }
         out
     }
+
+    /// A native library for the work inside the operators of loop-free functions (big
+    /// integers), when it takes `min_share` of the run: the functions whose calls took many
+    /// times what their bytecode costs ([`Model::hidden_native`]).
+    pub(super) fn operator_analogues(&self, min_share: f64) -> Vec<Candidate> {
+        let mut by_kind: BTreeMap<&str, (f64, usize, f64)> = BTreeMap::new();
+        for g in 0..self.analysis.functions.len() {
+            let Some(h) = self.hidden_native(g) else {
+                continue;
+            };
+            let kind = if h.arithmetic {
+                "arithmetic"
+            } else {
+                "sequences"
+            };
+            let w: f64 = self.line_times(g).iter().map(|l| l.1).sum::<f64>() * h.fraction;
+            let e = by_kind.entry(kind).or_insert((0.0, g, 0.0));
+            e.0 += w;
+            if w > e.2 {
+                (e.1, e.2) = (g, w);
+            }
+        }
+        let mut out = Vec::new();
+        for (kind, (w, hottest, _)) in by_kind {
+            let share = self.index.share(w);
+            let Some(rule) = self.rules.analogue_for_operators(kind) else {
+                continue;
+            };
+            if share < min_share {
+                continue;
+            }
+            let stats = &self.analysis.functions[hottest];
+            let use_instead = rule.use_instead.clone().unwrap_or_default();
+            let summary = format!(
+                "use {use_instead}: {:.0}% of the run is {} ({})",
+                100.0 * share,
+                rule.what,
+                rule.example
+            );
+            let mut c = Candidate::new(
+                Verdict::UseLibrary,
+                Reason::NativeLibrary,
+                summary,
+                FunctionRef::of(stats),
+                self.index.share(stats.self_weight as f64),
+            );
+            c.time_share = share;
+            c.native_share = 1.0;
+            c.calls = stats.calls;
+            c.analogues = vec![format!("{use_instead}: {}", rule.why)];
+            c.score = share;
+            c.evidence = vec![format!(
+                "time inside the operators of {} and like functions, beyond what their \
+                 bytecode costs: {:.1}% of the run",
+                stats.name,
+                100.0 * share
+            )];
+            out.push(c);
+        }
+        out
+    }
 }
 
 #[cfg(test)]

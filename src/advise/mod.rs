@@ -23,6 +23,7 @@
 mod boundary;
 mod estimate;
 mod exclusion;
+mod hidden;
 mod index;
 mod library;
 mod mix;

@@ -94,6 +94,7 @@ impl<'a> Model<'a> {
         out.extend(self.mostly_native(&native, &covered));
         let mut out = group_leave_its(out);
         out.extend(self.library_analogues(t.analogue_share));
+        out.extend(self.operator_analogues(t.analogue_share));
         let inside_packages = self.package_ports(&out);
         // A port found with a package's code counted in replaces the leave-it the program's
         // own search gave the same function.

@@ -29,6 +29,22 @@ impl Model<'_> {
                 100.0 * o.time_share
             ));
         }
+        if let Some(h) = self.hidden_native(seed) {
+            e.push(format!(
+                "{} takes {} a call where its operations cost the interpreter about {}: {:.0}% \
+                 of its time is native work inside its operators ({}), which a port would run \
+                 the same",
+                seed_stats.name,
+                duration(h.per_call),
+                duration(h.bytecode),
+                100.0 * h.fraction,
+                if h.arithmetic {
+                    "arithmetic on big integers"
+                } else {
+                    "copies and compares of long sequences or strings"
+                }
+            ));
+        }
         if o.operations.is_empty() {
             e.push(format!(
                 "{:.0}% of that is already native; the rest is {} code, expected {:.0}x-{:.0}x faster in Rust",
@@ -291,6 +307,17 @@ pub fn thousands(n: u64) -> String {
         out.push(c);
     }
     out
+}
+
+/// A short time as people read it: `38 us`, `65 ns`, `1.2 ms`.
+fn duration(seconds: f64) -> String {
+    if seconds >= 1e-3 {
+        format!("{:.1} ms", seconds * 1e3)
+    } else if seconds >= 1e-6 {
+        format!("{:.0} us", seconds * 1e6)
+    } else {
+        format!("{:.0} ns", seconds * 1e9)
+    }
 }
 
 /// The largest classes of operations of a boundary, as a sentence names them: "arithmetic

@@ -162,6 +162,11 @@ pub struct AnalogueRule {
     /// Functions calling one of these (`itertools.permutations`, `re.*`) would use the crate.
     #[serde(default)]
     pub calls: Vec<String>,
+    /// Time inside the operators of the program's loop-free functions, far beyond what their
+    /// bytecode costs: `arithmetic` (on big integers) or `sequences` (copies and compares of
+    /// long sequences and strings).
+    #[serde(default)]
+    pub operators: Option<String>,
     /// The native Python library or builtin to use instead, without a port.
     #[serde(default, rename = "use")]
     pub use_instead: Option<String>,
@@ -405,6 +410,15 @@ impl Rules {
             .iter()
             .rev()
             .find(|a| a.use_instead.is_some() && a.matches_module(module))
+    }
+
+    /// The library to use when the time inside the operators of kind `operators` (`arithmetic`,
+    /// `sequences`) is large, if one is known.
+    pub fn analogue_for_operators(&self, operators: &str) -> Option<&AnalogueRule> {
+        self.analogues
+            .iter()
+            .rev()
+            .find(|a| a.use_instead.is_some() && a.operators.as_deref() == Some(operators))
     }
 
     /// The library a program function of this name reimplements, if one is known.
@@ -658,13 +672,30 @@ fn parse(file: &str, text: &str) -> Result<RuleFile, RuleError> {
                 "write a dotted name, or `pkg.*` for a package and everything below it",
             ));
         }
-        if rule.module.is_none() && rule.names.is_empty() && rule.calls.is_empty() {
+        if rule.module.is_none()
+            && rule.names.is_empty()
+            && rule.calls.is_empty()
+            && rule.operators.is_none()
+        {
             return Err(invalid(
                 "analogue",
                 index,
                 "module",
                 "",
-                "say what it matches: `module`, `names` or `calls`",
+                "say what it matches: `module`, `names`, `calls` or `operators`",
+            ));
+        }
+        if let Some(bad) = rule
+            .operators
+            .as_ref()
+            .filter(|o| !matches!(o.as_str(), "arithmetic" | "sequences"))
+        {
+            return Err(invalid(
+                "analogue",
+                index,
+                "operators",
+                bad,
+                "write `arithmetic` or `sequences`",
             ));
         }
         if rule.use_instead.is_none() && rule.rust_crate.is_none() {
