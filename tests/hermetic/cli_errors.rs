@@ -307,6 +307,23 @@ fn an_unknown_rules_key_names_the_file_and_key_before_anything_runs() {
         stderr.contains("`use`") || stderr.contains("crate"),
         "{stderr}"
     );
+
+    // An operators matcher names one of the two kinds of work inside operators.
+    std::fs::write(
+        rules.path().join("mine.toml"),
+        "[[analogue]]\noperators = \"floats\"\nuse = \"numpy\"\nwhat = \"x\"\nwhy = \"y\"\nexample = \"z\"\n",
+    )
+    .unwrap();
+    let (code, stderr, _dir) = run_in_empty_dir(&[
+        "report",
+        "--rules",
+        rules.path().to_str().unwrap(),
+        "nowhere.json",
+    ]);
+    assert_eq!(code, Some(common::USAGE), "{stderr}");
+    assert_one_line(&stderr);
+    assert!(stderr.contains("mine.toml"), "{stderr}");
+    assert!(stderr.contains("`arithmetic` or `sequences`"), "{stderr}");
 }
 
 /// A run folder from elsewhere, built to run code and read files if port-advisor acted on
