@@ -10,6 +10,9 @@
 //! has that excess counted as native: the advice then says so instead of proposing a port
 //! whose estimate prices the operators as interpreted.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+
 use super::model::Model;
 use crate::python::ops::{Op, ALL};
 
@@ -32,11 +35,27 @@ pub(super) struct HiddenNative {
     pub(super) bytecode: f64,
     /// Whether arithmetic is most of its operations (big integers, then).
     pub(super) arithmetic: bool,
+    /// The samples of that native work: its interpreted self weight times `fraction`.
+    pub(super) weight: f64,
 }
+
+/// Each function's [`HiddenNative`], worked out once: every boundary option holding a function
+/// asks, and the answer reads its source.
+#[derive(Default)]
+pub(super) struct HiddenCache(RefCell<HashMap<usize, Option<HiddenNative>>>);
 
 impl Model<'_> {
     /// The native work hidden in `g`'s operators, when its calls and source tell.
     pub(super) fn hidden_native(&self, g: usize) -> Option<HiddenNative> {
+        if let Some(&known) = self.hidden.0.borrow().get(&g) {
+            return known;
+        }
+        let found = self.find_hidden_native(g);
+        self.hidden.0.borrow_mut().insert(g, found);
+        found
+    }
+
+    fn find_hidden_native(&self, g: usize) -> Option<HiddenNative> {
         let stats = &self.analysis.functions[g];
         let calls = stats.calls.filter(|c| c.count >= MIN_CALLS)?;
         let run = self.index.run_samples;
@@ -74,11 +93,13 @@ impl Model<'_> {
         }
         let bytecode = ns * 1e-9;
         let per_call = interpreted * seconds_per_sample / calls.count as f64;
-        (per_call >= HIDDEN_RATIO * bytecode).then(|| HiddenNative {
-            fraction: 1.0 - bytecode / per_call,
+        let fraction = 1.0 - bytecode / per_call;
+        (per_call >= HIDDEN_RATIO * bytecode).then_some(HiddenNative {
+            fraction,
             per_call,
             bytecode,
             arithmetic: 2 * arithmetic > all,
+            weight: interpreted * fraction,
         })
     }
 }

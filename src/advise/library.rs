@@ -3,8 +3,11 @@
 //! interpreted time in installed packages and the standard library by top-level package,
 //! which a port of the program cannot speed up.
 //!
-//! Reads only the stack index, the functions' module names and the rules' analogues; it may
-//! not read the program's source or touch the program's own candidates.
+//! Also a native library for the work inside the operators of the program's loop-free functions
+//! (big integers), from [`Model::hidden_native`].
+//!
+//! Reads the stack index, the functions' module names and the rules' analogues, and the
+//! sources only through `hidden_native`; it may not touch the program's own candidates.
 
 use std::collections::{BTreeMap, HashMap};
 
@@ -12,6 +15,7 @@ use super::index::Origin;
 use super::model::Model;
 use super::report::{Candidate, FunctionRef, PackageTime, Reason, Verdict};
 use crate::profile::FrameKind;
+use crate::rules::AnalogueRule;
 
 /// Packages shown in `elsewhere`: at most this many, each with at least this share.
 const ELSEWHERE_TOP: usize = 5;
@@ -96,7 +100,6 @@ impl Model<'_> {
             if share < min_share {
                 continue;
             }
-            let stats = &self.analysis.functions[entry];
             let rule = self
                 .rules
                 .analogues
@@ -104,31 +107,12 @@ impl Model<'_> {
                 .rev()
                 .find(|a| a.module.as_deref() == Some(pattern.as_str()))
                 .expect("found above");
-            let use_instead = rule.use_instead.clone().unwrap_or_default();
-            let self_share = self.index.share(stats.self_weight as f64);
-            let summary = format!(
-                "use {use_instead}: {:.0}% of the run is {} ({})",
-                100.0 * share,
-                rule.what,
-                rule.example
-            );
-            let mut c = Candidate::new(
-                Verdict::UseLibrary,
-                Reason::NativeLibrary,
-                summary,
-                FunctionRef::of(stats),
-                self_share,
-            );
-            c.time_share = share;
-            c.native_share = stats.native_share();
-            c.calls = stats.calls;
-            c.analogues = vec![format!("{use_instead}: {}", rule.why)];
-            c.score = share;
-            c.evidence = vec![format!(
+            let native = self.analysis.functions[entry].native_share();
+            let evidence = format!(
                 "interpreted time in {pattern}: {:.1}% of the run",
                 100.0 * share
-            )];
-            out.push(c);
+            );
+            out.push(self.use_library(rule, entry, share, native, evidence));
         }
         out
     }
@@ -147,11 +131,10 @@ impl Model<'_> {
             } else {
                 "sequences"
             };
-            let w: f64 = self.line_times(g).iter().map(|l| l.1).sum::<f64>() * h.fraction;
             let e = by_kind.entry(kind).or_insert((0.0, g, 0.0));
-            e.0 += w;
-            if w > e.2 {
-                (e.1, e.2) = (g, w);
+            e.0 += h.weight;
+            if h.weight > e.2 {
+                (e.1, e.2) = (g, h.weight);
             }
         }
         let mut out = Vec::new();
@@ -163,35 +146,49 @@ impl Model<'_> {
             if share < min_share {
                 continue;
             }
-            let stats = &self.analysis.functions[hottest];
-            let use_instead = rule.use_instead.clone().unwrap_or_default();
-            let summary = format!(
-                "use {use_instead}: {:.0}% of the run is {} ({})",
-                100.0 * share,
-                rule.what,
-                rule.example
-            );
-            let mut c = Candidate::new(
-                Verdict::UseLibrary,
-                Reason::NativeLibrary,
-                summary,
-                FunctionRef::of(stats),
-                self.index.share(stats.self_weight as f64),
-            );
-            c.time_share = share;
-            c.native_share = 1.0;
-            c.calls = stats.calls;
-            c.analogues = vec![format!("{use_instead}: {}", rule.why)];
-            c.score = share;
-            c.evidence = vec![format!(
+            let evidence = format!(
                 "time inside the operators of {} and like functions, beyond what their \
                  bytecode costs: {:.1}% of the run",
-                stats.name,
+                self.analysis.functions[hottest].name,
                 100.0 * share
-            )];
-            out.push(c);
+            );
+            out.push(self.use_library(rule, hottest, share, 1.0, evidence));
         }
         out
+    }
+
+    /// The "use library" verdict of analogue `rule` for `share` of the run, entered at
+    /// function `entry`.
+    fn use_library(
+        &self,
+        rule: &AnalogueRule,
+        entry: usize,
+        share: f64,
+        native_share: f64,
+        evidence: String,
+    ) -> Candidate {
+        let stats = &self.analysis.functions[entry];
+        let use_instead = rule.use_instead.clone().unwrap_or_default();
+        let summary = format!(
+            "use {use_instead}: {:.0}% of the run is {} ({})",
+            100.0 * share,
+            rule.what,
+            rule.example
+        );
+        let mut c = Candidate::new(
+            Verdict::UseLibrary,
+            Reason::NativeLibrary,
+            summary,
+            FunctionRef::of(stats),
+            self.index.share(stats.self_weight as f64),
+        );
+        c.time_share = share;
+        c.native_share = native_share;
+        c.calls = stats.calls;
+        c.analogues = vec![format!("{use_instead}: {}", rule.why)];
+        c.score = share;
+        c.evidence = vec![evidence];
+        c
     }
 }
 

@@ -10,6 +10,7 @@
 use std::collections::HashMap;
 use std::path::PathBuf;
 
+use super::hidden::HiddenCache;
 use super::index::StackIndex;
 use super::mix::PriceCache;
 use super::report::{Candidate, Reason, Verdict};
@@ -35,6 +36,8 @@ pub(super) struct Model<'a> {
     lines: HashMap<usize, Vec<(u32, f64)>>,
     /// Functions priced by the operations of their lines, each once.
     pub(super) prices: PriceCache,
+    /// Functions' native work inside their operators, each worked out once.
+    pub(super) hidden: HiddenCache,
 }
 
 impl<'a> Model<'a> {
@@ -59,6 +62,7 @@ impl<'a> Model<'a> {
             readable,
             lines,
             prices: PriceCache::default(),
+            hidden: HiddenCache::default(),
         }
     }
 
@@ -79,6 +83,7 @@ impl<'a> Model<'a> {
             readable: self.readable.clone(),
             lines: self.lines.clone(),
             prices: PriceCache::default(),
+            hidden: HiddenCache::default(),
         }
     }
 
