@@ -836,6 +836,7 @@ fn late_count(p: &ProbedFunction, before: u64, sampled: u64) -> Option<Calls> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::advise::test_support::draws;
     use crate::profile::{Frame, Meta, ProfileBuilder};
 
     fn py(name: &str, line: u32) -> Frame {
@@ -879,13 +880,7 @@ mod tests {
         let frames: Vec<FrameId> = (0..40)
             .map(|i| b.intern_frame(py(&format!("f{}", i % 25), i)))
             .collect();
-        let mut seed = 11u64;
-        let mut next = |n: u64| {
-            seed = seed
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (seed >> 33) % n
-        };
+        let mut next = draws(11);
         let mut expected: HashMap<String, (u64, u64)> = HashMap::new();
         let mut total = 0;
         for _ in 0..(cores::PARALLEL_STACKS * 2) {

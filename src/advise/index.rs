@@ -848,8 +848,23 @@ fn posting_part(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::advise::test_support::draws;
     use crate::analyze::{analyze, AnalyzeOptions};
     use crate::profile::{Frame, Meta, ProfileBuilder};
+
+    /// A frame of `/app/m.py` at `line`.
+    fn frame(name: String, line: u32) -> Frame {
+        Frame {
+            name,
+            qualname: None,
+            file: "/app/m.py".into(),
+            first_line: None,
+            line: Some(line),
+            module: None,
+            kind: FrameKind::Python,
+            code: None,
+        }
+    }
 
     /// Stack lists in two parts, and callers found from them or in one pass over all
     /// stacks, against counts made stack by stack.
@@ -858,26 +873,9 @@ mod tests {
         let mut b = ProfileBuilder::default();
         let t = b.intern_thread(1, 1, None);
         let frames: Vec<FrameId> = (0..60)
-            .map(|i| {
-                b.intern_frame(Frame {
-                    name: format!("f{}", i % 30),
-                    qualname: None,
-                    file: "/app/m.py".into(),
-                    first_line: None,
-                    line: Some(i),
-                    module: None,
-                    kind: FrameKind::Python,
-                    code: None,
-                })
-            })
+            .map(|i| b.intern_frame(frame(format!("f{}", i % 30), i)))
             .collect();
-        let mut seed = 5u64;
-        let mut next = |n: u64| {
-            seed = seed
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (seed >> 33) % n
-        };
+        let mut next = draws(5);
         // f0 on every stack, f1 and its callers on a few.
         for _ in 0..(cores::PARALLEL_STACKS * 2) {
             let depth = 3 + next(8) as usize;
@@ -944,26 +942,9 @@ mod tests {
         let mut b = ProfileBuilder::default();
         let threads = [b.intern_thread(1, 1, None), b.intern_thread(1, 2, None)];
         let frames: Vec<FrameId> = (0..40)
-            .map(|i| {
-                b.intern_frame(Frame {
-                    name: format!("f{i}"),
-                    qualname: None,
-                    file: "/app/m.py".into(),
-                    first_line: None,
-                    line: Some(i),
-                    module: None,
-                    kind: FrameKind::Python,
-                    code: None,
-                })
-            })
+            .map(|i| b.intern_frame(frame(format!("f{i}"), i)))
             .collect();
-        let mut seed = 11u64;
-        let mut next = |n: u64| {
-            seed = seed
-                .wrapping_mul(6364136223846793005)
-                .wrapping_add(1442695040888963407);
-            (seed >> 33) % n
-        };
+        let mut next = draws(11);
         // f0-f9 on about half the stacks each (bitsets), f10-f19 on about one in 150 (walked
         // against a bitset), f20-f38 on a handful (by frames); f39 on thread 2's 20 only.
         for i in 0..20_000 {

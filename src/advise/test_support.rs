@@ -10,6 +10,18 @@ use crate::profile::{Frame, FrameKind, ProbeResults, ProbedFunction, Profile};
 use crate::rules::Rules;
 
 /// A frame of Python code in `file`, at line 3, with no source line recorded.
+/// Numbers below `n` drawn from `seed` by a fixed linear congruential generator: the same
+/// "random" test data on every run and machine.
+pub(crate) fn draws(seed: u64) -> impl FnMut(u64) -> u64 {
+    let mut seed = seed;
+    move |n| {
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
+        (seed >> 33) % n
+    }
+}
+
 pub(crate) fn python_frame(name: &str, file: &str, module: &str) -> Frame {
     Frame {
         name: name.into(),

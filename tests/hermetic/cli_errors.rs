@@ -290,40 +290,32 @@ fn an_unknown_rules_key_names_the_file_and_key_before_anything_runs() {
     assert_empty(dir.path());
 
     std::fs::remove_file(rules.path().join("scoring.toml")).unwrap();
-    std::fs::write(
-        rules.path().join("mine.toml"),
-        "[[analogue]]\nnames = [\"frobnicate\"]\nwhat = \"x\"\nwhy = \"y\"\nexample = \"z\"\n",
-    )
-    .unwrap();
-    let (code, stderr, _dir) = run_in_empty_dir(&[
-        "report",
-        "--rules",
-        rules.path().to_str().unwrap(),
-        "nowhere.json",
-    ]);
-    assert_eq!(code, Some(common::USAGE), "{stderr}");
-    assert!(stderr.contains("mine.toml"), "{stderr}");
-    assert!(
-        stderr.contains("`use`") || stderr.contains("crate"),
-        "{stderr}"
-    );
-
-    // An operators matcher names one of the two kinds of work inside operators.
-    std::fs::write(
-        rules.path().join("mine.toml"),
-        "[[analogue]]\noperators = \"floats\"\nuse = \"numpy\"\nwhat = \"x\"\nwhy = \"y\"\nexample = \"z\"\n",
-    )
-    .unwrap();
-    let (code, stderr, _dir) = run_in_empty_dir(&[
-        "report",
-        "--rules",
-        rules.path().to_str().unwrap(),
-        "nowhere.json",
-    ]);
-    assert_eq!(code, Some(common::USAGE), "{stderr}");
-    assert_one_line(&stderr);
-    assert!(stderr.contains("mine.toml"), "{stderr}");
-    assert!(stderr.contains("`arithmetic` or `sequences`"), "{stderr}");
+    // A report with an analogue that names no replacement, then with an operators matcher
+    // that is neither of the two kinds of work inside operators.
+    let analogue = "what = \"x\"\nwhy = \"y\"\nexample = \"z\"\n";
+    for (rule, says) in [
+        ("names = [\"frobnicate\"]\n", &["`use`", "crate"][..]),
+        (
+            "operators = \"floats\"\nuse = \"numpy\"\n",
+            &["`arithmetic` or `sequences`"][..],
+        ),
+    ] {
+        std::fs::write(
+            rules.path().join("mine.toml"),
+            format!("[[analogue]]\n{rule}{analogue}"),
+        )
+        .unwrap();
+        let (code, stderr, _dir) = run_in_empty_dir(&[
+            "report",
+            "--rules",
+            rules.path().to_str().unwrap(),
+            "nowhere.json",
+        ]);
+        assert_eq!(code, Some(common::USAGE), "{stderr}");
+        assert_one_line(&stderr);
+        assert!(stderr.contains("mine.toml"), "{stderr}");
+        assert!(says.iter().any(|s| stderr.contains(s)), "{stderr}");
+    }
 }
 
 /// A run folder from elsewhere, built to run code and read files if port-advisor acted on
