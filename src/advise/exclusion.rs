@@ -172,9 +172,9 @@ impl Model<'_> {
             .iter()
             .enumerate()
             .filter(|(i, g)| {
+                // The stack index asked last: the other tests are a few bytes each.
                 self.index.origins[*i] == Origin::Program
                     && *i != f
-                    && self.index.within(*i, f) < 0.5
                     && self.index.share(g.inclusive_weight as f64) >= OUTSIDE_METHOD_SHARE
                     && g.file == stats.file
                     && classes.iter().any(|c| {
@@ -182,6 +182,7 @@ impl Model<'_> {
                             .strip_prefix(c.as_str())
                             .is_some_and(|r| r.starts_with('.'))
                     })
+                    && self.index.within(*i, f) < 0.5
             })
             .count();
         (classes, methods)
