@@ -8,10 +8,10 @@ fixtures/corpus/<program>/, and a use_port.py that runs the unedited workload wi
 function replaced (`--unported`: the same run with the Python function; see
 fixtures/ports/portswap.py). In one run this bench:
 
-  1. makes target/ports-venv-3.11 (CPython 3.11 from pyenv, with the corpus's pins of the
-     ported programs, as benches/corpus.py makes its own), builds every port with the pinned
-     maturin (target/tools-venv, from .ci/setup) into target/ports/wheels-bench and installs
-     the wheels there;
+  1. makes target/ports-venv-MINOR (CPython MINOR, 3.11 unless --python says otherwise, from
+     pyenv, with the corpus's pins of the ported programs, as benches/corpus.py makes its
+     own), builds every port with the pinned maturin (target/tools-venv, from .ci/setup) into
+     target/ports/wheels-bench-MINOR and installs the wheels there;
   2. checks every port for parity: `use_port.py --check` and `--check --unported` must print
      the same (the workload's output and a checksum of what the function returned or left in
      its arguments); a port that differs is reported and makes the exit status 1;
@@ -70,9 +70,9 @@ import corpus
 
 PORTS_DIR = os.path.join(REPO_ROOT, "fixtures", "ports")
 REGISTRY = os.path.join(PORTS_DIR, "ports.toml")
-VENV = os.path.join(REPO_ROOT, "target", "ports-venv-3.11")
+VENV_PREFIX = os.path.join(REPO_ROOT, "target", "ports-venv-")
 CARGO_TARGET = os.path.join(REPO_ROOT, "target", "ports", "cargo")
-WHEELS = os.path.join(REPO_ROOT, "target", "ports", "wheels-bench")
+WHEELS_PREFIX = os.path.join(REPO_ROOT, "target", "ports", "wheels-bench-")
 MATURIN = os.path.join(REPO_ROOT, "target", "tools-venv", "bin", "maturin")
 PORT_KEYS = {"program", "function", "kind", "test"}
 
@@ -117,20 +117,21 @@ def run(command, what, **kwargs):
     return completed
 
 
-def build(ports, python):
-    """Every port's wheel, built with the pinned maturin and installed into the venv."""
+def build(ports, python, wheels):
+    """Every port's wheel, built with the pinned maturin into `wheels` and installed into the
+    venv."""
     if not os.path.exists(MATURIN):
         fail("%s is missing: run `bash .ci/setup` first" % MATURIN)
-    shutil.rmtree(WHEELS, ignore_errors=True)
+    shutil.rmtree(wheels, ignore_errors=True)
     env = dict(os.environ, CARGO_TARGET_DIR=CARGO_TARGET)
     for port in ports:
         progress("building %s" % os.path.relpath(port.folder, REPO_ROOT))
         run([MATURIN, "build", "--release", "--quiet", "-m",
-             os.path.join(port.folder, "Cargo.toml"), "-i", python, "-o", WHEELS],
+             os.path.join(port.folder, "Cargo.toml"), "-i", python, "-o", wheels],
             "maturin build", env=env)
-    wheels = sorted(os.path.join(WHEELS, w) for w in os.listdir(WHEELS) if w.endswith(".whl"))
+    built = sorted(os.path.join(wheels, w) for w in os.listdir(wheels) if w.endswith(".whl"))
     run([python, "-m", "pip", "install", "--quiet", "--disable-pip-version-check",
-         "--force-reinstall", "--no-deps"] + wheels, "pip install")
+         "--force-reinstall", "--no-deps"] + built, "pip install")
 
 
 def check_parity(port, python):
@@ -277,6 +278,9 @@ def parse_args():
                              "built if missing)")
     parser.add_argument("--build", action="store_true",
                         help="run `cargo build --release --locked` first")
+    parser.add_argument("--python", default="3.11", metavar="MINOR",
+                        help="the CPython to run the programs with, pyenv's newest MINOR.x "
+                             "(default: 3.11; 3.12 and later count executed bytecodes)")
     parser.add_argument("--rate", type=int, default=None,
                         help="sampling rate for port-advisor profile (default: its own)")
     parser.add_argument("--runs-dir", default=None,
@@ -303,8 +307,9 @@ def main():
                                                  ", ".join(p.name for p in ports)))
         ports = [p for p in ports if p.name in wanted]
     port_advisor = ensure_binary(args.bin, args.build)
-    python = corpus.ensure_venv("3.11", [p.program for p in ports], venv=VENV)
-    build(ports, python)
+    python = corpus.ensure_venv(args.python, [p.program for p in ports],
+                                venv=VENV_PREFIX + args.python)
+    build(ports, python, WHEELS_PREFIX + args.python)
     load_before = os.getloadavg()
     # Absolute: port-advisor runs from each program's folder.
     runs_dir = os.path.abspath(args.runs_dir or tempfile.mkdtemp(prefix="port-advisor-ports-"))

@@ -95,7 +95,7 @@ def conversion_uncertainty():
         return tomllib.load(f)["thresholds"]["conversion_uncertainty"]
 
 
-def observations(ports_json, runs_dir):
+def observations(ports_json, runs_dir, mix_field="operations"):
     out = []
     for p in ports_json["ports"]:
         report_path = p.get("report") or os.path.join(runs_dir, p["name"], "report.json")
@@ -105,9 +105,9 @@ def observations(ports_json, runs_dir):
         with open(report_path) as f:
             report = json.load(f)
         o = find_option(report, p["function"])
-        if o is None or not o.get("operations"):
-            print("  %-28s skipped: the report has no priced option for %s" % (
-                p["name"], p["function"]))
+        if o is None or not o.get(mix_field):
+            print("  %-28s skipped: the report has no %s mix for %s" % (
+                p["name"], mix_field, p["function"]))
             continue
         share = o.get("portable_share") or o["time_share"] * (1 - o["native_share"])
         crossing = o.get("crossing_share") or 0.0
@@ -115,7 +115,7 @@ def observations(ports_json, runs_dir):
         # best (a loaded machine slows the long unported runs more).
         s = p.get("paired") or p["measured"]
         mix = {c: 0.0 for c in CLASSES}
-        for entry in o["operations"]:
+        for entry in o[mix_field]:
             mix[entry["op"]] = entry["share"]
         out.append({
             "name": p["name"], "measured": s, "P": share, "X": crossing,
@@ -242,6 +242,10 @@ def main():
                         help="the --json output of a benches/ports.py run and the --runs-dir it "
                              "kept its run folders in; several runs (at other sampling rates, "
                              "say) are fitted together, each port's runs left out together")
+    parser.add_argument("--mix", choices=("operations", "executed"), default="operations",
+                        help="the mix each port is priced by: `operations`, read from its "
+                             "lines, or `executed`, counted by the probe's instruction windows "
+                             "(runs on CPython 3.12 and later; every call is `call`)")
     parser.add_argument("--prior-weight", type=float, default=0.3,
                         help="how strongly gains are pulled toward prior.toml's "
                              "(default 0.3)")
@@ -255,7 +259,7 @@ def main():
             sys.exit("gains.py: %s: give PORTS_JSON:RUNS_DIR" % run)
         with open(ports_json) as f:
             ports = json.load(f)
-        for d in observations(ports, runs_dir):
+        for d in observations(ports, runs_dir, args.mix):
             if len(args.runs) > 1:
                 d["name"] += "@%d" % n
             data.append(d)

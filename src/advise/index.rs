@@ -8,7 +8,7 @@
 //! Reads the profile's stacks and the analysis' functions and nothing else: no rules, no
 //! source files, no verdicts.
 
-use std::cell::RefCell;
+use std::cell::{OnceCell, RefCell};
 use std::collections::HashMap;
 use std::rc::Rc;
 
@@ -220,6 +220,8 @@ struct Shared {
     bitset_words: usize,
     /// Callers of the functions asked about, as [`StackIndex::callers`] gives them.
     callers: RefCell<FxHashMap<usize, Rc<[CallEdge]>>>,
+    /// Each function's native share of its self time, once asked.
+    self_native: OnceCell<Vec<f64>>,
 }
 
 impl Shared {
@@ -366,6 +368,7 @@ impl<'a> StackIndex<'a> {
                 several_threads,
                 bitset_words,
                 callers: Default::default(),
+                self_native: OnceCell::new(),
             }),
             origins,
             run_samples: busiest,
@@ -726,17 +729,24 @@ impl<'a> StackIndex<'a> {
         &bitsets.sets[&f]
     }
 
+    /// The native share of `f`'s self time. Worked out for every function in one pass over
+    /// the stacks the first time: asked of a function on most stacks, a walk of its own
+    /// stacks was one of every stack, for each boundary option's evidence.
     pub(super) fn self_native_fraction(&self, f: usize) -> f64 {
-        let (mut w, mut n) = (0.0, 0.0);
-        for s in self.holding(f).filter(|s| s.leaf == f) {
-            w += s.weight as f64;
-            n += s.weight as f64 * s.native;
-        }
-        if w > 0.0 {
-            n / w
-        } else {
-            0.0
-        }
+        let fractions = self.shared.self_native.get_or_init(|| {
+            let n = self.analysis.functions.len();
+            let (mut weight, mut native) = (vec![0.0f64; n], vec![0.0f64; n]);
+            for s in &self.shared.stacks {
+                weight[s.leaf] += s.weight as f64;
+                native[s.leaf] += s.weight as f64 * s.native;
+            }
+            weight
+                .iter()
+                .zip(native)
+                .map(|(&w, n)| if w > 0.0 { n / w } else { 0.0 })
+                .collect()
+        });
+        fractions.get(f).copied().unwrap_or(0.0)
     }
 
     /// Counts the code of the installed package `package` (top-level name) as the program's:
