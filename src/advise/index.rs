@@ -64,17 +64,24 @@ pub(super) fn origin_of(kind: FrameKind, file: &str) -> Origin {
     }
 }
 
-/// One non-idle stack, reduced to what the model needs.
+/// One non-idle stack, reduced to what the model needs: 24 bytes, as the boundary search
+/// reads those of most stacks once per region (the thread, seldom asked, is the profile's
+/// stack's).
 pub(super) struct StackFacts {
     pub(super) weight: u64,
-    /// The thread it was sampled in.
-    pub(super) thread: u32,
+    /// Native fraction of its weight.
+    pub(super) native: f64,
     /// Its place in the profile's stacks, where its frames are.
     stack: u32,
     /// Its innermost function.
-    pub(super) leaf: usize,
-    /// Native fraction of its weight.
-    pub(super) native: f64,
+    leaf: u32,
+}
+
+impl StackFacts {
+    /// Its innermost function.
+    pub(super) fn leaf(&self) -> usize {
+        self.leaf as usize
+    }
 }
 
 /// What a boundary covers.
@@ -320,10 +327,9 @@ impl<'a> StackIndex<'a> {
             }
             let facts = StackFacts {
                 weight: stack.weight,
-                thread: stack.thread,
-                stack: i as u32,
-                leaf: leaf as usize,
                 native: analysis.leaf_native(leaf_frame),
+                stack: i as u32,
+                leaf,
             };
             if shared_gil && !stack.gil && facts.native < 0.5 {
                 gil_waits.push(facts);
@@ -343,7 +349,8 @@ impl<'a> StackIndex<'a> {
         let bitset_words = BITSET_WORDS.max(posting_bytes / 8);
         let heaviest = stacks.iter().map(|s| s.weight).max().unwrap_or(0);
         let words = stacks.len().div_ceil(64);
-        let several_threads = stacks.iter().any(|s| s.thread != stacks[0].thread);
+        let thread = |s: &StackFacts| profile.stacks[s.stack as usize].thread;
+        let several_threads = stacks.iter().any(|s| thread(s) != thread(&stacks[0]));
         let plane_count = (64 - heaviest.leading_zeros()).max(1) as usize;
         let mut planes = vec![0u64; words * plane_count];
         for (i, s) in stacks.iter().enumerate() {
@@ -474,10 +481,10 @@ impl<'a> StackIndex<'a> {
                 }
             }
             let rest = w * (1.0 - s.native);
-            match self.origins[s.leaf] {
+            match self.origins[s.leaf()] {
                 Origin::Program | Origin::Stdlib => {
                     r.portable += rest;
-                    *by_function.entry(s.leaf).or_default() += rest;
+                    *by_function.entry(s.leaf()).or_default() += rest;
                 }
                 Origin::Library | Origin::Native => r.library += rest,
             }
@@ -499,7 +506,7 @@ impl<'a> StackIndex<'a> {
         let mut by_thread: HashMap<u32, u64> = HashMap::new();
         let mut running = 0u64;
         for s in self.holding(boundary) {
-            *by_thread.entry(s.thread).or_default() += s.weight;
+            *by_thread.entry(self.thread_of(s)).or_default() += s.weight;
             running += s.weight;
         }
         let waiting: u64 = self
@@ -603,9 +610,13 @@ impl<'a> StackIndex<'a> {
         if !self.shared.several_threads {
             return false;
         }
-        let mut threads = self.holding(f).map(|s| s.thread);
+        let mut threads = self.holding(f).map(|s| self.thread_of(s));
         let first = threads.next();
         threads.any(|t| Some(t) != first)
+    }
+
+    fn thread_of(&self, s: &StackFacts) -> u32 {
+        self.profile.stacks[s.stack as usize].thread
     }
 
     /// The stacks holding function `f`, in profile order.
@@ -634,7 +645,7 @@ impl<'a> StackIndex<'a> {
             if let Some(f) = deepest {
                 let w = s.weight as f64;
                 native[f] += w * s.native;
-                if self.origins[s.leaf] != Origin::Library {
+                if self.origins[s.leaf()] != Origin::Library {
                     interpreted[f] += w * (1.0 - s.native);
                 }
             }
@@ -737,8 +748,8 @@ impl<'a> StackIndex<'a> {
             let n = self.analysis.functions.len();
             let (mut weight, mut native) = (vec![0.0f64; n], vec![0.0f64; n]);
             for s in &self.shared.stacks {
-                weight[s.leaf] += s.weight as f64;
-                native[s.leaf] += s.weight as f64 * s.native;
+                weight[s.leaf()] += s.weight as f64;
+                native[s.leaf()] += s.weight as f64 * s.native;
             }
             weight
                 .iter()

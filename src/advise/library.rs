@@ -26,12 +26,12 @@ impl Model<'_> {
     pub(super) fn elsewhere(&self) -> Vec<PackageTime> {
         let mut by_package: HashMap<(String, &'static str), f64> = HashMap::new();
         for s in self.index.stacks() {
-            let origin = match self.index.origins[s.leaf] {
+            let origin = match self.index.origins[s.leaf()] {
                 Origin::Library => "library",
                 Origin::Stdlib => "stdlib",
                 Origin::Program | Origin::Native => continue,
             };
-            let leaf = &self.analysis.functions[s.leaf];
+            let leaf = &self.analysis.functions[s.leaf()];
             // Code compiled at run time (`<string>`, a decorator's generated wrapper) has no
             // package to name.
             let Some(package) = leaf
@@ -67,8 +67,8 @@ impl Model<'_> {
     pub(super) fn library_analogues(&self, min_share: f64) -> Vec<Candidate> {
         let mut by_module: HashMap<String, (f64, usize)> = HashMap::new();
         for s in self.index.stacks() {
-            let leaf = &self.analysis.functions[s.leaf];
-            if self.index.origins[s.leaf] == Origin::Program || leaf.kind == FrameKind::Native {
+            let leaf = &self.analysis.functions[s.leaf()];
+            if self.index.origins[s.leaf()] == Origin::Program || leaf.kind == FrameKind::Native {
                 continue;
             }
             let Some(module) = leaf.module.as_deref() else {
@@ -82,7 +82,7 @@ impl Model<'_> {
                 .index
                 .functions_on(s)
                 .find(|&f| self.analysis.functions[f].module.as_deref() == Some(module))
-                .unwrap_or(s.leaf);
+                .unwrap_or(s.leaf());
             let e = by_module.entry(module.to_owned()).or_insert((0.0, entry));
             e.0 += s.weight as f64 * (1.0 - s.native);
         }
