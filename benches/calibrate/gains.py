@@ -55,7 +55,7 @@ except ImportError:  # Python before 3.11
 
 CLASSES = [
     "arithmetic", "compare", "index", "attribute", "call", "inlined_call", "builtin_call",
-    "build", "lookup", "text", "iterate", "store",
+    "build", "slice", "lookup", "text", "iterate", "store",
 ]
 
 

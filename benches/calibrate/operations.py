@@ -39,6 +39,7 @@ CLASSES = {
     "call": ("def g(v):\n        return v\n    a = 1.0", "c = g(a)"),
     "builtin_call": ("xs = [1.0] * 8", "c = len(xs)"),
     "build": ("a = 1.0; b = 2.0", "c = [a, b]"),
+    "slice": ("xs = [1.0] * 16", "c = xs[2:10]"),
     "lookup": ("d = {'k%d' % j: j for j in range(64)}; k = 'k7'", "c = k in d"),
     "text": ("w = 'word'; m = 3", "c = f'{w}-{m}'"),
     "iterate": ("xs = [1.0] * 10", "for c in xs: pass"),

@@ -263,6 +263,7 @@ mod tests {
             &opcodes.attribute,
             &opcodes.call,
             &opcodes.build,
+            &opcodes.slice,
             &opcodes.lookup,
             &opcodes.text,
             &opcodes.iterate,

@@ -15,7 +15,7 @@ pub enum Op {
     Arithmetic,
     /// `<`, `==`, `is` and the like (`in` is a lookup).
     Compare,
-    /// Subscripts: `a[i]`, `a[i] = x`, slices.
+    /// Subscripts: `a[i]`, `a[i] = x`.
     Index,
     /// Attribute loads and stores: `self.x`, `p.x = 1`, a method's lookup.
     Attribute,
@@ -31,6 +31,9 @@ pub enum Op {
     /// Lists, tuples, dicts and sets built (displays, comprehensions, `list(...)`, `sorted(...)`
     /// and the other constructors).
     Build,
+    /// Slices read or assigned (`a[i:j]`, `a[::-1]`, `a[:k] = b`): a run of elements copied in
+    /// one C loop, where a port copies machine values or reverses them in place.
+    Slice,
     /// `in` and `not in` tests (dict, set and sequence lookups), and the dict and set methods
     /// that hash one key (`get`, `add`, `setdefault`, `discard`): hashing that a port's
     /// `HashMap` or `HashSet` does too.
@@ -44,7 +47,7 @@ pub enum Op {
 }
 
 /// How many classes there are.
-pub const OP_CLASSES: usize = 12;
+pub const OP_CLASSES: usize = 13;
 
 /// Every class, in the order of [`OpCounts`].
 pub const ALL: [Op; OP_CLASSES] = [
@@ -56,6 +59,7 @@ pub const ALL: [Op; OP_CLASSES] = [
     Op::InlinedCall,
     Op::BuiltinCall,
     Op::Build,
+    Op::Slice,
     Op::Lookup,
     Op::Text,
     Op::Iterate,
@@ -77,6 +81,7 @@ impl Op {
             Op::InlinedCall => "inlined_call",
             Op::BuiltinCall => "builtin_call",
             Op::Build => "build",
+            Op::Slice => "slice",
             Op::Lookup => "lookup",
             Op::Text => "text",
             Op::Iterate => "iterate",
@@ -95,6 +100,7 @@ impl Op {
             Op::InlinedCall => "calls of small functions",
             Op::BuiltinCall => "builtin calls",
             Op::Build => "building containers",
+            Op::Slice => "slices",
             Op::Lookup => "dict and set lookups",
             Op::Text => "string work",
             Op::Iterate => "loop steps",

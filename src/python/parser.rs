@@ -924,11 +924,11 @@ impl<'a> Visitor<'a> for BodyScan<'_, '_> {
                     self.op(c, class);
                 }
             }
-            // A slice copies its elements into a new list (or, assigned to, moves them): it
-            // builds, where an index reads one element.
+            // A slice copies a run of elements into a new list (or, assigned to, moves them),
+            // where an index reads one element.
             Expr::Subscript(s) if matches!(&*s.slice, Expr::Slice(_)) => {
                 self.features.subscripts += 1;
-                self.op(s, Op::Build);
+                self.op(s, Op::Slice);
             }
             Expr::Subscript(s) => {
                 self.features.subscripts += 1;
@@ -1393,15 +1393,18 @@ class Point:
     }
 
     #[test]
-    fn a_slice_builds_a_list_where_an_index_reads_one_element() {
+    fn a_slice_copies_a_run_where_an_index_reads_one_element() {
         let m = parse(concat!(
             "def f(perm, k):\n",
             "    perm[:k + 1] = perm[k::-1]\n", // 2
             "    return perm[0]\n",             // 3
         ));
         let at = ops_of(&m, "f");
-        assert_eq!((at(2, Op::Build), at(2, Op::Index)), (2, 0));
-        assert_eq!((at(3, Op::Build), at(3, Op::Index)), (0, 1));
+        assert_eq!(
+            (at(2, Op::Slice), at(2, Op::Index), at(2, Op::Build)),
+            (2, 0, 0)
+        );
+        assert_eq!((at(3, Op::Slice), at(3, Op::Index)), (0, 1));
     }
 
     #[test]

@@ -56,6 +56,9 @@ pub struct Operations {
     pub inlined_call: OpPrice,
     pub builtin_call: OpPrice,
     pub build: OpPrice,
+    /// Defaults to the built-in price, for a scoring.toml written before slices were a class.
+    #[serde(default = "default_slice")]
+    pub slice: OpPrice,
     pub lookup: OpPrice,
     pub text: OpPrice,
     pub iterate: OpPrice,
@@ -74,6 +77,7 @@ impl Operations {
             Op::InlinedCall => &self.inlined_call,
             Op::BuiltinCall => &self.builtin_call,
             Op::Build => &self.build,
+            Op::Slice => &self.slice,
             Op::Lookup => &self.lookup,
             Op::Text => &self.text,
             Op::Iterate => &self.iterate,
@@ -102,6 +106,8 @@ pub struct Opcodes {
     #[serde(default)]
     pub build: Vec<String>,
     #[serde(default)]
+    pub slice: Vec<String>,
+    #[serde(default)]
     pub lookup: Vec<String>,
     #[serde(default)]
     pub text: Vec<String>,
@@ -122,6 +128,7 @@ impl Opcodes {
             (Op::Attribute, &self.attribute),
             (Op::Call, &self.call),
             (Op::Build, &self.build),
+            (Op::Slice, &self.slice),
             (Op::Lookup, &self.lookup),
             (Op::Text, &self.text),
             (Op::Iterate, &self.iterate),
@@ -167,6 +174,14 @@ pub struct Thresholds {
 
 fn default_package_share() -> f64 {
     0.2
+}
+
+fn default_slice() -> OpPrice {
+    OpPrice {
+        cpython_ns: 60.0,
+        gain: [4.0, 16.0],
+        gain_moved: None,
+    }
 }
 
 fn default_engine() -> Span {
@@ -490,5 +505,12 @@ mod tests {
             .conversion("mymodule.Point", Direction::Argument)
             .unwrap();
         assert_eq!(any.type_name, "*");
+    }
+
+    /// A scoring.toml without `slice` takes the built-in price: the two must not drift apart.
+    #[test]
+    fn the_default_slice_price_is_the_built_in_one() {
+        let rules = crate::rules::Rules::builtin();
+        assert_eq!(rules.scoring.operations.slice, super::default_slice());
     }
 }
