@@ -47,6 +47,12 @@ pub(super) struct HiddenCache(RefCell<HashMap<usize, Option<HiddenNative>>>);
 impl Model<'_> {
     /// The native work hidden in `g`'s operators, when its calls and source tell.
     pub(super) fn hidden_native(&self, g: usize) -> Option<HiddenNative> {
+        // Asked of every function of the profile: those without enough counted calls, most of
+        // a large one, are answered before the cache.
+        let calls = self.analysis.functions[g].calls;
+        if calls.is_none_or(|c| c.count < MIN_CALLS) {
+            return None;
+        }
         if let Some(&known) = self.hidden.0.borrow().get(&g) {
             return known;
         }
@@ -56,8 +62,7 @@ impl Model<'_> {
     }
 
     fn find_hidden_native(&self, g: usize) -> Option<HiddenNative> {
-        let stats = &self.analysis.functions[g];
-        let calls = stats.calls.filter(|c| c.count >= MIN_CALLS)?;
+        let calls = self.analysis.functions[g].calls?;
         let run = self.index.run_samples;
         if run == 0 || self.profile.meta.wall_seconds <= 0.0 {
             return None;
@@ -107,7 +112,7 @@ impl Model<'_> {
 #[cfg(test)]
 mod tests {
     use crate::advise::report::{Advice, Verdict};
-    use crate::advise::test_support::{advice_of, counted_calls, python_frame};
+    use crate::advise::test_support::{advice_of, counted_calls, option_named, python_frame};
     use crate::profile::{Frame, Meta, ProfileBuilder, Provenance};
 
     const SOURCE: &str = "\
@@ -182,12 +187,7 @@ def drive(n):
             "{:#?}",
             advice.candidates
         );
-        let extract = advice
-            .candidates
-            .iter()
-            .flat_map(|c| &c.alternatives)
-            .find(|o| o.function.name == "extract")
-            .expect("an option of extract");
+        let extract = option_named(&advice, "extract");
         assert!(extract.native_share < 0.05, "{extract:#?}");
     }
 }

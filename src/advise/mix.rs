@@ -67,13 +67,12 @@ impl Model<'_> {
             for (name, &n) in &probed.instructions {
                 bytecodes += n;
                 if let Some(op) = opcodes.class_of(name) {
-                    counts[op.index()] += n as f64 * ops.price(op).cpython_ns.max(0.0);
+                    counts[op.index()] += n as f64;
                 }
             }
-            let sum: f64 = counts.iter().sum();
-            if sum > 0.0 && w > 0.0 {
-                for (m, c) in mix.iter_mut().zip(counts) {
-                    *m += w * c / sum;
+            if w > 0.0 {
+                for (m, share) in mix.iter_mut().zip(split_by_cost(counts, ops)) {
+                    *m += w * share;
                 }
             }
         }
@@ -209,9 +208,15 @@ fn only_a_store() -> OpCounts {
 
 /// A line's time by class: its operations weighted by what each costs CPython.
 fn split_line(counts: &OpCounts, ops: &Operations) -> [f64; OP_CLASSES] {
+    split_by_cost(counts.map(f64::from), ops)
+}
+
+/// Operations counted by class, as shares of their cost to CPython (all zero when none cost
+/// anything).
+fn split_by_cost(counts: [f64; OP_CLASSES], ops: &Operations) -> [f64; OP_CLASSES] {
     let mut cost = [0.0f64; OP_CLASSES];
-    for (i, &n) in counts.iter().enumerate() {
-        cost[i] = f64::from(n) * ops.price(ALL[i]).cpython_ns.max(0.0);
+    for (i, n) in counts.into_iter().enumerate() {
+        cost[i] = n * ops.price(ALL[i]).cpython_ns.max(0.0);
     }
     let sum: f64 = cost.iter().sum();
     if sum > 0.0 {
@@ -293,7 +298,7 @@ mod tests {
     /// costs CPython, the bookkeeping left out; a function without counts adds nothing.
     #[test]
     fn counted_bytecodes_make_the_executed_mix() {
-        use crate::advise::test_support::{advice_of, counted_calls, python_frame};
+        use crate::advise::test_support::{advice_of, counted_calls, option_named, python_frame};
         use crate::profile::{Meta, ProfileBuilder};
 
         let mut b = ProfileBuilder::default();
@@ -322,12 +327,7 @@ mod tests {
         .collect();
         p.probe = Some(probe);
         let advice = advice_of(&p);
-        let option = advice
-            .candidates
-            .iter()
-            .flat_map(|c| &c.alternatives)
-            .find(|o| o.function.name == "work")
-            .expect("an option of work");
+        let option = option_named(&advice, "work");
         assert_eq!(option.executed_bytecodes, 9100);
         let ops = &Rules::builtin().scoring.operations;
         let (a, i, c) = (

@@ -61,6 +61,16 @@ pub(crate) fn advice_of(profile: &Profile) -> Advice {
     advise(profile, &analysis, &rules, &AdviseOptions::default())
 }
 
+/// The boundary option of function `name`, in whichever candidate considered it.
+pub(crate) fn option_named<'a>(advice: &'a Advice, name: &str) -> &'a BoundaryOption {
+    advice
+        .candidates
+        .iter()
+        .flat_map(|c| &c.alternatives)
+        .find(|o| o.function.name == name)
+        .unwrap_or_else(|| panic!("no option of {name}: {:#?}", advice.candidates))
+}
+
 /// A function of `app.py`, as reports name it.
 pub(crate) fn function(name: &str) -> FunctionRef {
     FunctionRef {
