@@ -64,9 +64,9 @@ pub(super) fn origin_of(kind: FrameKind, file: &str) -> Origin {
     }
 }
 
-/// One non-idle stack, reduced to what the model needs: 24 bytes, as the boundary search
-/// reads those of most stacks once per region (the thread, seldom asked, is the profile's
-/// stack's).
+/// One non-idle stack, reduced to what the model needs (the thread, seldom asked, is the
+/// profile's stack's). Made when asked from the index's [`Columns`].
+#[derive(Clone, Copy)]
 pub(super) struct StackFacts {
     pub(super) weight: u64,
     /// Native fraction of its weight.
@@ -81,6 +81,29 @@ impl StackFacts {
     /// Its innermost function.
     pub(super) fn leaf(&self) -> usize {
         self.leaf as usize
+    }
+}
+
+/// The stacks that run, a column per fact: 16 bytes a stack, of which the boundary search,
+/// reading most stacks once per region, reads the 12 of the weight and the innermost frame
+/// (the frame gives the native fraction and the function).
+#[derive(Default)]
+struct Columns {
+    weight: Vec<u64>,
+    leaf_frame: Vec<FrameId>,
+    /// Its place in the profile's stacks, where its frames are.
+    stack: Vec<u32>,
+}
+
+impl Columns {
+    fn len(&self) -> usize {
+        self.weight.len()
+    }
+
+    fn push(&mut self, weight: u64, leaf_frame: FrameId, stack: u32) {
+        self.weight.push(weight);
+        self.leaf_frame.push(leaf_frame);
+        self.stack.push(stack);
     }
 }
 
@@ -206,7 +229,7 @@ impl Postings {
 /// What every view of one profile shares, built once: the stacks, who holds what, the
 /// weights. A package's search ([`StackIndex::with_fresh_origins`]) reuses it.
 struct Shared {
-    stacks: Vec<StackFacts>,
+    stacks: Columns,
     gil_waits: Vec<StackFacts>,
     holding: Postings,
     /// For each function, the weight of the stacks holding it.
@@ -312,7 +335,7 @@ impl<'a> StackIndex<'a> {
         let shared_gil =
             gil_known && python_threads.values().filter(|&&w| w * 10 >= most).count() >= 2;
         // The stacks that run, and those waiting for the GIL.
-        let mut stacks = Vec::new();
+        let mut stacks = Columns::default();
         let mut gil_waits = Vec::new();
         for (i, stack) in profile.stacks.iter().enumerate() {
             if stack.idle {
@@ -334,7 +357,7 @@ impl<'a> StackIndex<'a> {
             if shared_gil && !stack.gil && facts.native < 0.5 {
                 gil_waits.push(facts);
             } else {
-                stacks.push(facts);
+                stacks.push(stack.weight, leaf_frame, i as u32);
             }
         }
         let busiest = per_thread.values().copied().max().unwrap_or(0);
@@ -347,16 +370,19 @@ impl<'a> StackIndex<'a> {
         let (holding, held_weight) = postings(profile, &frame_fn, &stacks, n);
         let posting_bytes: usize = holding.parts.iter().map(|p| p.bytes.len()).sum();
         let bitset_words = BITSET_WORDS.max(posting_bytes / 8);
-        let heaviest = stacks.iter().map(|s| s.weight).max().unwrap_or(0);
+        let heaviest = stacks.weight.iter().copied().max().unwrap_or(0);
         let words = stacks.len().div_ceil(64);
-        let thread = |s: &StackFacts| profile.stacks[s.stack as usize].thread;
-        let several_threads = stacks.iter().any(|s| thread(s) != thread(&stacks[0]));
+        let thread = |i: &u32| profile.stacks[*i as usize].thread;
+        let several_threads = stacks
+            .stack
+            .iter()
+            .any(|i| thread(i) != thread(&stacks.stack[0]));
         let plane_count = (64 - heaviest.leading_zeros()).max(1) as usize;
         let mut planes = vec![0u64; words * plane_count];
-        for (i, s) in stacks.iter().enumerate() {
+        for (i, &weight) in stacks.weight.iter().enumerate() {
             let word = &mut planes[i / 64 * plane_count..][..plane_count];
             for (k, bits) in word.iter_mut().enumerate() {
-                *bits |= (s.weight >> k & 1) << (i % 64);
+                *bits |= (weight >> k & 1) << (i % 64);
             }
         }
         StackIndex {
@@ -401,8 +427,22 @@ impl<'a> StackIndex<'a> {
     }
 
     /// The non-idle stacks that run (those waiting for the GIL set apart), in profile order.
-    pub(super) fn stacks(&self) -> &[StackFacts] {
-        &self.shared.stacks
+    pub(super) fn stacks(&self) -> impl Iterator<Item = StackFacts> + '_ {
+        (0..self.shared.stacks.len()).map(|i| self.facts(i))
+    }
+
+    /// The facts of stack `i` of [`StackIndex::stacks`]: inlined where asked, only the
+    /// columns a caller reads are read.
+    #[inline]
+    fn facts(&self, i: usize) -> StackFacts {
+        let columns = &self.shared.stacks;
+        let frame = columns.leaf_frame[i];
+        StackFacts {
+            weight: columns.weight[i],
+            native: self.analysis.leaf_native(frame),
+            stack: columns.stack[i],
+            leaf: self.shared.frame_fn[frame as usize],
+        }
     }
 
     /// The distinct functions of a stack, outermost first (in the order they first appear).
@@ -469,15 +509,16 @@ impl<'a> StackIndex<'a> {
         let variance = &self.analysis.leaf_native_variance;
         // Added to once per stack: a fast hash here, the region's map made at the end.
         let mut by_function: FxHashMap<usize, f64> = FxHashMap::default();
-        for s in self.holding(boundary) {
+        let columns = &self.shared.stacks;
+        for i in self.holding_ids(boundary) {
+            let s = self.facts(i as usize);
             let w = s.weight as f64;
             r.weight += w;
             r.native += w * s.native;
             if !variance.is_empty() && s.native > 0.0 {
-                if let Some(&leaf) = self.profile.stacks[s.stack as usize].frames.last() {
-                    if variance.contains_key(&leaf) {
-                        *estimated.entry(leaf).or_default() += w;
-                    }
+                let leaf = columns.leaf_frame[i as usize];
+                if variance.contains_key(&leaf) {
+                    *estimated.entry(leaf).or_default() += w;
                 }
             }
             let rest = w * (1.0 - s.native);
@@ -506,7 +547,7 @@ impl<'a> StackIndex<'a> {
         let mut by_thread: HashMap<u32, u64> = HashMap::new();
         let mut running = 0u64;
         for s in self.holding(boundary) {
-            *by_thread.entry(self.thread_of(s)).or_default() += s.weight;
+            *by_thread.entry(self.thread_of(&s)).or_default() += s.weight;
             running += s.weight;
         }
         let waiting: u64 = self
@@ -542,7 +583,7 @@ impl<'a> StackIndex<'a> {
         let wide = |g: usize| shared.holding.counts[g] as usize * WIDE_SHARE >= shared.stacks.len();
         let found = if wide(f) {
             let wide: Vec<bool> = (0..shared.holding.counts.len()).map(wide).collect();
-            let stacks = shared.stacks.iter().chain(&shared.gil_waits);
+            let stacks = self.stacks().chain(shared.gil_waits.iter().copied());
             let found = self.callers_in(stacks, |g| wide[g as usize]);
             // Wide functions no stack calls have no callers: known too.
             let mut callers = shared.callers.borrow_mut();
@@ -551,7 +592,7 @@ impl<'a> StackIndex<'a> {
             }
             found
         } else {
-            let stacks = self.holding(f).chain(&shared.gil_waits);
+            let stacks = self.holding(f).chain(shared.gil_waits.iter().copied());
             self.callers_in(stacks, |g| g as usize == f)
         };
         let mut callers = shared.callers.borrow_mut();
@@ -565,9 +606,9 @@ impl<'a> StackIndex<'a> {
 
     /// The callers, as [`StackIndex::callers`] gives them, of each function `callee` takes, in
     /// `stacks`.
-    fn callers_in<'s>(
+    fn callers_in(
         &self,
-        stacks: impl Iterator<Item = &'s StackFacts>,
+        stacks: impl Iterator<Item = StackFacts>,
         callee: impl Fn(u32) -> bool,
     ) -> Vec<(usize, Rc<[CallEdge]>)> {
         let frame_fn = &self.shared.frame_fn;
@@ -610,7 +651,7 @@ impl<'a> StackIndex<'a> {
         if !self.shared.several_threads {
             return false;
         }
-        let mut threads = self.holding(f).map(|s| self.thread_of(s));
+        let mut threads = self.holding(f).map(|s| self.thread_of(&s));
         let first = threads.next();
         threads.any(|t| Some(t) != first)
     }
@@ -620,12 +661,8 @@ impl<'a> StackIndex<'a> {
     }
 
     /// The stacks holding function `f`, in profile order.
-    pub(super) fn holding(&self, f: usize) -> impl Iterator<Item = &StackFacts> + '_ {
-        let stacks = &self.shared.stacks;
-        self.shared
-            .holding
-            .list(f)
-            .map(move |i| &stacks[i as usize])
+    pub(super) fn holding(&self, f: usize) -> impl Iterator<Item = StackFacts> + '_ {
+        self.holding_ids(f).map(|i| self.facts(i as usize))
     }
 
     /// Interpreted weight charged to the innermost program function of each stack (its own
@@ -634,7 +671,7 @@ impl<'a> StackIndex<'a> {
         let n = self.analysis.functions.len();
         let (mut interpreted, mut native) = (vec![0.0; n], vec![0.0; n]);
         let mut mark = vec![u32::MAX; n];
-        for (i, s) in self.shared.stacks.iter().enumerate() {
+        for (i, s) in self.stacks().enumerate() {
             // The program function whose first appearance on the stack is the innermost.
             let mut deepest = None;
             self.for_each_function(s.stack, &mut mark, i as u32, |f| {
@@ -747,7 +784,7 @@ impl<'a> StackIndex<'a> {
         let fractions = self.shared.self_native.get_or_init(|| {
             let n = self.analysis.functions.len();
             let (mut weight, mut native) = (vec![0.0f64; n], vec![0.0f64; n]);
-            for s in &self.shared.stacks {
+            for s in self.stacks() {
                 weight[s.leaf()] += s.weight as f64;
                 native[s.leaf()] += s.weight as f64 * s.native;
             }
@@ -782,7 +819,7 @@ impl<'a> StackIndex<'a> {
 fn postings(
     profile: &Profile,
     frame_fn: &[u32],
-    stacks: &[StackFacts],
+    stacks: &Columns,
     n: usize,
 ) -> (Postings, Vec<u64>) {
     let index = |range: std::ops::Range<usize>| posting_part(profile, frame_fn, stacks, range, n);
@@ -814,7 +851,7 @@ fn postings(
 fn posting_part(
     profile: &Profile,
     frame_fn: &[u32],
-    stacks: &[StackFacts],
+    stacks: &Columns,
     range: std::ops::Range<usize>,
     n: usize,
 ) -> (PostingPart, Vec<u32>, Vec<u64>) {
@@ -833,14 +870,14 @@ fn posting_part(
         }
     };
     for i in range.clone() {
-        let s = &stacks[i];
+        let (stack, weight) = (stacks.stack[i], stacks.weight[i]);
         let i = i as u32;
-        each(&mut mark, i, s.stack, &mut |g| {
+        each(&mut mark, i, stack, &mut |g| {
             let gap = if last[g] == u32::MAX { i } else { i - last[g] };
             last[g] = i;
             sizes[g] += varint_len(gap);
             counts[g] += 1;
-            held_weight[g] += s.weight;
+            held_weight[g] += weight;
         });
     }
     let mut starts = Vec::with_capacity(n + 1);
@@ -855,9 +892,9 @@ fn posting_part(
     mark.fill(u32::MAX);
     last.fill(u32::MAX);
     for i in range {
-        let s = &stacks[i];
+        let stack = stacks.stack[i];
         let i = i as u32;
-        each(&mut mark, i, s.stack, &mut |g| {
+        each(&mut mark, i, stack, &mut |g| {
             let gap = if last[g] == u32::MAX { i } else { i - last[g] };
             last[g] = i;
             put_varint(&mut bytes, &mut at[g], gap);
@@ -915,7 +952,6 @@ mod tests {
         for f in 0..a.functions.len() {
             let expected: Vec<u32> = index
                 .stacks()
-                .iter()
                 .enumerate()
                 .filter(|(_, s)| {
                     p.stacks[s.stack as usize]

@@ -80,7 +80,7 @@ impl Model<'_> {
             // The outermost frame of that module on the stack: the library's entry point.
             let entry = self
                 .index
-                .functions_on(s)
+                .functions_on(&s)
                 .find(|&f| self.analysis.functions[f].module.as_deref() == Some(module))
                 .unwrap_or(s.leaf());
             let e = by_module.entry(module.to_owned()).or_insert((0.0, entry));

@@ -25,7 +25,7 @@ impl Model<'_> {
         if run == 0 {
             return None;
         }
-        let busy: u64 = self.index.stacks().iter().map(|s| s.weight).sum();
+        let busy: u64 = self.index.stacks().map(|s| s.weight).sum();
         let waiting = 1.0 - (busy as f64 / run as f64).min(1.0);
         if waiting < t.waiting_share {
             return None;
