@@ -855,51 +855,72 @@ fn posting_part(
     range: std::ops::Range<usize>,
     n: usize,
 ) -> (PostingPart, Vec<u32>, Vec<u64>) {
-    let mut mark = vec![u32::MAX; n];
-    let mut last = vec![u32::MAX; n];
-    let mut sizes = vec![0usize; n];
-    let mut counts = vec![0u32; n];
-    let mut held_weight = vec![0u64; n];
-    let each = |mark: &mut [u32], id: u32, stack: u32, f: &mut dyn FnMut(usize)| {
-        for &frame in &profile.stacks[stack as usize].frames {
-            let g = frame_fn[frame as usize];
-            if g != u32::MAX && mark[g as usize] != id {
-                mark[g as usize] = id;
-                f(g as usize);
-            }
-        }
+    // Each function's state side by side, one line of memory touched per frame where five
+    // arrays took five: a profile of 100,000 functions keeps them beyond the core's cache.
+    // `last` is the last stack holding the function, which also tells a repeat on the same
+    // stack.
+    #[derive(Clone, Copy)]
+    struct Tally {
+        last: u32,
+        count: u32,
+        size: u64,
+        weight: u64,
+    }
+    const NONE: u32 = u32::MAX;
+    let frames_of = |stack: u32| {
+        profile.stacks[stack as usize]
+            .frames
+            .iter()
+            .map(|&frame| frame_fn[frame as usize])
+            .filter(|&g| g != NONE)
+            .map(|g| g as usize)
     };
+    let gap = |last: u32, i: u32| if last == NONE { i } else { i - last };
+    let mut tallies = vec![
+        Tally {
+            last: NONE,
+            count: 0,
+            size: 0,
+            weight: 0
+        };
+        n
+    ];
     for i in range.clone() {
         let (stack, weight) = (stacks.stack[i], stacks.weight[i]);
         let i = i as u32;
-        each(&mut mark, i, stack, &mut |g| {
-            let gap = if last[g] == u32::MAX { i } else { i - last[g] };
-            last[g] = i;
-            sizes[g] += varint_len(gap);
-            counts[g] += 1;
-            held_weight[g] += weight;
-        });
+        for g in frames_of(stack) {
+            let t = &mut tallies[g];
+            if t.last != i {
+                t.size += varint_len(gap(t.last, i)) as u64;
+                t.last = i;
+                t.count += 1;
+                t.weight += weight;
+            }
+        }
     }
     let mut starts = Vec::with_capacity(n + 1);
     let mut total = 0;
-    for &size in &sizes {
+    for t in &tallies {
         starts.push(total);
-        total += size;
+        total += t.size as usize;
     }
     starts.push(total);
     let mut bytes = vec![0u8; total];
-    let mut at: Vec<usize> = starts[..n].to_vec();
-    mark.fill(u32::MAX);
-    last.fill(u32::MAX);
+    // The second pass: where each list's next gap goes, beside its last stack.
+    let mut cursors: Vec<(u32, usize)> = starts[..n].iter().map(|&at| (NONE, at)).collect();
     for i in range {
         let stack = stacks.stack[i];
         let i = i as u32;
-        each(&mut mark, i, stack, &mut |g| {
-            let gap = if last[g] == u32::MAX { i } else { i - last[g] };
-            last[g] = i;
-            put_varint(&mut bytes, &mut at[g], gap);
-        });
+        for g in frames_of(stack) {
+            let (last, at) = &mut cursors[g];
+            if *last != i {
+                put_varint(&mut bytes, at, gap(*last, i));
+                *last = i;
+            }
+        }
     }
+    let counts = tallies.iter().map(|t| t.count).collect();
+    let held_weight = tallies.iter().map(|t| t.weight).collect();
     (PostingPart { starts, bytes }, counts, held_weight)
 }
 
