@@ -1,6 +1,7 @@
 //! Why a function cannot be the boundary: a comprehension or lambda (part of the function
 //! around it), too many program functions under it, a generator or coroutine, the program's
-//! driver or entry point, or classes whose methods would have to move with it.
+//! driver or entry point, a generator or a Python function its caller passes in, or classes
+//! whose methods would have to move with it.
 //!
 //! Reads the function's source, its callers and its probed arguments; it may not weigh
 //! savings or choose among boundaries, which is the boundary search's job.
@@ -15,6 +16,14 @@ use crate::python::parser::PyFunction;
 /// A method of the boundary's classes running outside it with at least this share of the run
 /// makes their objects cross the boundary.
 const OUTSIDE_METHOD_SHARE: f64 = 0.02;
+
+/// A generator whose own code takes at least this share of a boundary's interpreted time is
+/// asked where it is made.
+const GENERATOR_SHARE: f64 = 0.25;
+
+/// How many calls deep, from the boundary, the functions that could make a generator are
+/// looked for.
+const MAKER_DEPTH: usize = 4;
 
 impl Model<'_> {
     /// Why `f` cannot be a boundary, when it cannot.
@@ -112,6 +121,18 @@ impl Model<'_> {
                 ),
             ));
         }
+        // The same, when no call of it was watched (one call, begun before the probe): a
+        // generator whose code runs under it that nothing it calls makes.
+        if let Some(generator) = source.and_then(|src| self.generator_made_outside(f, src)) {
+            return Some((
+                Exclusion::Callback,
+                format!(
+                    "iterates {generator}, a generator made outside it (nothing it calls makes \
+                     it): ported alone it would resume Python for every item; port it with the \
+                     generator, from the caller that makes it"
+                ),
+            ));
+        }
         if let Some((line, param)) = source.and_then(|src| python_callback(src, probed)) {
             return Some((
                 Exclusion::Callback,
@@ -136,6 +157,99 @@ impl Model<'_> {
             ));
         }
         None
+    }
+
+    /// The name of a generator that runs under `f` for at least [`GENERATOR_SHARE`] of its
+    /// interpreted time and that no function `f` calls, [`MAKER_DEPTH`] calls deep, makes (a
+    /// nested generator is made by the function around it): one its caller made and passed
+    /// in. Only asked of a function taking arguments and not watched by the probe. A call is
+    /// followed to every function of that last name in the files of `f`, of the generator and
+    /// of the profile's functions of that name, so a name that resolves to more than one
+    /// function counts as making it, and keeps `f` a boundary.
+    fn generator_made_outside(&self, f: usize, src: &PyFunction) -> Option<String> {
+        let takes_arguments = src
+            .params
+            .iter()
+            .any(|p| p.name != "self" && p.name != "cls");
+        if !takes_arguments || self.probed(f).is_some_and(|p| !p.args.is_empty()) {
+            return None;
+        }
+        let region = self.index.region(f);
+        if region.portable <= 0.0 {
+            return None;
+        }
+        let mut generators: Vec<(usize, f64)> = region
+            .by_function
+            .iter()
+            .filter(|&(&g, &w)| g != f && w >= GENERATOR_SHARE * region.portable)
+            .map(|(&g, &w)| (g, w))
+            .collect();
+        generators.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
+        for (g, _) in generators {
+            let Some(generator) = self.source_of(g).filter(|s| s.is_generator) else {
+                continue;
+            };
+            let files = [f, g].map(|h| self.analysis.functions[h].file.clone());
+            if !self.makes(src, &generator, &files) {
+                return Some(self.analysis.functions[g].name.clone());
+            }
+        }
+        None
+    }
+
+    /// Whether `from`, or a function it calls (by last name, in `files` or the files of the
+    /// profile's functions of that name), calls `generator` or, for a nested generator, the
+    /// function around it.
+    fn makes(&self, from: &PyFunction, generator: &PyFunction, files: &[String]) -> bool {
+        let mut makers = vec![generator.name.clone()];
+        let mut qualname = generator.qualname.as_str();
+        while let Some((outer, _)) = qualname.rsplit_once(".<locals>.") {
+            makers.push(outer.rsplit('.').next().unwrap_or(outer).to_owned());
+            qualname = outer;
+        }
+        let last = |name: &str| name.rsplit('.').next().unwrap_or(name).to_owned();
+        let mut files = files.to_vec();
+        let mut seen: Vec<(String, String)> = Vec::new();
+        let mut level = vec![from.clone()];
+        for _ in 0..MAKER_DEPTH {
+            let mut next = Vec::new();
+            for function in &level {
+                let called: Vec<String> = function
+                    .features
+                    .called_names
+                    .iter()
+                    .map(|n| last(n))
+                    .collect();
+                if called.iter().any(|c| makers.contains(c)) {
+                    return true;
+                }
+                for stats in &self.analysis.functions {
+                    if called.contains(&last(&stats.name)) && !files.contains(&stats.file) {
+                        files.push(stats.file.clone());
+                    }
+                }
+                for file in &files {
+                    let Some(parsed) = self.source_file(file) else {
+                        continue;
+                    };
+                    let Ok(module) = parsed.parsed() else {
+                        continue;
+                    };
+                    for callee in &module.functions {
+                        let key = (file.clone(), callee.qualname.clone());
+                        if called.contains(&callee.name) && !seen.contains(&key) {
+                            seen.push(key);
+                            next.push(callee.clone());
+                        }
+                    }
+                }
+            }
+            if next.is_empty() {
+                break;
+            }
+            level = next;
+        }
+        false
     }
 
     /// Whether only module-level code (or nothing the program owns) calls `f`.
@@ -409,5 +523,76 @@ mod tests {
             .unwrap();
         assert_eq!(option.exclusion, Some(Exclusion::Callback), "{option:?}");
         assert_ne!(first.verdict, Verdict::Port, "{}", first.summary);
+    }
+
+    /// The advice on a word-count pipeline in `app.py`: `tokens` (a generator) resumed under
+    /// `consumer` for 60% of the run, `consumer`'s own loop 40%, `consumer` called by `run`.
+    fn pipeline(source: &str, consumer: (&str, u32), own_line: u32) -> Advice {
+        let (_dir, p) = local_app(source, |b, file| {
+            let t = b.intern_thread(1, 1, None);
+            let mut frame = |name: &str, first: u32, line: u32| {
+                b.intern_frame(Frame {
+                    first_line: Some(first),
+                    line: Some(line),
+                    ..python_frame(name, file, "app")
+                })
+            };
+            let module = frame("<module>", 1, 13);
+            let run = frame("run", 10, 11);
+            let consume = frame(consumer.0, consumer.1, consumer.1 + 1);
+            let consume_own = frame(consumer.0, consumer.1, own_line);
+            let tokens = frame("tokens", 1, 3);
+            for _ in 0..60 {
+                b.add_stack(t, vec![module, run, consume, tokens], false, true, false);
+            }
+            for _ in 0..40 {
+                b.add_stack(t, vec![module, run, consume_own], false, true, false);
+            }
+        });
+        advice_of(&p)
+    }
+
+    #[test]
+    fn a_function_iterating_a_generator_its_caller_made_is_no_boundary_on_its_own() {
+        // No call of `count` watched: the generator is told from the source, as made by `run`.
+        let source = "def tokens(text):\n    for word in text.split():\n        yield word.lower()\n\ndef count(stream, table):\n    for w in stream:\n        table[w] = table.get(w, 0) + 1\n    return table\n\ndef run(text):\n    return count(tokens(text), {})\n\nrun('a b')\n";
+        let advice = pipeline(source, ("count", 5), 7);
+        let first = &advice.candidates[0];
+        let count = first
+            .alternatives
+            .iter()
+            .find(|o| o.function.name == "count")
+            .expect("considered");
+        assert_eq!(count.exclusion, Some(Exclusion::Callback), "{count:?}");
+        assert!(
+            count.excluded.as_deref().unwrap_or("").contains("tokens"),
+            "{count:?}"
+        );
+        assert_eq!(
+            (first.verdict, first.function.name.as_str()),
+            (Verdict::Port, "run"),
+            "{}",
+            first.summary
+        );
+    }
+
+    #[test]
+    fn a_function_making_the_generator_it_iterates_is_a_boundary() {
+        // `count_text` makes `tokens` itself (through `words`): the port holds both.
+        let source = "def tokens(text):\n    for word in text.split():\n        yield word.lower()\n\ndef count_text(text, table):\n    for w in words(text):\n        table[w] = table.get(w, 0) + 1\n    return table\n\ndef run(text):\n    return count_text(text, {})\n\nrun('a b')\n\ndef words(text):\n    return tokens(text)\n";
+        let advice = pipeline(source, ("count_text", 5), 7);
+        let first = &advice.candidates[0];
+        let count = first
+            .alternatives
+            .iter()
+            .find(|o| o.function.name == "count_text")
+            .expect("considered");
+        assert_eq!(count.exclusion, None, "{count:?}");
+        assert_eq!(
+            (first.verdict, first.function.name.as_str()),
+            (Verdict::Port, "count_text"),
+            "{}",
+            first.summary
+        );
     }
 }

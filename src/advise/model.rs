@@ -9,6 +9,7 @@
 
 use std::collections::HashMap;
 use std::path::PathBuf;
+use std::rc::Rc;
 
 use super::hidden::HiddenCache;
 use super::index::StackIndex;
@@ -19,7 +20,7 @@ use super::AdviseOptions;
 use crate::analyze::Analysis;
 use crate::profile::{ProbedFunction, Profile};
 use crate::python::parser::PyFunction;
-use crate::python::source::SourceCache;
+use crate::python::source::{SourceCache, SourceFile};
 use crate::rules::Rules;
 
 /// One profile as the advice sees it.
@@ -124,6 +125,11 @@ impl<'a> Model<'a> {
         let stats = &self.analysis.functions[f];
         let path = self.profile.source_path(&stats.file);
         self.sources.function(&path, &stats.name, stats.first_line)
+    }
+
+    /// The source file `file` (as the profile names it), when it can be read here.
+    pub(super) fn source_file(&self, file: &str) -> Option<Rc<SourceFile>> {
+        self.sources.file(&self.profile.source_path(file))
     }
 
     /// Whether the source file `file` (as the profile names it) can be read here.
