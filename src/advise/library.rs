@@ -63,9 +63,13 @@ impl Model<'_> {
         out
     }
 
-    /// Pure-Python libraries with a native replacement, by the share of their code.
+    /// Pure-Python libraries with a native replacement, by the share of their code. Each is
+    /// named by its entry point: of the outermost public functions of the rule's modules on its
+    /// stacks, the one holding the most of its time (`yaml.safe_load`, not whichever function
+    /// a first stack happened to show).
     pub(super) fn library_analogues(&self, min_share: f64) -> Vec<Candidate> {
-        let mut by_module: HashMap<String, (f64, usize)> = HashMap::new();
+        // Per rule (by its module pattern): its interpreted weight, and that weight by entry.
+        let mut by_rule: BTreeMap<String, (f64, BTreeMap<usize, f64>)> = BTreeMap::new();
         for s in self.index.stacks() {
             let leaf = &self.analysis.functions[s.leaf()];
             if self.index.origins[s.leaf()] == Origin::Program || leaf.kind == FrameKind::Native {
@@ -74,26 +78,43 @@ impl Model<'_> {
             let Some(module) = leaf.module.as_deref() else {
                 continue;
             };
-            if self.rules.analogue_for_module(module).is_none() {
+            let Some(rule) = self.rules.analogue_for_module(module) else {
                 continue;
-            }
-            // The outermost frame of that module on the stack: the library's entry point.
+            };
+            // The outermost public function of the library on the stack (not a decorator's
+            // wrapper, a dispatcher's `__call__` or a private helper): what the program calls.
+            let in_library = |f: &usize| {
+                self.analysis.functions[*f]
+                    .module
+                    .as_deref()
+                    .is_some_and(|m| rule.matches_module(m))
+            };
+            let public = |f: &usize| {
+                let name = &self.analysis.functions[*f].name;
+                let last = name.rsplit('.').next().unwrap_or(name);
+                !name.contains("<locals>") && !last.starts_with('_') && !last.starts_with('<')
+            };
             let entry = self
                 .index
                 .functions_on(&s)
-                .find(|&f| self.analysis.functions[f].module.as_deref() == Some(module))
+                .find(|f| in_library(f) && public(f))
+                .or_else(|| self.index.functions_on(&s).find(in_library))
                 .unwrap_or(s.leaf());
-            let e = by_module.entry(module.to_owned()).or_insert((0.0, entry));
-            e.0 += s.weight as f64 * (1.0 - s.native);
-        }
-        // One candidate per analogue rule, summing its modules.
-        let mut by_rule: BTreeMap<String, (f64, usize)> = BTreeMap::new();
-        for (module, (w, entry)) in by_module {
-            let rule = self.rules.analogue_for_module(&module).expect("filtered");
-            let key = rule.module.clone().unwrap_or_default();
-            let e = by_rule.entry(key).or_insert((0.0, entry));
+            let w = s.weight as f64 * (1.0 - s.native);
+            let e = by_rule
+                .entry(rule.module.clone().unwrap_or_default())
+                .or_default();
             e.0 += w;
+            *e.1.entry(entry).or_default() += w;
         }
+        let by_rule = by_rule.into_iter().map(|(pattern, (w, entries))| {
+            let entry = entries
+                .into_iter()
+                .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)))
+                .map(|(f, _)| f)
+                .expect("a rule with weight has an entry");
+            (pattern, (w, entry))
+        });
         let mut out = Vec::new();
         for (pattern, (w, entry)) in by_rule {
             let share = self.index.share(w);
@@ -239,5 +260,50 @@ mod tests {
             "{}",
             library.summary
         );
+    }
+
+    /// A library of several modules under one rule is one candidate, named by the public
+    /// function the program calls into it, the same on every run: not a decorator's wrapper
+    /// above it, nor whichever module's stacks came first.
+    #[test]
+    fn a_library_is_named_by_the_public_function_the_program_calls() {
+        use crate::profile::{Meta, ProfileBuilder};
+        let mut b = ProfileBuilder::default();
+        let t = b.intern_thread(1, 1, None);
+        let main = b.intern_frame(python_frame("main", "/home/me/app.py", "app"));
+        let site = "/venv/lib/python3.11/site-packages/yaml";
+        let mut yaml = |name: &str, file: &str, module: &str| {
+            b.intern_frame(python_frame(name, &format!("{site}/{file}"), module))
+        };
+        let wrapper = yaml("_wrap.<locals>.inner", "__init__.py", "yaml");
+        let load = yaml("safe_load", "__init__.py", "yaml");
+        let dump = yaml("safe_dump", "__init__.py", "yaml");
+        let scan = yaml("Scanner.check_token", "scanner.py", "yaml.scanner");
+        let compose = yaml("Composer.compose_node", "composer.py", "yaml.composer");
+        let emit = yaml("Emitter.emit", "emitter.py", "yaml.emitter");
+        for _ in 0..10 {
+            b.add_stack(t, vec![main, dump, emit], false, true, false);
+        }
+        for _ in 0..50 {
+            b.add_stack(t, vec![main, wrapper, load, scan], false, true, false);
+        }
+        for _ in 0..30 {
+            b.add_stack(t, vec![main, wrapper, load, compose], false, true, false);
+        }
+        let p = b.to_profile(Meta::default());
+        for _ in 0..4 {
+            let advice = advice_of(&p);
+            let library: Vec<&Candidate> = advice
+                .candidates
+                .iter()
+                .filter(|c| c.verdict == Verdict::UseLibrary)
+                .collect();
+            assert_eq!(library.len(), 1, "{:?}", advice.candidates);
+            assert_eq!(
+                library[0].function.name, "safe_load",
+                "{}",
+                library[0].summary
+            );
+        }
     }
 }
