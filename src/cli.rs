@@ -154,8 +154,9 @@ pub struct CompletionsArgs {
     A failing program's exit status becomes port-advisor's; Ctrl-C keeps the profile.\n\
     port-advisor's options go before the script: everything after it is the script's own.")]
 pub struct ProfileArgs {
-    /// The script to run and its arguments; or, after `--`, any command that starts Python;
-    /// or, with -m, the module's arguments.
+    /// The script to run and its arguments; or, after `--`, any command that starts Python
+    /// (`python app.py`, an interpreter then a script, runs app.py under that interpreter, as
+    /// --python does); or, with -m, the module's arguments.
     #[arg(
         value_name = "SCRIPT_OR_COMMAND",
         trailing_var_arg = true,
@@ -725,6 +726,7 @@ impl ProfileArgs {
             }
             None => None,
         };
+        let mut python = self.python.clone();
         let (target, stem) = match (self.pid, self.module) {
             (Some(pid), None) if self.script.is_empty() => {
                 (Target::Attach(pid), format!("pid{pid}"))
@@ -762,6 +764,24 @@ impl ProfileArgs {
                 };
                 (Target::Launch(launch), stem)
             }
+            // `python app.py ...`, `.venv/bin/python app.py ...`: the script under that
+            // interpreter, as with --python, so that the probe runs and the interpreter's
+            // packages can be read. Interpreter options (`python -X importtime app.py`) keep
+            // it a command.
+            (None, None) if python.is_none() && runs_script(&self.script) => {
+                let mut it = self.script.into_iter();
+                python = it.next().map(PathBuf::from);
+                let path = PathBuf::from(it.next().expect("checked"));
+                let stem = path
+                    .file_stem()
+                    .map(|s| s.to_string_lossy().into_owned())
+                    .unwrap_or_else(|| "script".into());
+                let launch = Launch::Script {
+                    path,
+                    args: it.collect(),
+                };
+                (Target::Launch(launch), stem)
+            }
             (None, None) => {
                 let stem = command_stem(&self.script);
                 (Target::Launch(Launch::Command { argv: self.script }), stem)
@@ -769,9 +789,7 @@ impl ProfileArgs {
         };
         Ok(ProfilePlan {
             target,
-            python: PythonChoice {
-                explicit: self.python,
-            },
+            python: PythonChoice { explicit: python },
             record: RecordOptions {
                 rate_hz: self.rate,
                 duration,
@@ -821,6 +839,23 @@ fn names_script(first: &OsString) -> bool {
         .map(|()| &magic == b"\x7fELF")
         .unwrap_or(false);
     !binary
+}
+
+/// Whether `argv` is a CPython interpreter (`python`, `python3`, `python3.12`, `python3.13t`,
+/// by any path) followed straight by a script.
+fn runs_script(argv: &[OsString]) -> bool {
+    let [interpreter, script, ..] = argv else {
+        return false;
+    };
+    let name = std::path::Path::new(interpreter)
+        .file_name()
+        .map(|n| n.to_string_lossy().into_owned())
+        .unwrap_or_default();
+    let version = name.strip_prefix("python").unwrap_or("-");
+    let version = version.strip_suffix('t').unwrap_or(version);
+    let is_python = version.chars().all(|c| c.is_ascii_digit() || c == '.');
+    let script = std::path::Path::new(script);
+    is_python && script.extension().is_some_and(|e| e == "py" || e == "pyw")
 }
 
 /// A run-folder name for an arbitrary command: its script if it names one, else argv[0].

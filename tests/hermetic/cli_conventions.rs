@@ -33,6 +33,53 @@ fn nonblocking_is_accepted_as_the_default_it_names_and_hidden() {
     assert!(!help.contains("--nonblocking"), "hidden: {help}");
 }
 
+/// `profile .venv/bin/python app.py` is py-spy's `record -- python app.py`: the script runs
+/// under that interpreter as with --python (so the probe runs and its packages can be read);
+/// interpreter options, another program or an explicit --python keep it a command.
+#[test]
+fn an_interpreter_then_a_script_runs_the_script_under_that_interpreter() {
+    use port_advisor::record::{Launch, Target};
+    let plan = |args: &[&str]| {
+        let Command::Profile(p) = parse(args).expect("parses").command else {
+            panic!("a profile command")
+        };
+        p.into_plan().unwrap()
+    };
+    for (python, script) in [
+        (".venv/bin/python", "app.py"),
+        ("python3.12", "tools/app.py"),
+        ("/usr/bin/python3.13t", "app.py"),
+    ] {
+        let p = plan(&["profile", "--", python, script, "--size", "3"]);
+        let Target::Launch(Launch::Script { path, args }) = &p.target else {
+            panic!("{python} {script}: {:?}", p.target)
+        };
+        assert_eq!(path, &PathBuf::from(script));
+        assert_eq!(args, &["--size", "3"]);
+        assert_eq!(p.python.explicit, Some(PathBuf::from(python)));
+    }
+    for args in [
+        &["profile", "--", "python", "-X", "dev", "app.py"][..],
+        &["profile", "--", "gunicorn", "app.py"],
+        &["profile", "--", "python3-config", "app.py"],
+        &[
+            "profile",
+            "--python",
+            "/opt/py/bin/python3",
+            "--",
+            "python",
+            "app.py",
+        ],
+    ] {
+        let p = plan(args);
+        assert!(
+            matches!(p.target, Target::Launch(Launch::Command { .. })),
+            "{args:?}: {:?}",
+            p.target
+        );
+    }
+}
+
 #[test]
 fn an_output_named_like_a_file_is_written_in_its_format_beside_the_run_folder() {
     let out = |o: Option<&str>, f: Option<ProfileFormat>| profile_outputs(o.map(PathBuf::from), f);
