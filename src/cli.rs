@@ -751,36 +751,15 @@ impl ProfileArgs {
                         .into(),
                 ))
             }
-            (None, None) if names_script(&self.script[0]) => {
-                let mut it = self.script.into_iter();
-                let path = PathBuf::from(it.next().expect("non-empty"));
-                let stem = path
-                    .file_stem()
-                    .map(|s| s.to_string_lossy().into_owned())
-                    .unwrap_or_else(|| "script".into());
-                let launch = Launch::Script {
-                    path,
-                    args: it.collect(),
-                };
-                (Target::Launch(launch), stem)
-            }
+            (None, None) if names_script(&self.script[0]) => script_target(self.script),
             // `python app.py ...`, `.venv/bin/python app.py ...`: the script under that
             // interpreter, as with --python, so that the probe runs and the interpreter's
             // packages can be read. Interpreter options (`python -X importtime app.py`) keep
             // it a command.
             (None, None) if python.is_none() && runs_script(&self.script) => {
-                let mut it = self.script.into_iter();
-                python = it.next().map(PathBuf::from);
-                let path = PathBuf::from(it.next().expect("checked"));
-                let stem = path
-                    .file_stem()
-                    .map(|s| s.to_string_lossy().into_owned())
-                    .unwrap_or_else(|| "script".into());
-                let launch = Launch::Script {
-                    path,
-                    args: it.collect(),
-                };
-                (Target::Launch(launch), stem)
+                let mut argv = self.script;
+                python = Some(PathBuf::from(argv.remove(0)));
+                script_target(argv)
             }
             (None, None) => {
                 let stem = command_stem(&self.script);
@@ -839,6 +818,21 @@ fn names_script(first: &OsString) -> bool {
         .map(|()| &magic == b"\x7fELF")
         .unwrap_or(false);
     !binary
+}
+
+/// A script and its arguments (`argv`, not empty) launched, and its run folder's stem.
+fn script_target(argv: Vec<OsString>) -> (Target, String) {
+    let mut it = argv.into_iter();
+    let path = PathBuf::from(it.next().expect("non-empty"));
+    let stem = path
+        .file_stem()
+        .map(|s| s.to_string_lossy().into_owned())
+        .unwrap_or_else(|| "script".into());
+    let launch = Launch::Script {
+        path,
+        args: it.collect(),
+    };
+    (Target::Launch(launch), stem)
 }
 
 /// Whether `argv` is a CPython interpreter (`python`, `python3`, `python3.12`, `python3.13t`,

@@ -334,9 +334,9 @@ fn python_callback(src: &PyFunction, probed: Option<&ProbedFunction>) -> Option<
 #[cfg(test)]
 mod tests {
     use crate::advise::report::{Exclusion, Reason, Verdict};
-    use crate::advise::test_support::{advice_of, python_frame};
+    use crate::advise::test_support::{advice_of, option_named, python_frame};
     use crate::advise::Advice;
-    use crate::profile::{Frame, Meta, Profile, ProfileBuilder, Provenance};
+    use crate::profile::{Frame, FrameId, Meta, Profile, ProfileBuilder, Provenance};
 
     /// The profile of `app.py` (holding `source`) recorded here, so that the source is read,
     /// with the stacks `stacks` adds given the file's path.
@@ -358,6 +358,21 @@ mod tests {
         });
         p.provenance = Provenance::Local;
         (dir, p)
+    }
+
+    /// The frame of `name` (defined at `first`) of `app.py` (`file`) at `line`.
+    fn line_frame(
+        b: &mut ProfileBuilder,
+        file: &str,
+        name: &str,
+        first: u32,
+        line: u32,
+    ) -> FrameId {
+        b.intern_frame(Frame {
+            first_line: Some(first),
+            line: Some(line),
+            ..python_frame(name, file, "app")
+        })
     }
 
     /// The advice on `app.py` whose module body calls `kernel` (source given) for 95% of the
@@ -444,13 +459,8 @@ mod tests {
         let source = "def apply_all(func, xs):\n    out = []\n    for x in xs:\n        out.append(func(x))\n    return out\n\ndef smooth(x):\n    return x * x\n\ndef run(n):\n    return apply_all(smooth, range(n))\n\nrun(10)\n";
         let (_dir, p) = local_app(source, |b, file| {
             let t = b.intern_thread(1, 1, None);
-            let mut frame = |name: &str, first: u32, line: u32| {
-                b.intern_frame(Frame {
-                    first_line: Some(first),
-                    line: Some(line),
-                    ..python_frame(name, file, "app")
-                })
-            };
+            let mut frame =
+                |name: &str, first: u32, line: u32| line_frame(b, file, name, first, line);
             let module = frame("<module>", 1, 13);
             let run = frame("run", 10, 11);
             let apply = frame("apply_all", 1, 4);
@@ -530,13 +540,8 @@ mod tests {
     fn pipeline(source: &str, consumer: (&str, u32), own_line: u32) -> Advice {
         let (_dir, p) = local_app(source, |b, file| {
             let t = b.intern_thread(1, 1, None);
-            let mut frame = |name: &str, first: u32, line: u32| {
-                b.intern_frame(Frame {
-                    first_line: Some(first),
-                    line: Some(line),
-                    ..python_frame(name, file, "app")
-                })
-            };
+            let mut frame =
+                |name: &str, first: u32, line: u32| line_frame(b, file, name, first, line);
             let module = frame("<module>", 1, 13);
             let run = frame("run", 10, 11);
             let consume = frame(consumer.0, consumer.1, consumer.1 + 1);
@@ -558,11 +563,7 @@ mod tests {
         let source = "def tokens(text):\n    for word in text.split():\n        yield word.lower()\n\ndef count(stream, table):\n    for w in stream:\n        table[w] = table.get(w, 0) + 1\n    return table\n\ndef run(text):\n    return count(tokens(text), {})\n\nrun('a b')\n";
         let advice = pipeline(source, ("count", 5), 7);
         let first = &advice.candidates[0];
-        let count = first
-            .alternatives
-            .iter()
-            .find(|o| o.function.name == "count")
-            .expect("considered");
+        let count = option_named(&advice, "count");
         assert_eq!(count.exclusion, Some(Exclusion::Callback), "{count:?}");
         assert!(
             count.excluded.as_deref().unwrap_or("").contains("tokens"),
@@ -582,11 +583,7 @@ mod tests {
         let source = "def tokens(text):\n    for word in text.split():\n        yield word.lower()\n\ndef count_text(text, table):\n    for w in words(text):\n        table[w] = table.get(w, 0) + 1\n    return table\n\ndef run(text):\n    return count_text(text, {})\n\nrun('a b')\n\ndef words(text):\n    return tokens(text)\n";
         let advice = pipeline(source, ("count_text", 5), 7);
         let first = &advice.candidates[0];
-        let count = first
-            .alternatives
-            .iter()
-            .find(|o| o.function.name == "count_text")
-            .expect("considered");
+        let count = option_named(&advice, "count_text");
         assert_eq!(count.exclusion, None, "{count:?}");
         assert_eq!(
             (first.verdict, first.function.name.as_str()),
