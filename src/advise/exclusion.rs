@@ -123,7 +123,8 @@ impl Model<'_> {
         }
         // The same, when no call of it was watched (one call, begun before the probe): a
         // generator whose code runs under it that nothing it calls makes.
-        if let Some(generator) = source.and_then(|src| self.generator_made_outside(f, src)) {
+        if let Some(generator) = source.and_then(|src| self.generator_made_outside(f, src, probed))
+        {
             return Some((
                 Exclusion::Callback,
                 format!(
@@ -166,12 +167,17 @@ impl Model<'_> {
     /// followed to every function of that last name in the files of `f`, of the generator and
     /// of the profile's functions of that name, so a name that resolves to more than one
     /// function counts as making it, and keeps `f` a boundary.
-    fn generator_made_outside(&self, f: usize, src: &PyFunction) -> Option<String> {
+    fn generator_made_outside(
+        &self,
+        f: usize,
+        src: &PyFunction,
+        probed: Option<&ProbedFunction>,
+    ) -> Option<String> {
         let takes_arguments = src
             .params
             .iter()
             .any(|p| p.name != "self" && p.name != "cls");
-        if !takes_arguments || self.probed(f).is_some_and(|p| !p.args.is_empty()) {
+        if !takes_arguments || probed.is_some_and(|p| !p.args.is_empty()) {
             return None;
         }
         let region = self.index.region(f);
@@ -201,30 +207,29 @@ impl Model<'_> {
     /// profile's functions of that name), calls `generator` or, for a nested generator, the
     /// function around it.
     fn makes(&self, from: &PyFunction, generator: &PyFunction, files: &[String]) -> bool {
-        let mut makers = vec![generator.name.clone()];
+        let mut makers = vec![generator.name.as_str()];
         let mut qualname = generator.qualname.as_str();
         while let Some((outer, _)) = qualname.rsplit_once(".<locals>.") {
-            makers.push(outer.rsplit('.').next().unwrap_or(outer).to_owned());
+            makers.push(outer.rsplit('.').next().unwrap_or(outer));
             qualname = outer;
         }
-        let last = |name: &str| name.rsplit('.').next().unwrap_or(name).to_owned();
         let mut files = files.to_vec();
         let mut seen: Vec<(String, String)> = Vec::new();
         let mut level = vec![from.clone()];
         for _ in 0..MAKER_DEPTH {
             let mut next = Vec::new();
             for function in &level {
-                let called: Vec<String> = function
+                let called: Vec<&str> = function
                     .features
                     .called_names
                     .iter()
-                    .map(|n| last(n))
+                    .map(|n| last_name(n))
                     .collect();
                 if called.iter().any(|c| makers.contains(c)) {
                     return true;
                 }
                 for stats in &self.analysis.functions {
-                    if called.contains(&last(&stats.name)) && !files.contains(&stats.file) {
+                    if called.contains(&last_name(&stats.name)) && !files.contains(&stats.file) {
                         files.push(stats.file.clone());
                     }
                 }
@@ -237,7 +242,7 @@ impl Model<'_> {
                     };
                     for callee in &module.functions {
                         let key = (file.clone(), callee.qualname.clone());
-                        if called.contains(&callee.name) && !seen.contains(&key) {
+                        if called.contains(&callee.name.as_str()) && !seen.contains(&key) {
                             seen.push(key);
                             next.push(callee.clone());
                         }
@@ -301,6 +306,11 @@ impl Model<'_> {
             .count();
         (classes, methods)
     }
+}
+
+/// The last part of a dotted name: `step` of `self.step`, `method` of `Class.method`.
+fn last_name(name: &str) -> &str {
+    name.rsplit('.').next().unwrap_or(name)
 }
 
 /// The first parameter `src` calls that may hold Python code: one the probe saw holding a

@@ -68,66 +68,67 @@ impl Model<'_> {
     /// stacks, the one holding the most of its time (`yaml.safe_load`, not whichever function
     /// a first stack happened to show).
     pub(super) fn library_analogues(&self, min_share: f64) -> Vec<Candidate> {
-        // Per rule (by its module pattern): its interpreted weight, and that weight by entry.
-        let mut by_rule: BTreeMap<String, (f64, BTreeMap<usize, f64>)> = BTreeMap::new();
+        let functions = &self.analysis.functions;
+        // The analogue rule of each function's module, looked up once per function: a fleet
+        // profile asks it of every frame of millions of stacks.
+        let mut rules: Vec<Option<Option<&AnalogueRule>>> = vec![None; functions.len()];
+        let mut rule_of = |f: usize| {
+            *rules[f].get_or_insert_with(|| {
+                functions[f]
+                    .module
+                    .as_deref()
+                    .and_then(|m| self.rules.analogue_for_module(m))
+            })
+        };
+        // Not a decorator's wrapper, a dispatcher's `__call__` or a private helper.
+        let public = |f: usize| {
+            let name = &functions[f].name;
+            let last = name.rsplit('.').next().unwrap_or(name);
+            !name.contains("<locals>") && !last.starts_with('_') && !last.starts_with('<')
+        };
+        // Per rule (by its module pattern): the rule, its interpreted weight, and that weight
+        // by entry.
+        type ByEntry = BTreeMap<usize, f64>;
+        let mut by_rule: BTreeMap<&str, (&AnalogueRule, f64, ByEntry)> = BTreeMap::new();
         for s in self.index.stacks() {
-            let leaf = &self.analysis.functions[s.leaf()];
+            let leaf = &functions[s.leaf()];
             if self.index.origins[s.leaf()] == Origin::Program || leaf.kind == FrameKind::Native {
                 continue;
             }
-            let Some(module) = leaf.module.as_deref() else {
+            let Some(rule) = rule_of(s.leaf()) else {
                 continue;
             };
-            let Some(rule) = self.rules.analogue_for_module(module) else {
-                continue;
-            };
-            // The outermost public function of the library on the stack (not a decorator's
-            // wrapper, a dispatcher's `__call__` or a private helper): what the program calls.
-            let in_library = |f: &usize| {
-                self.analysis.functions[*f]
-                    .module
-                    .as_deref()
-                    .is_some_and(|m| rule.matches_module(m))
-            };
-            let public = |f: &usize| {
-                let name = &self.analysis.functions[*f].name;
-                let last = name.rsplit('.').next().unwrap_or(name);
-                !name.contains("<locals>") && !last.starts_with('_') && !last.starts_with('<')
-            };
-            let entry = self
-                .index
-                .functions_on(&s)
-                .find(|f| in_library(f) && public(f))
-                .or_else(|| self.index.functions_on(&s).find(in_library))
-                .unwrap_or(s.leaf());
+            // The outermost public function of the library on the stack, what the program
+            // calls; else its outermost function.
+            let (mut outermost, mut entry) = (None, None);
+            for g in self.index.functions_on(&s) {
+                if rule_of(g).is_some_and(|r| std::ptr::eq(r, rule)) {
+                    outermost.get_or_insert(g);
+                    if public(g) {
+                        entry = Some(g);
+                        break;
+                    }
+                }
+            }
+            let entry = entry.or(outermost).unwrap_or(s.leaf());
             let w = s.weight as f64 * (1.0 - s.native);
             let e = by_rule
-                .entry(rule.module.clone().unwrap_or_default())
-                .or_default();
-            e.0 += w;
-            *e.1.entry(entry).or_default() += w;
+                .entry(rule.module.as_deref().unwrap_or_default())
+                .or_insert((rule, 0.0, BTreeMap::new()));
+            e.1 += w;
+            *e.2.entry(entry).or_default() += w;
         }
-        let by_rule = by_rule.into_iter().map(|(pattern, (w, entries))| {
+        let mut out = Vec::new();
+        for (pattern, (rule, w, entries)) in by_rule {
+            let share = self.index.share(w);
+            if share < min_share {
+                continue;
+            }
             let entry = entries
                 .into_iter()
                 .max_by(|a, b| a.1.total_cmp(&b.1).then(b.0.cmp(&a.0)))
                 .map(|(f, _)| f)
                 .expect("a rule with weight has an entry");
-            (pattern, (w, entry))
-        });
-        let mut out = Vec::new();
-        for (pattern, (w, entry)) in by_rule {
-            let share = self.index.share(w);
-            if share < min_share {
-                continue;
-            }
-            let rule = self
-                .rules
-                .analogues
-                .iter()
-                .rev()
-                .find(|a| a.module.as_deref() == Some(pattern.as_str()))
-                .expect("found above");
             let native = self.analysis.functions[entry].native_share();
             let evidence = format!(
                 "interpreted time in {pattern}: {:.1}% of the run",
