@@ -134,7 +134,7 @@ impl<'a> Model<'a> {
 
     /// Whether the source file `file` (as the profile names it) can be read here.
     pub(super) fn can_read(&self, file: &str) -> bool {
-        self.sources.file(&self.profile.source_path(file)).is_some()
+        self.source_file(file).is_some()
     }
 
     /// What the probe measured of function `f`.
