@@ -741,10 +741,15 @@ fn native_fraction(
                 .unwrap_or_default();
             let n = e.total as f64;
             let p = e.native as f64 / n;
+            // The ratio's variance from a smoothed ratio, (k + 1/2) / (n + 1): a line whose
+            // few samples were all native is not known to be wholly native (p(1-p)/n would
+            // say it is, exactly), and the interpreted part of a line calling C is small but
+            // real.
+            let smoothed = (e.native as f64 + 0.5) / (n + 1.0);
             LeafNative {
                 fraction: p,
                 reason: Some(format!("native frames under it ({top})")),
-                variance: p * (1.0 - p) / n,
+                variance: smoothed * (1.0 - smoothed) / n,
             }
         }
         None => LeafNative {
@@ -1175,8 +1180,26 @@ mod tests {
         let hot_line = a.lines.iter().find(|l| l.line == 9).unwrap();
         assert_eq!((hot_line.self_weight, hot_line.native_weight), (4, 4.0));
         // Only the pass's ratio is uncertain: 4 of its 8 samples of `mixed`'s line in C,
-        // p(1-p)/n = 1/32; rules and native frames are known.
+        // smoothed (4.5 / 9 = 1/2), 1/2 (1 - 1/2) / 8; rules and native frames are known.
         assert_eq!(a.leaf_native_variance.len(), 1);
         assert!((a.leaf_native_variance[&mixed] - 0.25 / 8.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn a_line_the_native_pass_saw_only_in_c_is_not_known_to_be_wholly_native() {
+        let mut b = ProfileBuilder::default();
+        let t = b.intern_thread(1, 1, None);
+        let ratio = b.intern_frame(frame("ratio", "app", 7, "r = score(x)", FrameKind::Python));
+        let c_fn = b.intern_frame(frame("score", "ext.so", 0, "", FrameKind::Native));
+        for _ in 0..4 {
+            b.add_stack(t, vec![ratio], false, true, false);
+            b.add_stack(t, vec![ratio, c_fn], false, false, true);
+        }
+        let p = b.to_profile(Meta::default());
+        let a = analyze(&p, &AnalyzeOptions::default());
+        assert_eq!(a.find("ratio").unwrap().native_share(), 1.0);
+        // 4 of 4 in C: the ratio stays 1, its variance that of (4 + 1/2) / 5 = 0.9 over 4
+        // samples, not 0.
+        assert!((a.leaf_native_variance[&ratio] - 0.9 * 0.1 / 4.0).abs() < 1e-12);
     }
 }
