@@ -248,6 +248,11 @@ pub struct Meta {
     pub started_at: String,
     /// Wall time from the start of sampling to its end, in seconds.
     pub wall_seconds: f64,
+    /// Seconds the launched interpreter took to start before the program's first line (CPU
+    /// time, as the runner measured it): part of the program's whole run that no sample
+    /// covers. `None` when attached, imported, or not told.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub startup_seconds: Option<f64>,
     /// Sampling rounds taken (one round reads every thread once).
     pub ticks: u64,
     /// Thread samples kept (a round yields one per thread).

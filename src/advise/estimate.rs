@@ -72,6 +72,14 @@ impl Model<'_> {
         } else {
             0.0
         };
+        // The whole run in samples: the sampled run and the interpreter's start-up before it,
+        // which no port makes faster. Shares of the whole run are what a port's speedup of
+        // the whole program is made of.
+        let startup = match self.profile.meta.startup_seconds {
+            Some(s) if seconds_per_sample > 0.0 => s / seconds_per_sample,
+            _ => 0.0,
+        };
+        let whole = run + startup;
         // Crossing cost in samples, at the low and high ends.
         let crossing = match (calls, crossing_ns) {
             (Some(c), Some(ns)) if seconds_per_sample > 0.0 => {
@@ -97,7 +105,7 @@ impl Model<'_> {
             }
         });
         let parallel = gil.map_or(1.0, |g| g.parallel as f64);
-        // The share of the run a port speeds up, and two standard errors of it: of the
+        // The share of the whole run a port speeds up, and two standard errors of it: of the
         // region's share of the run (sampling noise) and of the native pass's ratios on its
         // lines (a line's ratio comes from the pass's few samples of it), independent.
         let (portable, portable_error) = if region.weight > 0.0 {
@@ -105,12 +113,13 @@ impl Model<'_> {
             let p = time_share.clamp(0.0, 1.0);
             let sampling = 2.0 * (p * (1.0 - p) / run).sqrt() * q;
             let native = 2.0 * region.native_variance.sqrt() / run * (weight / region.weight);
-            (weight * q / run, sampling.hypot(native))
+            let sampled = run / whole;
+            (weight * q / whole, sampling.hypot(native) * sampled)
         } else {
             (0.0, 0.0)
         };
         let saved_at = |factor: f64, portable: f64, crossing: f64| {
-            portable - portable / (factor * parallel) - crossing / run
+            portable - portable / (factor * parallel) - crossing / whole
         };
         let mid_factor = (factor[0] * factor[1]).sqrt();
         let mid_crossing = crossing.map_or(0.0, |c| (c[0] + c[1]) / 2.0);
@@ -156,7 +165,7 @@ impl Model<'_> {
             functions: scope,
             calls,
             crossing_ns,
-            crossing_share: crossing.map(|c| c[1] / run),
+            crossing_share: crossing.map(|c| c[1] / whole),
             data,
             code_kind: kind.name().into(),
             factor,
@@ -499,6 +508,38 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn the_interpreters_start_up_is_part_of_the_whole_run() {
+        use crate::advise::test_support::{advice_of, option_named, python_frame};
+        use crate::profile::{Meta, ProfileBuilder};
+
+        let mut b = ProfileBuilder::default();
+        let t = b.intern_thread(1, 1, None);
+        let main = b.intern_frame(python_frame("main", "/home/me/app.py", "app"));
+        let work = b.intern_frame(python_frame("work", "/home/me/app.py", "app"));
+        for _ in 0..200 {
+            b.add_stack(t, vec![main, work], false, true, false);
+        }
+        let profile = |startup_seconds| {
+            b.to_profile(Meta {
+                wall_seconds: 2.0,
+                startup_seconds,
+                ..Meta::default()
+            })
+        };
+        let (sampled, started) = (advice_of(&profile(None)), advice_of(&profile(Some(0.5))));
+        let (sampled, started) = (
+            option_named(&sampled, "work"),
+            option_named(&started, "work"),
+        );
+        // Every sample is in `work`; the half second before the first one is not, and no port
+        // makes it faster: 2 s of 2.5 s.
+        assert_eq!(started.time_share, sampled.time_share);
+        assert!((started.portable_share - 0.8 * sampled.portable_share).abs() < 1e-12);
+        assert!(started.speedup[1] <= 5.0, "{:?}", started.speedup);
+        assert!(sampled.speedup[1] > 5.0, "{:?}", sampled.speedup);
     }
 
     #[test]

@@ -16,14 +16,22 @@ def _port_advisor_main():
     import os
     import sys
 
+    # The interpreter's start-up, before this first line: part of the program's wall time that
+    # the sampler, started below, never sees. CPU seconds of the process so far (start-up is
+    # CPU-bound), the one clock that counts from the process's own start.
+    import time
+
+    clock = getattr(time, "process_time", None) or time.clock  # Python 2: clock() is CPU time
+    startup = clock()
     kind, target = sys.argv[1], sys.argv[2]
     handshake = os.environ.pop("PORT_ADVISOR_HANDSHAKE", None)
     v = sys.version_info
 
     def report(problem):
-        # Six lines: executable, version, problem (empty when none), process id,
-        # implementation and ABI flags (`t` in a free-threaded build's). Plain text, so that the runner imports nothing the program would
-        # not; written whole, then renamed into place, so it is never read half-written.
+        # Seven lines: executable, version, problem (empty when none), process id,
+        # implementation, ABI flags (`t` in a free-threaded build's) and the start-up's
+        # seconds. Plain text, so that the runner imports nothing the program would not;
+        # written whole, then renamed into place, so it is never read half-written.
         if handshake:
             impl = getattr(getattr(sys, "implementation", None), "name", None)
             if impl is None:  # Python 2
@@ -33,9 +41,9 @@ def _port_advisor_main():
             fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
             with os.fdopen(fd, "w") as f:
                 f.write(
-                    "%s\n%d.%d.%d\n%s\n%d\n%s\n%s\n"
+                    "%s\n%d.%d.%d\n%s\n%d\n%s\n%s\n%.6f\n"
                     % (sys.executable, v[0], v[1], v[2], problem or "", os.getpid(), impl,
-                       getattr(sys, "abiflags", ""))
+                       getattr(sys, "abiflags", ""), startup)
                 )
             os.rename(tmp, handshake)
         if problem:
@@ -89,8 +97,6 @@ def _port_advisor_main():
         go = os.environ.pop("PORT_ADVISOR_GO", None)
         if not go:
             return
-        import time
-
         deadline = time.time() + 5.0
         while not os.path.exists(go) and time.time() < deadline:
             time.sleep(0.001)

@@ -51,6 +51,8 @@ pub struct PythonInfo {
     pub implementation: Option<String>,
     /// `sys.abiflags`: `t` in a free-threaded build (3.13+ built with `Py_GIL_DISABLED`).
     pub abiflags: Option<String>,
+    /// CPU seconds the interpreter took to start, before the runner's first line.
+    pub startup_seconds: Option<f64>,
 }
 
 /// What port-advisor says of a free-threaded CPython (3.13t, 3.14t: built with
@@ -183,6 +185,10 @@ impl Launched {
             pid: lines.next().and_then(|p| p.parse().ok()),
             implementation: lines.next().map(str::to_owned),
             abiflags: lines.next().map(str::to_owned),
+            startup_seconds: lines
+                .next()
+                .and_then(|s| s.parse::<f64>().ok())
+                .filter(|s| s.is_finite() && *s >= 0.0),
         })
     }
 }
@@ -480,6 +486,7 @@ mod tests {
             pid: Some(7),
             implementation: Some("cpython".into()),
             abiflags: abiflags.map(Into::into),
+            startup_seconds: None,
         }
     }
 

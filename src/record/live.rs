@@ -260,6 +260,7 @@ fn finish(
         if let Some(info) = launched.python()? {
             session.meta.python_version = Some(info.version);
             session.meta.python_executable = Some(info.executable);
+            session.meta.startup_seconds = info.startup_seconds;
         }
     }
     if let Some(Ok(probe)) = injected {

@@ -24,6 +24,13 @@ fn numeric_loop_is_found_as_the_hot_spot() {
             "{v}"
         );
         assert!(p.meta.samples >= 100, "{v}: {} samples", p.meta.samples);
+        // The interpreter's start-up, before the runner's first line: a few milliseconds of
+        // CPU, never sampled.
+        let startup = p
+            .meta
+            .startup_seconds
+            .expect("the runner times the start-up");
+        assert!(startup > 0.0 && startup < 2.0, "{v}: start-up {startup} s");
         let f = a.find("mandelbrot_row").expect("one mandelbrot_row");
         assert_eq!(f.first_line, Some(6), "{v}: first line from the source");
         assert_eq!(f.module.as_deref(), Some("numeric_loop"), "{v}");
