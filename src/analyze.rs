@@ -13,7 +13,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use rustc_hash::FxHashMap;
+use rustc_hash::{FxHashMap, FxHashSet};
 
 use crate::cores;
 use crate::profile::{Frame, FrameId, FrameKind, ProbedFunction, Profile, Stack};
@@ -337,6 +337,7 @@ pub fn analyze(profile: &Profile, opts: &AnalyzeOptions) -> Analysis {
     let mut lines: FxHashMap<(usize, u32), LineStats> = FxHashMap::default();
     // Each leaf function's rule, looked up once for all its lines.
     let mut function_native: Vec<Option<Option<String>>> = vec![None; functions.len()];
+    let namesakes = lines_calling_python_namesakes(profile, &leaf_weight, &opts.rules);
     for (leaf, &weight) in leaf_weight.iter().enumerate().filter(|(_, &w)| w > 0) {
         let frame = &profile.frames[leaf];
         let id = leaf as FrameId;
@@ -344,7 +345,13 @@ pub fn analyze(profile: &Profile, opts: &AnalyzeOptions) -> Analysis {
         let function = function_native[leaf_fn]
             .get_or_insert_with(|| native_function(frame, &opts.rules))
             .as_ref();
-        let native = native_fraction(frame, function, evidence.get(&id), &opts.rules);
+        let native = native_fraction(
+            frame,
+            function,
+            evidence.get(&id),
+            &opts.rules,
+            namesakes.contains(&id),
+        );
         let reason = native.reason.as_ref().map_or(NO_REASON, |r| {
             *reason_ids.entry(r.clone()).or_insert_with(|| {
                 reasons.push(r.clone());
@@ -704,13 +711,77 @@ fn native_function(frame: &Frame, rules: &Rules) -> Option<String> {
     Some(format!("{} (rules: {})", rule.what, rule.example))
 }
 
+/// The leaf frames whose line calls what a rule knows as native (`w.dot(x)`, numpy's) and that
+/// the sampled stacks show calling a Python function of that name, outside the rule's package,
+/// from the same line instead (`cp.dot(ray.vector)`, a ray tracer's own `Vector.dot`): the rule
+/// is not about them.
+fn lines_calling_python_namesakes(
+    profile: &Profile,
+    leaf_weight: &[u64],
+    rules: &Rules,
+) -> FxHashSet<FrameId> {
+    // The callee's own name and the package the rule is about, per leaf frame whose line a
+    // rule matches. Most profiles have no such line (a fleet's have no source lines at all):
+    // then no stack is walked.
+    let mut callee: Vec<Option<(&str, Option<&str>)>> = Vec::new();
+    for (leaf, _) in leaf_weight.iter().enumerate().filter(|(_, &w)| w > 0) {
+        let frame = &profile.frames[leaf];
+        let Some(rule) = frame
+            .code
+            .as_deref()
+            .filter(|_| frame.kind == FrameKind::Python)
+            .and_then(|c| rules.native_call_on_line(c))
+        else {
+            continue;
+        };
+        if callee.is_empty() {
+            callee = vec![None; profile.frames.len()];
+        }
+        // `json.loads` is about json, `w.dot(x)` about numpy (its hint); `sorted` about no
+        // package, so any Python function of that name is another.
+        let package = rule
+            .module_hint
+            .as_deref()
+            .or_else(|| rule.callee.rsplit_once('.').map(|(module, _)| module))
+            .and_then(|m| m.split('.').next());
+        callee[leaf] = rule.callee.rsplit('.').next().map(|name| (name, package));
+    }
+    let mut found = FxHashSet::default();
+    if callee.is_empty() {
+        return found;
+    }
+    for stack in &profile.stacks {
+        for pair in stack.frames.windows(2) {
+            let (caller, called) = (pair[0], &profile.frames[pair[1] as usize]);
+            if let Some((name, package)) = callee[caller as usize] {
+                // json.loads's own Python wrapper is what the rule is about.
+                let in_package = package.is_some_and(|p| {
+                    called
+                        .module
+                        .as_deref()
+                        .is_some_and(|m| m.split('.').next() == Some(p))
+                });
+                if called.kind == FrameKind::Python
+                    && called.name.rsplit('.').next() == Some(name)
+                    && !in_package
+                {
+                    found.insert(caller);
+                }
+            }
+        }
+    }
+    found
+}
+
 /// The native fraction of a leaf frame's self time, given what its function is
-/// ([`native_function`]).
+/// ([`native_function`]); `calls_namesake` when its line's call the rules know is a call of a
+/// Python function of the same name ([`lines_calling_python_namesakes`]).
 fn native_fraction(
     frame: &Frame,
     function: Option<&String>,
     evidence: Option<&NativeEvidence>,
     rules: &Rules,
+    calls_namesake: bool,
 ) -> LeafNative {
     if let Some(reason) = function {
         return LeafNative::known(reason.clone());
@@ -718,6 +789,7 @@ fn native_fraction(
     if let Some(rule) = frame
         .code
         .as_deref()
+        .filter(|_| !calls_namesake)
         .and_then(|c| rules.native_call_on_line(c))
     {
         // py-spy's unwinder hides the interpreter's own C frames (all but those named time*,
@@ -1183,6 +1255,47 @@ mod tests {
         // smoothed (4.5 / 9 = 1/2), 1/2 (1 - 1/2) / 8; rules and native frames are known.
         assert_eq!(a.leaf_native_variance.len(), 1);
         assert!((a.leaf_native_variance[&mixed] - 0.25 / 8.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn a_call_the_rules_know_is_not_native_when_it_calls_the_programs_namesake() {
+        let mut b = ProfileBuilder::default();
+        let t = b.intern_thread(1, 1, None);
+        let main = b.intern_frame(frame("main", "app", 3, "run()", FrameKind::Python));
+        // numpy's ndarray.dot, as the rules know it: C over BLAS.
+        let project = b.intern_frame(frame(
+            "project",
+            "app",
+            9,
+            "y = w.dot(x)",
+            FrameKind::Python,
+        ));
+        // A ray tracer's own Vector.dot, called from the same kind of line.
+        let hit = b.intern_frame(frame(
+            "intersect",
+            "app",
+            20,
+            "v = cp.dot(ray.vector)",
+            FrameKind::Python,
+        ));
+        let dot = b.intern_frame(frame(
+            "Vector.dot",
+            "app",
+            40,
+            "return self.x * o.x + self.y * o.y",
+            FrameKind::Python,
+        ));
+        for _ in 0..4 {
+            b.add_stack(t, vec![main, project], false, true, false);
+            b.add_stack(t, vec![main, hit], false, true, false);
+            b.add_stack(t, vec![main, hit, dot], false, true, false);
+        }
+        let p = b.to_profile(Meta::default());
+        let a = analyze(&p, &AnalyzeOptions::default());
+        let share = |n: &str| a.find(n).unwrap().native_share();
+        assert_eq!(share("project"), 1.0);
+        assert_eq!(share("intersect"), 0.0);
+        assert_eq!(share("Vector.dot"), 0.0);
     }
 
     #[test]
