@@ -21,7 +21,10 @@ fixtures/ports/portswap.py). In one run this bench:
      speedup range, and the report gives its sample count;
   4. times each program --rounds times unported and ported, interleaved (each round starts
      with the other variant), and takes the best of each: measured = best unported / best
-     ported.
+     ported;
+  5. times the function itself, unported and ported (`use_port.py --inside`, up to 3 runs
+     each way): the factor the port achieved on the function, which calibration can read
+     apart from the share of the run the function holds.
 
 How to read the output (one row per port):
 
@@ -47,7 +50,9 @@ hold under load better than the seconds do; with a high load use more --rounds).
 
 --json PATH writes {"load_before", "load_after", "rounds", "python", "ports": [{"name",
 "kind", "function", "parity", "python_seconds", "port_seconds" (the best runs),
-"python_runs", "port_runs" (every timed run, in seconds), "measured", "paired", "samples" (the report's
+"python_runs", "port_runs" (every timed run, in seconds), "measured", "paired",
+"inside_python_seconds", "inside_port_seconds" (the function's own wall time, best of up to
+3 runs of `use_port.py --inside` each way), "samples" (the report's
 run_samples), "estimate": [low, high] or null, "inside", "where", "report_verdict" (the verdict
 of the candidate it was found in), "failure" (null, or why the port has no row)}]}: the
 validation table that calibration checks leave-one-out estimates against.
@@ -87,6 +92,7 @@ class Port(object):
         self.script = os.path.join(self.folder, "use_port.py")
         self.parity = None
         self.seconds = {"python": [], "port": []}
+        self.inside = {"python": [], "port": []}
         self.report = None
         self.failure = None
 
@@ -212,6 +218,25 @@ def measure(port, python, rounds):
             r + 1, rounds, port.seconds["python"][-1], port.seconds["port"][-1]))
 
 
+def time_inside(port, python, rounds):
+    """The function's own wall time, unported and ported (`use_port.py --inside`), best of
+    `rounds` pairs: the factor the port achieved on the function, apart from the share of the
+    run it holds."""
+    for r in range(rounds):
+        for variant in ("python", "port") if r % 2 == 0 else ("port", "python"):
+            command = [python, port.script, "--inside"] + (
+                ["--unported"] if variant == "python" else [])
+            completed = subprocess.run(
+                command, cwd=port.program.folder, env=corpus.run_environment(),
+                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                universal_newlines=True)
+            lines = [l for l in completed.stderr.splitlines() if l.startswith("inside ")]
+            if completed.returncode != 0 or not lines:
+                port.failure = "%s --inside run exited %d" % (variant, completed.returncode)
+                return
+            port.inside[variant].append(float(lines[-1].split()[1]))
+
+
 def row(port):
     low_high, where, verdict = estimate(port)
     best = {v: min(s) if s else None for v, s in port.seconds.items()}
@@ -237,6 +262,8 @@ def row(port):
         "inside": inside,
         "where": where,
         "report_verdict": verdict,
+        "inside_python_seconds": min(port.inside["python"]) if port.inside["python"] else None,
+        "inside_port_seconds": min(port.inside["port"]) if port.inside["port"] else None,
         "failure": port.failure,
     }
 
@@ -323,6 +350,7 @@ def main():
             progress("[%d/%d] %s: %d timed rounds" % (index, len(ports), port.name,
                                                         args.rounds))
             measure(port, python, args.rounds)
+            time_inside(port, python, min(args.rounds, 3))
     finally:
         if not args.runs_dir:
             shutil.rmtree(runs_dir, ignore_errors=True)

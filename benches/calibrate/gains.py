@@ -27,6 +27,14 @@ port-advisor computes: the factor's ends, P +- E and the crossing cost between X
 `conversion_uncertainty` X, each at its own bound, added in quadrature. A gain's range is k^2
 wide.
 
+With --fit factor the gains are fitted instead to the factor each port achieved on its
+function, timed inside the function by benches/ports.py (`inside_python_seconds`,
+`inside_port_seconds`): no share of the run stands between that and the gains, so a port near
+its Amdahl limit informs them as well as any other. The ports are still validated, and k still
+found, on their whole-program speedups. Either way each row also prints the factor the fit
+without the port predicts (`F left`) beside the one timed inside (`F inside`): how far the
+priced mix itself is off, apart from the share.
+
 Validation, not fitting: for each port in turn it fits without that port (gains and k), prices
 the port's operations with those gains, and prints the whole-program range so estimated next
 to the speedup the port measured, `inside` when it contains it. The last lines give the fitted
@@ -117,8 +125,18 @@ def observations(ports_json, runs_dir, mix_field="operations"):
         mix = {c: 0.0 for c in CLASSES}
         for entry in o[mix_field]:
             mix[entry["op"]] = entry["share"]
+        # The factor the port achieved on the function itself (`use_port.py --inside`), as
+        # the model's factor: of the boundary's interpreted time, its native share and its
+        # crossings apart (1/F_inside = (1 - n)/F + n + crossings per unit of its time).
+        direct = None
+        inside_py, inside_port = p.get("inside_python_seconds"), p.get("inside_port_seconds")
+        if inside_py and inside_port and o["time_share"] > 0:
+            n = o.get("native_share") or 0.0
+            per_time = crossing / o["time_share"]
+            inv = (inside_port / inside_py - n - per_time) / max(1.0 - n, 1e-9)
+            direct = 1.0 / inv if inv > 0 else None
         out.append({
-            "name": p["name"], "measured": s, "P": share, "X": crossing,
+            "name": p["name"], "measured": s, "P": share, "X": crossing, "direct": direct,
             "E": o.get("portable_error") or 0.0, "mix": mix,
             # A port that releases the GIL runs its threads at once: the advice multiplies
             # the factor by the threads that can run in parallel, and so does this.
@@ -147,9 +165,10 @@ def sigma(d, inv_f):
     return math.hypot(MEASURE_SIGMA, d["E"] / 2 * slope)
 
 
-def fit(data, prior, prior_weight, steps=4000, rate=0.05):
+def fit(data, prior, prior_weight, steps=4000, rate=0.05, target="speedup"):
     """Log-space least squares of the ports' speedups, each weighed by how well its share of
-    the run pins its factor down, with a pull toward the prior gains."""
+    the run pins its factor down, with a pull toward the prior gains; with target="factor",
+    of the factors the ports achieved on their functions (timed inside), each weighed alike."""
     logs = {kind: {c: -math.log(prior[kind][c]) for c in CLASSES} for kind in ("plain", "moved")}
     priors = {kind: dict(logs[kind]) for kind in logs}
     for _ in range(steps):
@@ -158,6 +177,15 @@ def fit(data, prior, prior_weight, steps=4000, rate=0.05):
         for d in data:
             kind = "moved" if d["moved"] else "plain"
             inv_f = predict_inv_f(d, x)
+            if target == "factor":
+                if not d.get("direct"):
+                    continue
+                err = math.log(inv_f) + math.log(d["direct"])
+                for c in CLASSES:
+                    # d(ln inv_f)/d(ln x_c) = m_c x_c / (parallel inv_f)
+                    dlog = d["mix"][c] * x[kind][c] / d["parallel"] / inv_f
+                    grad[kind][c] += 2 * err * dlog
+                continue
             r = remaining(d, inv_f)
             err = -math.log(r) - math.log(d["measured"])
             weight = (MEASURE_SIGMA / sigma(d, inv_f)) ** 2
@@ -211,13 +239,13 @@ def inside(d, span):
     return span[0] <= d["measured"] <= span[1]
 
 
-def spread(data, prior, prior_weight, uncertainty):
+def spread(data, prior, prior_weight, uncertainty, target="speedup"):
     """k: the factor error that puts each port, predicted by a fit without it, inside its
     range."""
     worst = 1.0
     for i, d in enumerate(data):
         rest = without(data, d)
-        x = fit(rest, prior, prior_weight) if rest else prior_as_x(prior)
+        x = fit(rest, prior, prior_weight, target=target) if rest else prior_as_x(prior)
         worst = max(worst, needed_k(d, predict_inv_f(d, x), uncertainty))
     return worst
 
@@ -246,6 +274,12 @@ def main():
                         help="the mix each port is priced by: `operations`, read from its "
                              "lines, or `executed`, counted by the probe's instruction windows "
                              "(runs on CPython 3.12 and later; every call is `call`)")
+    parser.add_argument("--fit", choices=("speedup", "factor"), default="speedup",
+                        help="what the gains are fitted to: `speedup`, each port's measured "
+                             "whole-program speedup through its measured share of the run, or "
+                             "`factor`, the factor its port achieved on the function itself "
+                             "(timed inside by benches/ports.py); ports are validated on their "
+                             "whole-program speedups either way")
     parser.add_argument("--prior-weight", type=float, default=0.3,
                         help="how strongly gains are pulled toward prior.toml's "
                              "(default 0.3)")
@@ -267,25 +301,27 @@ def main():
     if len(data) < 3:
         sys.exit("gains.py: %d usable ports; at least 3 are needed" % len(data))
 
-    print("Leave-one-out: each port's range from gains fitted without it")
-    print("%-28s %8s %7s %9s %17s %6s %8s" % (
-        "port", "samples", "P", "measured", "estimate", "inside", "hi/lo"))
+    print("Leave-one-out: each port's range from gains fitted without it (F: the factor on "
+          "the function, left out against timed inside)")
+    print("%-28s %8s %7s %9s %17s %6s %8s %8s %8s" % (
+        "port", "samples", "P", "measured", "estimate", "inside", "hi/lo", "F left", "F inside"))
     inside = 0
     for i, d in enumerate(data):
         rest = without(data, d)
-        x = fit(rest, prior, args.prior_weight)
-        k = spread(rest, prior, args.prior_weight, uncertainty)
+        x = fit(rest, prior, args.prior_weight, target=args.fit)
+        k = spread(rest, prior, args.prior_weight, uncertainty, target=args.fit)
         inv_f = predict_inv_f(d, x)
         lo, hi = speedup_range(d, inv_f, k, uncertainty)
         ok = lo <= d["measured"] <= hi
         inside += ok
-        print("%-28s %8s %6.0f%% %8.1fx %7.1fx-%7.1fx %6s %7.2f" % (
+        print("%-28s %8s %6.0f%% %8.1fx %7.1fx-%7.1fx %6s %7.2f %7.1fx %8s" % (
             d["name"], d["samples"] or "-", 100 * d["P"], d["measured"], lo, hi,
-            "yes" if ok else "NO", hi / lo))
+            "yes" if ok else "NO", hi / lo, d["parallel"] / inv_f,
+            "%.1fx" % d["direct"] if d.get("direct") else "-"))
     print("%d of %d measured speedups inside their left-out range" % (inside, len(data)))
 
-    x = fit(data, prior, args.prior_weight)
-    k = spread(data, prior, args.prior_weight, uncertainty)
+    x = fit(data, prior, args.prior_weight, target=args.fit)
+    k = spread(data, prior, args.prior_weight, uncertainty, target=args.fit)
     print()
     print("All ports: factor error k = %.2f (a gain's range is k^2 = %.2f wide)" % (k, k * k))
     print("# gains for [operations] in rules/scoring.toml")
