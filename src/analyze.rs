@@ -13,11 +13,11 @@
 
 use std::collections::{BTreeMap, HashMap};
 
-use rustc_hash::{FxHashMap, FxHashSet};
+use rustc_hash::FxHashMap;
 
 use crate::cores;
 use crate::profile::{Frame, FrameId, FrameKind, ProbedFunction, Profile, Stack};
-use crate::rules::{InterpreterRole, Rules};
+use crate::rules::{InterpreterRole, NativeCallRule, Rules};
 
 /// What the analysis counts, and with which knowledge.
 #[derive(Debug, Clone)]
@@ -337,7 +337,7 @@ pub fn analyze(profile: &Profile, opts: &AnalyzeOptions) -> Analysis {
     let mut lines: FxHashMap<(usize, u32), LineStats> = FxHashMap::default();
     // Each leaf function's rule, looked up once for all its lines.
     let mut function_native: Vec<Option<Option<String>>> = vec![None; functions.len()];
-    let namesakes = lines_calling_python_namesakes(profile, &leaf_weight, &opts.rules);
+    let line_rules = line_rules(profile, &leaf_weight, &opts.rules);
     for (leaf, &weight) in leaf_weight.iter().enumerate().filter(|(_, &w)| w > 0) {
         let frame = &profile.frames[leaf];
         let id = leaf as FrameId;
@@ -349,8 +349,7 @@ pub fn analyze(profile: &Profile, opts: &AnalyzeOptions) -> Analysis {
             frame,
             function,
             evidence.get(&id),
-            &opts.rules,
-            namesakes.contains(&id),
+            line_rules.get(leaf).copied().flatten(),
         );
         let reason = native.reason.as_ref().map_or(NO_REASON, |r| {
             *reason_ids.entry(r.clone()).or_insert_with(|| {
@@ -711,19 +710,17 @@ fn native_function(frame: &Frame, rules: &Rules) -> Option<String> {
     Some(format!("{} (rules: {})", rule.what, rule.example))
 }
 
-/// The leaf frames whose line calls what a rule knows as native (`w.dot(x)`, numpy's) and that
-/// the sampled stacks show calling a Python function of that name, outside the rule's package,
-/// from the same line instead (`cp.dot(ray.vector)`, a ray tracer's own `Vector.dot`): the rule
-/// is not about them.
-fn lines_calling_python_namesakes(
+/// The rule of each leaf frame whose line calls what a rule knows as native (`w.dot(x)`,
+/// numpy's), by frame id; empty when no line matches (a fleet's profiles have no source lines at
+/// all: then no stack is walked). A line the sampled stacks show calling a Python function of
+/// the callee's name outside the rule's package instead (`cp.dot(ray.vector)`, a ray tracer's
+/// own `Vector.dot`) has none: the rule is not about it.
+fn line_rules<'r>(
     profile: &Profile,
     leaf_weight: &[u64],
-    rules: &Rules,
-) -> FxHashSet<FrameId> {
-    // The callee's own name and the package the rule is about, per leaf frame whose line a
-    // rule matches. Most profiles have no such line (a fleet's have no source lines at all):
-    // then no stack is walked.
-    let mut callee: Vec<Option<(&str, Option<&str>)>> = Vec::new();
+    rules: &'r Rules,
+) -> Vec<Option<&'r NativeCallRule>> {
+    let mut matched: Vec<Option<&NativeCallRule>> = Vec::new();
     for (leaf, _) in leaf_weight.iter().enumerate().filter(|(_, &w)| w > 0) {
         let frame = &profile.frames[leaf];
         let Some(rule) = frame
@@ -734,64 +731,59 @@ fn lines_calling_python_namesakes(
         else {
             continue;
         };
-        if callee.is_empty() {
-            callee = vec![None; profile.frames.len()];
+        if matched.is_empty() {
+            matched = vec![None; profile.frames.len()];
         }
-        // `json.loads` is about json, `w.dot(x)` about numpy (its hint); `sorted` about no
-        // package, so any Python function of that name is another.
-        let package = rule
-            .module_hint
-            .as_deref()
-            .or_else(|| rule.callee.rsplit_once('.').map(|(module, _)| module))
-            .and_then(|m| m.split('.').next());
-        callee[leaf] = rule.callee.rsplit('.').next().map(|name| (name, package));
+        matched[leaf] = Some(rule);
     }
-    let mut found = FxHashSet::default();
-    if callee.is_empty() {
-        return found;
+    if matched.is_empty() {
+        return matched;
     }
     for stack in &profile.stacks {
         for pair in stack.frames.windows(2) {
-            let (caller, called) = (pair[0], &profile.frames[pair[1] as usize]);
-            if let Some((name, package)) = callee[caller as usize] {
-                // json.loads's own Python wrapper is what the rule is about.
-                let in_package = package.is_some_and(|p| {
-                    called
-                        .module
-                        .as_deref()
-                        .is_some_and(|m| m.split('.').next() == Some(p))
-                });
-                if called.kind == FrameKind::Python
-                    && called.name.rsplit('.').next() == Some(name)
-                    && !in_package
-                {
-                    found.insert(caller);
-                }
+            let caller = pair[0] as usize;
+            let called = &profile.frames[pair[1] as usize];
+            if matched[caller].is_some_and(|rule| calls_namesake(rule, called)) {
+                matched[caller] = None;
             }
         }
     }
-    found
+    matched
+}
+
+/// Whether `called` is a Python function of `rule`'s callee name outside the package the rule
+/// is about: `json.loads` is about json (its own Python wrapper is what the rule means),
+/// `w.dot(x)` about numpy (its hint), `sorted` about no package, so any Python `sorted` is
+/// another.
+fn calls_namesake(rule: &NativeCallRule, called: &Frame) -> bool {
+    let package = rule
+        .module_hint
+        .as_deref()
+        .or_else(|| rule.callee.rsplit_once('.').map(|(module, _)| module))
+        .and_then(|m| m.split('.').next());
+    let in_package = package.is_some_and(|p| {
+        called
+            .module
+            .as_deref()
+            .is_some_and(|m| m.split('.').next() == Some(p))
+    });
+    called.kind == FrameKind::Python
+        && called.name.rsplit('.').next() == rule.callee.rsplit('.').next()
+        && !in_package
 }
 
 /// The native fraction of a leaf frame's self time, given what its function is
-/// ([`native_function`]); `calls_namesake` when its line's call the rules know is a call of a
-/// Python function of the same name ([`lines_calling_python_namesakes`]).
+/// ([`native_function`]) and the rule its line's call matches ([`line_rules`]).
 fn native_fraction(
     frame: &Frame,
     function: Option<&String>,
     evidence: Option<&NativeEvidence>,
-    rules: &Rules,
-    calls_namesake: bool,
+    line_rule: Option<&NativeCallRule>,
 ) -> LeafNative {
     if let Some(reason) = function {
         return LeafNative::known(reason.clone());
     }
-    if let Some(rule) = frame
-        .code
-        .as_deref()
-        .filter(|_| !calls_namesake)
-        .and_then(|c| rules.native_call_on_line(c))
-    {
+    if let Some(rule) = line_rule {
         // py-spy's unwinder hides the interpreter's own C frames (all but those named time*,
         // os*, sys*, gc*, unicode*, thread*, stringio*, sre* and lock*): sorted(), sum() and
         // pow() on big ints leave no native frame, so a line that calls a known native
