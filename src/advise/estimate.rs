@@ -512,16 +512,10 @@ mod tests {
 
     #[test]
     fn the_interpreters_start_up_is_part_of_the_whole_run() {
-        use crate::advise::test_support::{advice_of, option_named, python_frame};
-        use crate::profile::{Meta, ProfileBuilder};
+        use crate::advise::test_support::{advice_of, main_calling_work, option_named};
+        use crate::profile::Meta;
 
-        let mut b = ProfileBuilder::default();
-        let t = b.intern_thread(1, 1, None);
-        let main = b.intern_frame(python_frame("main", "/home/me/app.py", "app"));
-        let work = b.intern_frame(python_frame("work", "/home/me/app.py", "app"));
-        for _ in 0..200 {
-            b.add_stack(t, vec![main, work], false, true, false);
-        }
+        let b = main_calling_work();
         let profile = |startup_seconds| {
             b.to_profile(Meta {
                 wall_seconds: 2.0,

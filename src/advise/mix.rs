@@ -298,16 +298,12 @@ mod tests {
     /// costs CPython, the bookkeeping left out; a function without counts adds nothing.
     #[test]
     fn counted_bytecodes_make_the_executed_mix() {
-        use crate::advise::test_support::{advice_of, counted_calls, option_named, python_frame};
-        use crate::profile::{Meta, ProfileBuilder};
+        use crate::advise::test_support::{
+            advice_of, counted_calls, main_calling_work, option_named,
+        };
+        use crate::profile::Meta;
 
-        let mut b = ProfileBuilder::default();
-        let t = b.intern_thread(1, 1, None);
-        let main = b.intern_frame(python_frame("main", "/home/me/app.py", "app"));
-        let work = b.intern_frame(python_frame("work", "/home/me/app.py", "app"));
-        for _ in 0..200 {
-            b.add_stack(t, vec![main, work], false, true, false);
-        }
+        let b = main_calling_work();
         let mut p = b.to_profile(Meta {
             wall_seconds: 2.0,
             ..Meta::default()

@@ -6,7 +6,7 @@
 use super::report::{BoundaryOption, Candidate, Exclusion, FunctionRef, Reason, Verdict};
 use super::{advise, Advice, AdviseOptions};
 use crate::analyze::{analyze, AnalyzeOptions};
-use crate::profile::{Frame, FrameKind, ProbeResults, ProbedFunction, Profile};
+use crate::profile::{Frame, FrameKind, ProbeResults, ProbedFunction, Profile, ProfileBuilder};
 use crate::rules::Rules;
 
 /// A frame of Python code in `file`, at line 3, with no source line recorded.
@@ -33,6 +33,19 @@ pub(crate) fn python_frame(name: &str, file: &str, module: &str) -> Frame {
         kind: FrameKind::Python,
         code: None,
     }
+}
+
+/// `main` calling `work`, both of `/home/me/app.py`, in every one of 200 samples of one thread:
+/// a profile whose whole run is one function.
+pub(crate) fn main_calling_work() -> ProfileBuilder {
+    let mut b = ProfileBuilder::default();
+    let t = b.intern_thread(1, 1, None);
+    let main = b.intern_frame(python_frame("main", "/home/me/app.py", "app"));
+    let work = b.intern_frame(python_frame("work", "/home/me/app.py", "app"));
+    for _ in 0..200 {
+        b.add_stack(t, vec![main, work], false, true, false);
+    }
+    b
 }
 
 /// What `sys.monitoring` counted: exact call counts of functions of `file`, by qualified name.
