@@ -194,18 +194,28 @@ def estimate(port):
     return None, "not proposed", None
 
 
-def time_once(port, variant, python):
-    command = [python, port.script] + (["--unported"] if variant == "python" else [])
+def run_variant(port, variant, python, *flags):
+    """One run of use_port.py, unported (`python`) or ported (`port`), with `flags`: its
+    seconds and stderr, or None (with `port.failure` said) when it failed."""
+    command = [python, port.script] + list(flags) + (
+        ["--unported"] if variant == "python" else [])
     start = time.perf_counter()
     completed = subprocess.run(command, cwd=port.program.folder, env=corpus.run_environment(),
                                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE)
+                               stderr=subprocess.PIPE, universal_newlines=True)
     elapsed = time.perf_counter() - start
     if completed.returncode != 0:
-        port.failure = "%s run exited %d" % (variant, completed.returncode)
-        return False
-    port.seconds[variant].append(elapsed)
-    return True
+        port.failure = "%s run%s exited %d" % (
+            variant, "".join(" " + f for f in flags), completed.returncode)
+        return None
+    return elapsed, completed.stderr
+
+
+def time_once(port, variant, python):
+    ran = run_variant(port, variant, python)
+    if ran is not None:
+        port.seconds[variant].append(ran[0])
+    return ran is not None
 
 
 def measure(port, python, rounds):
@@ -224,15 +234,12 @@ def time_inside(port, python, rounds):
     run it holds."""
     for r in range(rounds):
         for variant in ("python", "port") if r % 2 == 0 else ("port", "python"):
-            command = [python, port.script, "--inside"] + (
-                ["--unported"] if variant == "python" else [])
-            completed = subprocess.run(
-                command, cwd=port.program.folder, env=corpus.run_environment(),
-                stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-                universal_newlines=True)
-            lines = [l for l in completed.stderr.splitlines() if l.startswith("inside ")]
-            if completed.returncode != 0 or not lines:
-                port.failure = "%s --inside run exited %d" % (variant, completed.returncode)
+            ran = run_variant(port, variant, python, "--inside")
+            if ran is None:
+                return
+            lines = [l for l in ran[1].splitlines() if l.startswith("inside ")]
+            if not lines:
+                port.failure = "%s run --inside printed no time" % variant
                 return
             port.inside[variant].append(float(lines[-1].split()[1]))
 
