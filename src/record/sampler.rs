@@ -373,7 +373,7 @@ impl Sampler {
             }
         };
         if let Ok(traces) = &read.stacks {
-            self.roots.learn(traces);
+            self.roots.learn(traces, read.locked);
         }
         read
     }
@@ -577,6 +577,10 @@ struct Roots {
     learned: HashSet<(String, String)>,
     /// Frames seen below the outermost one of a whole stack: never a root of their own.
     inner: HashSet<(String, String)>,
+    /// Threads a paused read showed running with no Python frame (the interpreter finalizing,
+    /// or starting a thread): while they read empty, reading again paused shows nothing more,
+    /// and pausing on every tick of a long teardown would lengthen it.
+    empty: HashSet<u64>,
 }
 
 impl Roots {
@@ -588,7 +592,7 @@ impl Roots {
             .iter()
             .filter(|t| t.active)
             .all(|t| match t.frames.last() {
-                None => false,
+                None => self.empty.contains(&t.thread_id),
                 Some(f) => {
                     f.name == "<module>"
                         || f.filename == launch::RUNNER_FILE
@@ -598,9 +602,20 @@ impl Roots {
             })
     }
 
-    /// Remembers the outermost frames of a paused read as roots, unless they were seen called
-    /// by something (a generator resumed by its consumer can read as a root even paused).
-    fn learn(&mut self, traces: &[StackTrace]) {
+    /// Remembers the outermost frames read as roots, unless they were seen called by something
+    /// (a generator resumed by its consumer can read as a root even paused), and the threads a
+    /// paused read showed running with no frame, until a read shows a frame on them.
+    fn learn(&mut self, traces: &[StackTrace], paused: bool) {
+        for t in traces {
+            if t.frames.is_empty() {
+                // Paused, every thread reads as waiting: whether it ran is from before.
+                if paused {
+                    self.empty.insert(t.thread_id);
+                }
+            } else {
+                self.empty.remove(&t.thread_id);
+            }
+        }
         for t in traces {
             if self.whole(std::slice::from_ref(t)) {
                 for f in t.frames.iter().rev().skip(1) {
@@ -734,5 +749,26 @@ mod tests {
         let mut good = trace(merged.clone(), 100);
         unmerged_native_frames(&mut good);
         assert_eq!(good.frames, merged);
+    }
+
+    /// An interpreter tearing down reads with an empty stack on its main thread at every tick.
+    /// The first such read is taken again paused; once the paused read shows no frame either,
+    /// the next empty reads are whole, until a frame shows on the thread again.
+    #[test]
+    fn a_thread_read_empty_while_paused_is_not_paused_for_again() {
+        let mut roots = Roots::default();
+        let empty = trace(Vec::new(), 100);
+        let running = trace(vec![frame("spin", None), frame("<module>", None)], 100);
+        assert!(roots.whole(std::slice::from_ref(&running)));
+        assert!(!roots.whole(std::slice::from_ref(&empty)));
+        // Racing the program, an empty read proves nothing.
+        roots.learn(std::slice::from_ref(&empty), false);
+        assert!(!roots.whole(std::slice::from_ref(&empty)));
+        let mut paused = empty.clone();
+        paused.active = false;
+        roots.learn(std::slice::from_ref(&paused), true);
+        assert!(roots.whole(std::slice::from_ref(&empty)));
+        roots.learn(std::slice::from_ref(&running), false);
+        assert!(!roots.whole(std::slice::from_ref(&empty)));
     }
 }
