@@ -25,7 +25,12 @@ The range of every gain is the fit times and divided by k, the smallest factor e
 every port's leave-one-out range contains its measured speedup, the range being the one
 port-advisor computes: the factor's ends, P +- E and the crossing cost between X and
 `conversion_uncertainty` X, each at its own bound, added in quadrature. A gain's range is k^2
-wide.
+wide. There are two k: one for the plain gains, found on the ports whose objects stay Python
+objects, and one for `gain_moved`, found on the object engines (their classes move into the
+port whole, and every class of theirs is priced by its moved gain), so that the two engines'
+disagreement does not widen every other range. A port outside its range even at k = 1000 is
+outside at any k: its share of the run is off, not its factor, and it is named as such and
+left out of k.
 
 With --fit factor the gains are fitted instead to the factor each port achieved on its
 function, timed inside the function by benches/ports.py (`inside_python_seconds`,
@@ -147,9 +152,26 @@ def observations(ports_json, runs_dir, mix_field="operations"):
     return out
 
 
-def predict_inv_f(obs, x):
-    xs = x["moved"] if obs["moved"] else x["plain"]
-    return sum(obs["mix"][c] * xs[c] for c in CLASSES) / obs["parallel"]
+def kind_of(obs, c):
+    """Which of a class's gains prices it in this port: `moved` (its `gain_moved`) when the
+    program's classes move into the port whole, else `plain` (its `gain`). Every class has
+    both: moved, an object's fields are machine values, and arithmetic or comparisons on them
+    gain what they do on locals, which they do not in an interpreted object."""
+    return "moved" if obs["moved"] else "plain"
+
+
+def predict_inv_f(obs, x, ks=None):
+    """1/F for the port's mix under gains x; with ks ({kind: k}), at the low gains (each
+    class's gain divided by its kind's k) when given as (ks, "low"), or the high ones."""
+    scale = lambda c: 1.0
+    if ks is not None:
+        ks, end = ks
+        if end == "low":
+            scale = lambda c: ks[kind_of(obs, c)]
+        else:
+            scale = lambda c: 1.0 / ks[kind_of(obs, c)]
+    return sum(obs["mix"][c] * x[kind_of(obs, c)][c] * scale(c)
+               for c in CLASSES) / obs["parallel"]
 
 
 def remaining(d, inv_f, share=None, crossing=None):
@@ -175,7 +197,6 @@ def fit(data, prior, prior_weight, steps=4000, rate=0.05, target="speedup"):
         grad = {kind: {c: 0.0 for c in CLASSES} for kind in logs}
         x = {kind: {c: math.exp(v) for c, v in logs[kind].items()} for kind in logs}
         for d in data:
-            kind = "moved" if d["moved"] else "plain"
             inv_f = predict_inv_f(d, x)
             if target == "factor":
                 if not d.get("direct"):
@@ -183,6 +204,7 @@ def fit(data, prior, prior_weight, steps=4000, rate=0.05, target="speedup"):
                 err = math.log(inv_f) + math.log(d["direct"])
                 for c in CLASSES:
                     # d(ln inv_f)/d(ln x_c) = m_c x_c / (parallel inv_f)
+                    kind = kind_of(d, c)
                     dlog = d["mix"][c] * x[kind][c] / d["parallel"] / inv_f
                     grad[kind][c] += 2 * err * dlog
                 continue
@@ -191,6 +213,7 @@ def fit(data, prior, prior_weight, steps=4000, rate=0.05, target="speedup"):
             weight = (MEASURE_SIGMA / sigma(d, inv_f)) ** 2
             for c in CLASSES:
                 # d(-ln r)/d(ln x_c) = -P m_c x_c / (parallel r)
+                kind = kind_of(d, c)
                 dlog = -d["P"] * d["mix"][c] * x[kind][c] / d["parallel"] / r
                 grad[kind][c] += 2 * weight * err * dlog
         for kind in logs:
@@ -200,16 +223,20 @@ def fit(data, prior, prior_weight, steps=4000, rate=0.05, target="speedup"):
     return {kind: {c: math.exp(v) for c, v in logs[kind].items()} for kind in logs}
 
 
-def speedup_range(d, inv_f, k, uncertainty):
-    """The whole-program range port-advisor gives: the saving's middle widened by the factor
-    (times and divided by k), the share (+-E) and the crossing cost (X to uncertainty X), each
-    at its own bound, in quadrature."""
+def speedup_range(d, x, ks, uncertainty):
+    """The whole-program range port-advisor gives for the port's mix under gains x: the
+    saving's middle widened by the factor (each class's gain times and divided by the k of its
+    kind, ks), the share (+-E) and the crossing cost (X to uncertainty X), each at its own
+    bound, in quadrature."""
     def saved(inv, p, x):
         return p - p * inv - x
+    inv_low = predict_inv_f(d, x, (ks, "low"))
+    inv_high = predict_inv_f(d, x, (ks, "high"))
+    inv_f = math.sqrt(inv_low * inv_high)
     mid_x = d["X"] * (1 + uncertainty) / 2
     mid = saved(inv_f, d["P"], mid_x)
     ends = [
-        (saved(inv_f * k, d["P"], mid_x), saved(inv_f / k, d["P"], mid_x)),
+        (saved(inv_low, d["P"], mid_x), saved(inv_high, d["P"], mid_x)),
         (saved(inv_f, max(d["P"] - d["E"], 0.0), mid_x), saved(inv_f, min(d["P"] + d["E"], 1.0), mid_x)),
         (saved(inv_f, d["P"], d["X"] * uncertainty), saved(inv_f, d["P"], d["X"])),
     ]
@@ -219,16 +246,24 @@ def speedup_range(d, inv_f, k, uncertainty):
     return amdahl(mid - below), amdahl(mid + above)
 
 
-def needed_k(d, inv_f, uncertainty):
-    """The smallest factor error whose range holds the port's measured speedup."""
-    lo, hi = 1.0, 1000.0
-    if inside(d, speedup_range(d, inv_f, lo, uncertainty)):
+# A factor error past which a port's range is taken to hold nothing more: a port outside its
+# range at this k is outside at any, and its share of the run, not its factor, is what is off.
+K_MAX = 1000.0
+
+
+def needed_k(d, x, ks, kind, uncertainty):
+    """The smallest k of `kind` (the others as in ks) whose range holds the port's measured
+    speedup; None when none does."""
+    def holds(k):
+        return inside(d, speedup_range(d, x, dict(ks, **{kind: k}), uncertainty))
+    lo, hi = 1.0, K_MAX
+    if holds(lo):
         return 1.0
-    if not inside(d, speedup_range(d, inv_f, hi, uncertainty)):
-        return hi
+    if not holds(hi):
+        return None
     for _ in range(60):
         k = math.sqrt(lo * hi)
-        if inside(d, speedup_range(d, inv_f, k, uncertainty)):
+        if holds(k):
             hi = k
         else:
             lo = k
@@ -239,15 +274,29 @@ def inside(d, span):
     return span[0] <= d["measured"] <= span[1]
 
 
+def group(d):
+    return "moved" if d["moved"] else "plain"
+
+
 def spread(data, prior, prior_weight, uncertainty, target="speedup"):
-    """k: the factor error that puts each port, predicted by a fit without it, inside its
-    range."""
-    worst = 1.0
-    for i, d in enumerate(data):
-        rest = without(data, d)
-        x = fit(rest, prior, prior_weight, target=target) if rest else prior_as_x(prior)
-        worst = max(worst, needed_k(d, predict_inv_f(d, x), uncertainty))
-    return worst
+    """ks: for each kind of gain, the factor error that puts each port priced by it,
+    predicted by a fit without it, inside its range: first `plain`, from the ports whose
+    classes stay Python objects, then `moved`, from those whose classes move into the port,
+    with the plain k in force for their other classes. A port outside at any k is left out of
+    k (see K_MAX); the table shows it outside."""
+    ks = {"plain": 1.0, "moved": 1.0}
+    for kind in ("plain", "moved"):
+        for d in data:
+            if group(d) != kind:
+                continue
+            rest = without(data, d)
+            x = fit(rest, prior, prior_weight, target=target) if rest else prior_as_x(prior)
+            k = needed_k(d, x, ks, kind, uncertainty)
+            if k is not None:
+                ks[kind] = max(ks[kind], k)
+        if kind == "plain" and not any(group(d) == "moved" for d in data):
+            ks["moved"] = ks["plain"]
+    return ks
 
 
 def without(data, left_out):
@@ -302,35 +351,43 @@ def main():
         sys.exit("gains.py: %d usable ports; at least 3 are needed" % len(data))
 
     print("Leave-one-out: each port's range from gains fitted without it (F: the factor on "
-          "the function, left out against timed inside)")
-    print("%-28s %8s %7s %9s %17s %6s %8s %8s %8s" % (
-        "port", "samples", "P", "measured", "estimate", "inside", "hi/lo", "F left", "F inside"))
-    inside = 0
-    for i, d in enumerate(data):
+          "the function, left out against timed inside; k: the factor error of the port's "
+          "kind of gains, plain or moved)")
+    print("%-28s %8s %7s %9s %17s %6s %8s %6s %8s %8s" % (
+        "port", "samples", "P", "measured", "estimate", "inside", "hi/lo", "k", "F left",
+        "F inside"))
+    inside_count = 0
+    hopeless = []
+    for d in data:
         rest = without(data, d)
         x = fit(rest, prior, args.prior_weight, target=args.fit)
-        k = spread(rest, prior, args.prior_weight, uncertainty, target=args.fit)
-        inv_f = predict_inv_f(d, x)
-        lo, hi = speedup_range(d, inv_f, k, uncertainty)
+        ks = spread(rest, prior, args.prior_weight, uncertainty, target=args.fit)
+        lo, hi = speedup_range(d, x, ks, uncertainty)
         ok = lo <= d["measured"] <= hi
-        inside += ok
-        print("%-28s %8s %6.0f%% %8.1fx %7.1fx-%7.1fx %6s %7.2f %7.1fx %8s" % (
+        inside_count += ok
+        if not ok and needed_k(d, x, ks, group(d), uncertainty) is None:
+            hopeless.append(d["name"])
+        print("%-28s %8s %6.0f%% %8.1fx %7.1fx-%7.1fx %6s %7.2f %6.2f %7.1fx %8s" % (
             d["name"], d["samples"] or "-", 100 * d["P"], d["measured"], lo, hi,
-            "yes" if ok else "NO", hi / lo, d["parallel"] / inv_f,
+            "yes" if ok else "NO", hi / lo, ks[group(d)], d["parallel"] / predict_inv_f(d, x),
             "%.1fx" % d["direct"] if d.get("direct") else "-"))
-    print("%d of %d measured speedups inside their left-out range" % (inside, len(data)))
+    print("%d of %d measured speedups inside their left-out range" % (inside_count, len(data)))
+    if hopeless:
+        print("outside at any factor error (the share of the run is off, not the factor): %s"
+              % ", ".join(hopeless))
 
     x = fit(data, prior, args.prior_weight, target=args.fit)
-    k = spread(data, prior, args.prior_weight, uncertainty, target=args.fit)
+    ks = spread(data, prior, args.prior_weight, uncertainty, target=args.fit)
     print()
-    print("All ports: factor error k = %.2f (a gain's range is k^2 = %.2f wide)" % (k, k * k))
+    print("All ports: factor error k = %.2f for the plain gains, %.2f for the moved ones (a "
+          "gain's range is k^2 wide)" % (ks["plain"], ks["moved"]))
     print("# gains for [operations] in rules/scoring.toml")
     for c in CLASSES:
         g = 1.0 / x["plain"][c]
         gm = 1.0 / x["moved"][c]
-        line = "%s: gain = [%.1f, %.1f]" % (c, g / k, g * k)
-        if c in ("attribute", "call"):
-            line += ", gain_moved = [%.1f, %.1f]" % (gm / k, gm * k)
+        kp, km = ks["plain"], ks["moved"]
+        line = "%s: gain = [%.1f, %.1f]" % (c, g / kp, g * kp)
+        line += ", gain_moved = [%.1f, %.1f]" % (gm / km, gm * km)
         print(line)
 
 
