@@ -356,6 +356,9 @@ mod tests {
         let moved = ops.attribute.gain_moved.unwrap();
         assert_eq!(gain_of(ops, Op::Attribute, true), moved);
         assert_eq!(gain_of(ops, Op::Attribute, false), ops.attribute.gain);
-        assert_eq!(gain_of(ops, Op::Arithmetic, true), ops.arithmetic.gain);
+        // A class without a moved gain keeps its plain one.
+        let mut ops = ops.clone();
+        ops.arithmetic.gain_moved = None;
+        assert_eq!(gain_of(&ops, Op::Arithmetic, true), ops.arithmetic.gain);
     }
 }
