@@ -86,14 +86,19 @@ pub(super) fn unknowns(profile: &Profile, probe: &ProbeState, run_samples: u64) 
     unknowns
 }
 
-/// A note when the sources of port candidates of a profile recorded here cannot be read (the
-/// files moved or were deleted since): their factors are then the kind's whole range, not
-/// priced from their lines, and nothing else says so. (A received profile's sources are not
-/// read at all, and its readiness notes say why.)
+/// A note when the sources of port candidates cannot be read: their factors are then the
+/// kind's whole range, not priced from their lines, and nothing else says so. A received
+/// profile's sources are not read at all; a profile recorded here may name files that moved
+/// or were deleted since.
 pub(super) fn unread_sources(model: &Model, candidates: &[Candidate]) -> Option<String> {
-    if model.profile.provenance != Provenance::Local
-        || model.profile.meta.target == TargetKind::Imported
-    {
+    let ports = candidates.iter().any(|c| c.verdict == Verdict::Port);
+    if model.profile.provenance != Provenance::Local {
+        return ports.then(|| {
+            "The profile was not recorded here by you, so the sources of port candidates were              not read: their speedups take the kind's whole factor range instead of pricing the              operations of their lines. Pass --trust if you know where it came from."
+                .to_owned()
+        });
+    }
+    if model.profile.meta.target == TargetKind::Imported {
         return None;
     }
     let mut files: Vec<&str> = Vec::new();
@@ -124,6 +129,11 @@ mod tests {
 
     /// A profile recorded here of `dir/app.py`, where `kernel` under `main` is the whole run.
     fn recorded_in(dir: &std::path::Path) -> crate::advise::Advice {
+        recorded_by(dir, Provenance::Local)
+    }
+
+    /// The same profile, of the given provenance.
+    fn recorded_by(dir: &std::path::Path, provenance: Provenance) -> crate::advise::Advice {
         let file = dir.join("app.py").display().to_string();
         let mut b = ProfileBuilder::default();
         let t = b.intern_thread(1, 1, None);
@@ -138,7 +148,7 @@ mod tests {
             cwd: Some(dir.display().to_string()),
             ..Meta::default()
         });
-        p.provenance = Provenance::Local;
+        p.provenance = provenance;
         p.probe = Some(counted_calls(&file, &[("main", 1), ("kernel", 5000)]));
         advice_of(&p)
     }
@@ -158,5 +168,29 @@ mod tests {
         let gone = recorded_in(&dir.path().join("moved"));
         assert_eq!(gone.candidates[0].verdict, Verdict::Port, "{gone:#?}");
         assert!(note(&gone), "{:?}", gone.unknowns);
+    }
+
+    /// A received profile's sources are not read, whether or not they are there: its port
+    /// candidates say their factor is the kind's, and how to have it priced.
+    #[test]
+    fn port_candidates_of_a_received_profile_say_their_factor_is_not_priced() {
+        let dir = tempfile::tempdir().unwrap();
+        let source = "def kernel():\n    t = 0\n    for i in range(9):\n        t += i * i\n    \
+                      return t\n\ndef main():\n    for _ in range(5000):\n        kernel()\n";
+        std::fs::write(dir.path().join("app.py"), source).unwrap();
+        let received = recorded_by(dir.path(), Provenance::Received);
+        assert_eq!(
+            received.candidates[0].verdict,
+            Verdict::Port,
+            "{received:#?}"
+        );
+        assert!(
+            received
+                .unknowns
+                .iter()
+                .any(|u| u.contains("not recorded here") && u.contains("--trust")),
+            "{:?}",
+            received.unknowns
+        );
     }
 }
