@@ -587,6 +587,7 @@ impl Merge {
         stacks.sort_unstable_by(|a, b| {
             (a.thread, a.idle, a.gil, &a.frames).cmp(&(b.thread, b.idle, b.gil, &b.frames))
         });
+        unify_short_paths(&profile.frames, &mut stacks);
         let samples: u64 = stacks.iter().map(|s| s.weight).sum();
         profile.stacks = stacks;
         profile.errors = ErrorCount::ranked(self.errors);
@@ -601,9 +602,104 @@ impl Merge {
     }
 }
 
+/// Frames one input names by a short path (py-spy's collapsed stacks give `app.py`) and
+/// another by the full one (`/srv/app/app.py`): the same function at the same line, when one
+/// full path alone ends with the short one among the frames of that function. Left apart, the
+/// function's time is split between two functions, neither of which has all of it. Stacks
+/// that become equal are added up; the short frames stay in the table, unused.
+fn unify_short_paths(frames: &[Frame], stacks: &mut Vec<Stack>) {
+    let mut full: FxHashMap<(&str, Option<u32>, &str), Vec<usize>> = FxHashMap::default();
+    for (i, f) in frames.iter().enumerate() {
+        if f.kind == FrameKind::Python && f.file.starts_with('/') {
+            let base = f.file.rsplit('/').next().unwrap_or_default();
+            full.entry((f.name.as_str(), f.line, base))
+                .or_default()
+                .push(i);
+        }
+    }
+    let mut to: FxHashMap<FrameId, FrameId> = FxHashMap::default();
+    for (i, f) in frames.iter().enumerate() {
+        if f.kind != FrameKind::Python || f.file.is_empty() || f.file.starts_with('/') {
+            continue;
+        }
+        let base = f.file.rsplit('/').next().unwrap_or_default();
+        let suffix = format!("/{}", f.file);
+        let twins: Vec<usize> = full
+            .get(&(f.name.as_str(), f.line, base))
+            .into_iter()
+            .flatten()
+            .copied()
+            .filter(|&j| frames[j].file.ends_with(&suffix))
+            .collect();
+        let paths: std::collections::BTreeSet<&str> =
+            twins.iter().map(|&j| frames[j].file.as_str()).collect();
+        if let ([twin, ..], 1) = (twins.as_slice(), paths.len()) {
+            to.insert(i as FrameId, *twin as FrameId);
+        }
+    }
+    if to.is_empty() {
+        return;
+    }
+    let mut merged: FxHashMap<(u32, bool, bool, Vec<FrameId>), u64> = FxHashMap::default();
+    for s in stacks.drain(..) {
+        let frames = s
+            .frames
+            .iter()
+            .map(|f| to.get(f).copied().unwrap_or(*f))
+            .collect();
+        let w = merged.entry((s.thread, s.idle, s.gil, frames)).or_default();
+        *w = w.saturating_add(s.weight).min(MAX_WEIGHT);
+    }
+    stacks.extend(
+        merged
+            .into_iter()
+            .map(|((thread, idle, gil, frames), weight)| Stack {
+                frames,
+                thread,
+                weight,
+                idle,
+                gil,
+            }),
+    );
+    stacks.sort_unstable_by(|a, b| {
+        (a.thread, a.idle, a.gil, &a.frames).cmp(&(b.thread, b.idle, b.gil, &b.frames))
+    });
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// py-spy's collapsed stacks name `app.py`, speedscope the full path: merged, the
+    /// function is one, with the time of both; with two full paths ending alike, it is left.
+    #[test]
+    fn a_merge_takes_a_short_path_for_the_one_full_path_it_ends() {
+        let parse = |text: &str| {
+            folded::parse(text.as_bytes(), "input", &ImportOptions::default()).unwrap()
+        };
+        let short = "main (app.py:9);hot (app.py:3) 30\n";
+        let full = "main (/srv/app.py:9);hot (/srv/app.py:3) 20\n\
+                    main (/srv/app.py:9);cold (/srv/app.py:5) 10\n";
+        let hot_files = |inputs: &[&str]| {
+            let mut merge = Merge::default();
+            for text in inputs {
+                merge.add("input", parse(text));
+            }
+            let p = merge.finish();
+            let mut files: Vec<(String, u64)> = p
+                .stacks
+                .iter()
+                .filter(|s| p.frames[s.frames[1] as usize].name == "hot")
+                .map(|s| (p.frames[s.frames[1] as usize].file.clone(), s.weight))
+                .collect();
+            files.sort();
+            files
+        };
+        assert_eq!(hot_files(&[short, full]), [("/srv/app.py".to_owned(), 50)]);
+        let other = "main (/opt/app.py:9);hot (/opt/app.py:3) 5\n";
+        let files = hot_files(&[short, full, other]);
+        assert!(files.iter().any(|(f, _)| f == "app.py"), "{files:?}");
+    }
 
     #[test]
     fn labels_of_each_tool_become_frames() {

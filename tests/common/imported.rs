@@ -34,8 +34,9 @@ pub fn advice_of(file: &Path) -> Advice {
 }
 
 /// `similarity` is a `port` candidate with a share of the run in `shares`, and the advice
-/// says that an imported profile has no call counts. A merge with py-spy's collapsed stacks,
-/// which name files short, has it twice (`log_report.py` and its full path): the shares add.
+/// says that an imported profile has no call counts. py-spy's collapsed stacks name files
+/// short (`log_report.py`); merged with a full path's recording the two are one function, and
+/// the shares of any candidates of that name add.
 pub fn finds_similarity(advice: &Advice, what: &str, shares: std::ops::Range<f64>) {
     let found: Vec<_> = advice
         .candidates
