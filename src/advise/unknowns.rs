@@ -94,7 +94,9 @@ pub(super) fn unread_sources(model: &Model, candidates: &[Candidate]) -> Option<
     let ports = candidates.iter().any(|c| c.verdict == Verdict::Port);
     if model.profile.provenance != Provenance::Local {
         return ports.then(|| {
-            "The profile was not recorded here by you, so the sources of port candidates were              not read: their speedups take the kind's whole factor range instead of pricing the              operations of their lines. Pass --trust if you know where it came from."
+            "The profile was not recorded here by you, so the sources of port candidates were \
+             not read: their speedups take the kind's whole factor range instead of pricing the \
+             operations of their lines. Pass --trust if you know where it came from."
                 .to_owned()
         });
     }
@@ -132,6 +134,15 @@ mod tests {
         recorded_by(dir, Provenance::Local)
     }
 
+    /// A folder holding `app.py`: `main` calling a small loop, `kernel`, 5000 times.
+    fn app_folder() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        let source = "def kernel():\n    t = 0\n    for i in range(9):\n        t += i * i\n    \
+                      return t\n\ndef main():\n    for _ in range(5000):\n        kernel()\n";
+        std::fs::write(dir.path().join("app.py"), source).unwrap();
+        dir
+    }
+
     /// The same profile, of the given provenance.
     fn recorded_by(dir: &std::path::Path, provenance: Provenance) -> crate::advise::Advice {
         let file = dir.join("app.py").display().to_string();
@@ -155,10 +166,7 @@ mod tests {
 
     #[test]
     fn port_candidates_whose_source_is_gone_say_their_factor_is_not_priced() {
-        let dir = tempfile::tempdir().unwrap();
-        let source = "def kernel():\n    t = 0\n    for i in range(9):\n        t += i * i\n    \
-                      return t\n\ndef main():\n    for _ in range(5000):\n        kernel()\n";
-        std::fs::write(dir.path().join("app.py"), source).unwrap();
+        let dir = app_folder();
         let here = recorded_in(dir.path());
         assert_eq!(here.candidates[0].verdict, Verdict::Port, "{here:#?}");
         let note = |a: &crate::advise::Advice| {
@@ -174,10 +182,7 @@ mod tests {
     /// candidates say their factor is the kind's, and how to have it priced.
     #[test]
     fn port_candidates_of_a_received_profile_say_their_factor_is_not_priced() {
-        let dir = tempfile::tempdir().unwrap();
-        let source = "def kernel():\n    t = 0\n    for i in range(9):\n        t += i * i\n    \
-                      return t\n\ndef main():\n    for _ in range(5000):\n        kernel()\n";
-        std::fs::write(dir.path().join("app.py"), source).unwrap();
+        let dir = app_folder();
         let received = recorded_by(dir.path(), Provenance::Received);
         assert_eq!(
             received.candidates[0].verdict,
@@ -188,7 +193,9 @@ mod tests {
             received
                 .unknowns
                 .iter()
-                .any(|u| u.contains("not recorded here") && u.contains("--trust")),
+                .any(|u| u.contains("not recorded here")
+                    && u.contains("--trust")
+                    && !u.contains("  ")),
             "{:?}",
             received.unknowns
         );
