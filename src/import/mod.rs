@@ -572,8 +572,18 @@ impl Merge {
         };
         meta.sampling.rate_hz = rate;
         let mut profile = self.builder.to_profile(meta);
-        let mut stacks: Vec<Stack> = self
-            .stacks
+        let twins = short_path_twins(&profile.frames);
+        let merged = if twins.is_empty() {
+            self.stacks
+        } else {
+            let mut merged: FxHashMap<StackKey, f64> = FxHashMap::default();
+            for ((thread, idle, gil, frames), seconds) in self.stacks {
+                let frames = frames.iter().map(|f| *twins.get(f).unwrap_or(f)).collect();
+                *merged.entry((thread, idle, gil, frames)).or_default() += seconds;
+            }
+            merged
+        };
+        let mut stacks: Vec<Stack> = merged
             .into_iter()
             .map(|((thread, idle, gil, frames), seconds)| Stack {
                 frames,
@@ -587,7 +597,6 @@ impl Merge {
         stacks.sort_unstable_by(|a, b| {
             (a.thread, a.idle, a.gil, &a.frames).cmp(&(b.thread, b.idle, b.gil, &b.frames))
         });
-        unify_short_paths(&profile.frames, &mut stacks);
         let samples: u64 = stacks.iter().map(|s| s.weight).sum();
         profile.stacks = stacks;
         profile.errors = ErrorCount::ranked(self.errors);
@@ -605,65 +614,38 @@ impl Merge {
 /// Frames one input names by a short path (py-spy's collapsed stacks give `app.py`) and
 /// another by the full one (`/srv/app/app.py`): the same function at the same line, when one
 /// full path alone ends with the short one among the frames of that function. Left apart, the
-/// function's time is split between two functions, neither of which has all of it. Stacks
-/// that become equal are added up; the short frames stay in the table, unused.
-fn unify_short_paths(frames: &[Frame], stacks: &mut Vec<Stack>) {
+/// function's time is split between two functions, neither of which has all of it. Maps each
+/// such short frame to its full twin; the short frames stay in the table, unused.
+fn short_path_twins(frames: &[Frame]) -> FxHashMap<FrameId, FrameId> {
+    fn base(file: &str) -> &str {
+        file.rsplit('/').next().unwrap_or_default()
+    }
     let mut full: FxHashMap<(&str, Option<u32>, &str), Vec<usize>> = FxHashMap::default();
     for (i, f) in frames.iter().enumerate() {
         if f.kind == FrameKind::Python && f.file.starts_with('/') {
-            let base = f.file.rsplit('/').next().unwrap_or_default();
-            full.entry((f.name.as_str(), f.line, base))
+            full.entry((f.name.as_str(), f.line, base(&f.file)))
                 .or_default()
                 .push(i);
         }
     }
-    let mut to: FxHashMap<FrameId, FrameId> = FxHashMap::default();
+    let mut twins = FxHashMap::default();
     for (i, f) in frames.iter().enumerate() {
         if f.kind != FrameKind::Python || f.file.is_empty() || f.file.starts_with('/') {
             continue;
         }
-        let base = f.file.rsplit('/').next().unwrap_or_default();
         let suffix = format!("/{}", f.file);
-        let twins: Vec<usize> = full
-            .get(&(f.name.as_str(), f.line, base))
+        let mut ending = full
+            .get(&(f.name.as_str(), f.line, base(&f.file)))
             .into_iter()
             .flatten()
-            .copied()
-            .filter(|&j| frames[j].file.ends_with(&suffix))
-            .collect();
-        let paths: std::collections::BTreeSet<&str> =
-            twins.iter().map(|&j| frames[j].file.as_str()).collect();
-        if let ([twin, ..], 1) = (twins.as_slice(), paths.len()) {
-            to.insert(i as FrameId, *twin as FrameId);
+            .filter(|&&j| frames[j].file.ends_with(&suffix));
+        if let Some(&first) = ending.next() {
+            if ending.all(|&j| frames[j].file == frames[first].file) {
+                twins.insert(i as FrameId, first as FrameId);
+            }
         }
     }
-    if to.is_empty() {
-        return;
-    }
-    let mut merged: FxHashMap<(u32, bool, bool, Vec<FrameId>), u64> = FxHashMap::default();
-    for s in stacks.drain(..) {
-        let frames = s
-            .frames
-            .iter()
-            .map(|f| to.get(f).copied().unwrap_or(*f))
-            .collect();
-        let w = merged.entry((s.thread, s.idle, s.gil, frames)).or_default();
-        *w = w.saturating_add(s.weight).min(MAX_WEIGHT);
-    }
-    stacks.extend(
-        merged
-            .into_iter()
-            .map(|((thread, idle, gil, frames), weight)| Stack {
-                frames,
-                thread,
-                weight,
-                idle,
-                gil,
-            }),
-    );
-    stacks.sort_unstable_by(|a, b| {
-        (a.thread, a.idle, a.gil, &a.frames).cmp(&(b.thread, b.idle, b.gil, &b.frames))
-    });
+    twins
 }
 
 #[cfg(test)]
