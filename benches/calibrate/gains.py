@@ -152,26 +152,16 @@ def observations(ports_json, runs_dir, mix_field="operations"):
     return out
 
 
-def kind_of(obs, c):
-    """Which of a class's gains prices it in this port: `moved` (its `gain_moved`) when the
-    program's classes move into the port whole, else `plain` (its `gain`). Every class has
-    both: moved, an object's fields are machine values, and arithmetic or comparisons on them
-    gain what they do on locals, which they do not in an interpreted object."""
+def kind_of(obs):
+    """Which gains price every class of this port: `moved` (`gain_moved`) when the program's
+    classes move into the port whole, else `plain` (`gain`). Fitted apart: pricing the
+    engines' other classes with the plain gains put the plain k at 4."""
     return "moved" if obs["moved"] else "plain"
 
 
-def predict_inv_f(obs, x, ks=None):
-    """1/F for the port's mix under gains x; with ks ({kind: k}), at the low gains (each
-    class's gain divided by its kind's k) when given as (ks, "low"), or the high ones."""
-    scale = lambda c: 1.0
-    if ks is not None:
-        ks, end = ks
-        if end == "low":
-            scale = lambda c: ks[kind_of(obs, c)]
-        else:
-            scale = lambda c: 1.0 / ks[kind_of(obs, c)]
-    return sum(obs["mix"][c] * x[kind_of(obs, c)][c] * scale(c)
-               for c in CLASSES) / obs["parallel"]
+def predict_inv_f(obs, x):
+    xs = x[kind_of(obs)]
+    return sum(obs["mix"][c] * xs[c] for c in CLASSES) / obs["parallel"]
 
 
 def remaining(d, inv_f, share=None, crossing=None):
@@ -197,6 +187,7 @@ def fit(data, prior, prior_weight, steps=4000, rate=0.05, target="speedup"):
         grad = {kind: {c: 0.0 for c in CLASSES} for kind in logs}
         x = {kind: {c: math.exp(v) for c, v in logs[kind].items()} for kind in logs}
         for d in data:
+            kind = kind_of(d)
             inv_f = predict_inv_f(d, x)
             if target == "factor":
                 if not d.get("direct"):
@@ -204,7 +195,6 @@ def fit(data, prior, prior_weight, steps=4000, rate=0.05, target="speedup"):
                 err = math.log(inv_f) + math.log(d["direct"])
                 for c in CLASSES:
                     # d(ln inv_f)/d(ln x_c) = m_c x_c / (parallel inv_f)
-                    kind = kind_of(d, c)
                     dlog = d["mix"][c] * x[kind][c] / d["parallel"] / inv_f
                     grad[kind][c] += 2 * err * dlog
                 continue
@@ -213,7 +203,6 @@ def fit(data, prior, prior_weight, steps=4000, rate=0.05, target="speedup"):
             weight = (MEASURE_SIGMA / sigma(d, inv_f)) ** 2
             for c in CLASSES:
                 # d(-ln r)/d(ln x_c) = -P m_c x_c / (parallel r)
-                kind = kind_of(d, c)
                 dlog = -d["P"] * d["mix"][c] * x[kind][c] / d["parallel"] / r
                 grad[kind][c] += 2 * weight * err * dlog
         for kind in logs:
@@ -223,20 +212,16 @@ def fit(data, prior, prior_weight, steps=4000, rate=0.05, target="speedup"):
     return {kind: {c: math.exp(v) for c, v in logs[kind].items()} for kind in logs}
 
 
-def speedup_range(d, x, ks, uncertainty):
-    """The whole-program range port-advisor gives for the port's mix under gains x: the
-    saving's middle widened by the factor (each class's gain times and divided by the k of its
-    kind, ks), the share (+-E) and the crossing cost (X to uncertainty X), each at its own
-    bound, in quadrature."""
+def speedup_range(d, inv_f, k, uncertainty):
+    """The whole-program range port-advisor gives: the saving's middle widened by the factor
+    (times and divided by k), the share (+-E) and the crossing cost (X to uncertainty X), each
+    at its own bound, in quadrature."""
     def saved(inv, p, x):
         return p - p * inv - x
-    inv_low = predict_inv_f(d, x, (ks, "low"))
-    inv_high = predict_inv_f(d, x, (ks, "high"))
-    inv_f = math.sqrt(inv_low * inv_high)
     mid_x = d["X"] * (1 + uncertainty) / 2
     mid = saved(inv_f, d["P"], mid_x)
     ends = [
-        (saved(inv_low, d["P"], mid_x), saved(inv_high, d["P"], mid_x)),
+        (saved(inv_f * k, d["P"], mid_x), saved(inv_f / k, d["P"], mid_x)),
         (saved(inv_f, max(d["P"] - d["E"], 0.0), mid_x), saved(inv_f, min(d["P"] + d["E"], 1.0), mid_x)),
         (saved(inv_f, d["P"], d["X"] * uncertainty), saved(inv_f, d["P"], d["X"])),
     ]
@@ -251,11 +236,11 @@ def speedup_range(d, x, ks, uncertainty):
 K_MAX = 1000.0
 
 
-def needed_k(d, x, ks, kind, uncertainty):
-    """The smallest k of `kind` (the others as in ks) whose range holds the port's measured
-    speedup; None when none does."""
+def needed_k(d, inv_f, uncertainty):
+    """The smallest factor error whose range holds the port's measured speedup; None when
+    none does."""
     def holds(k):
-        return inside(d, speedup_range(d, x, dict(ks, **{kind: k}), uncertainty))
+        return inside(d, speedup_range(d, inv_f, k, uncertainty))
     lo, hi = 1.0, K_MAX
     if holds(lo):
         return 1.0
@@ -274,28 +259,22 @@ def inside(d, span):
     return span[0] <= d["measured"] <= span[1]
 
 
-def group(d):
-    return "moved" if d["moved"] else "plain"
-
-
 def spread(data, prior, prior_weight, uncertainty, target="speedup"):
     """ks: for each kind of gain, the factor error that puts each port priced by it,
     predicted by a fit without it, inside its range: first `plain`, from the ports whose
-    classes stay Python objects, then `moved`, from those whose classes move into the port,
-    with the plain k in force for their other classes. A port outside at any k is left out of
-    k (see K_MAX); the table shows it outside."""
+    classes stay Python objects, and `moved`, from those whose classes move into the port (a
+    kind no port has takes the other's). A port outside at any k is left out of k (see
+    K_MAX); the table shows it outside."""
     ks = {"plain": 1.0, "moved": 1.0}
-    for kind in ("plain", "moved"):
-        for d in data:
-            if group(d) != kind:
-                continue
-            rest = without(data, d)
-            x = fit(rest, prior, prior_weight, target=target) if rest else prior_as_x(prior)
-            k = needed_k(d, x, ks, kind, uncertainty)
-            if k is not None:
-                ks[kind] = max(ks[kind], k)
-        if kind == "plain" and not any(group(d) == "moved" for d in data):
-            ks["moved"] = ks["plain"]
+    for d in data:
+        rest = without(data, d)
+        x = fit(rest, prior, prior_weight, target=target) if rest else prior_as_x(prior)
+        k = needed_k(d, predict_inv_f(d, x), uncertainty)
+        if k is not None:
+            ks[kind_of(d)] = max(ks[kind_of(d)], k)
+    for kind, other in (("plain", "moved"), ("moved", "plain")):
+        if not any(kind_of(d) == kind for d in data):
+            ks[kind] = ks[other]
     return ks
 
 
@@ -362,14 +341,15 @@ def main():
         rest = without(data, d)
         x = fit(rest, prior, args.prior_weight, target=args.fit)
         ks = spread(rest, prior, args.prior_weight, uncertainty, target=args.fit)
-        lo, hi = speedup_range(d, x, ks, uncertainty)
+        inv_f = predict_inv_f(d, x)
+        lo, hi = speedup_range(d, inv_f, ks[kind_of(d)], uncertainty)
         ok = lo <= d["measured"] <= hi
         inside_count += ok
-        if not ok and needed_k(d, x, ks, group(d), uncertainty) is None:
+        if not ok and needed_k(d, inv_f, uncertainty) is None:
             hopeless.append(d["name"])
         print("%-28s %8s %6.0f%% %8.1fx %7.1fx-%7.1fx %6s %7.2f %6.2f %7.1fx %8s" % (
             d["name"], d["samples"] or "-", 100 * d["P"], d["measured"], lo, hi,
-            "yes" if ok else "NO", hi / lo, ks[group(d)], d["parallel"] / predict_inv_f(d, x),
+            "yes" if ok else "NO", hi / lo, ks[kind_of(d)], d["parallel"] / inv_f,
             "%.1fx" % d["direct"] if d.get("direct") else "-"))
     print("%d of %d measured speedups inside their left-out range" % (inside_count, len(data)))
     if hopeless:
