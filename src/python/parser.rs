@@ -904,6 +904,11 @@ impl<'a> Visitor<'a> for BodyScan<'_, '_> {
                 if b.op == Operator::Mod && matches!(&*b.left, Expr::StringLiteral(_)) {
                     self.features.string_methods += 1;
                     self.op(b, Op::Text);
+                } else if let Some(class) = sequence_operation(b) {
+                    // `a[i:] + a[:i]`, `[0] * n`, `"-" * width`: a new sequence, built in C
+                    // by CPython and allocated by a port alike, not arithmetic on numbers.
+                    self.features.string_methods += u32::from(class == Op::Text);
+                    self.op(b, class);
                 } else {
                     self.features.arithmetic += 1;
                     self.op(b, Op::Arithmetic);
@@ -960,6 +965,29 @@ impl<'a> Visitor<'a> for BodyScan<'_, '_> {
         self.features.awaits += u32::from(comprehension.is_async);
         visitor::walk_comprehension(self, comprehension);
     }
+}
+
+/// The class of a `+` or `*` that joins or repeats sequences, as far as the syntax shows it: an
+/// operand that is a string (`Text`), or a slice, a display or a list comprehension (`Build`).
+fn sequence_operation(b: &ast::ExprBinOp) -> Option<Op> {
+    if !matches!(b.op, Operator::Add | Operator::Mult) {
+        return None;
+    }
+    let operands = [&*b.left, &*b.right];
+    if operands
+        .iter()
+        .any(|e| matches!(e, Expr::StringLiteral(_) | Expr::FString(_)))
+    {
+        return Some(Op::Text);
+    }
+    operands
+        .iter()
+        .any(|e| match e {
+            Expr::Subscript(s) => matches!(&*s.slice, Expr::Slice(_)),
+            Expr::List(_) | Expr::Tuple(_) | Expr::ListComp(_) | Expr::BytesLiteral(_) => true,
+            _ => false,
+        })
+        .then_some(Op::Build)
 }
 
 /// `a`, `a.b`, `a.b.c`: a name or a chain of attributes on a name.
@@ -1405,6 +1433,26 @@ class Point:
             (2, 0, 0)
         );
         assert_eq!((at(3, Op::Slice), at(3, Op::Index)), (0, 1));
+    }
+
+    #[test]
+    fn joining_or_repeating_sequences_builds_where_numbers_are_arithmetic() {
+        let m = parse(concat!(
+            "def f(indices, i, n, name, a, b):\n",
+            "    indices[i:] = indices[i + 1:] + indices[i:i + 1]\n", // 2
+            "    row = [0] * n\n",                                    // 3
+            "    label = name + \"!\" + f\"{n}\"\n",                  // 4
+            "    return a + b * 2\n",                                 // 5
+        ));
+        let at = ops_of(&m, "f");
+        assert_eq!(
+            (at(2, Op::Build), at(2, Op::Arithmetic), at(2, Op::Slice)),
+            (1, 2, 3),
+            "the concatenation builds; i + 1 and i:i + 1 are arithmetic"
+        );
+        assert_eq!((at(3, Op::Build), at(3, Op::Arithmetic)), (2, 0));
+        assert_eq!((at(4, Op::Text), at(4, Op::Arithmetic)), (3, 0));
+        assert_eq!((at(5, Op::Arithmetic), at(5, Op::Build)), (2, 0));
     }
 
     #[test]
