@@ -23,8 +23,9 @@ its 91% allows) was taken for a 300x factor and threw every gain off.
 
 The range of every gain is the fit times and divided by k, the smallest factor error with which
 every port's leave-one-out range contains its measured speedup, the range being the one
-port-advisor computes: the factor's ends, P +- E and the crossing cost between X and
-`conversion_uncertainty` X, each at its own bound, added in quadrature. A gain's range is k^2
+port-advisor computes: the factor's ends, P +- E (an object engine's top also takes the
+interpreter's teardown T, which collects the objects its port never makes) and the crossing
+cost between X and `conversion_uncertainty` X, each at its own bound, added in quadrature. A gain's range is k^2
 wide. There are two k: one for the plain gains, found on the ports whose objects stay Python
 objects, and one for `gain_moved`, found on the object engines (their classes move into the
 port whole, and every class of theirs is priced by its moved gain), so that the two engines'
@@ -143,6 +144,9 @@ def observations(ports_json, runs_dir, mix_field="operations"):
         out.append({
             "name": p["name"], "measured": s, "P": share, "X": crossing, "direct": direct,
             "E": o.get("portable_error") or 0.0, "mix": mix,
+            # An engine's top also holds the interpreter's teardown, which collects the
+            # objects a port never makes.
+            "T": o.get("teardown_share") or 0.0,
             # A port that releases the GIL runs its threads at once: the advice multiplies
             # the factor by the threads that can run in parallel, and so does this.
             "parallel": ((o.get("gil") or {}).get("parallel") or 1),
@@ -214,15 +218,16 @@ def fit(data, prior, prior_weight, steps=4000, rate=0.05, target="speedup"):
 
 def speedup_range(d, inv_f, k, uncertainty):
     """The whole-program range port-advisor gives: the saving's middle widened by the factor
-    (times and divided by k), the share (+-E) and the crossing cost (X to uncertainty X), each
-    at its own bound, in quadrature."""
+    (times and divided by k), the share (P - E to P + E, and an engine's teardown T on top)
+    and the crossing cost (X to uncertainty X), each at its own bound, in quadrature."""
     def saved(inv, p, x):
         return p - p * inv - x
     mid_x = d["X"] * (1 + uncertainty) / 2
     mid = saved(inv_f, d["P"], mid_x)
     ends = [
         (saved(inv_f * k, d["P"], mid_x), saved(inv_f / k, d["P"], mid_x)),
-        (saved(inv_f, max(d["P"] - d["E"], 0.0), mid_x), saved(inv_f, min(d["P"] + d["E"], 1.0), mid_x)),
+        (saved(inv_f, max(d["P"] - d["E"], 0.0), mid_x),
+         saved(inv_f, min(d["P"] + d["E"] + d.get("T", 0.0), 1.0), mid_x)),
         (saved(inv_f, d["P"], d["X"] * uncertainty), saved(inv_f, d["P"], d["X"])),
     ]
     below = math.sqrt(sum(min(min(a, b) - mid, 0.0) ** 2 for a, b in ends))

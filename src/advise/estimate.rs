@@ -118,6 +118,15 @@ impl Model<'_> {
         } else {
             (0.0, 0.0)
         };
+        // An engine's objects are made inside the boundary; those still alive when the
+        // program ends are what the interpreter's teardown collects, and a port that never
+        // makes them saves that too. How much of the teardown is theirs the samples cannot
+        // tell: all of it, at most.
+        let teardown = if kind == CodeKind::Engine {
+            self.index.teardown as f64 / whole
+        } else {
+            0.0
+        };
         let saved_at = |factor: f64, portable: f64, crossing: f64| {
             portable - portable / (factor * parallel) - crossing / whole
         };
@@ -140,7 +149,7 @@ impl Model<'_> {
                 ),
                 saved_at(
                     mid_factor,
-                    (portable + portable_error).min(1.0),
+                    (portable + portable_error + teardown).min(1.0),
                     mid_crossing,
                 ),
             ],
@@ -162,6 +171,7 @@ impl Model<'_> {
             native_share,
             portable_share: portable,
             portable_error,
+            teardown_share: teardown,
             functions: scope,
             calls,
             crossing_ns,

@@ -293,6 +293,9 @@ pub(super) struct StackIndex<'a> {
     pub(super) origins: Vec<Origin>,
     /// Samples the shares are fractions of: the busiest thread's, idle rounds included.
     pub(super) run_samples: u64,
+    /// Samples of the main thread on CPU with no frame at all: after its last frame, while the
+    /// interpreter tears down and its final collection frees every object still alive.
+    pub(super) teardown: u64,
     regions: RefCell<HashMap<usize, Rc<Region>>>,
     /// Stack weights shared by two functions, as asked.
     pairs: RefCell<FxHashMap<(usize, usize), u64>>,
@@ -361,6 +364,7 @@ impl<'a> StackIndex<'a> {
             }
         }
         let busiest = per_thread.values().copied().max().unwrap_or(0);
+        let teardown = teardown(profile);
         let n = analysis.functions.len();
         let module_body = analysis
             .functions
@@ -405,6 +409,7 @@ impl<'a> StackIndex<'a> {
             }),
             origins,
             run_samples: busiest,
+            teardown,
             regions: Default::default(),
             pairs: Default::default(),
             bitsets: Default::default(),
@@ -420,6 +425,7 @@ impl<'a> StackIndex<'a> {
             shared: Rc::clone(&self.shared),
             origins: self.analysis.functions.iter().map(origin).collect(),
             run_samples: self.shared.run_samples,
+            teardown: self.teardown,
             regions: Default::default(),
             pairs: Default::default(),
             bitsets: Default::default(),
@@ -813,6 +819,25 @@ impl<'a> StackIndex<'a> {
     }
 }
 
+/// The weight of the main thread's stacks on CPU without a frame: a launched program's
+/// interpreter tearing down after its last frame returned (its start-up is timed apart, before
+/// the first sample). 0 when no thread is named the main one.
+fn teardown(profile: &Profile) -> u64 {
+    let Some(main) = profile
+        .threads
+        .iter()
+        .position(|t| t.name.as_deref() == Some("MainThread"))
+    else {
+        return 0;
+    };
+    profile
+        .stacks
+        .iter()
+        .filter(|s| s.thread as usize == main && !s.idle && s.frames.is_empty())
+        .map(|s| s.weight)
+        .sum()
+}
+
 /// The stacks holding each function, and the weight of those stacks: two passes over the
 /// stacks' frames, one to size the lists and one to fill them. A profile of many stacks is
 /// cut in two ranges, indexed at once on two cores when there are.
@@ -930,6 +955,32 @@ mod tests {
     use crate::advise::test_support::draws;
     use crate::analyze::{analyze, AnalyzeOptions};
     use crate::profile::{Frame, Meta, ProfileBuilder};
+
+    #[test]
+    fn the_teardown_is_the_main_threads_frameless_time_on_cpu() {
+        let mut b = ProfileBuilder::default();
+        let main = b.intern_thread(1, 1, Some("MainThread"));
+        let worker = b.intern_thread(1, 2, Some("pool-0"));
+        let work = b.intern_frame(frame("work".into(), 3));
+        for _ in 0..90 {
+            b.add_stack(main, vec![work], false, true, false);
+        }
+        for _ in 0..7 {
+            b.add_stack(main, vec![], false, true, false);
+        }
+        // Waiting with no frame, and a worker's empty stacks, are not the teardown.
+        for _ in 0..3 {
+            b.add_stack(main, vec![], true, false, false);
+            b.add_stack(worker, vec![], false, false, false);
+        }
+        let profile = b.to_profile(Meta::default());
+        assert_eq!(teardown(&profile), 7);
+
+        let mut unnamed = ProfileBuilder::default();
+        let t = unnamed.intern_thread(1, 1, None);
+        unnamed.add_stack(t, vec![], false, true, false);
+        assert_eq!(teardown(&unnamed.to_profile(Meta::default())), 0);
+    }
 
     /// A frame of `/app/m.py` at `line`.
     fn frame(name: String, line: u32) -> Frame {

@@ -216,6 +216,11 @@ pub struct BoundaryOption {
     /// the run and of the native pass's ratios on its lines, combined.
     #[serde(default)]
     pub portable_error: f64,
+    /// Share of the whole run that the interpreter's teardown took, when the boundary is an
+    /// engine whose objects move into the port: what it may save besides `portable_share`, at
+    /// the top of its range (the objects alive at the end are collected then).
+    #[serde(default, skip_serializing_if = "is_nothing")]
+    pub teardown_share: f64,
     /// Program functions with time under it: what the port would have to cover.
     pub functions: usize,
     pub calls: Option<Calls>,
@@ -271,6 +276,10 @@ pub struct BoundaryOption {
 
 fn is_zero(n: &u64) -> bool {
     *n == 0
+}
+
+fn is_nothing(share: &f64) -> bool {
+    *share == 0.0
 }
 
 /// The program code under a boundary.

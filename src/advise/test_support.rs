@@ -103,6 +103,7 @@ pub(crate) fn leave_it(name: &str, reason: Reason, top: &str) -> Candidate {
         native_share: 0.0,
         portable_share: 0.9,
         portable_error: 0.0,
+        teardown_share: 0.0,
         functions: 20,
         calls: None,
         crossing_ns: None,
