@@ -8,7 +8,7 @@
 //! guessing. It reads text only: decoding the file is the caller's job, and it knows nothing of
 //! profiles or scores.
 
-use std::collections::{BTreeMap, HashSet};
+use std::collections::{BTreeMap, HashMap, HashSet};
 
 use rustpython_ruff_python_ast::visitor::{self, Visitor};
 use rustpython_ruff_python_ast::{
@@ -489,6 +489,7 @@ fn describe(found: &FoundDef, text: &str, lines: &Lines, imports: &[Import]) -> 
         features: Features::default(),
         called: HashSet::new(),
         modules: HashSet::new(),
+        method_aliases: HashMap::new(),
     };
     scan.visit_body(&def.body);
     let mut features = scan.features;
@@ -684,6 +685,9 @@ struct BodyScan<'a, 't> {
     features: Features,
     called: HashSet<String>,
     modules: HashSet<String>,
+    /// Names bound to a builtin container's or string's method (`ins = perm.insert`, the
+    /// idiom that saves the attribute lookup in a loop), with the class of their calls.
+    method_aliases: HashMap<String, Op>,
 }
 
 impl BodyScan<'_, '_> {
@@ -748,9 +752,10 @@ impl BodyScan<'_, '_> {
         let op = match call.func.as_ref() {
             Expr::Name(n) if CONTAINER_CONSTRUCTORS.contains(&n.id.as_str()) => Op::Build,
             Expr::Name(n) if BUILTIN_FUNCTIONS.contains(&n.id.as_str()) => Op::BuiltinCall,
-            Expr::Attribute(a) if HASHING_METHODS.contains(&a.attr.as_str()) => Op::Lookup,
-            Expr::Attribute(a) if CONTAINER_METHODS.contains(&a.attr.as_str()) => Op::BuiltinCall,
-            Expr::Attribute(a) if STRING_METHODS.contains(&a.attr.as_str()) => Op::Text,
+            Expr::Name(n) if self.method_aliases.contains_key(n.id.as_str()) => {
+                self.method_aliases[n.id.as_str()]
+            }
+            Expr::Attribute(a) => method_class(a.attr.as_str()).unwrap_or(Op::Call),
             _ => Op::Call,
         };
         self.op(call, op);
@@ -865,6 +870,18 @@ impl<'a> Visitor<'a> for BodyScan<'_, '_> {
                         for _ in s.targets.iter().filter(|t| matches!(t, Expr::Name(_))) {
                             self.op(s, Op::Store);
                         }
+                        if let [Expr::Name(alias)] = &s.targets[..] {
+                            let class = match &*s.value {
+                                Expr::Attribute(a) => method_class(a.attr.as_str()),
+                                _ => None,
+                            };
+                            match class {
+                                Some(class) => {
+                                    self.method_aliases.insert(alias.id.to_string(), class)
+                                }
+                                None => self.method_aliases.remove(alias.id.as_str()),
+                            };
+                        }
                     }
                     Stmt::AnnAssign(s) if s.value.is_some() => {
                         if matches!(&*s.target, Expr::Name(_)) {
@@ -964,6 +981,20 @@ impl<'a> Visitor<'a> for BodyScan<'_, '_> {
         self.op(comprehension, Op::Iterate);
         self.features.awaits += u32::from(comprehension.is_async);
         visitor::walk_comprehension(self, comprehension);
+    }
+}
+
+/// The class of a call of the method `attr` of a builtin container or a string: hashing one
+/// key, a container's own work, or string work; `None` for any other method.
+fn method_class(attr: &str) -> Option<Op> {
+    if HASHING_METHODS.contains(&attr) {
+        Some(Op::Lookup)
+    } else if CONTAINER_METHODS.contains(&attr) {
+        Some(Op::BuiltinCall)
+    } else if STRING_METHODS.contains(&attr) {
+        Some(Op::Text)
+    } else {
+        None
     }
 }
 
@@ -1457,6 +1488,31 @@ class Point:
         assert_eq!((at(3, Op::Build), at(3, Op::Arithmetic)), (2, 0));
         assert_eq!((at(4, Op::Text), at(4, Op::Arithmetic)), (3, 0));
         assert_eq!((at(5, Op::Arithmetic), at(5, Op::Build)), (2, 0));
+    }
+
+    #[test]
+    fn a_name_bound_to_a_builtin_method_calls_it_as_a_builtin() {
+        let m = parse(concat!(
+            "def f(perm1, seen, r, helper):\n",
+            "    ins, pop, mark = perm1.insert, perm1.pop, seen.add\n", // 2
+            "    perm1_ins = perm1.insert\n",                           // 3
+            "    see = seen.add\n",                                     // 4
+            "    go = helper.run\n",                                    // 5
+            "    perm1_ins(r, pop(0))\n",                               // 6
+            "    see(r)\n",                                             // 7
+            "    go(r)\n",                                              // 8
+            "    see = helper\n",                                       // 9
+            "    see(r)\n",                                             // 10
+        ));
+        let at = ops_of(&m, "f");
+        assert_eq!(
+            (at(6, Op::BuiltinCall), at(6, Op::Call)),
+            (1, 1),
+            "perm1_ins is list.insert; pop, bound in a tuple, is not followed"
+        );
+        assert_eq!((at(7, Op::Lookup), at(7, Op::Call)), (1, 0));
+        assert_eq!(at(8, Op::Call), 1, "helper.run is no builtin's method");
+        assert_eq!(at(10, Op::Call), 1, "see is helper now");
     }
 
     #[test]
