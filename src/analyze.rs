@@ -291,8 +291,12 @@ struct NativeEvidence {
     symbols: HashMap<String, u64>,
 }
 
-/// Below this many native-pass samples on a line, its native ratio is not trusted.
-const MIN_NATIVE_PASS_SAMPLES: u64 = 3;
+/// From this many native-pass samples on a line, its native ratio is measured: one. A line
+/// the pass saw once or twice in C counts as native as its samples say, with the wide error
+/// its few samples give it (`LeafNative::variance`); ignoring such lines only ever took native
+/// time away (a short run's pass sees most lines once or twice), so every share it moved, it
+/// moved toward a port.
+const MIN_NATIVE_PASS_SAMPLES: u64 = 1;
 
 pub fn analyze(profile: &Profile, opts: &AnalyzeOptions) -> Analysis {
     let counted = || {
@@ -1247,6 +1251,32 @@ mod tests {
         // smoothed (4.5 / 9 = 1/2), 1/2 (1 - 1/2) / 8; rules and native frames are known.
         assert_eq!(a.leaf_native_variance.len(), 1);
         assert!((a.leaf_native_variance[&mixed] - 0.25 / 8.0).abs() < 1e-12);
+    }
+
+    #[test]
+    fn a_line_the_native_pass_saw_twice_in_c_is_native_with_a_wide_error() {
+        let mut b = ProfileBuilder::default();
+        let t = b.intern_thread(1, 1, None);
+        let main = b.intern_frame(frame("main", "app", 3, "run()", FrameKind::Python));
+        let decode = b.intern_frame(frame(
+            "detect",
+            "app",
+            12,
+            "score = probe(chunk)",
+            FrameKind::Python,
+        ));
+        let c_fn = b.intern_frame(frame("probe_impl", "cd.so", 0, "", FrameKind::Native));
+        for _ in 0..20 {
+            b.add_stack(t, vec![main, decode], false, true, false);
+        }
+        for _ in 0..2 {
+            b.add_stack(t, vec![main, decode, c_fn], false, true, true);
+        }
+        let a = analyze(&b.to_profile(Meta::default()), &AnalyzeOptions::default());
+        assert_eq!(a.find("detect").unwrap().native_share(), 1.0);
+        // Smoothed 2.5 / 3, over 2 samples: a standard error of 0.26.
+        let variance = a.leaf_native_variance[&decode];
+        assert!((variance - (2.5 / 3.0) * (0.5 / 3.0) / 2.0).abs() < 1e-12);
     }
 
     #[test]
