@@ -179,8 +179,8 @@ fn default_package_share() -> f64 {
 fn default_slice() -> OpPrice {
     OpPrice {
         cpython_ns: 60.0,
-        gain: [4.3, 21.9],
-        gain_moved: Some([2.5, 25.8]),
+        gain: [3.9, 22.9],
+        gain_moved: Some([4.0, 16.2]),
     }
 }
 
