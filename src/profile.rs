@@ -782,6 +782,11 @@ impl ProfileBuilder {
         *self.errors.entry(message).or_default() += 1;
     }
 
+    /// The sampling errors so far, each message once.
+    pub fn error_messages(&self) -> impl Iterator<Item = &str> {
+        self.errors.keys().map(String::as_str)
+    }
+
     /// The hottest Python functions so far as `(file, name)`, by inclusive weight among busy
     /// samples, each with at least `min_share` of them, followed by their direct callers;
     /// empty until `min_samples` busy samples exist. Module-level code and comprehensions

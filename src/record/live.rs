@@ -30,8 +30,8 @@ use super::sampler::{
 use super::{RecordOptions, Recording, StopReason, Target};
 use crate::error::UserError;
 use crate::profile::{
-    ErrorCount, Frame, FrameId, FrameKind, Meta, ProbeResults, ProfileBuilder, Sampling,
-    SamplingMode, TargetKind,
+    Frame, FrameId, FrameKind, Meta, ProbeResults, ProfileBuilder, Sampling, SamplingMode,
+    TargetKind,
 };
 
 /// How often the partial profile is checkpointed to disk.
@@ -243,10 +243,13 @@ fn finish(
     }
     if let StopReason::Exited(exit) = &mut stop {
         // A native-pass read waiting on the program (ptrace) as it ended collects its status
-        // before port-advisor can: the runner noted it.
+        // before port-advisor can: the runner noted it, or, for a signal that ended it, that
+        // read's `waitpid` named it in the error it returned.
         if exit.code.is_none() && exit.signal.is_none() {
             if let Some(noted) = launched.and_then(Launched::noted_exit) {
                 *exit = noted;
+            } else {
+                exit.signal = signal_collected_by_a_pause(session.builder.error_messages());
             }
         }
     }
@@ -278,27 +281,16 @@ fn finish(
     };
     let mut profile = session.builder.to_profile(session.meta);
     profile.probe = probe_results;
-    // A signal that ended the program while a native-pass read held it stopped: that read's
-    // `waitpid` collected the status (nothing is left for port-advisor's own), and named the
-    // signal in the error it returned.
-    if let StopReason::Exited(exit) = &mut stop {
-        if exit.code.is_none() && exit.signal.is_none() {
-            if let Some(signal) = signal_collected_by_a_pause(&profile.errors) {
-                exit.signal = Some(signal);
-                profile.meta.exit = Some(*exit);
-            }
-        }
-    }
     Ok(Recording { profile, stop })
 }
 
 /// The signal a paused read's `waitpid` saw end the program, from the error it returned
 /// (`unexpected waitpid result Signaled(Pid(4242), SIGKILL, false) to 4242`).
-fn signal_collected_by_a_pause(errors: &[ErrorCount]) -> Option<i32> {
+fn signal_collected_by_a_pause<'a>(mut errors: impl Iterator<Item = &'a str>) -> Option<i32> {
     const SEEN: &str = "unexpected waitpid result Signaled(Pid(";
-    errors.iter().find_map(|e| {
-        let at = e.message.find(SEEN)? + SEEN.len();
-        let (_, rest) = e.message[at..].split_once("), ")?;
+    errors.find_map(|message| {
+        let at = message.find(SEEN)? + SEEN.len();
+        let (_, rest) = message[at..].split_once("), ")?;
         let name = rest.split(',').next()?.trim();
         name.parse::<nix::sys::signal::Signal>()
             .ok()
@@ -614,24 +606,16 @@ mod tests {
 
     #[test]
     fn a_signal_a_paused_read_collected_is_the_programs_exit() {
-        let error = |message: &str| ErrorCount {
-            message: message.into(),
-            count: 1,
-        };
         let killed = [
-            error("Failed to suspend process: ESRCH: No such process"),
-            error(
-                "Failed to suspend process: unexpected waitpid result \
-                 Signaled(Pid(4242), SIGKILL, false) to 4242",
-            ),
-        ];
-        assert_eq!(signal_collected_by_a_pause(&killed), Some(9));
-        let stopped = [error(
+            "Failed to suspend process: ESRCH: No such process",
             "Failed to suspend process: unexpected waitpid result \
-             PtraceEvent(Pid(4242), SIGSTOP, 128) to 4242",
-        )];
-        assert_eq!(signal_collected_by_a_pause(&stopped), None);
-        assert_eq!(signal_collected_by_a_pause(&[]), None);
+             Signaled(Pid(4242), SIGKILL, false) to 4242",
+        ];
+        assert_eq!(signal_collected_by_a_pause(killed.into_iter()), Some(9));
+        let stopped = "Failed to suspend process: unexpected waitpid result \
+                       PtraceEvent(Pid(4242), SIGSTOP, 128) to 4242";
+        assert_eq!(signal_collected_by_a_pause(std::iter::once(stopped)), None);
+        assert_eq!(signal_collected_by_a_pause(std::iter::empty()), None);
     }
 
     fn frame(name: &str, file: &str, library: Option<&str>) -> py_spy::Frame {
