@@ -340,11 +340,22 @@ impl<'a> StackIndex<'a> {
         // The stacks that run, and those waiting for the GIL.
         let mut stacks = Columns::default();
         let mut gil_waits = Vec::new();
+        // The main thread on CPU without a frame: a launched program's interpreter tearing
+        // down after its last frame returned (its start-up is timed apart, before the first
+        // sample). None when no thread is named the main one.
+        let main_thread = profile
+            .threads
+            .iter()
+            .position(|t| t.name.as_deref() == Some("MainThread"));
+        let mut teardown = 0;
         for (i, stack) in profile.stacks.iter().enumerate() {
             if stack.idle {
                 continue;
             }
             let Some(&leaf_frame) = stack.frames.last() else {
+                if main_thread == Some(stack.thread as usize) {
+                    teardown += stack.weight;
+                }
                 continue;
             };
             let leaf = frame_fn[leaf_frame as usize];
@@ -364,7 +375,6 @@ impl<'a> StackIndex<'a> {
             }
         }
         let busiest = per_thread.values().copied().max().unwrap_or(0);
-        let teardown = teardown(profile);
         let n = analysis.functions.len();
         let module_body = analysis
             .functions
@@ -819,25 +829,6 @@ impl<'a> StackIndex<'a> {
     }
 }
 
-/// The weight of the main thread's stacks on CPU without a frame: a launched program's
-/// interpreter tearing down after its last frame returned (its start-up is timed apart, before
-/// the first sample). 0 when no thread is named the main one.
-fn teardown(profile: &Profile) -> u64 {
-    let Some(main) = profile
-        .threads
-        .iter()
-        .position(|t| t.name.as_deref() == Some("MainThread"))
-    else {
-        return 0;
-    };
-    profile
-        .stacks
-        .iter()
-        .filter(|s| s.thread as usize == main && !s.idle && s.frames.is_empty())
-        .map(|s| s.weight)
-        .sum()
-}
-
 /// The stacks holding each function, and the weight of those stacks: two passes over the
 /// stacks' frames, one to size the lists and one to fill them. A profile of many stacks is
 /// cut in two ranges, indexed at once on two cores when there are.
@@ -973,8 +964,11 @@ mod tests {
             b.add_stack(main, vec![], true, false, false);
             b.add_stack(worker, vec![], false, false, false);
         }
-        let profile = b.to_profile(Meta::default());
-        assert_eq!(teardown(&profile), 7);
+        let teardown = |profile: &Profile| {
+            let analysis = analyze(profile, &AnalyzeOptions::default());
+            StackIndex::new(profile, &analysis).teardown
+        };
+        assert_eq!(teardown(&b.to_profile(Meta::default())), 7);
 
         let mut unnamed = ProfileBuilder::default();
         let t = unnamed.intern_thread(1, 1, None);
