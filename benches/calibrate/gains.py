@@ -227,7 +227,7 @@ def speedup_range(d, inv_f, k, uncertainty):
     ends = [
         (saved(inv_f * k, d["P"], mid_x), saved(inv_f / k, d["P"], mid_x)),
         (saved(inv_f, max(d["P"] - d["E"], 0.0), mid_x),
-         saved(inv_f, min(d["P"] + d["E"] + d.get("T", 0.0), 1.0), mid_x)),
+         saved(inv_f, min(d["P"] + d["E"] + d["T"], 1.0), mid_x)),
         (saved(inv_f, d["P"], d["X"] * uncertainty), saved(inv_f, d["P"], d["X"])),
     ]
     below = math.sqrt(sum(min(min(a, b) - mid, 0.0) ** 2 for a, b in ends))

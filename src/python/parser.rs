@@ -752,9 +752,11 @@ impl BodyScan<'_, '_> {
         let op = match call.func.as_ref() {
             Expr::Name(n) if CONTAINER_CONSTRUCTORS.contains(&n.id.as_str()) => Op::Build,
             Expr::Name(n) if BUILTIN_FUNCTIONS.contains(&n.id.as_str()) => Op::BuiltinCall,
-            Expr::Name(n) if self.method_aliases.contains_key(n.id.as_str()) => {
-                self.method_aliases[n.id.as_str()]
-            }
+            Expr::Name(n) => self
+                .method_aliases
+                .get(n.id.as_str())
+                .copied()
+                .unwrap_or(Op::Call),
             Expr::Attribute(a) => method_class(a.attr.as_str()).unwrap_or(Op::Call),
             _ => Op::Call,
         };
