@@ -228,11 +228,14 @@ fn an_active_virtualenv_is_respected() {
     };
     let dir = tempfile::tempdir().unwrap();
     let venv = dir.path().join("venv");
-    let made = Command::new(&py)
-        .args(["-m", "venv", "--without-pip"])
-        .arg(&venv)
-        .status()
-        .unwrap();
+    let made = {
+        let _heavy = common::heavy_work();
+        Command::new(&py)
+            .args(["-m", "venv", "--without-pip"])
+            .arg(&venv)
+            .status()
+            .unwrap()
+    };
     assert!(made.success());
     let path = format!(
         "{}:{}",

@@ -184,18 +184,24 @@ fn the_runner_notes_the_exit_status_the_program_ends_with() {
             std::fs::write(&script, source).unwrap();
             let noted = dir.path().join("exit");
             let _ = std::fs::remove_file(&noted);
-            let out = std::process::Command::new(&py)
-                .args(["-c", &bootstrap, "script"])
-                .arg(&script)
-                .env("PORT_ADVISOR_EXIT", &noted)
-                .output()
-                .unwrap();
+            let out = {
+                let _heavy = common::heavy_work();
+                std::process::Command::new(&py)
+                    .args(["-c", &bootstrap, "script"])
+                    .arg(&script)
+                    .env("PORT_ADVISOR_EXIT", &noted)
+                    .output()
+                    .unwrap()
+            };
             assert_eq!(out.status.code(), Some(status), "{v} {source:?}");
             let text = std::fs::read_to_string(&noted).unwrap_or_default();
             assert_eq!(text.trim(), status.to_string(), "{v} {source:?}");
         }
     }
 }
+
+/// The share of its run a program must have had a CPU for its in-process truth to hold.
+const QUIET_ON_CPU: f64 = 0.96;
 
 /// The accuracy contract of the default mode: every share within 3 percentage points of the
 /// truth that the fixture measures in-process, including a function that sits next to a
@@ -207,12 +213,14 @@ fn default_mode_shares_are_within_three_points_of_the_truth() {
     for (v, py) in pythons() {
         // The truth holds for a program that had a CPU: on a machine too busy to run it, its
         // waits at system calls show in a sampler (wall time) and not in the truth. Such a run
-        // is taken again, at most three times in all.
+        // is taken again, at most three times in all. A quiet machine gives it 98% of its run;
+        // with one other busy process on two cores it had 93% and `call_getpid`, preempted at
+        // its system call, read 8.4% against 1.6%.
         let mut attempts = 0;
         let (truth, p) = loop {
             attempts += 1;
             let (truth, on_cpu, p) = known_shares_run(v, &py);
-            if on_cpu >= 0.9 {
+            if on_cpu >= QUIET_ON_CPU {
                 break (truth, p);
             }
             if attempts == 3 {
