@@ -643,9 +643,15 @@ class Probe(object):
         # The same instant on the system's monotonic clock, which the sampler reads too: it
         # places each `counted_since` among its own samples.
         self.started_monotonic = time.monotonic()
+        self.last_look = self.started
         import threading
 
         self._write_lock = threading.Lock()
+        # The results are written as JSON: imported here, before the program runs. Imported
+        # at the first look, each of the import's file reads waited for the GIL of the busy
+        # program, and the first report came 0.1-0.4 s late (a program that ended by then
+        # kept no counts at all).
+        import json  # noqa: F401
         # What the probe spent, in seconds, and what it left out to keep within its budget.
         self.spent_observing = 0.0  # on the program's threads: describing, pickling
         self.spent_thread = 0.0  # CPU time of the probe's own thread
@@ -985,17 +991,9 @@ class Probe(object):
     # -- the probe's own thread --
 
     def _run(self, wake):
-        # The results are written as JSON. Imported first, while the runner still waits for
-        # the sampler: at the first look each of the import's file reads would wait for the
-        # GIL of a busy program, and the first report came 0.1-0.4 s late (a program that
-        # ended by then kept no counts at all).
-        import json  # noqa: F401
-
         timer = self._time.perf_counter
-        last = timer()
-        last_restart = last
-        last_windows = last
-        next_look = last + 0.05  # the first look comes early: until then every call counts
+        last_restart = last_windows = timer()
+        next_look = last_restart + 0.05  # the first look comes early: until then every call counts
         cpu = getattr(self._time, "thread_time", None)
         while self.armed:
             # Between looks, the thread wakes only to open windows, while a function is hot.
@@ -1020,8 +1018,10 @@ class Probe(object):
                 now = timer()
                 look = now >= next_look
                 if look:
-                    self._keep_budget(now - last)
-                    last = now
+                    # Rates are of the calls counted since the last look, which a thread
+                    # started again after a fork did not see.
+                    self._keep_budget(now - self.last_look)
+                    self.last_look = now
                 if look or early:
                     self._read_candidates()
                 if look:
