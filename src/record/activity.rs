@@ -23,11 +23,18 @@ pub struct ThreadActivity {
     processes: HashMap<u32, ProcessThreads>,
 }
 
+/// How many searches for the offset may find nothing before a process is given up on. A
+/// search can miss for a moment (a thread made or ended between the listing of the tasks and
+/// the read of its descriptor); given up after one miss, every thread of that process was
+/// judged by its top frame's name for the rest of the run.
+const OFFSET_SEARCHES: u32 = 8;
+
 #[derive(Debug, Default)]
 struct ProcessThreads {
-    /// Offset of the tid inside glibc's thread descriptor, once found; `Some(None)` when the
-    /// search failed and should not be repeated.
-    offset: Option<Option<usize>>,
+    /// Offset of the tid inside glibc's thread descriptor, once found.
+    offset: Option<usize>,
+    /// Searches that found no offset.
+    missed: u32,
     tids: HashMap<u64, u32>,
 }
 
@@ -45,13 +52,20 @@ impl ThreadActivity {
         if let Some(&tid) = proc_threads.tids.get(&pthread) {
             return Some(tid);
         }
+        if pthread == 0 {
+            return None;
+        }
         let tasks = task_ids(pid);
         let offset = match proc_threads.offset {
-            Some(found) => found?,
+            Some(found) => found,
+            None if proc_threads.missed >= OFFSET_SEARCHES => return None,
             None => {
-                let found = find_offset(pid, pthread, &tasks);
+                let Some(found) = find_offset(pid, pthread, &tasks) else {
+                    proc_threads.missed += 1;
+                    return None;
+                };
                 proc_threads.offset = Some(found);
-                found?
+                found
             }
         };
         let tid = read_u32(pid, pthread as usize + offset)?;
@@ -75,9 +89,6 @@ fn task_ids(pid: u32) -> HashSet<u32> {
 /// The first 4-byte-aligned offset in the descriptor whose value is one of the process's
 /// thread ids.
 fn find_offset(pid: u32, pthread: u64, tasks: &HashSet<u32>) -> Option<usize> {
-    if pthread == 0 {
-        return None;
-    }
     let mut buf = vec![0u8; MAX_OFFSET];
     // The descriptor may sit near the end of a mapping: use as much as could be read.
     let n = read_partial(pid, pthread as usize, &mut buf)?;
@@ -120,4 +131,31 @@ fn read_partial(pid: u32, addr: usize, buf: &mut [u8]) -> Option<usize> {
         }
     }
     (done > 0).then_some(done)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::os::unix::thread::JoinHandleExt;
+
+    #[test]
+    fn a_search_that_misses_does_not_give_the_process_up() {
+        let pid = std::process::id();
+        let mut activity = ThreadActivity::default();
+        // A descriptor of zeros holds no thread id: the search misses.
+        let zeros = vec![0u8; MAX_OFFSET];
+        assert_eq!(activity.tid(pid, zeros.as_ptr() as u64), None);
+        // A real thread's descriptor, searched next, gives its id.
+        let (tx, rx) = std::sync::mpsc::channel();
+        let (stop, stopped) = std::sync::mpsc::channel::<()>();
+        let thread = std::thread::spawn(move || {
+            tx.send(nix::unistd::gettid().as_raw() as u32).unwrap();
+            let _ = stopped.recv();
+        });
+        let tid = rx.recv().unwrap();
+        let pthread = thread.as_pthread_t() as u64;
+        assert_eq!(activity.tid(pid, pthread), Some(tid));
+        stop.send(()).unwrap();
+        thread.join().unwrap();
+    }
 }
