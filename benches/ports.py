@@ -39,14 +39,16 @@ How to read the output (one row per port):
               is steadier than the ratio of bests; far apart, the load got in the way
   estimate    the advice's range for that boundary, low-high; `-` when the report does not
               name the function (`where` then says so)
+  hi/lo       the estimate's width, high / low
   inside      `yes` when the measured speedup lies in the estimate, `NO` when it does not
-  samples     the report's run_samples (the issue's width target is for runs of 500 or more)
+  samples     the report's run_samples (the width target is for runs of 500 or more)
   where       where in the report the estimate was found: `#N` the N-th candidate, `#N alt`
               a boundary option of the N-th candidate, `not proposed`
 
 Then a line with how many measured speedups fall inside their estimate, and the load average
 before and after (the speedups are ratios of runs interleaved on the same machine, so they
-hold under load better than the seconds do; with a high load use more --rounds).
+hold under load better than the seconds do; with a high load use more --rounds), and a line
+with how many estimates of runs with at least 500 samples are at most 3x wide (high / low).
 
 --json PATH writes {"load_before", "load_after", "rounds", "python", "ports": [{"name",
 "kind", "function", "parity", "python_seconds", "port_seconds" (the best runs),
@@ -275,10 +277,29 @@ def row(port):
     }
 
 
+# Ranges at most this wide (high / low), for runs with at least WIDTH_SAMPLES samples: what
+# an estimate must meet to tell a user which of two decisions to take.
+WIDTH_TARGET = 3.0
+WIDTH_SAMPLES = 500
+
+
+def width(row):
+    """An estimate's high / low, or None without one."""
+    return row["estimate"][1] / row["estimate"][0] if row["estimate"] else None
+
+
+def width_line(rows):
+    """How many estimates of runs with enough samples are narrow enough."""
+    judged = [r for r in rows if r["estimate"] and (r["samples"] or 0) >= WIDTH_SAMPLES]
+    narrow = [r for r in judged if width(r) <= WIDTH_TARGET]
+    return "%d of %d estimates of runs with %d samples or more are at most %gx wide" % (
+        len(narrow), len(judged), WIDTH_SAMPLES, WIDTH_TARGET)
+
+
 def print_table(rows):
-    header = "%-20s %-16s %-30s %8s %7s %8s %7s %13s %6s %7s  %s" % (
+    header = "%-20s %-16s %-30s %8s %7s %8s %7s %13s %5s %6s %7s  %s" % (
         "port", "kind", "function", "python s", "port s", "measured", "paired", "estimate",
-        "inside", "samples", "where")
+        "hi/lo", "inside", "samples", "where")
     print(header)
     print("-" * len(header))
 
@@ -287,10 +308,10 @@ def print_table(rows):
 
     for r in rows:
         est = "%.1fx-%.1fx" % tuple(r["estimate"]) if r["estimate"] else "-"
-        print("%-20s %-16s %-30s %8s %7s %8s %7s %13s %6s %7s  %s" % (
+        print("%-20s %-16s %-30s %8s %7s %8s %7s %13s %5s %6s %7s  %s" % (
             r["name"], r["kind"], r["function"], num(r["python_seconds"], "%.2f"),
             num(r["port_seconds"], "%.2f"), num(r["measured"], "%.1fx"),
-            num(r["paired"], "%.1fx"), est,
+            num(r["paired"], "%.1fx"), est, num(width(r), "%.2f"),
             ("yes" if r["inside"] else "NO") if r["estimate"] else "-",
             num(r["samples"], "%d"), r["where"]))
         if r["failure"]:
@@ -369,6 +390,7 @@ def main():
           "%.1f after (1 min), %d cores" % (
               sum(r["inside"] for r in judged), len(rows), load_before[0], load_after[0],
               os.cpu_count() or 0))
+    print(width_line(rows))
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"load_before": load_before[0], "load_after": load_after[0],
