@@ -146,7 +146,7 @@ impl<'a> Model<'a> {
 
 /// One candidate per reason and outermost boundary considered among the leave-its of the
 /// boundary search: nine tiny methods under one simulation loop are one "spread thin".
-fn group_leave_its(candidates: Vec<Candidate>) -> Vec<Candidate> {
+pub(super) fn group_leave_its(candidates: Vec<Candidate>) -> Vec<Candidate> {
     let mut out: Vec<Candidate> = Vec::new();
     for c in candidates {
         // A comprehension's seed lands on the function around it: one row per function.

@@ -7,7 +7,7 @@
 //! may not change the program's own candidates.
 
 use super::index::{package_of, Origin};
-use super::model::Model;
+use super::model::{group_leave_its, Model};
 use super::report::{Candidate, Verdict};
 
 impl<'a> Model<'a> {
@@ -40,10 +40,14 @@ impl<'a> Model<'a> {
                     .iter()
                     .any(|e| e.function == c.function && e.verdict != Verdict::LeaveIt)
             };
-            let mut candidates: Vec<Candidate> = candidates
-                .into_iter()
-                .filter(|c| in_package(c) || (c.verdict != Verdict::LeaveIt && !already(c)))
-                .collect();
+            // One row per function, as in the program's own search: two hot functions under
+            // one boundary are one leave-it, not two of the same name.
+            let mut candidates = group_leave_its(
+                candidates
+                    .into_iter()
+                    .filter(|c| in_package(c) || (c.verdict != Verdict::LeaveIt && !already(c)))
+                    .collect(),
+            );
             // No port inside it: still name where its time goes, and why no port pays.
             if !candidates.iter().any(|c| c.verdict != Verdict::LeaveIt) {
                 candidates.sort_by(|a, b| b.time_share.total_cmp(&a.time_share));
@@ -99,5 +103,50 @@ impl<'a> Model<'a> {
                         .as_deref()
                         .is_some_and(|m| self.rules.analogue_for_module(m).is_some())
             })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::advise::test_support::{advice_of, python_frame};
+    use crate::profile::{Meta, ProfileBuilder};
+
+    /// Two hot functions of a package whose boundary is the same function give one row for
+    /// it, not one row per hot function.
+    #[test]
+    fn a_package_function_is_one_row_whatever_its_hot_functions() {
+        let mut b = ProfileBuilder::default();
+        let t = b.intern_thread(1, 1, None);
+        let main = b.intern_frame(python_frame("main", "/home/me/app.py", "app"));
+        let site = "/venv/lib/python3.11/site-packages/fakedata";
+        let mut frame = |name: &str, file: &str, module: &str| {
+            b.intern_frame(python_frame(name, &format!("{site}/{file}"), module))
+        };
+        let format = frame("Generator.format", "generator.py", "fakedata.generator");
+        let pick = frame("Provider.pick", "providers.py", "fakedata.providers");
+        let sentence = frame("Lorem.sentence", "lorem.py", "fakedata.lorem");
+        let words = frame("Lorem.words", "lorem.py", "fakedata.lorem");
+        for _ in 0..70 {
+            b.add_stack(t, vec![main, format, pick], false, true, false);
+        }
+        for _ in 0..3 {
+            b.add_stack(t, vec![main, sentence], false, true, false);
+        }
+        for _ in 0..2 {
+            b.add_stack(t, vec![main, sentence, words], false, true, false);
+        }
+        for _ in 0..25 {
+            b.add_stack(t, vec![main], false, true, false);
+        }
+        let advice = advice_of(&b.to_profile(Meta::default()));
+        let rows: Vec<&str> = advice
+            .candidates
+            .iter()
+            .map(|c| c.function.name.as_str())
+            .collect();
+        let mut unique = rows.clone();
+        unique.sort_unstable();
+        unique.dedup();
+        assert_eq!(rows.len(), unique.len(), "{rows:?}");
     }
 }
