@@ -28,6 +28,11 @@ CARGO_LOCK = os.path.join(REPO_ROOT, "target", "release", ".cargo-lock")
 # After SIGINT, how long a stopped run may take to write what it has before SIGKILL.
 INTERRUPT_GRACE = 10.0
 
+# Speedup ranges at most this wide (high / low), for runs with at least WIDTH_SAMPLES samples:
+# what an estimate must meet to tell a user which of two decisions to take.
+WIDTH_TARGET = 3.0
+WIDTH_SAMPLES = 500
+
 UNPROFILED = "unprofiled"
 
 # How many lines of a failed run's stderr to show.
@@ -225,3 +230,11 @@ def print_failure(failure):
     tail = failure.stderr.rstrip().splitlines()[-STDERR_TAIL_LINES:]
     for line in tail:
         print("  | " + line, file=sys.stderr)
+
+
+def width_line(ranges, what):
+    """How many of `ranges` ((samples, high / low) pairs) of runs with at least WIDTH_SAMPLES
+    samples are at most WIDTH_TARGET wide, as a line naming them `what`."""
+    judged = [w for samples, w in ranges if (samples or 0) >= WIDTH_SAMPLES]
+    return "%d of %d %s of runs with %d samples or more are at most %gx wide" % (
+        sum(w <= WIDTH_TARGET for w in judged), len(judged), what, WIDTH_SAMPLES, WIDTH_TARGET)

@@ -72,7 +72,7 @@ import sys
 import tempfile
 import time
 
-from benchlib import DEFAULT_BIN, REPO_ROOT, ensure_binary, fail, progress
+from benchlib import DEFAULT_BIN, REPO_ROOT, ensure_binary, fail, progress, width_line
 import corpus
 
 PORTS_DIR = os.path.join(REPO_ROOT, "fixtures", "ports")
@@ -277,23 +277,9 @@ def row(port):
     }
 
 
-# Ranges at most this wide (high / low), for runs with at least WIDTH_SAMPLES samples: what
-# an estimate must meet to tell a user which of two decisions to take.
-WIDTH_TARGET = 3.0
-WIDTH_SAMPLES = 500
-
-
 def width(row):
     """An estimate's high / low, or None without one."""
     return row["estimate"][1] / row["estimate"][0] if row["estimate"] else None
-
-
-def width_line(rows):
-    """How many estimates of runs with enough samples are narrow enough."""
-    judged = [r for r in rows if r["estimate"] and (r["samples"] or 0) >= WIDTH_SAMPLES]
-    narrow = [r for r in judged if width(r) <= WIDTH_TARGET]
-    return "%d of %d estimates of runs with %d samples or more are at most %gx wide" % (
-        len(narrow), len(judged), WIDTH_SAMPLES, WIDTH_TARGET)
 
 
 def print_table(rows):
@@ -390,7 +376,7 @@ def main():
           "%.1f after (1 min), %d cores" % (
               sum(r["inside"] for r in judged), len(rows), load_before[0], load_after[0],
               os.cpu_count() or 0))
-    print(width_line(rows))
+    print(width_line([(r["samples"], width(r)) for r in rows if r["estimate"]], "estimates"))
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"load_before": load_before[0], "load_after": load_after[0],

@@ -62,14 +62,12 @@ HERE = os.path.dirname(os.path.abspath(__file__))
 REPO = os.path.dirname(os.path.dirname(HERE))
 sys.path.insert(0, os.path.dirname(HERE))
 
+from benchlib import width_line  # noqa: E402
+
 try:
     import tomllib
 except ImportError:  # Python before 3.11
     tomllib = None
-
-# The width a range must keep to (high / low), for runs with at least WIDTH_SAMPLES samples.
-WIDTH_TARGET = 3.0
-WIDTH_SAMPLES = 500
 
 CLASSES = [
     "arithmetic", "compare", "index", "attribute", "call", "inlined_call", "builtin_call",
@@ -346,7 +344,7 @@ def main():
         "F inside"))
     inside_count = 0
     hopeless = []
-    widths = []  # the left-out range's high / low, for runs with enough samples
+    widths = []  # (samples, high / low) of each left-out range
     for d in data:
         rest = without(data, d)
         x = fit(rest, prior, args.prior_weight, target=args.fit)
@@ -355,8 +353,7 @@ def main():
         lo, hi = speedup_range(d, inv_f, ks[kind_of(d)], uncertainty)
         ok = lo <= d["measured"] <= hi
         inside_count += ok
-        if (d["samples"] or 0) >= WIDTH_SAMPLES:
-            widths.append(hi / lo)
+        widths.append((d["samples"], hi / lo))
         if not ok and needed_k(d, inv_f, uncertainty) is None:
             hopeless.append(d["name"])
         print("%-28s %8s %6.0f%% %8.1fx %7.1fx-%7.1fx %6s %7.2f %6.2f %7.1fx %8s" % (
@@ -364,8 +361,7 @@ def main():
             "yes" if ok else "NO", hi / lo, ks[kind_of(d)], d["parallel"] / inv_f,
             "%.1fx" % d["direct"] if d.get("direct") else "-"))
     print("%d of %d measured speedups inside their left-out range" % (inside_count, len(data)))
-    print("%d of %d left-out ranges of runs with %d samples or more are at most %gx wide" % (
-        sum(w <= WIDTH_TARGET for w in widths), len(widths), WIDTH_SAMPLES, WIDTH_TARGET))
+    print(width_line(widths, "left-out ranges"))
     if hopeless:
         print("outside at any factor error (the share of the run is off, not the factor): %s"
               % ", ".join(hopeless))
