@@ -9,7 +9,7 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 
 use crate::advise::AdviseOptions;
 use crate::error::UserError;
-use crate::record::{Launch, ProbeOptions, PythonChoice, RecordOptions, Target};
+use crate::record::{Launch, ProbeOptions, PythonChoice, Reads, RecordOptions, Target};
 use crate::report::folded::FoldOptions;
 use crate::ui::{ColorWhen, Verbosity};
 
@@ -226,13 +226,16 @@ pub struct ProfileArgs {
     #[arg(short, long)]
     pub threads: bool,
 
-    /// Pause the program at each sample (py-spy's default). Slower, and over-counts code
-    /// next to system calls; see docs/sampling.md.
+    /// Pause the program for every sample, whatever the pauses cost (py-spy's default). By
+    /// default it is paused for a sample only while the pauses stay within 4% of the run,
+    /// and read while it runs beyond that; see docs/sampling.md.
     #[arg(long)]
     pub blocking: bool,
 
-    /// py-spy's flag for what port-advisor does by default: accepted, and changes nothing.
-    #[arg(long, hide = true, conflicts_with = "blocking")]
+    /// Never pause the program for a sample by choice: read it while it runs (py-spy's
+    /// --nonblocking). Costs the least, but the time of short calls (a few microseconds)
+    /// then goes to their callers' lines; see docs/sampling.md.
+    #[arg(long, conflicts_with = "blocking")]
     pub nonblocking: bool,
 
     /// Also write the profile in one of py-spy's formats: flamegraph (SVG), raw (collapsed
@@ -772,7 +775,13 @@ impl ProfileArgs {
             record: RecordOptions {
                 rate_hz: self.rate,
                 duration,
-                blocking: self.blocking,
+                reads: if self.blocking {
+                    Reads::Blocking
+                } else if self.nonblocking {
+                    Reads::Nonblocking
+                } else {
+                    Reads::Paused
+                },
                 native: !self.no_native,
                 native_required: self.native,
                 native_rate_hz: self.native_rate,

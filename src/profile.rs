@@ -265,6 +265,13 @@ pub struct Meta {
     /// program), read again with the program paused for the moment of the read.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub locked_reads: u64,
+    /// Rounds read with the program paused by choice (`paused` and `blocking` modes).
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub paused_reads: u64,
+    /// Pauses that stopped a thread at a system call's edge, where a stop lands far more
+    /// often than the program spends time: those rounds were read while it ran instead.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub system_call_rereads: u64,
     /// Samples dropped because they showed the probe's own code, not the program's.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub probe_samples: u64,
@@ -301,7 +308,9 @@ pub enum TargetKind {
 pub struct Sampling {
     /// Samples per second of the time sampler.
     pub rate_hz: u32,
-    /// `nonblocking` reads the target while it runs; `blocking` pauses it at each sample.
+    /// `paused` pauses the target for each read while the pauses stay within a small share
+    /// of the run, and reads it while it runs beyond that; `blocking` pauses it at each
+    /// sample; `nonblocking` reads it while it runs.
     pub mode: SamplingMode,
     /// Rate of the native (blocking, unwinding) pass, when `--native` was given.
     pub native_rate_hz: Option<u32>,
@@ -317,6 +326,18 @@ pub enum SamplingMode {
     #[default]
     Nonblocking,
     Blocking,
+    Paused,
+}
+
+impl SamplingMode {
+    /// How the summary and the HTML report name the mode.
+    pub fn name(self) -> &'static str {
+        match self {
+            SamplingMode::Nonblocking => "non-blocking",
+            SamplingMode::Blocking => "blocking",
+            SamplingMode::Paused => "paused",
+        }
+    }
 }
 
 /// How a launched program ended.

@@ -27,7 +27,7 @@ use super::sampler::{
     error_message, follow_children, native_config, spawn_sampler, time_config, Event, Pass, Tick,
     ATTACH_PATIENCE,
 };
-use super::{RecordOptions, Recording, StopReason, Target};
+use super::{Reads, RecordOptions, Recording, StopReason, Target};
 use crate::error::UserError;
 use crate::profile::{
     Frame, FrameId, FrameKind, Meta, ProbeResults, ProfileBuilder, Sampling, SamplingMode,
@@ -190,10 +190,10 @@ impl Program {
 fn sampling(opts: &RecordOptions) -> Sampling {
     Sampling {
         rate_hz: opts.rate_hz,
-        mode: if opts.blocking {
-            SamplingMode::Blocking
-        } else {
-            SamplingMode::Nonblocking
+        mode: match opts.reads {
+            Reads::Paused => SamplingMode::Paused,
+            Reads::Blocking => SamplingMode::Blocking,
+            Reads::Nonblocking => SamplingMode::Nonblocking,
         },
         native_rate_hz: opts.native.then_some(opts.native_rate_hz),
         gil_only: opts.gil_only,
@@ -473,6 +473,8 @@ impl Session {
         if pass == Pass::Time {
             self.meta.ticks += 1;
             self.meta.locked_reads += u64::from(sample.locked);
+            self.meta.paused_reads += u64::from(sample.paused);
+            self.meta.system_call_rereads += u64::from(sample.system_call);
             if sample.late.is_some() {
                 self.meta.late_ticks += 1;
             }

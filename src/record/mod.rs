@@ -49,8 +49,8 @@ pub struct RecordOptions {
     pub rate_hz: u32,
     /// Stop after this long (the launched program is then stopped too).
     pub duration: Option<Duration>,
-    /// Pause the target at each sample (py-spy's default) instead of reading it while it runs.
-    pub blocking: bool,
+    /// How the time samplers read the program.
+    pub reads: Reads,
     /// Also run a low-rate blocking pass that unwinds native frames.
     pub native: bool,
     /// A native pass that cannot start is an error (otherwise a note in the profile).
@@ -75,7 +75,7 @@ impl Default for RecordOptions {
         RecordOptions {
             rate_hz: 100,
             duration: None,
-            blocking: false,
+            reads: Reads::Paused,
             native: true,
             native_required: false,
             native_rate_hz: 20,
@@ -109,4 +109,17 @@ pub enum StopReason {
 pub struct Recording {
     pub profile: Profile,
     pub stop: StopReason,
+}
+
+/// How the time samplers read the program.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Reads {
+    /// Paused for each read while the pauses stay within a small share of the run, and read
+    /// while it runs beyond that (the default).
+    Paused,
+    /// Paused for every read (`--blocking`).
+    Blocking,
+    /// Read while it runs (`--nonblocking`): paused only to read again a read that came back
+    /// cut short.
+    Nonblocking,
 }

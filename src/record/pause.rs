@@ -56,6 +56,10 @@ struct Pauses {
 /// How long the end of a recording waits for a pause in progress to end.
 const PAUSE_END_PATIENCE: Duration = Duration::from_secs(2);
 
+/// How long a pause looks again at once for the threads to stop, before it sleeps between
+/// looks.
+const STOP_SPIN: Duration = Duration::from_micros(500);
+
 /// How long a pause waits for every thread to stop before reading anyway.
 const STOP_PATIENCE: Duration = Duration::from_millis(20);
 
@@ -152,16 +156,51 @@ impl Pause {
             process: *process,
             running: before.iter().map(|(&tid, &s)| (tid, s == 'R')).collect(),
         };
-        let deadline = Instant::now() + STOP_PATIENCE;
+        let sent = Instant::now();
+        let deadline = sent + STOP_PATIENCE;
         loop {
             let states = task_states(pid);
             let all_stopped = states.values().all(|&s| matches!(s, 'T' | 't' | 'Z' | 'X'));
             if all_stopped || Instant::now() >= deadline {
                 return Some(pause);
             }
-            std::thread::sleep(Duration::from_micros(50));
+            // A running thread stops within microseconds: the program is held for every
+            // moment this waits, so it looks again at once, and only sleeps between looks
+            // when a thread is slow to stop (in the kernel, or waiting for a CPU).
+            if sent.elapsed() < STOP_SPIN {
+                std::thread::yield_now();
+            } else {
+                std::thread::sleep(Duration::from_micros(50));
+            }
         }
     }
+}
+
+impl Pause {
+    /// Whether a thread that was running when the stop was sent stopped at a system call's
+    /// edge rather than where the stop found it. The kernel stops a thread on its way back
+    /// to its own code: from an interrupt (the stop's own, wherever the thread was) or from
+    /// a system call it made meanwhile. `/proc/PID/task/TID/syscall` names the call in the
+    /// second case and says `-1` in the first.
+    pub fn at_system_call(&self) -> bool {
+        let pid = self.process.pid;
+        self.running
+            .iter()
+            .filter(|(_, &running)| running)
+            .any(|(tid, _)| {
+                std::fs::read_to_string(format!("/proc/{pid}/task/{tid}/syscall"))
+                    .is_ok_and(|s| names_a_system_call(&s))
+            })
+    }
+}
+
+/// Whether a stopped thread's `/proc/.../syscall` line names a system call: its first field
+/// is the call's number, `-1` when the thread is in none, `running` when it is not stopped.
+fn names_a_system_call(line: &str) -> bool {
+    line.split_whitespace()
+        .next()
+        .and_then(|n| n.parse::<i64>().ok())
+        .is_some_and(|n| n >= 0)
 }
 
 impl Drop for Pause {
@@ -370,6 +409,52 @@ fn state_letter(stat: &str) -> Option<char> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_stop_at_a_system_call_is_told_from_one_in_the_programs_own_code() {
+        // getpid (39 on x86-64), then its arguments, stack pointer and program counter.
+        assert!(names_a_system_call(
+            "39 0x0 0x0 0x0 0x0 0x0 0x0 0x7ffd 0x7f12\n"
+        ));
+        assert!(names_a_system_call(
+            "0 0x3 0x55d 0x10 0x0 0x0 0x0 0x7ffd 0x7f12"
+        ));
+        // Stopped by an interrupt in its own code; not stopped at all; unreadable.
+        assert!(!names_a_system_call("-1 0x7ffd9b2c 0x7f1234\n"));
+        assert!(!names_a_system_call("running\n"));
+        assert!(!names_a_system_call(""));
+    }
+
+    /// A real stop: a thread looping on getpid is often stopped at the call's edge, one
+    /// looping on arithmetic never is.
+    #[test]
+    fn stops_of_a_system_call_loop_land_at_the_call_and_of_a_pure_loop_never() {
+        let landed = |code: &str| {
+            let mut child = Command::new("python3")
+                .args(["-c", code])
+                .spawn()
+                .expect("python3 runs");
+            std::thread::sleep(Duration::from_millis(300));
+            let process = ListedProcess::read(child.id());
+            let mut landed = 0;
+            for _ in 0..60 {
+                let pause = Pause::start(&process).expect("stops");
+                landed += usize::from(pause.at_system_call());
+                drop(pause);
+                std::thread::sleep(Duration::from_millis(2));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+            landed
+        };
+        let syscalls = landed("import os\nwhile True:\n os.getpid()");
+        let pure = landed("x = 0\nwhile True:\n x = (x + 1) % 7");
+        assert!(syscalls >= 10, "{syscalls} of 60 stops at getpid");
+        assert_eq!(
+            pure, 0,
+            "{pure} of 60 stops of pure arithmetic at a system call"
+        );
+    }
 
     #[test]
     fn state_letter_skips_odd_command_names() {

@@ -28,7 +28,7 @@ use super::attach::{is_permission_error, process_running};
 use super::children::descendants;
 use super::launch;
 use super::pause::{ListedProcess, Pause};
-use super::RecordOptions;
+use super::{Reads, RecordOptions};
 
 /// Which of the samplers a sample came from.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -49,6 +49,11 @@ pub(super) struct Tick {
     /// The tick's non-blocking reads failed or came back cut short, and it paused the
     /// program to read it.
     pub(super) locked: bool,
+    /// The tick paused the program to read it, by choice (`paused` and `blocking` reads).
+    pub(super) paused: bool,
+    /// The tick's pause stopped a thread at a system call's edge, and it read the program
+    /// while it ran instead.
+    pub(super) system_call: bool,
     /// How far behind schedule the tick was taken.
     pub(super) late: Option<Duration>,
     /// How many sampling periods the tick stands for: more than one when reads fell behind
@@ -63,6 +68,18 @@ pub(super) struct Tick {
 const NATIVE_PAUSE_SHARE: f64 = 0.02;
 /// Pauses the native pass may take before that share applies: its first reads load symbols.
 const NATIVE_PAUSE_GRACE: Duration = Duration::from_millis(50);
+
+/// The most of a program's time the time sampler may hold it stopped in `paused` reads
+/// (beyond it, it reads the program while it runs). A paused read of a stack 10 frames deep
+/// holds the program about 150 us, one 50 deep about 700 us: at 100 Hz, such programs are
+/// read paused at every tick, or at about half of them (the other half is skipped).
+const PAUSE_SHARE: f64 = 0.04;
+/// Beyond its pause share, the time sampler skips ticks rather than read the program running,
+/// but reads it running rather than go longer than this without a read: a stack deep enough
+/// that a paused read of it takes tens of milliseconds is then read 20 times a second.
+const FILL_IN_AFTER: Duration = Duration::from_millis(50);
+/// Pauses the time sampler may take before that share applies.
+const PAUSE_GRACE: Duration = Duration::from_millis(20);
 
 /// Native-pass reads, counted up as each begins and as it ends: odd while the native pass
 /// holds the program stopped. (One recording per port-advisor process.)
@@ -96,35 +113,45 @@ fn base_config(opts: &RecordOptions) -> py_spy::Config {
     }
 }
 
-/// The time sampler: non-blocking unless `--blocking`, at `--rate`.
-pub(super) fn time_config(opts: &RecordOptions) -> py_spy::Config {
-    py_spy::Config {
-        blocking: if opts.blocking {
-            LockingStrategy::Lock
-        } else {
-            LockingStrategy::NonBlocking
+/// The time sampler, at `--rate`: py-spy reads without pausing, and the sampler pauses the
+/// program itself (see `pause`) as `reads` says.
+pub(super) fn time_config(opts: &RecordOptions) -> SamplerConfig {
+    SamplerConfig {
+        spy: py_spy::Config {
+            blocking: LockingStrategy::NonBlocking,
+            sampling_rate: u64::from(opts.rate_hz),
+            ..base_config(opts)
         },
-        sampling_rate: u64::from(opts.rate_hz),
-        ..base_config(opts)
+        reads: opts.reads,
     }
 }
 
 /// The native pass: paused with ptrace for each read, which it needs to unwind native
 /// frames, at `--native-rate`.
-pub(super) fn native_config(opts: &RecordOptions) -> py_spy::Config {
-    py_spy::Config {
-        blocking: LockingStrategy::Lock,
-        native: true,
-        sampling_rate: u64::from(opts.native_rate_hz),
-        ..base_config(opts)
+pub(super) fn native_config(opts: &RecordOptions) -> SamplerConfig {
+    SamplerConfig {
+        spy: py_spy::Config {
+            blocking: LockingStrategy::Lock,
+            native: true,
+            sampling_rate: u64::from(opts.native_rate_hz),
+            ..base_config(opts)
+        },
+        reads: Reads::Blocking,
     }
+}
+
+/// A sampler's settings: py-spy's reader's, and how a time sampler reads the program.
+#[derive(Clone)]
+pub(super) struct SamplerConfig {
+    spy: py_spy::Config,
+    reads: Reads,
 }
 
 /// Starts a sampler on its own thread, forwarding its samples (tagged) into `tx`. For a
 /// launched program it keeps trying to attach while the program is alive and starting up.
 pub(super) fn spawn_sampler(
     target: ListedProcess,
-    config: py_spy::Config,
+    config: SamplerConfig,
     pass: Pass,
     tx: Sender<Event>,
     launched: bool,
@@ -135,7 +162,7 @@ pub(super) fn spawn_sampler(
         .name(SAMPLER_THREAD.into())
         .spawn(move || {
             // py-spy's reader is not `Send` on Linux: it lives on this thread.
-            let spy = match attach(target.pid, &config, launched) {
+            let spy = match attach(target.pid, &config.spy, launched) {
                 Ok(spy) => spy,
                 Err(e) => {
                     let _ = tx.send(Event::InitFailed(pass, e));
@@ -148,7 +175,7 @@ pub(super) fn spawn_sampler(
             {
                 return;
             }
-            Sampler::new(spy, target, pass, &config).run(&tx);
+            Sampler::new(spy, target, pass, config.reads).run(&tx);
         });
     if let Err(e) = spawned {
         let _ = tx_for_error.send(Event::InitFailed(pass, e.into()));
@@ -191,10 +218,10 @@ struct Sampler {
     target: ListedProcess,
     pass: Pass,
     rate: f64,
-    /// Reads race the program, and a read that looks cut short is taken again paused.
-    non_blocking: bool,
-    /// Every read pauses the program first (`--blocking`).
-    always_pause: bool,
+    /// How a time sampler reads the program (the native pass pauses it through py-spy).
+    reads: Reads,
+    /// How long its pauses have held the program, against how long it has sampled.
+    held: PauseBudget,
     activity: ThreadActivity,
     roots: Roots,
     failed_in_a_row: u32,
@@ -210,29 +237,59 @@ struct Read {
     paused_running: Option<HashMap<u32, bool>>,
     /// A non-blocking read failed or came back cut short, and was taken again paused.
     locked: bool,
+    /// Paused by choice.
+    paused: bool,
+    /// A pause by choice stopped a thread at a system call's edge; read running instead.
+    system_call: bool,
+}
+
+impl Read {
+    fn of(stacks: Result<Vec<StackTrace>>, paused_running: Option<HashMap<u32, bool>>) -> Read {
+        Read {
+            stacks,
+            paused_running,
+            locked: false,
+            paused: false,
+            system_call: false,
+        }
+    }
+}
+
+/// The time a sampler's pauses held the program, and since when it samples.
+struct PauseBudget {
+    since: Instant,
+    held: Duration,
+}
+
+impl PauseBudget {
+    fn new() -> PauseBudget {
+        PauseBudget {
+            since: Instant::now(),
+            held: Duration::ZERO,
+        }
+    }
+
+    /// Whether a pause now keeps the pauses within [`PAUSE_SHARE`] of the time sampled.
+    fn allows(&self) -> bool {
+        self.held.saturating_sub(PAUSE_GRACE) <= self.since.elapsed().mul_f64(PAUSE_SHARE)
+    }
 }
 
 impl Sampler {
-    fn new(
-        mut spy: PythonSpy,
-        target: ListedProcess,
-        pass: Pass,
-        config: &py_spy::Config,
-    ) -> Sampler {
-        let non_blocking = config.blocking == LockingStrategy::NonBlocking;
-        // `--blocking` pauses with a job-control stop, which keeps a launched program's exit
-        // status (see `pause`); the native pass needs py-spy's ptrace pause to unwind.
-        let always_pause = !non_blocking && pass != Pass::Native;
-        if always_pause {
+    fn new(mut spy: PythonSpy, target: ListedProcess, pass: Pass, reads: Reads) -> Sampler {
+        if pass != Pass::Native {
+            // Time samplers pause with a job-control stop of their own, which keeps a
+            // launched program's exit status (see `pause`); the native pass needs py-spy's
+            // ptrace pause to unwind.
             spy.config.blocking = LockingStrategy::NonBlocking;
         }
         Sampler {
+            rate: spy.config.sampling_rate as f64,
             spy,
             target,
             pass,
-            rate: config.sampling_rate as f64,
-            non_blocking,
-            always_pause,
+            reads,
+            held: PauseBudget::new(),
             activity: ThreadActivity::default(),
             roots: Roots::default(),
             failed_in_a_row: 0,
@@ -246,9 +303,24 @@ impl Sampler {
         let mut timer = Timer::new(self.rate);
         let started = Instant::now();
         let mut paused = Duration::ZERO;
+        let mut carried = 0;
+        let mut last_read = started;
         while let Some(sleep) = timer.next() {
-            let weight = self.skip_missed(sleep, &mut timer);
-            let began = Instant::now();
+            let weight = self.skip_missed(sleep, &mut timer) + carried;
+            if self.reads == Reads::Paused
+                && self.pass != Pass::Native
+                && !self.held.allows()
+                && last_read.elapsed() < FILL_IN_AFTER
+            {
+                // The pauses have had their share: the tick is skipped, and the next read
+                // (paused again, once the share allows) stands for its time. Reading the
+                // program running instead would bring back the bias the pauses avoid.
+                carried = weight;
+                continue;
+            }
+            carried = 0;
+            last_read = Instant::now();
+            let began = last_read;
             let Some(tick) = self.tick(weight, sleep.err()) else {
                 let _ = tx.send(Event::Ended(self.pass));
                 return;
@@ -310,6 +382,8 @@ impl Sampler {
             traces: Vec::new(),
             error: None,
             locked: read.locked,
+            paused: read.paused,
+            system_call: read.system_call,
             late,
             overlapped: !native && (before % 2 == 1 || before != after),
         };
@@ -337,64 +411,90 @@ impl Sampler {
         Some(tick)
     }
 
-    /// One read of every thread: paused first with `--blocking`; else racing the program,
-    /// and taken again paused when the non-blocking read looks cut short.
+    /// One read of every thread. A time sampler pauses the program for it when its reads
+    /// say so (always with `blocking`, within [`PAUSE_SHARE`] of the run with `paused`),
+    /// unless the pause stopped a thread at a system call's edge; otherwise it reads the
+    /// program while it runs, and reads again paused a read that looks cut short.
     fn read(&mut self) -> Read {
-        if self.always_pause {
-            let (stacks, paused_running) = self.read_paused();
-            return Read {
-                stacks,
-                paused_running,
-                locked: false,
-            };
+        if self.pass == Pass::Native {
+            // py-spy pauses the program for the native pass's reads.
+            return Read::of(read_stacks(&mut self.spy), None);
         }
+        let mut system_call = false;
+        let pause_now = match self.reads {
+            Reads::Blocking => true,
+            Reads::Paused => self.held.allows(),
+            Reads::Nonblocking => false,
+        };
+        // Read while the program runs, before any pause: at a moment the program chose
+        // nothing about.
         let stacks = read_stacks(&mut self.spy);
-        if !self.non_blocking {
-            return Read {
-                stacks,
-                paused_running: None,
-                locked: false,
-            };
+        if pause_now {
+            // A read of a running program races it. When it comes back cut short it is read
+            // again paused (below), but by then the program has moved on: the moments that
+            // such reads miss, in short calls of deep stacks, lose their time to the next
+            // ones (a solver's 1-microsecond helper measured 5% read running, 27% paused).
+            // A stop, though, lands at a system call's edge far more often than the program
+            // spends time there (a loop making 2% of its time in getpid was stopped there
+            // 56% of the time): such a stop is let go, and the read taken before it kept.
+            match self.read_paused(true) {
+                Some(read) => {
+                    if let Ok(traces) = &read.stacks {
+                        self.roots.learn(traces, true);
+                    }
+                    return Read {
+                        paused: true,
+                        ..read
+                    };
+                }
+                None => system_call = true,
+            }
         }
-        // A non-blocking read races the program. When frames change under it, it can
-        // fail or come back cut short (an empty stack, or one without its outer frames).
-        // Reading again without pausing would keep only the moments with shallow stacks,
-        // so the tick pauses the program for one consistent read instead. (It can also
-        // mix frames of two moments, dropping the middle of deep, call-heavy stacks;
-        // pausing on every tick that looks unsettled would fix that but stop the program
-        // at system calls far more often than they run: see the README.)
-        // A stack too deep to read fails paused too: no pause for it.
+        // A read racing the program can also fail or come back cut short (an empty stack,
+        // or one without its outer frames). Reading again without pausing would keep only
+        // the moments with shallow stacks, so the tick pauses the program for one
+        // consistent read instead, wherever the stop lands. A stack too deep to read fails
+        // paused too: no pause for it.
         let stable = match &stacks {
             Ok(t) => self.roots.whole(t),
             Err(e) => too_deep(e),
         };
-        let read = if stable {
-            Read {
-                stacks,
-                paused_running: None,
-                locked: false,
-            }
+        let retaken = if stable {
+            None
         } else {
-            let (stacks, paused_running) = self.read_paused();
-            Read {
-                stacks,
-                paused_running,
-                locked: true,
-            }
+            self.read_paused(false)
         };
+        let mut read = match retaken {
+            Some(paused) => Read {
+                locked: true,
+                ..paused
+            },
+            None => Read::of(stacks, None),
+        };
+        read.system_call = system_call;
         if let Ok(traces) = &read.stacks {
             self.roots.learn(traces, read.locked);
         }
         read
     }
 
-    /// A read with the program paused, and which threads were running just before the pause.
-    fn read_paused(&mut self) -> (Result<Vec<StackTrace>>, Option<HashMap<u32, bool>>) {
+    /// A read with the program paused, and which threads were running just before the
+    /// pause. `None` when `unless_system_call` and the stop found a running thread at a
+    /// system call's edge: the program then runs on unread.
+    fn read_paused(&mut self, unless_system_call: bool) -> Option<Read> {
+        let began = Instant::now();
         let pause = Pause::start(&self.target);
-        let stacks = read_stacks(&mut self.spy);
-        // Every thread reads as stopped while paused: activity is from before.
-        let running = pause.as_ref().map(|p| p.running.clone());
-        (stacks, running)
+        let landed = unless_system_call && pause.as_ref().is_some_and(Pause::at_system_call);
+        let read = if landed {
+            None
+        } else {
+            let stacks = read_stacks(&mut self.spy);
+            // Every thread reads as stopped while paused: activity is from before.
+            Some(Read::of(stacks, pause.as_ref().map(|p| p.running.clone())))
+        };
+        drop(pause);
+        self.held.held += began.elapsed();
+        read
     }
 
     /// Counts a failed read; after [`REREAD_AFTER`] in a row, looks for the interpreter again.
@@ -444,7 +544,7 @@ impl Sampler {
 /// Starts a sampler for every descendant process of `root` as it appears, until `tx` closes.
 /// py-spy's own subprocess mode never retries a child that was not ready when first seen, and
 /// so misses pool workers forked while the program starts; this retries like the root does.
-pub(super) fn follow_children(root: u32, config: py_spy::Config, tx: Sender<Event>) {
+pub(super) fn follow_children(root: u32, config: SamplerConfig, tx: Sender<Event>) {
     thread::spawn(move || {
         let mut seen = HashSet::new();
         while process_running(root) {
@@ -645,6 +745,22 @@ impl Roots {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn pauses_are_taken_while_they_hold_the_program_within_their_share() {
+        let after_a_second = |held_ms: u64| PauseBudget {
+            since: Instant::now() - Duration::from_secs(1),
+            held: Duration::from_millis(held_ms),
+        };
+        // 4% of a second, 40 ms, after a grace of 20 ms.
+        assert!(after_a_second(0).allows());
+        assert!(after_a_second(59).allows());
+        assert!(!after_a_second(61).allows());
+        assert!(
+            PauseBudget::new().allows(),
+            "the first pauses are in the grace"
+        );
+    }
 
     #[test]
     fn the_part_of_a_period_a_skip_leaves_is_carried_to_the_next() {

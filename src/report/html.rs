@@ -18,7 +18,7 @@ use super::folded::FoldOptions;
 use super::paint::{self, Paint};
 use crate::advise::{Advice, Candidate, Verdict};
 use crate::analyze::Analysis;
-use crate::profile::{FrameKind, Profile, SamplingMode};
+use crate::profile::{FrameKind, Profile};
 use crate::python::source::SourceCache;
 use crate::rules::Span;
 
@@ -178,10 +178,7 @@ pub fn write(
             wall_seconds: m.wall_seconds,
             samples: m.samples,
             rate_hz: m.sampling.rate_hz,
-            mode: match m.sampling.mode {
-                SamplingMode::Blocking => "blocking",
-                SamplingMode::Nonblocking => "non-blocking",
-            },
+            mode: m.sampling.mode.name(),
             unreadable_samples: m.error_ticks,
             interrupted: m.interrupted,
             exit: m.exit.as_ref().map(|e| e.to_string()),

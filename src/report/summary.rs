@@ -8,7 +8,7 @@ use anyhow::Result;
 
 use crate::analyze::{Analysis, FunctionStats};
 use crate::profile::{
-    FrameKind, ProbeResults, ProbedFunction, Profile, SamplingMode, TargetKind, TypeObservation,
+    FrameKind, ProbeResults, ProbedFunction, Profile, TargetKind, TypeObservation,
 };
 use crate::text::printable;
 
@@ -34,10 +34,7 @@ pub fn write(
     w: &mut dyn Write,
 ) -> Result<()> {
     let m = &profile.meta;
-    let mode = match m.sampling.mode {
-        SamplingMode::Nonblocking => "non-blocking",
-        SamplingMode::Blocking => "blocking",
-    };
+    let mode = m.sampling.mode.name();
     let python = m
         .python_version
         .as_ref()

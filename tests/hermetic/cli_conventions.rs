@@ -6,6 +6,7 @@
 use std::path::PathBuf;
 
 use port_advisor::cli::{profile_outputs, Cli, Command, Export, ProfileFormat};
+use port_advisor::record::Reads;
 
 use crate::common::{self, bin, repo};
 
@@ -18,19 +19,28 @@ fn parse(args: &[&str]) -> Result<Cli, clap::Error> {
 }
 
 #[test]
-fn nonblocking_is_accepted_as_the_default_it_names_and_hidden() {
-    let cli = parse(&["profile", "--nonblocking", "app.py"]).expect("py-spy's flag parses");
-    let Command::Profile(args) = cli.command else {
-        panic!("a profile command")
+fn pys_spys_two_read_flags_choose_the_reads_and_exclude_each_other() {
+    let reads = |flags: &[&str]| {
+        let args: Vec<&str> = ["profile"]
+            .iter()
+            .chain(flags)
+            .chain(&["app.py"])
+            .copied()
+            .collect();
+        let Command::Profile(args) = parse(&args).expect("parses").command else {
+            panic!("a profile command")
+        };
+        args.into_plan().unwrap().record.reads
     };
-    let plan = args.into_plan().unwrap();
-    assert!(!plan.record.blocking);
+    assert_eq!(reads(&[]), Reads::Paused);
+    assert_eq!(reads(&["--blocking"]), Reads::Blocking);
+    assert_eq!(reads(&["--nonblocking"]), Reads::Nonblocking);
     let err = parse(&["profile", "--nonblocking", "--blocking", "app.py"]).unwrap_err();
     assert_eq!(err.kind(), clap::error::ErrorKind::ArgumentConflict);
     let help = bin().args(["profile", "--help"]).output().unwrap();
     let help = String::from_utf8_lossy(&help.stdout);
     assert!(help.contains("--blocking"), "{help}");
-    assert!(!help.contains("--nonblocking"), "hidden: {help}");
+    assert!(help.contains("--nonblocking"), "{help}");
 }
 
 /// `profile .venv/bin/python app.py` is py-spy's `record -- python app.py`: the script runs
