@@ -490,6 +490,7 @@ fn describe(found: &FoundDef, text: &str, lines: &Lines, imports: &[Import]) -> 
         called: HashSet::new(),
         modules: HashSet::new(),
         method_aliases: HashMap::new(),
+        loop_headers: HashSet::new(),
     };
     scan.visit_body(&def.body);
     let mut features = scan.features;
@@ -688,9 +689,27 @@ struct BodyScan<'a, 't> {
     /// Names bound to a builtin container's or string's method (`ins = perm.insert`, the
     /// idiom that saves the attribute lookup in a loop), with the class of their calls.
     method_aliases: HashMap<String, Op>,
+    /// Where the calls that make a loop's sequence start (`for i in range(n)`): see
+    /// [`LOOP_BUILTINS`].
+    loop_headers: HashSet<TextSize>,
 }
 
+/// Builtins that make the sequence a `for` loop or a comprehension walks (`for i in
+/// range(n)`, `for i, x in enumerate(xs)`): such a call is the loop's own step, which a port
+/// compiles to a counter or a slice iterator ([`Op::Iterate`]), not a call that does work.
+const LOOP_BUILTINS: &[&str] = &["range", "enumerate", "zip", "reversed"];
+
 impl BodyScan<'_, '_> {
+    /// Notes a loop over `iter` whose sequence is made by a [`LOOP_BUILTINS`] call.
+    fn loop_over(&mut self, iter: &Expr) {
+        if let Expr::Call(call) = iter {
+            if matches!(call.func.as_ref(), Expr::Name(n) if LOOP_BUILTINS.contains(&n.id.as_str()))
+            {
+                self.loop_headers.insert(call.start());
+            }
+        }
+    }
+
     fn line(&self, node: &dyn Ranged) -> u32 {
         self.lines.line_of(node.start())
     }
@@ -750,6 +769,7 @@ impl BodyScan<'_, '_> {
         self.features.calls += 1;
         let line = self.line(call);
         let op = match call.func.as_ref() {
+            _ if self.loop_headers.contains(&call.start()) => Op::Iterate,
             Expr::Name(n) if CONTAINER_CONSTRUCTORS.contains(&n.id.as_str()) => Op::Build,
             Expr::Name(n) if BUILTIN_FUNCTIONS.contains(&n.id.as_str()) => Op::BuiltinCall,
             Expr::Name(n) => self
@@ -858,6 +878,7 @@ impl<'a> Visitor<'a> for BodyScan<'_, '_> {
                         self.features.loops += 1;
                         self.features.awaits += u32::from(s.is_async);
                         self.op(s, Op::Iterate);
+                        self.loop_over(&s.iter);
                     }
                     Stmt::While(s) => {
                         self.features.loops += 1;
@@ -981,6 +1002,7 @@ impl<'a> Visitor<'a> for BodyScan<'_, '_> {
     fn visit_comprehension(&mut self, comprehension: &'a ast::Comprehension) {
         self.features.loops += 1;
         self.op(comprehension, Op::Iterate);
+        self.loop_over(&comprehension.iter);
         self.features.awaits += u32::from(comprehension.is_async);
         visitor::walk_comprehension(self, comprehension);
     }
@@ -1398,6 +1420,27 @@ class Point:
             (1, 1, 1)
         );
         assert_eq!((at(8, Op::Build), at(8, Op::Store)), (1, 1));
+    }
+
+    #[test]
+    fn the_builtin_that_makes_a_loops_sequence_is_the_loops_step() {
+        use crate::python::ops::Op;
+        let m = parse(concat!(
+            "def f(xs, ys):\n",                                   // 1
+            "    for i in range(len(xs)):\n",                     // 2
+            "        for j, (x, y) in enumerate(zip(xs, ys)):\n", // 3
+            "            pass\n",                                 // 4
+            "    r = range(3)\n",                                 // 5
+            "    return [k for k in reversed(xs)]\n",             // 6
+        ));
+        let at = ops_of(&m, "f");
+        // `range` is the loop's step, `len` inside it still a call doing work.
+        assert_eq!((at(2, Op::Iterate), at(2, Op::BuiltinCall)), (2, 1));
+        // `enumerate` makes the sequence; the `zip` it walks is its argument, work of its own.
+        assert_eq!((at(3, Op::Iterate), at(3, Op::BuiltinCall)), (2, 1));
+        // Outside a loop's header, a builtin call.
+        assert_eq!((at(5, Op::Iterate), at(5, Op::BuiltinCall)), (0, 1));
+        assert_eq!((at(6, Op::Iterate), at(6, Op::BuiltinCall)), (2, 0));
     }
 
     #[test]
