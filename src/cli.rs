@@ -227,8 +227,9 @@ pub struct ProfileArgs {
     pub threads: bool,
 
     /// Pause the program for every sample, whatever the pauses cost (py-spy's default). By
-    /// default it is paused for a sample only while the pauses stay within 4% of the run,
-    /// and read while it runs beyond that; see docs/sampling.md.
+    /// default a launched program is paused for a sample only while the pauses stay within
+    /// 4% of the run, and a process attached to (--pid) is read while it runs: a stop shows
+    /// to the shell that runs it, as a stopped job. See docs/sampling.md.
     #[arg(long)]
     pub blocking: bool,
 
@@ -769,19 +770,23 @@ impl ProfileArgs {
                 (Target::Launch(Launch::Command { argv: self.script }), stem)
             }
         };
+        // A job-control stop of a process port-advisor did not start shows to its parent: the
+        // shell that runs it in the foreground reports it stopped, and takes the terminal
+        // back. A process attached to is read running, unless --blocking is asked for.
+        let reads = if self.blocking {
+            Reads::Blocking
+        } else if self.nonblocking || matches!(target, Target::Attach(_)) {
+            Reads::Nonblocking
+        } else {
+            Reads::Paused
+        };
         Ok(ProfilePlan {
             target,
             python: PythonChoice { explicit: python },
             record: RecordOptions {
                 rate_hz: self.rate,
                 duration,
-                reads: if self.blocking {
-                    Reads::Blocking
-                } else if self.nonblocking {
-                    Reads::Nonblocking
-                } else {
-                    Reads::Paused
-                },
+                reads,
                 native: !self.no_native,
                 native_required: self.native,
                 native_rate_hz: self.native_rate,

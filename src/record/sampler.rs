@@ -277,6 +277,12 @@ impl PauseBudget {
 
 impl Sampler {
     fn new(mut spy: PythonSpy, target: ListedProcess, pass: Pass, reads: Reads) -> Sampler {
+        // A child of the program is the program's to wait for, not port-advisor's: its stops
+        // would show to the program (as SIGCHLD, and to a wait for stopped children).
+        let reads = match (pass, reads) {
+            (Pass::Child, Reads::Paused) => Reads::Nonblocking,
+            _ => reads,
+        };
         if pass != Pass::Native {
             // Time samplers pause with a job-control stop of their own, which keeps a
             // launched program's exit status (see `pause`); the native pass needs py-spy's

@@ -35,6 +35,11 @@ fn pys_spys_two_read_flags_choose_the_reads_and_exclude_each_other() {
     assert_eq!(reads(&[]), Reads::Paused);
     assert_eq!(reads(&["--blocking"]), Reads::Blocking);
     assert_eq!(reads(&["--nonblocking"]), Reads::Nonblocking);
+    // A stop of a process it did not start shows to the process's parent (a shell's job).
+    let Command::Profile(args) = parse(&["profile", "--pid", "4242"]).unwrap().command else {
+        panic!("a profile command")
+    };
+    assert_eq!(args.into_plan().unwrap().record.reads, Reads::Nonblocking);
     let err = parse(&["profile", "--nonblocking", "--blocking", "app.py"]).unwrap_err();
     assert_eq!(err.kind(), clap::error::ErrorKind::ArgumentConflict);
     let help = bin().args(["profile", "--help"]).output().unwrap();
