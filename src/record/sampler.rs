@@ -436,10 +436,9 @@ impl Sampler {
         // nothing about.
         let stacks = read_stacks(&mut self.spy);
         if pause_now {
-            // A read of a running program races it. When it comes back cut short it is read
-            // again paused (below), but by then the program has moved on: the moments that
-            // such reads miss, in short calls of deep stacks, lose their time to the next
-            // ones (a solver's 1-microsecond helper measured 5% read running, 27% paused).
+            // A read of a running program races it, and on 3.11+ the time of short calls goes
+            // to their callers, in reads that come back whole (a solver's 1-microsecond helper
+            // measured 5% read running, 27% paused; see docs/sampling.md).
             // A stop, though, lands at a system call's edge far more often than the program
             // spends time there (a loop making 2% of its time in getpid was stopped there
             // 56% of the time): such a stop is let go, and the read taken before it kept.
