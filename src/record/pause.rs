@@ -174,9 +174,7 @@ impl Pause {
             }
         }
     }
-}
 
-impl Pause {
     /// Whether a thread that was running when the stop was sent stopped at a system call's
     /// edge rather than where the stop found it. The kernel stops a thread on its way back
     /// to its own code: from an interrupt (the stop's own, wherever the thread was) or from

@@ -114,7 +114,8 @@ fn base_config(opts: &RecordOptions) -> py_spy::Config {
 }
 
 /// The time sampler, at `--rate`: py-spy reads without pausing, and the sampler pauses the
-/// program itself (see `pause`) as `reads` says.
+/// program itself as `reads` says, with a job-control stop, which keeps a launched program's
+/// exit status (see `pause`); the native pass needs py-spy's ptrace pause to unwind.
 pub(super) fn time_config(opts: &RecordOptions) -> SamplerConfig {
     SamplerConfig {
         spy: py_spy::Config {
@@ -276,19 +277,13 @@ impl PauseBudget {
 }
 
 impl Sampler {
-    fn new(mut spy: PythonSpy, target: ListedProcess, pass: Pass, reads: Reads) -> Sampler {
+    fn new(spy: PythonSpy, target: ListedProcess, pass: Pass, reads: Reads) -> Sampler {
         // A child of the program is the program's to wait for, not port-advisor's: its stops
         // would show to the program (as SIGCHLD, and to a wait for stopped children).
         let reads = match (pass, reads) {
             (Pass::Child, Reads::Paused) => Reads::Nonblocking,
             _ => reads,
         };
-        if pass != Pass::Native {
-            // Time samplers pause with a job-control stop of their own, which keeps a
-            // launched program's exit status (see `pause`); the native pass needs py-spy's
-            // ptrace pause to unwind.
-            spy.config.blocking = LockingStrategy::NonBlocking;
-        }
         Sampler {
             rate: spy.config.sampling_rate as f64,
             spy,
