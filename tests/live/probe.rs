@@ -17,7 +17,14 @@ fn function<'a>(p: &'a Profile, name: &str) -> &'a ProbedFunction {
         .functions
         .iter()
         .find(|f| f.name == name)
-        .unwrap_or_else(|| panic!("{name} not in probe results: {:?}", probe.unavailable))
+        .unwrap_or_else(|| {
+            let probed: Vec<&str> = probe.functions.iter().map(|f| f.name.as_str()).collect();
+            panic!(
+                "{name} not in probe results (Python {:?}, {} samples; probed: {probed:?}; \
+                 unavailable: {:?})",
+                p.meta.python_version, p.meta.samples, probe.unavailable
+            )
+        })
 }
 
 #[test]
