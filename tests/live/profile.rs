@@ -354,6 +354,33 @@ fn native_pass_sees_c_frames_without_moving_the_time_shares() {
     );
 }
 
+/// The native pass stops the program with ptrace, the time sampler with SIGSTOP: a SIGSTOP
+/// landing while py-spy seizes a thread made that native read fail (two runs of three at these
+/// rates, before the passes took turns). Each pass now waits for, or reads through, the
+/// other's stop.
+#[test]
+fn the_native_pass_and_paused_reads_take_turns() {
+    for (v, py) in common::pythons_of(&["3.11", "3.12", "3.13"]) {
+        let run = profile(
+            &py,
+            &["--no-probe", "--rate", "500", "--native-rate", "200"],
+            "json_re.py",
+            &["1"],
+        );
+        assert_eq!(run.code(), Some(0), "{v}: {}", run.stderr());
+        let p = run.profile();
+        assert!(p.meta.paused_reads > 0, "{v}: no paused read");
+        assert!(!p.native_stacks.is_empty(), "{v}: no native read");
+        let failed: Vec<&str> = p
+            .errors
+            .iter()
+            .map(|e| e.message.as_str())
+            .filter(|m| m.contains("suspend"))
+            .collect();
+        assert!(failed.is_empty(), "{v}: {failed:?}");
+    }
+}
+
 /// Native share of the hot function: C time under a thin Python frame (json, known from the
 /// rules), C time charged to the calling line (re's findall, big-integer pow, known from the
 /// line's text), and a pure-Python loop with none.
