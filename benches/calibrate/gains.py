@@ -153,6 +153,8 @@ def observations(ports_json, runs_dir, mix_field="operations"):
             # the factor by the threads that can run in parallel, and so does this.
             "parallel": ((o.get("gil") or {}).get("parallel") or 1),
             "moved": o.get("code_kind") == "object engine",
+            # Its loops' float recurrences: the least time after the port per unit before.
+            "floor": o.get("chain_floor") or 0.0,
             "samples": p.get("samples"), "estimate": p.get("estimate"), "measured_best": p["measured"],
         })
     return out
@@ -165,9 +167,16 @@ def kind_of(obs):
     return "moved" if obs["moved"] else "plain"
 
 
-def predict_inv_f(obs, x):
+def priced_inv(obs, x):
+    """The time after the port per unit before that the gains price, before any floor."""
     xs = x[kind_of(obs)]
-    return sum(obs["mix"][c] * xs[c] for c in CLASSES) / obs["parallel"]
+    return sum(obs["mix"][c] * xs[c] for c in CLASSES)
+
+
+def predict_inv_f(obs, x):
+    """As port-advisor prices it: the gains' time, but never under the floor that the float
+    recurrences of the boundary's loops set (`chain_floor`), over the threads run at once."""
+    return max(priced_inv(obs, x), obs["floor"]) / obs["parallel"]
 
 
 def remaining(d, inv_f, share=None, crossing=None):
@@ -195,6 +204,9 @@ def fit(data, prior, prior_weight, steps=4000, rate=0.05, target="speedup"):
         for d in data:
             kind = kind_of(d)
             inv_f = predict_inv_f(d, x)
+            if priced_inv(d, x) < d["floor"]:
+                # The floor binds: no gain moves this port's prediction.
+                continue
             if target == "factor":
                 if not d.get("direct"):
                     continue

@@ -189,6 +189,7 @@ impl Model<'_> {
             size: Some(size),
             operations: priced.operations,
             priced_share: priced.priced,
+            chain_floor: priced.chain_floor,
             executed: executed.shares,
             executed_bytecodes: executed.bytecodes,
         }

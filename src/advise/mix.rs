@@ -7,11 +7,12 @@
 //! Numbers only, like `estimate.rs`: it reads the analysis' line times and the sources.
 
 use std::cell::RefCell;
-use std::collections::HashMap;
+use std::collections::{BTreeMap, HashMap};
 
 use super::index::{Origin, Region};
 use super::model::Model;
 use super::report::OperationShare;
+use crate::python::chains::LoopChain;
 use crate::python::ops::{Op, OpCounts, ALL, OP_CLASSES};
 use crate::rules::{Operations, Span};
 
@@ -22,6 +23,9 @@ pub(super) struct FunctionPrice {
     after: [f64; 2],
     /// The function's interpreted time by class of operation, summing to 1.
     mix: [f64; OP_CLASSES],
+    /// Time after the port per unit of time before that its loops' float recurrences hold it
+    /// to at least, whatever the gains (0 without one): `after` is never below it.
+    floor: f64,
 }
 
 /// Priced functions, by (function, classes moved whole); `None` when a function's lines cannot
@@ -37,6 +41,9 @@ pub(super) struct PricedFactor {
     /// The share of the region's interpreted time whose lines were priced; the rest took the
     /// kind's factor.
     pub(super) priced: f64,
+    /// Time after the port per unit of priced time before, at least, from the float
+    /// recurrences of the priced functions' loops (0 without one).
+    pub(super) chain_floor: f64,
 }
 
 /// What a region's functions executed, from the probe's instruction windows.
@@ -101,6 +108,7 @@ impl Model<'_> {
         let (mut total, mut priced) = (0.0, 0.0);
         let mut after = [0.0f64; 2];
         let mut mix = [0.0f64; OP_CLASSES];
+        let mut floor = 0.0;
         for (g, w) in functions {
             if w <= 0.0 {
                 continue;
@@ -116,6 +124,7 @@ impl Model<'_> {
                     priced += w;
                     after[0] += w * p.after[0];
                     after[1] += w * p.after[1];
+                    floor += w * p.floor;
                     for (m, share) in mix.iter_mut().zip(p.mix) {
                         *m += w * share;
                     }
@@ -131,12 +140,14 @@ impl Model<'_> {
                 factor: fallback,
                 operations: Vec::new(),
                 priced: 0.0,
+                chain_floor: 0.0,
             };
         }
         PricedFactor {
             factor: [total / after[0].max(1e-12), total / after[1].max(1e-12)],
             operations: shares_of(&mix, priced),
             priced: priced / total,
+            chain_floor: floor / priced,
         }
     }
 
@@ -159,7 +170,7 @@ impl Model<'_> {
         let ops = &self.rules.scoring.operations;
         let mut after = [0.0f64; 2];
         let mut mix = [0.0f64; OP_CLASSES];
-        for (line, weight) in lines {
+        for &(line, weight) in &lines {
             let t = weight / total;
             let counts = source
                 .features
@@ -179,8 +190,53 @@ impl Model<'_> {
                 after[1] += t * share / gain[1].max(1e-9);
             }
         }
-        Some(FunctionPrice { after, mix })
+        let floor = chain_floor(
+            &source.features.float_chains,
+            &source.features.line_ops,
+            &lines,
+            total,
+            ops,
+        );
+        for end in &mut after {
+            *end = end.max(floor);
+        }
+        Some(FunctionPrice { after, mix, floor })
     }
+}
+
+/// The least time after the port, per unit of a function's interpreted time, that its loops'
+/// float recurrences allow: each such loop's share of the function's time, times the chain's
+/// wait per iteration ([`LoopChain::ops`] at `float_latency_ns` each) over what an iteration
+/// of its lines costs CPython (their operations at `cpython_ns`).
+fn chain_floor(
+    chains: &[LoopChain],
+    line_ops: &BTreeMap<u32, OpCounts>,
+    lines: &[(u32, f64)],
+    total: f64,
+    ops: &Operations,
+) -> f64 {
+    let mut floor = 0.0;
+    for chain in chains {
+        let share: f64 = lines
+            .iter()
+            .filter(|(line, _)| chain.lines.contains(line))
+            .map(|(_, w)| w / total)
+            .sum();
+        let python_ns: f64 = chain
+            .lines
+            .iter()
+            .filter_map(|l| line_ops.get(l))
+            .flat_map(|counts| {
+                ALL.iter()
+                    .map(move |&op| f64::from(counts[op.index()]) * ops.price(op).cpython_ns)
+            })
+            .sum();
+        if share > 0.0 && python_ns > 0.0 {
+            let wait = f64::from(chain.ops) * ops.float_latency_ns;
+            floor += share * (wait / python_ns).min(1.0);
+        }
+    }
+    floor.min(1.0)
 }
 
 /// Each class's share of `total`, largest first, the classes without any left out.

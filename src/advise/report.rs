@@ -262,6 +262,11 @@ pub struct BoundaryOption {
     /// rest took the factor of its kind of code.
     #[serde(default)]
     pub priced_share: f64,
+    /// Time after the port per unit of priced time before, at least: the float operations its
+    /// loops wait on one after the other, iteration after iteration, cost the port that much
+    /// whatever it gains on the rest (`factor` is at most its inverse). 0 without such a loop.
+    #[serde(default, skip_serializing_if = "is_zero_f64")]
+    pub chain_floor: f64,
     /// What its functions executed, counted bytecode by bytecode in the probe's instruction
     /// windows (CPython 3.12+), by class (`rules/scoring.toml` [opcodes]) and weighed by what
     /// each class costs CPython, largest first; each function counts with its share of the
@@ -272,6 +277,10 @@ pub struct BoundaryOption {
     /// Bytecodes counted for `executed`.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub executed_bytecodes: u64,
+}
+
+fn is_zero_f64(x: &f64) -> bool {
+    *x == 0.0
 }
 
 fn is_zero(n: &u64) -> bool {

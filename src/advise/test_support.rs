@@ -121,6 +121,7 @@ pub(crate) fn leave_it(name: &str, reason: Reason, top: &str) -> Candidate {
         size: None,
         operations: Vec::new(),
         priced_share: 0.0,
+        chain_floor: 0.0,
         executed: Vec::new(),
         executed_bytecodes: 0,
     };

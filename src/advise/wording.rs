@@ -71,6 +71,13 @@ impl Model<'_> {
                 o.factor[1]
             ));
         }
+        if o.chain_floor > 0.0 && o.factor[1] * o.chain_floor >= 0.99 * o.priced_share {
+            e.push(format!(
+                "its loops carry chains of float operations, each waiting for the one before, \
+                 iteration after iteration: no port of it runs more than {:.0}x faster",
+                1.0 / o.chain_floor
+            ));
+        }
         if !o.executed.is_empty() {
             e.push(format!(
                 "counted as it ran ({} bytecodes in the probe's instruction windows): {}",

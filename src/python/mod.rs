@@ -3,7 +3,8 @@
 //! - `source` reads a program's files, only as bounded regular files under the folders a
 //!   profile allows, and caches each file read and parsed once ([`source::SourceCache`]);
 //! - `parser` describes a file's functions with a real Python parser (extents, qualified
-//!   names, signatures, what their bodies do, the operations of each line: `ops`);
+//!   names, signatures, what their bodies do, the operations of each line: `ops`, and the
+//!   float recurrences of its loops: `chains`);
 //! - `lexer` and `blocks` read source without a parser, never failing: the block scanner that
 //!   names sampled frames ([`blocks::enrich`]) and the line lexer the rules use to find a
 //!   native call on a sampled line;
@@ -14,6 +15,7 @@
 //! is told by its callers which folders may be read (`trust` decides that).
 
 pub mod blocks;
+pub mod chains;
 pub mod lexer;
 pub mod ops;
 pub mod parser;

@@ -19,6 +19,7 @@ use rustpython_ruff_text_size::{Ranged, TextSize};
 use serde::Serialize;
 use thiserror::Error;
 
+use super::chains::{self, LoopChain};
 use super::ops::{
     Op, OpCounts, BUILTIN_FUNCTIONS, CONTAINER_CONSTRUCTORS, CONTAINER_METHODS, HASHING_METHODS,
 };
@@ -149,6 +150,9 @@ pub struct Features {
     /// [`Op::InlinedCall`], decided once the whole module is read.
     #[serde(skip)]
     pub named_calls: Vec<(u32, String)>,
+    /// The loops whose iterations wait on a chain of float operations (see [`chains`]).
+    #[serde(skip)]
+    pub float_chains: Vec<LoopChain>,
 }
 
 /// Source the parser rejects: not Python 3 (`print "x"`), or broken.
@@ -494,6 +498,15 @@ fn describe(found: &FoundDef, text: &str, lines: &Lines, imports: &[Import]) -> 
     };
     scan.visit_body(&def.body);
     let mut features = scan.features;
+    let float_params: Vec<&str> = def
+        .parameters
+        .iter()
+        .filter(|p| matches!(p.annotation(), Some(Expr::Name(n)) if n.id.as_str() == "float"))
+        .map(|p| p.name().as_str())
+        .collect();
+    features.float_chains = chains::float_chains(&def.body, &float_params, &|node| {
+        lines.line_of(node.start())
+    });
     features.eval_exec.sort_unstable();
     features.eval_exec.dedup();
     features.dynamic_attrs.sort_unstable();

@@ -63,6 +63,15 @@ pub struct Operations {
     pub text: OpPrice,
     pub iterate: OpPrice,
     pub store: OpPrice,
+    /// What one float operation waiting on the one before costs the port, in ns (the latency
+    /// of a dependent add or multiply): a loop whose iterations carry a chain of them runs no
+    /// faster than the chain (`python::chains`). Measured by `benches/calibrate/run.py`.
+    #[serde(default = "default_float_latency")]
+    pub float_latency_ns: f64,
+}
+
+fn default_float_latency() -> f64 {
+    0.72
 }
 
 impl Operations {
