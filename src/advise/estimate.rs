@@ -108,8 +108,14 @@ impl Model<'_> {
         // The share of the whole run a port speeds up, and two standard errors of it: of the
         // region's share of the run (sampling noise) and of the native pass's ratios on its
         // lines (a line's ratio comes from the pass's few samples of it), independent.
+        // Generators its caller made and handed over stay in Python: the port resumes them.
+        let kept = match self.source_of(f) {
+            Some(src) if src.is_generator => 0.0,
+            Some(src) => self.kept_generators(f, &src).weight,
+            None => 0.0,
+        };
         let (portable, portable_error) = if region.weight > 0.0 {
-            let q = (region.portable - hidden).max(0.0) / region.weight;
+            let q = (region.portable - hidden - kept).max(0.0) / region.weight;
             let p = time_share.clamp(0.0, 1.0);
             let sampling = 2.0 * (p * (1.0 - p) / run).sqrt() * q;
             let native = 2.0 * region.native_variance.sqrt() / run * (weight / region.weight);

@@ -25,6 +25,15 @@ const GENERATOR_SHARE: f64 = 0.25;
 /// looked for.
 const MAKER_DEPTH: usize = 4;
 
+/// Generators running under a boundary that it does not make: see [`Model::kept_generators`].
+#[derive(Debug, Default, Clone, Copy)]
+pub(super) struct KeptGenerators {
+    /// Their interpreted time under it, in the region's weights.
+    pub(super) weight: f64,
+    /// The one with the most.
+    pub(super) largest: Option<usize>,
+}
+
 impl Model<'_> {
     /// Why `f` cannot be a boundary, when it cannot.
     pub(super) fn exclusion(
@@ -121,10 +130,10 @@ impl Model<'_> {
                 ),
             ));
         }
-        // The same, when no call of it was watched (one call, begun before the probe): a
-        // generator whose code runs under it that nothing it calls makes.
-        if let Some(generator) = source.and_then(|src| self.generator_made_outside(f, src, probed))
-        {
+        // The same when the generators come inside an object, or when no call of it was
+        // watched (one call, begun before the probe): generators whose code runs under it that
+        // nothing it calls makes.
+        if let Some(generator) = source.and_then(|src| self.generator_made_outside(f, src)) {
             return Some((
                 Exclusion::Callback,
                 format!(
@@ -160,47 +169,101 @@ impl Model<'_> {
         None
     }
 
-    /// The name of a generator that runs under `f` for at least [`GENERATOR_SHARE`] of its
-    /// interpreted time and that no function `f` calls, [`MAKER_DEPTH`] calls deep, makes (a
-    /// nested generator is made by the function around it): one its caller made and passed
-    /// in. Only asked of a function taking arguments and not watched by the probe. A call is
-    /// followed to every function of that last name in the files of `f`, of the generator and
-    /// of the profile's functions of that name, so a name that resolves to more than one
-    /// function counts as making it, and keeps `f` a boundary.
-    fn generator_made_outside(
-        &self,
-        f: usize,
-        src: &PyFunction,
-        probed: Option<&ProbedFunction>,
-    ) -> Option<String> {
+    /// The name of the largest of the generators running under `f` that `f` does not make
+    /// ([`Model::kept_generators`]), when they take at least [`GENERATOR_SHARE`] of its
+    /// interpreted time together. Only asked of a function taking arguments.
+    fn generator_made_outside(&self, f: usize, src: &PyFunction) -> Option<String> {
         let takes_arguments = src
             .params
             .iter()
             .any(|p| p.name != "self" && p.name != "cls");
-        if !takes_arguments || probed.is_some_and(|p| !p.args.is_empty()) {
+        if !takes_arguments {
             return None;
         }
+        let portable = self.index.region(f).portable;
+        let kept = self.kept_generators(f, src);
+        kept.largest
+            .filter(|_| portable > 0.0 && kept.weight >= GENERATOR_SHARE * portable)
+            .map(|g| self.analysis.functions[g].name.clone())
+    }
+
+    /// The generators running under `f` that its callers made and handed over, as an
+    /// argument or inside an object's state (an event loop's queue of processes, which the
+    /// probe's argument types do not show): a port of `f` resumes them in Python, and their
+    /// code stays interpreted. One is counted when no function `f` calls, [`MAKER_DEPTH`]
+    /// calls deep, makes it (a nested generator is made by the function around it), and a
+    /// function above `f` in the stacks, [`MAKER_DEPTH`] callers up, or another such
+    /// generator, calls it by name: both sides are asked, so a maker too deep to find under
+    /// `f` keeps the generator in the port. A call is followed to every function of that last
+    /// name in the files of `f`, of the generator and of the profile's functions of that name.
+    pub(super) fn kept_generators(&self, f: usize, src: &PyFunction) -> KeptGenerators {
         let region = self.index.region(f);
-        if region.portable <= 0.0 {
-            return None;
-        }
-        let mut generators: Vec<(usize, f64)> = region
+        let mut generators: Vec<(usize, f64, PyFunction)> = region
             .by_function
             .iter()
-            .filter(|&(&g, &w)| g != f && w >= GENERATOR_SHARE * region.portable)
-            .map(|(&g, &w)| (g, w))
+            .filter(|&(&g, &w)| g != f && w > 0.0)
+            .filter_map(|(&g, &w)| {
+                self.source_of(g)
+                    .filter(|s| s.is_generator)
+                    .map(|s| (g, w, s))
+            })
             .collect();
         generators.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(&b.0)));
-        for (g, _) in generators {
-            let Some(generator) = self.source_of(g).filter(|s| s.is_generator) else {
-                continue;
-            };
-            let files = [f, g].map(|h| self.analysis.functions[h].file.clone());
-            if !self.makes(src, &generator, &files) {
-                return Some(self.analysis.functions[g].name.clone());
+        let mut kept = KeptGenerators::default();
+        if generators.is_empty() {
+            return kept;
+        }
+        generators.retain(|(g, _, generator)| {
+            let files = [f, *g].map(|h| self.analysis.functions[h].file.clone());
+            !self.makes(src, generator, &files)
+        });
+        // The functions above f, nearest first.
+        let mut above: Vec<usize> = Vec::new();
+        let mut level = vec![f];
+        for _ in 0..MAKER_DEPTH {
+            let mut next = Vec::new();
+            for &g in &level {
+                for edge in self.index.callers(g).iter() {
+                    if edge.caller != f && !above.contains(&edge.caller) {
+                        above.push(edge.caller);
+                        next.push(edge.caller);
+                    }
+                }
+            }
+            level = next;
+        }
+        let makers: Vec<PyFunction> = above.iter().filter_map(|&g| self.source_of(g)).collect();
+        let made_by = |maker: &PyFunction, generator: &PyFunction| {
+            maker
+                .features
+                .called_names
+                .iter()
+                .any(|n| last_name(n) == generator.name)
+        };
+        let mut found: Vec<usize> = Vec::new();
+        loop {
+            let before = found.len();
+            for (i, (_, _, generator)) in generators.iter().enumerate() {
+                if found.contains(&i) {
+                    continue;
+                }
+                let handed_over = makers.iter().any(|m| made_by(m, generator))
+                    || found.iter().any(|&j| made_by(&generators[j].2, generator));
+                if handed_over {
+                    found.push(i);
+                }
+            }
+            if found.len() == before {
+                break;
             }
         }
-        None
+        found.sort_unstable();
+        for i in found {
+            let (g, w, _) = &generators[i];
+            kept.weight += w;
+            kept.largest.get_or_insert(*g);
+        }
+        kept
     }
 
     /// Whether `from`, or a function it calls (by last name, in `files` or the files of the

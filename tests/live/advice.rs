@@ -334,3 +334,40 @@ fn tests_and_history_of_a_candidate_are_found_in_its_project() {
         history.note
     );
 }
+
+/// An event loop resuming generators that the code above it made: a port of the loop alone
+/// would resume them in Python at every event, so it keeps their time interpreted; the day's
+/// function, which makes them, is the boundary.
+#[test]
+fn an_event_loop_resuming_the_callers_generators_is_not_the_boundary() {
+    for v in ["3.11", "3.12"] {
+        let Some((_, a)) = advise(v, "event_loop.py") else {
+            continue;
+        };
+        let first = &a.candidates[0];
+        assert_eq!(
+            (first.verdict, first.function.name.as_str()),
+            (Verdict::Port, "simulate_day"),
+            "{v}:\n{}",
+            describe(&a)
+        );
+        let run = first
+            .alternatives
+            .iter()
+            .find(|o| o.function.name == "Loop.run")
+            .unwrap_or_else(|| panic!("{v}: Loop.run was weighed:\n{}", describe(&a)));
+        assert_eq!(
+            run.exclusion,
+            Some(Exclusion::Callback),
+            "{v}: {:?}",
+            run.excluded
+        );
+        assert!(
+            run.excluded
+                .as_deref()
+                .is_some_and(|e| e.contains("customer")),
+            "{v}: {:?}",
+            run.excluded
+        );
+    }
+}
