@@ -25,6 +25,11 @@ away is left out and a busy machine changes the figures less (it still shares th
   call overhead   `call_int(1)`: one int argument, an int result. This is
                   [call].overhead_ns. For comparison, `call_none()` (no argument, None) is
                   printed too.
+  float chain     `float_chain(n)`: n iterations of `x = x * c + d` in Rust, two float
+                  operations each waiting for the one before; the time at 4e7 iterations
+                  less at 1e7, best of 5, per operation. Printed, not written: it is
+                  rules/scoring.toml [operations].float_latency_ns, the floor of a loop
+                  that carries a float recurrence.
   argument        `take_X(value)` extracts the value into its Rust type (list[float] into
                   Vec<f64>, ...) and returns its length. Timed at 1, 100, 1,000, 10,000
                   and 100,000 elements. The row's call overhead is measured again in batches
@@ -338,6 +343,7 @@ def measure(module, batches, batch_ms, progress):
         "call_int_ns": [call_int_ns],
         "rows": [],
     }
+    result["float_latency_ns"] = float_latency_ns(module.float_chain)
     if module.ROW_LENGTH != ROW_LENGTH:
         raise RuntimeError("pa_calibrate builds rows of %d floats, run.py of %d"
                            % (module.ROW_LENGTH, ROW_LENGTH))
@@ -372,6 +378,21 @@ def measure(module, batches, batch_ms, progress):
                 gc.collect()
             result["rows"].append({"points": points})
     return result
+
+
+def float_latency_ns(float_chain):
+    """What one float operation waiting for the one before costs the port: the time of
+    `float_chain` (2 dependent operations an iteration) at 4e7 iterations less at 1e7, over
+    the operations between, best of 5 (the thread's CPU time)."""
+    def best(n):
+        times = []
+        for _ in range(5):
+            start = time.thread_time_ns()
+            float_chain(n)
+            times.append(time.thread_time_ns() - start)
+        return min(times)
+    low, high = 10_000_000, 40_000_000
+    return (best(high) - best(low)) / (2.0 * (high - low))
 
 
 def measure_main(output_path, batches, batch_ms):
@@ -460,6 +481,8 @@ def print_report(measured, overhead_ns, costs, python, pyo3):
     print("  %-38s %8.1f ns  (subtracted from every time)" % (
         "empty loop iteration", measured["loop_ns"]))
     print("  %-38s %8.1f ns" % ("call_none()", measured["call_none_ns"]))
+    print("  %-38s %8.2f ns  rules/scoring.toml [operations].float_latency_ns (not written)" % (
+        "dependent float operation, in Rust", measured["float_latency_ns"]))
     print("  %-38s %8.1f ns  [call].overhead_ns, median of %d measurements" % (
         "call_int(1)", overhead_ns, len(measured["call_int_ns"])))
     print()

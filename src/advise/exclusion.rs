@@ -28,7 +28,7 @@ const MAKER_DEPTH: usize = 4;
 /// Generators running under a boundary that it does not make: see [`Model::kept_generators`].
 #[derive(Debug, Default, Clone, Copy)]
 pub(super) struct KeptGenerators {
-    /// Their interpreted time under it, in the region's weights.
+    /// Their interpreted time under it, with what they call, in the region's weights.
     pub(super) weight: f64,
     /// The one with the most.
     pub(super) largest: Option<usize>,
@@ -197,12 +197,14 @@ impl Model<'_> {
     /// `f` keeps the generator in the port. A call is followed to every function of that last
     /// name in the files of `f`, of the generator and of the profile's functions of that name.
     pub(super) fn kept_generators(&self, f: usize, src: &PyFunction) -> KeptGenerators {
-        let region = self.index.region(f);
-        let mut generators: Vec<(usize, f64, PyFunction)> = region
-            .by_function
-            .iter()
-            .filter(|&(&g, &w)| g != f && w > 0.0)
-            .filter_map(|(&g, &w)| {
+        // Every generator below f, with its inclusive time there: a generator whose own lines
+        // take no sample (its time in what it calls) can still make the others.
+        let mut generators: Vec<(usize, f64, PyFunction)> = self
+            .index
+            .below(f)
+            .into_iter()
+            .filter(|&(g, _)| g != f)
+            .filter_map(|(g, w)| {
                 self.source_of(g)
                     .filter(|s| s.is_generator)
                     .map(|s| (g, w, s))
@@ -258,11 +260,10 @@ impl Model<'_> {
             }
         }
         found.sort_unstable();
-        for i in found {
-            let (g, w, _) = &generators[i];
-            kept.weight += w;
-            kept.largest.get_or_insert(*g);
-        }
+        let ids: Vec<usize> = found.iter().map(|&i| generators[i].0).collect();
+        kept.largest = ids.first().copied();
+        // Their time and that of what they call, counted once where one runs inside another.
+        kept.weight = self.index.portable_under(f, &ids);
         kept
     }
 

@@ -554,6 +554,53 @@ impl<'a> StackIndex<'a> {
         r
     }
 
+    /// The functions below `boundary` in the stacks holding it, each with the interpreted
+    /// time (of the program and the standard library, as `Region::portable` counts it) of the
+    /// stacks it is on below `boundary`: its inclusive portable time there.
+    pub(super) fn below(&self, boundary: usize) -> FxHashMap<usize, f64> {
+        let mut out: FxHashMap<usize, f64> = FxHashMap::default();
+        let mut seen: Vec<usize> = Vec::new();
+        for i in self.holding_ids(boundary) {
+            let s = self.facts(i as usize);
+            if !matches!(self.origins[s.leaf()], Origin::Program | Origin::Stdlib) {
+                continue;
+            }
+            let rest = s.weight as f64 * (1.0 - s.native);
+            seen.clear();
+            for g in self
+                .functions_on(&s)
+                .skip_while(|&g| g != boundary)
+                .filter(|&g| g != boundary)
+            {
+                if !seen.contains(&g) {
+                    seen.push(g);
+                    *out.entry(g).or_default() += rest;
+                }
+            }
+        }
+        out
+    }
+
+    /// The interpreted time (as [`StackIndex::below`] counts it) of the stacks holding
+    /// `boundary` that have one of `under` below it.
+    pub(super) fn portable_under(&self, boundary: usize, under: &[usize]) -> f64 {
+        let mut total = 0.0;
+        for i in self.holding_ids(boundary) {
+            let s = self.facts(i as usize);
+            if !matches!(self.origins[s.leaf()], Origin::Program | Origin::Stdlib) {
+                continue;
+            }
+            if self
+                .functions_on(&s)
+                .skip_while(|&g| g != boundary)
+                .any(|g| g != boundary && under.contains(&g))
+            {
+                total += s.weight as f64 * (1.0 - s.native);
+            }
+        }
+        total
+    }
+
     /// How the threads running `boundary` shared the GIL, when more than one ran it and some
     /// of its samples waited for the GIL.
     pub(super) fn gil_contention(&self, boundary: usize) -> Option<GilContention> {

@@ -85,6 +85,21 @@ fn call_int(x: i64) -> i64 {
     x
 }
 
+// The port's side of a float recurrence.
+
+/// `n` iterations of `x = x * c + d`, each waiting for the one before: two dependent float
+/// operations an iteration (rules/scoring.toml [operations].float_latency_ns is their time).
+#[pyfunction]
+fn float_chain(n: u64) -> f64 {
+    let c = std::hint::black_box(1.000_000_1f64);
+    let d = std::hint::black_box(1e-9f64);
+    let mut x = std::hint::black_box(0.5f64);
+    for _ in 0..n {
+        x = x * c + d;
+    }
+    x
+}
+
 // Arguments: Python -> Rust.
 
 #[pyfunction]
@@ -337,6 +352,7 @@ fn pa_calibrate(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("ROW_LENGTH", ROW_LENGTH)?;
     m.add_function(wrap_pyfunction!(call_none, m)?)?;
     m.add_function(wrap_pyfunction!(call_int, m)?)?;
+    m.add_function(wrap_pyfunction!(float_chain, m)?)?;
 
     m.add_function(wrap_pyfunction!(take_int, m)?)?;
     m.add_function(wrap_pyfunction!(take_float, m)?)?;
