@@ -50,7 +50,10 @@ Usage:
   python3 benches/ports.py --json /tmp/ports.json --runs-dir /tmp/ports-runs
   python3 benches/ports.py --rate 250 --json /tmp/ports-250.json --runs-dir /tmp/ports-runs-250
   python3 benches/calibrate/gains.py /tmp/ports.json:/tmp/ports-runs \\
-      /tmp/ports-250.json:/tmp/ports-runs-250 [--prior-weight 0.3]
+      /tmp/ports-250.json:/tmp/ports-runs-250 [--prior-weight 0.3] [--average]
+
+With --average each port's runs are averaged into one observation first (see averaged()):
+the run-to-run noise of the bench's timings then no longer sets k.
 """
 import argparse
 import json
@@ -297,6 +300,34 @@ def spread(data, prior, prior_weight, uncertainty, target="speedup"):
     return ks
 
 
+def averaged(data):
+    """One observation per port from its runs (several ports.json files, names suffixed
+    `@run`): the geometric mean of the measured speedups and of the factors timed inside, the
+    mean of the shares, crossings, teardown, floor and mix, and the error of a mean of the
+    runs' shares. The same port's speedup moves by up to 1.5x from run to run (its factor
+    timed inside by 2x), more than a factor error that keeps a range 3x wide allows; averaged,
+    that noise no longer sets k."""
+    by_port = {}
+    for d in data:
+        by_port.setdefault(port_of(d), []).append(d)
+    out = []
+    for name, runs in by_port.items():
+        n = len(runs)
+        geo = lambda values: math.exp(sum(math.log(v) for v in values) / len(values))
+        a = dict(runs[0])
+        a["name"] = "%s(%d)" % (name, n) if n > 1 else name
+        a["measured"] = geo([d["measured"] for d in runs])
+        for key in ("P", "X", "T", "floor"):
+            a[key] = sum(d[key] for d in runs) / n
+        a["E"] = math.sqrt(sum(d["E"] ** 2 for d in runs)) / n
+        direct = [d["direct"] for d in runs if d.get("direct")]
+        a["direct"] = geo(direct) if direct else None
+        a["mix"] = {c: sum(d["mix"][c] for d in runs) / n for c in CLASSES}
+        a["samples"] = sum(d.get("samples") or 0 for d in runs)
+        out.append(a)
+    return out
+
+
 def without(data, left_out):
     """The observations of every other port: runs of the same port (several ports.json files,
     their names suffixed `@run`) leave together, or their twin would vouch for them."""
@@ -327,6 +358,9 @@ def main():
                              "`factor`, the factor its port achieved on the function itself "
                              "(timed inside by benches/ports.py); ports are validated on their "
                              "whole-program speedups either way")
+    parser.add_argument("--average", action="store_true",
+                        help="average each port's runs into one observation before fitting "
+                             "and validating (see averaged()); its samples are the runs' sum")
     parser.add_argument("--prior-weight", type=float, default=0.3,
                         help="how strongly gains are pulled toward prior.toml's "
                              "(default 0.3)")
@@ -344,6 +378,8 @@ def main():
             if len(args.runs) > 1:
                 d["name"] += "@%d" % n
             data.append(d)
+    if args.average:
+        data = averaged(data)
     uncertainty = conversion_uncertainty()
     if len(data) < 3:
         sys.exit("gains.py: %d usable ports; at least 3 are needed" % len(data))
