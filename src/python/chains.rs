@@ -154,12 +154,7 @@ fn find_loops(
     out: &mut Vec<LoopChain>,
 ) {
     for stmt in body {
-        let loop_body = match stmt {
-            Stmt::For(s) => Some(&s.body),
-            Stmt::While(s) => Some(&s.body),
-            _ => None,
-        };
-        if let Some(loop_body) = loop_body {
+        if let Some(loop_body) = loop_body(stmt) {
             let ops = steady_chain(loop_body, floats);
             if ops > 0 {
                 let mut lines: BTreeSet<u32> =
@@ -171,6 +166,15 @@ fn find_loops(
         for inner in blocks(stmt) {
             find_loops(inner, floats, line_of, out);
         }
+    }
+}
+
+/// The body of a `for` or `while` loop.
+fn loop_body(stmt: &Stmt) -> Option<&[Stmt]> {
+    match stmt {
+        Stmt::For(s) => Some(&s.body),
+        Stmt::While(s) => Some(&s.body),
+        _ => None,
     }
 }
 
@@ -189,21 +193,13 @@ fn remove_nested_bodies(
     lines: &mut BTreeSet<u32>,
 ) {
     for stmt in body {
-        let nested = match stmt {
-            Stmt::For(s) => Some(&s.body),
-            Stmt::While(s) => Some(&s.body),
-            _ => None,
-        };
-        match nested {
-            Some(_) => {
-                for l in line_of(stmt) + 1..=line_of_end(stmt, line_of) {
-                    lines.remove(&l);
-                }
+        if loop_body(stmt).is_some() {
+            for l in line_of(stmt) + 1..=line_of_end(stmt, line_of) {
+                lines.remove(&l);
             }
-            None => {
-                for inner in blocks(stmt) {
-                    remove_nested_bodies(inner, line_of, lines);
-                }
+        } else {
+            for inner in blocks(stmt) {
+                remove_nested_bodies(inner, line_of, lines);
             }
         }
     }
