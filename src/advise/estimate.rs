@@ -109,11 +109,7 @@ impl Model<'_> {
         // region's share of the run (sampling noise) and of the native pass's ratios on its
         // lines (a line's ratio comes from the pass's few samples of it), independent.
         // Generators its caller made and handed over stay in Python: the port resumes them.
-        let kept = match self.source_of(f) {
-            Some(src) if src.is_generator => 0.0,
-            Some(src) => self.kept_generators(f, &src).weight,
-            None => 0.0,
-        };
+        let kept = self.kept_generators(f).weight;
         let (portable, portable_error) = if region.weight > 0.0 {
             let q = (region.portable - hidden - kept).max(0.0) / region.weight;
             let p = time_share.clamp(0.0, 1.0);

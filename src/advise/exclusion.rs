@@ -6,6 +6,9 @@
 //! Reads the function's source, its callers and its probed arguments; it may not weigh
 //! savings or choose among boundaries, which is the boundary search's job.
 
+use std::cell::RefCell;
+use std::collections::HashMap;
+
 use super::index::Origin;
 use super::model::Model;
 use super::report::Exclusion;
@@ -33,6 +36,11 @@ pub(super) struct KeptGenerators {
     /// The one with the most.
     pub(super) largest: Option<usize>,
 }
+
+/// Each boundary's kept generators, worked out once: the estimate and the exclusion of the
+/// same boundary both ask, and each asking walks the stacks under it.
+#[derive(Default)]
+pub(super) struct KeptCache(RefCell<HashMap<usize, KeptGenerators>>);
 
 impl Model<'_> {
     /// Why `f` cannot be a boundary, when it cannot.
@@ -181,7 +189,7 @@ impl Model<'_> {
             return None;
         }
         let portable = self.index.region(f).portable;
-        let kept = self.kept_generators(f, src);
+        let kept = self.kept_generators(f);
         kept.largest
             .filter(|_| portable > 0.0 && kept.weight >= GENERATOR_SHARE * portable)
             .map(|g| self.analysis.functions[g].name.clone())
@@ -196,7 +204,20 @@ impl Model<'_> {
     /// generator, calls it by name: both sides are asked, so a maker too deep to find under
     /// `f` keeps the generator in the port. A call is followed to every function of that last
     /// name in the files of `f`, of the generator and of the profile's functions of that name.
-    pub(super) fn kept_generators(&self, f: usize, src: &PyFunction) -> KeptGenerators {
+    /// Nothing for a generator itself, or a function whose source cannot be read.
+    pub(super) fn kept_generators(&self, f: usize) -> KeptGenerators {
+        if let Some(kept) = self.kept.0.borrow().get(&f) {
+            return *kept;
+        }
+        let kept = match self.source_of(f) {
+            Some(src) if !src.is_generator => self.find_kept_generators(f, &src),
+            _ => KeptGenerators::default(),
+        };
+        self.kept.0.borrow_mut().insert(f, kept);
+        kept
+    }
+
+    fn find_kept_generators(&self, f: usize, src: &PyFunction) -> KeptGenerators {
         // Every generator below f, with its inclusive time there: a generator whose own lines
         // take no sample (its time in what it calls) can still make the others.
         let mut generators: Vec<(usize, f64, PyFunction)> = self

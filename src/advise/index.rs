@@ -554,50 +554,56 @@ impl<'a> StackIndex<'a> {
         r
     }
 
-    /// The functions below `boundary` in the stacks holding it, each with the interpreted
-    /// time (of the program and the standard library, as `Region::portable` counts it) of the
-    /// stacks it is on below `boundary`: its inclusive portable time there.
-    pub(super) fn below(&self, boundary: usize) -> FxHashMap<usize, f64> {
-        let mut out: FxHashMap<usize, f64> = FxHashMap::default();
-        let mut seen: Vec<usize> = Vec::new();
+    /// Calls `each` with every stack holding `boundary` whose innermost frame is interpreted
+    /// code of the program or the standard library (what `Region::portable` counts): that
+    /// interpreted time, and the functions on the stack below `boundary`, outermost first.
+    fn each_portable_stack_below(
+        &self,
+        boundary: usize,
+        mut each: impl FnMut(f64, &mut dyn Iterator<Item = usize>),
+    ) {
         for i in self.holding_ids(boundary) {
             let s = self.facts(i as usize);
             if !matches!(self.origins[s.leaf()], Origin::Program | Origin::Stdlib) {
                 continue;
             }
-            let rest = s.weight as f64 * (1.0 - s.native);
-            seen.clear();
-            for g in self
+            let mut below = self
                 .functions_on(&s)
                 .skip_while(|&g| g != boundary)
-                .filter(|&g| g != boundary)
-            {
+                .filter(|&g| g != boundary);
+            each(s.weight as f64 * (1.0 - s.native), &mut below);
+        }
+    }
+
+    /// The functions below `boundary` in the stacks holding it, each with the interpreted
+    /// time of the stacks it is on below `boundary`: its inclusive portable time there.
+    pub(super) fn below(&self, boundary: usize) -> FxHashMap<usize, f64> {
+        let mut out: FxHashMap<usize, f64> = FxHashMap::default();
+        let mut seen: Vec<usize> = Vec::new();
+        self.each_portable_stack_below(boundary, |rest, below| {
+            seen.clear();
+            for g in below {
                 if !seen.contains(&g) {
                     seen.push(g);
                     *out.entry(g).or_default() += rest;
                 }
             }
-        }
+        });
         out
     }
 
-    /// The interpreted time (as [`StackIndex::below`] counts it) of the stacks holding
-    /// `boundary` that have one of `under` below it.
+    /// The interpreted time of the stacks holding `boundary` that have one of `under` below
+    /// it (each stack once).
     pub(super) fn portable_under(&self, boundary: usize, under: &[usize]) -> f64 {
         let mut total = 0.0;
-        for i in self.holding_ids(boundary) {
-            let s = self.facts(i as usize);
-            if !matches!(self.origins[s.leaf()], Origin::Program | Origin::Stdlib) {
-                continue;
+        self.each_portable_stack_below(boundary, |rest, below| {
+            for g in below {
+                if under.contains(&g) {
+                    total += rest;
+                    break;
+                }
             }
-            if self
-                .functions_on(&s)
-                .skip_while(|&g| g != boundary)
-                .any(|g| g != boundary && under.contains(&g))
-            {
-                total += s.weight as f64 * (1.0 - s.native);
-            }
-        }
+        });
         total
     }
 

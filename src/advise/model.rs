@@ -11,6 +11,7 @@ use std::collections::HashMap;
 use std::path::PathBuf;
 use std::rc::Rc;
 
+use super::exclusion::KeptCache;
 use super::hidden::HiddenCache;
 use super::index::StackIndex;
 use super::mix::PriceCache;
@@ -39,6 +40,8 @@ pub(super) struct Model<'a> {
     pub(super) prices: PriceCache,
     /// Functions' native work inside their operators, each worked out once.
     pub(super) hidden: HiddenCache,
+    /// Boundaries' kept generators, each worked out once.
+    pub(super) kept: KeptCache,
 }
 
 impl<'a> Model<'a> {
@@ -64,6 +67,7 @@ impl<'a> Model<'a> {
             lines,
             prices: PriceCache::default(),
             hidden: HiddenCache::default(),
+            kept: KeptCache::default(),
         }
     }
 
@@ -85,6 +89,7 @@ impl<'a> Model<'a> {
             lines: self.lines.clone(),
             prices: PriceCache::default(),
             hidden: HiddenCache::default(),
+            kept: KeptCache::default(),
         }
     }
 
