@@ -332,11 +332,9 @@ impl Sampler {
         let mut last_read = started;
         while let Some(sleep) = timer.next() {
             let weight = self.skip_missed(sleep, &mut timer) + carried;
-            if self.reads == Reads::Paused
-                && self.pass != Pass::Native
-                && !self.held.allows()
-                && last_read.elapsed() < FILL_IN_AFTER
-            {
+            let share_spent =
+                self.reads == Reads::Paused && self.pass != Pass::Native && !self.held.allows();
+            if share_spent && last_read.elapsed() < FILL_IN_AFTER {
                 // The pauses have had their share: the tick is skipped, and the next read
                 // (paused again, once the share allows) stands for its time. Reading the
                 // program running instead would bring back the bias the pauses avoid.
@@ -348,10 +346,8 @@ impl Sampler {
             // 3.11+ a running read gives short calls' time to their callers, and standing for
             // the ticks skipped before it, such reads made a third of the weight of a deep
             // recursion's profile.
-            let fill_in =
-                self.reads == Reads::Paused && self.pass != Pass::Native && !self.held.allows();
-            let (weight, later) = if fill_in && weight > 1 {
-                (1, weight - 1)
+            let (weight, later) = if share_spent {
+                (weight.min(1), weight.saturating_sub(1))
             } else {
                 (weight, 0)
             };
