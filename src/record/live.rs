@@ -470,7 +470,7 @@ impl Session {
             self.meta.overlapped_ticks += 1;
             return;
         }
-        if pass == Pass::Time {
+        if pass == Pass::Time && !sample.handed_back {
             self.meta.ticks += 1;
             self.meta.locked_reads += u64::from(sample.locked);
             self.meta.paused_reads += u64::from(sample.paused);
@@ -497,6 +497,7 @@ impl Session {
                 .collect(),
             None => vec![false; sample.traces.len()],
         };
+        let handed_back = sample.handed_back;
         let probe_ran = sample
             .traces
             .iter()
@@ -511,7 +512,7 @@ impl Session {
             // py-spy lists the innermost frame first.
             let mut kept: Vec<&py_spy::Frame> = trace.frames.iter().collect();
             if is_probe {
-                if pass == Pass::Time && trace.active {
+                if pass == Pass::Time && trace.active && !handed_back {
                     self.meta.probe_samples += 1;
                 }
                 continue;

