@@ -18,7 +18,8 @@ fixtures/ports/portswap.py). In one run this bench:
   3. runs `port-advisor profile` (--bin) on the unported workload, as benches/corpus.py does,
      and reads report.json: the candidate whose function is the ported one (else the boundary
      option of that name among a candidate's alternatives) gives the estimated whole-program
-     speedup range, and the report gives its sample count;
+     speedup range, and the report gives its sample count (--profiles N runs it N times:
+     the first gives the estimate, and benches/calibrate/gains.py --average reads them all);
   4. times each program --rounds times unported and ported, interleaved (each round starts
      with the other variant), and takes the best of each: measured = best unported / best
      ported;
@@ -96,6 +97,8 @@ class Port(object):
         self.seconds = {"python": [], "port": []}
         self.inside = {"python": [], "port": []}
         self.report = None
+        # Every profile's report.json, the first's (`report`) included (see --profiles).
+        self.reports = []
         self.failure = None
 
 
@@ -160,8 +163,22 @@ def check_parity(port, python):
     return port.parity
 
 
-def profile(port, python, port_advisor, runs_dir, rate):
-    folder = os.path.join(runs_dir, port.name)
+def profile(port, python, port_advisor, runs_dir, rate, times=1):
+    """`times` runs of port-advisor profile on the unported program: the first into
+    RUNS_DIR/<port> gives the estimate, the others into RUNS_DIR/<port>@N only add their
+    report.json to `port.reports`."""
+    for n in range(1, times + 1):
+        folder = os.path.join(runs_dir, port.name if n == 1 else "%s@%d" % (port.name, n))
+        report = profile_once(port, python, port_advisor, folder, rate)
+        if report is None:
+            return
+        port.reports.append(os.path.join(folder, "report.json"))
+        if n == 1:
+            port.report = report
+
+
+def profile_once(port, python, port_advisor, folder, rate):
+    """One run into `folder`: its report, or None (and `port.failure` says why)."""
     shutil.rmtree(folder, ignore_errors=True)
     command = [port_advisor, "profile", "--quiet", "--python", python, "-o", folder]
     if rate:
@@ -172,12 +189,13 @@ def profile(port, python, port_advisor, runs_dir, rate):
     if completed.returncode != 0:
         port.failure = "port-advisor profile exited %d: %s" % (
             completed.returncode, (completed.stderr.strip().splitlines() or [""])[-1][:160])
-        return
+        return None
     try:
         with open(os.path.join(folder, "report.json")) as f:
-            port.report = json.load(f)
+            return json.load(f)
     except (OSError, ValueError) as error:
         port.failure = "no report.json to read: %s" % error
+    return None
 
 
 def estimate(port):
@@ -273,6 +291,7 @@ def row(port):
         "report_verdict": verdict,
         "inside_python_seconds": min(port.inside["python"]) if port.inside["python"] else None,
         "inside_port_seconds": min(port.inside["port"]) if port.inside["port"] else None,
+        "reports": port.reports,
         "failure": port.failure,
     }
 
@@ -322,6 +341,12 @@ def parse_args():
     parser.add_argument("--python", default="3.11", metavar="MINOR",
                         help="the CPython to run the programs with, pyenv's newest MINOR.x "
                              "(default: 3.11; 3.12 and later count executed bytecodes)")
+    parser.add_argument("--profiles", type=int, default=1, metavar="N",
+                        help="port-advisor runs of each unported program (default: 1): the "
+                             "first gives the estimate; with --runs-dir each keeps its folder "
+                             "(<port>@N after the first) and benches/calibrate/gains.py "
+                             "--average averages them into one observation, since a profile's "
+                             "share of the run and mix move from run to run")
     parser.add_argument("--rate", type=int, default=None,
                         help="sampling rate for port-advisor profile (default: its own)")
     parser.add_argument("--runs-dir", default=None,
@@ -332,6 +357,8 @@ def parse_args():
     args = parser.parse_args()
     if args.rounds < 1:
         parser.error("--rounds must be at least 1")
+    if args.profiles < 1:
+        parser.error("--profiles must be at least 1")
     return args
 
 
@@ -359,8 +386,10 @@ def main():
             progress("[%d/%d] %s: parity" % (index, len(ports), port.name))
             if not check_parity(port, python):
                 continue
-            progress("[%d/%d] %s: port-advisor profile" % (index, len(ports), port.name))
-            profile(port, python, port_advisor, runs_dir, args.rate)
+            progress("[%d/%d] %s: port-advisor profile%s" % (
+                index, len(ports), port.name,
+                " x%d" % args.profiles if args.profiles > 1 else ""))
+            profile(port, python, port_advisor, runs_dir, args.rate, args.profiles)
             progress("[%d/%d] %s: %d timed rounds" % (index, len(ports), port.name,
                                                         args.rounds))
             measure(port, python, args.rounds)
@@ -380,7 +409,7 @@ def main():
     if args.json:
         with open(args.json, "w") as f:
             json.dump({"load_before": load_before[0], "load_after": load_after[0],
-                       "rounds": args.rounds, "python": python, "ports": rows}, f, indent=2)
+                       "rounds": args.rounds, "profiles": args.profiles, "python": python, "ports": rows}, f, indent=2)
             f.write("\n")
     return 1 if any(r["failure"] for r in rows) else 0
 

@@ -53,7 +53,12 @@ Usage:
       /tmp/ports-250.json:/tmp/ports-runs-250 [--prior-weight 0.3] [--average]
 
 With --average each port's runs are averaged into one observation first (see averaged()):
-the run-to-run noise of the bench's timings then no longer sets k.
+the run-to-run noise of the bench's timings then no longer sets k. One bench run can give
+several profiles of each port (`benches/ports.py --profiles 3`), each its own observation
+before --average:
+
+  python3 benches/ports.py --profiles 3 --json /tmp/ports.json --runs-dir /tmp/ports-runs
+  python3 benches/calibrate/gains.py --average /tmp/ports.json:/tmp/ports-runs
 """
 import argparse
 import json
@@ -115,52 +120,72 @@ def conversion_uncertainty():
 
 
 def observations(ports_json, runs_dir, mix_field="operations"):
+    """One observation per report.json of each port: a bench run with --profiles N gives N,
+    named `port@pK` after the first (its runs leave together, and --average makes them one)."""
     out = []
     for p in ports_json["ports"]:
-        report_path = p.get("report") or os.path.join(runs_dir, p["name"], "report.json")
-        if not report_path or not os.path.exists(report_path) or not p.get("measured"):
-            print("  %-28s skipped: no report.json or no measured speedup" % p["name"])
-            continue
-        with open(report_path) as f:
-            report = json.load(f)
-        o = find_option(report, p["function"])
-        if o is None or not o.get(mix_field):
-            print("  %-28s skipped: the report has no %s mix for %s" % (
-                p["name"], mix_field, p["function"]))
-            continue
-        share = o.get("portable_share") or o["time_share"] * (1 - o["native_share"])
-        crossing = o.get("crossing_share") or 0.0
-        # The median of the rounds' paired ratios holds under load better than best against
-        # best (a loaded machine slows the long unported runs more).
-        s = p.get("paired") or p["measured"]
-        mix = {c: 0.0 for c in CLASSES}
-        for entry in o[mix_field]:
-            mix[entry["op"]] = entry["share"]
-        # The factor the port achieved on the function itself (`use_port.py --inside`), as
-        # the model's factor: of the boundary's interpreted time, its native share and its
-        # crossings apart (1/F_inside = (1 - n)/F + n + crossings per unit of its time).
-        direct = None
-        inside_py, inside_port = p.get("inside_python_seconds"), p.get("inside_port_seconds")
-        if inside_py and inside_port and o["time_share"] > 0:
-            n = o.get("native_share") or 0.0
-            per_time = crossing / o["time_share"]
-            inv = (inside_port / inside_py - n - per_time) / max(1.0 - n, 1e-9)
-            direct = 1.0 / inv if inv > 0 else None
-        out.append({
-            "name": p["name"], "measured": s, "P": share, "X": crossing, "direct": direct,
-            "E": o.get("portable_error") or 0.0, "mix": mix,
-            # An engine's top also holds the interpreter's teardown, which collects the
-            # objects a port never makes.
-            "T": o.get("teardown_share") or 0.0,
-            # A port that releases the GIL runs its threads at once: the advice multiplies
-            # the factor by the threads that can run in parallel, and so does this.
-            "parallel": ((o.get("gil") or {}).get("parallel") or 1),
-            "moved": o.get("code_kind") == "object engine",
-            # Its loops' float recurrences: the least time after the port per unit before.
-            "floor": o.get("chain_floor") or 0.0,
-            "samples": p.get("samples"), "estimate": p.get("estimate"), "measured_best": p["measured"],
-        })
+        for k, report_path in enumerate(report_paths(p, runs_dir), 1):
+            o = observation(p, report_path, mix_field)
+            if o is not None:
+                if k > 1:
+                    o["name"] = "%s@p%d" % (p["name"], k)
+                out.append(o)
     return out
+
+
+def report_paths(p, runs_dir):
+    """The port's report.json files, in the run folders kept in `runs_dir`: a bench run names
+    them all (`reports`; a folder moved since is looked for by its name in `runs_dir`)."""
+    names = [os.path.basename(os.path.dirname(r)) for r in p.get("reports") or []]
+    return [os.path.join(runs_dir, name, "report.json") for name in names or [p["name"]]]
+
+
+def observation(p, report_path, mix_field):
+    """What one profile of a port says, beside the port's measured speedup; None (said) when
+    the profile or the speedup is missing."""
+    if not os.path.exists(report_path) or not p.get("measured"):
+        print("  %-28s skipped: no %s or no measured speedup" % (p["name"], report_path))
+        return None
+    with open(report_path) as f:
+        report = json.load(f)
+    o = find_option(report, p["function"])
+    if o is None or not o.get(mix_field):
+        print("  %-28s skipped: the report has no %s mix for %s" % (
+            p["name"], mix_field, p["function"]))
+        return None
+    share = o.get("portable_share") or o["time_share"] * (1 - o["native_share"])
+    crossing = o.get("crossing_share") or 0.0
+    # The median of the rounds' paired ratios holds under load better than best against
+    # best (a loaded machine slows the long unported runs more).
+    s = p.get("paired") or p["measured"]
+    mix = {c: 0.0 for c in CLASSES}
+    for entry in o[mix_field]:
+        mix[entry["op"]] = entry["share"]
+    # The factor the port achieved on the function itself (`use_port.py --inside`), as
+    # the model's factor: of the boundary's interpreted time, its native share and its
+    # crossings apart (1/F_inside = (1 - n)/F + n + crossings per unit of its time).
+    direct = None
+    inside_py, inside_port = p.get("inside_python_seconds"), p.get("inside_port_seconds")
+    if inside_py and inside_port and o["time_share"] > 0:
+        n = o.get("native_share") or 0.0
+        per_time = crossing / o["time_share"]
+        inv = (inside_port / inside_py - n - per_time) / max(1.0 - n, 1e-9)
+        direct = 1.0 / inv if inv > 0 else None
+    return {
+        "name": p["name"], "measured": s, "P": share, "X": crossing, "direct": direct,
+        "E": o.get("portable_error") or 0.0, "mix": mix,
+        # An engine's top also holds the interpreter's teardown, which collects the
+        # objects a port never makes.
+        "T": o.get("teardown_share") or 0.0,
+        # A port that releases the GIL runs its threads at once: the advice multiplies
+        # the factor by the threads that can run in parallel, and so does this.
+        "parallel": ((o.get("gil") or {}).get("parallel") or 1),
+        "moved": o.get("code_kind") == "object engine",
+        # Its loops' float recurrences: the least time after the port per unit before.
+        "floor": o.get("chain_floor") or 0.0,
+        "samples": report.get("run_samples") or p.get("samples"), "estimate": p.get("estimate"),
+        "measured_best": p["measured"],
+    }
 
 
 def kind_of(obs):
