@@ -1027,7 +1027,8 @@ mod tests {
         /// and its native share.
         type Case = (&'static str, &'static [(&'static str, &'static str)], f64);
         // The lines call nothing the rules know: the pass alone decides.
-        let cases: [Case; 7] = [
+        const NUMPY: &str = "_multiarray_umath.cpython-311-x86_64-linux-gnu.so";
+        let cases: [Case; 13] = [
             // `"a" <= ch`: the interpreter compares two strings (and memcmp in libc under it).
             (
                 "compare",
@@ -1067,6 +1068,70 @@ mod tests {
             // A system call through a named C function, and one an extension makes.
             ("read", &[("read", "libc.so.6")], 1.0),
             ("ext", &[("list_append", "_hashlib.cpython-312.so")], 1.0),
+            // numpy on 3-element arrays: its per-call machinery, which a port does not do
+            // (stacks of the native pass on a per-particle update, numpy 1.26).
+            (
+                "resolve",
+                &[
+                    ("array_add", NUMPY),
+                    ("ufunc_generic_fastcall", NUMPY),
+                    ("resolve_descriptors", NUMPY),
+                    ("simple_legacy_resolve_descriptors", NUMPY),
+                    ("ensure_native_byteorder", NUMPY),
+                ],
+                0.0,
+            ),
+            (
+                "free",
+                &[
+                    ("array_dealloc", NUMPY),
+                    ("PyDataMem_UserFREE", NUMPY),
+                    ("0x7f545c18c09e", "libc.so.6"),
+                ],
+                0.0,
+            ),
+            // numpy on 400,000-element arrays: a typed loop and a copy under the same entry
+            // points, and an indexing function no rule names, are native.
+            (
+                "loop",
+                &[
+                    ("array_subtract", NUMPY),
+                    ("ufunc_generic_fastcall", NUMPY),
+                    ("execute_ufunc_loop", NUMPY),
+                    ("generic_wrapped_legacy_loop", NUMPY),
+                    ("DOUBLE_subtract_FMA3__AVX2", NUMPY),
+                ],
+                1.0,
+            ),
+            (
+                "copy",
+                &[
+                    ("array_subtract", NUMPY),
+                    ("ufunc_generic_fastcall", NUMPY),
+                    ("execute_ufunc_loop", NUMPY),
+                    ("npyiter_buffered_iternext", NUMPY),
+                    ("_contig_to_contig", NUMPY),
+                    ("0x7fa3b5b8b874", "libc.so.6"),
+                ],
+                1.0,
+            ),
+            (
+                "index",
+                &[("array_subscript", NUMPY), ("prepare_index", NUMPY)],
+                1.0,
+            ),
+            (
+                "blas",
+                &[
+                    ("dispatcher_vectorcall", NUMPY),
+                    ("array_matrixproduct", NUMPY),
+                    ("PyArray_MatrixProduct2", NUMPY),
+                    ("cblas_matrixproduct", NUMPY),
+                    ("gemv", NUMPY),
+                    ("cblas_sgemv64_", "libopenblas64_p-r0-0cf96a72.3.23.dev.so"),
+                ],
+                1.0,
+            ),
         ];
         let mut b = ProfileBuilder::default();
         let t = b.intern_thread(1, 1, None);
