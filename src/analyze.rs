@@ -787,7 +787,8 @@ fn native_fraction(
     if let Some(reason) = function {
         return LeafNative::known(reason.clone());
     }
-    if let Some(rule) = line_rule {
+    let measured = |e: &&NativeEvidence| e.total >= MIN_NATIVE_PASS_SAMPLES;
+    if let Some(rule) = line_rule.filter(|r| !(r.measured && evidence.filter(measured).is_some())) {
         // py-spy's unwinder hides the interpreter's own C frames (all but those named time*,
         // os*, sys*, gc*, unicode*, thread*, stringio*, sre* and lock*): sorted(), sum() and
         // pow() on big ints leave no native frame, so a line that calls a known native
@@ -1146,6 +1147,49 @@ mod tests {
             for _ in 0..4 {
                 b.add_stack(t, vec![main, py], false, true, false);
                 b.add_stack(t, native.clone(), false, true, true);
+            }
+        }
+        let p = b.to_profile(Meta::default());
+        let a = analyze(&p, &AnalyzeOptions::default());
+        for (name, _, native) in &cases {
+            assert_eq!(a.find(name).unwrap().native_share(), *native, "{name}");
+        }
+    }
+
+    #[test]
+    fn a_numpy_call_the_native_pass_saw_is_measured_not_assumed() {
+        const NUMPY: &str = "_multiarray_umath.cpython-311-x86_64-linux-gnu.so";
+        const BLAS: &str = "libopenblas64_p-r0-0cf96a72.3.23.dev.so";
+        let entry = [
+            ("dispatcher_vectorcall", NUMPY),
+            ("array_matrixproduct", NUMPY),
+            ("PyArray_MatrixProduct2", NUMPY),
+        ];
+        // `np.dot` on 3-vectors: the pass sees numpy allocating the result; on large
+        // matrices, BLAS; where the pass saw nothing, the rule stands.
+        type Case = (&'static str, Option<(&'static str, &'static str)>, f64);
+        let cases: [Case; 3] = [
+            ("small", Some(("PyArray_NewFromDescr_int", NUMPY)), 0.0),
+            ("large", Some(("dgemm_kernel_HASWELL", BLAS)), 1.0),
+            ("unseen", None, 1.0),
+        ];
+        let mut b = ProfileBuilder::default();
+        let t = b.intern_thread(1, 1, None);
+        let main = b.intern_frame(frame("main", "app", 3, "run()", FrameKind::Python));
+        for (i, (name, leaf, _)) in cases.iter().enumerate() {
+            let code = "y = np.dot(w, x)";
+            let py = b.intern_frame(frame(name, "app", 10 + i as u32, code, FrameKind::Python));
+            for _ in 0..4 {
+                b.add_stack(t, vec![main, py], false, true, false);
+            }
+            if let Some(leaf) = leaf {
+                let mut native = vec![main, py];
+                for &(symbol, module) in entry.iter().chain(std::iter::once(leaf)) {
+                    native.push(b.intern_frame(frame(symbol, module, 0, "", FrameKind::Native)));
+                }
+                for _ in 0..2 {
+                    b.add_stack(t, native.clone(), false, true, true);
+                }
             }
         }
         let p = b.to_profile(Meta::default());

@@ -73,6 +73,12 @@ pub struct NativeCallRule {
     /// `min(a, b)` of two scalars is mostly the interpreter's call overhead).
     #[serde(default)]
     pub single_argument: bool,
+    /// The callee's C code shows to the native pass (an extension's; py-spy's unwinder hides
+    /// libpython's): when the pass saw the line, its ratio decides, and the rule stands in
+    /// only where it saw nothing. numpy's calls are native work on large arrays and call
+    /// machinery on small ones, which only the pass can tell apart.
+    #[serde(default)]
+    pub measured: bool,
     pub what: String,
     pub why: String,
     pub example: String,
