@@ -503,7 +503,7 @@ impl Session {
             .iter()
             .zip(&probes)
             .any(|(t, &probe)| t.active && probe);
-        for (trace, is_probe) in sample.traces.into_iter().zip(probes) {
+        for (trace, is_probe) in sample.traces.iter().zip(probes) {
             let thread = self.builder.intern_thread(
                 trace.pid as u32,
                 trace.thread_id,

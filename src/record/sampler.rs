@@ -15,7 +15,7 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc::Sender;
-use std::sync::{Mutex, MutexGuard, TryLockError};
+use std::sync::{Arc, Mutex, MutexGuard, TryLockError};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -44,7 +44,9 @@ pub(super) enum Pass {
 
 /// What one tick of a sampler read.
 pub(super) struct Tick {
-    pub(super) traces: Vec<StackTrace>,
+    /// Shared, so that the last read that found Python running can be kept for
+    /// [`hand_back`] without copying every read's stacks.
+    pub(super) traces: Arc<[StackTrace]>,
     /// The last read error, when every attempt of the tick failed.
     pub(super) error: Option<anyhow::Error>,
     /// The tick's non-blocking reads failed or came back cut short, and it paused the
@@ -309,15 +311,15 @@ impl PauseBudget {
 /// loaded machine, and those were spent running the program, not finalizing it; standing for
 /// them, the read at a one-second program's exit made a tenth of its profile "(no Python
 /// frame)". Keeps `last_python` up to date with the reads that found Python running.
-fn hand_back(tick: &mut Tick, last_python: &mut Option<Vec<StackTrace>>) -> Option<Tick> {
+fn hand_back(tick: &mut Tick, last_python: &mut Option<Arc<[StackTrace]>>) -> Option<Tick> {
     if tick.error.is_some() || tick.overlapped {
         return None;
     }
     if tick.traces.iter().any(|t| !t.frames.is_empty()) {
-        *last_python = Some(tick.traces.clone());
+        *last_python = Some(Arc::clone(&tick.traces));
         return None;
     }
-    let traces = last_python.as_ref().filter(|_| tick.weight > 1)?.clone();
+    let traces = Arc::clone(last_python.as_ref().filter(|_| tick.weight > 1)?);
     let weight = tick.weight - 1;
     tick.weight = 1;
     Some(Tick {
@@ -449,9 +451,10 @@ impl Sampler {
         } else {
             NATIVE_READS.load(Ordering::SeqCst)
         };
+        let mut traces = Vec::new();
         let mut tick = Tick {
             weight,
-            traces: Vec::new(),
+            traces: Arc::from([]),
             error: None,
             locked: read.locked,
             paused: read.paused,
@@ -461,15 +464,15 @@ impl Sampler {
             handed_back: false,
         };
         match read.stacks {
-            Ok(mut traces) => {
+            Ok(read_traces) => {
                 self.failed_in_a_row = 0;
+                traces = read_traces;
                 for trace in &mut traces {
                     trace.frames.retain(|f| !is_init_shim(f));
                 }
                 if native {
                     traces.iter_mut().for_each(unmerged_native_frames);
                 }
-                tick.traces = traces;
             }
             Err(e) => {
                 if self.spy.process.exe().is_err() {
@@ -480,7 +483,8 @@ impl Sampler {
                 tick.error = Some(e);
             }
         }
-        self.mark_running(&mut tick.traces, read.paused_running.as_ref());
+        self.mark_running(&mut traces, read.paused_running.as_ref());
+        tick.traces = traces.into();
         Some(tick)
     }
 
@@ -858,7 +862,7 @@ mod tests {
     #[test]
     fn a_read_that_finds_no_python_hands_its_skipped_time_back() {
         let tick = |frames: Vec<py_spy::Frame>, weight| Tick {
-            traces: vec![trace(frames, 7)],
+            traces: vec![trace(frames, 7)].into(),
             error: None,
             locked: false,
             paused: true,
