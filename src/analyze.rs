@@ -787,8 +787,8 @@ fn native_fraction(
     if let Some(reason) = function {
         return LeafNative::known(reason.clone());
     }
-    let measured = |e: &&NativeEvidence| e.total >= MIN_NATIVE_PASS_SAMPLES;
-    if let Some(rule) = line_rule.filter(|r| !(r.measured && evidence.filter(measured).is_some())) {
+    let seen = evidence.is_some_and(|e| e.total >= MIN_NATIVE_PASS_SAMPLES);
+    if let Some(rule) = line_rule.filter(|r| !(r.measured && seen)) {
         // py-spy's unwinder hides the interpreter's own C frames (all but those named time*,
         // os*, sys*, gc*, unicode*, thread*, stringio*, sre* and lock*): sorted(), sum() and
         // pow() on big ints leave no native frame, so a line that calls a known native
