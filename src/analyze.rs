@@ -1029,7 +1029,8 @@ mod tests {
         type Case = (&'static str, &'static [(&'static str, &'static str)], f64);
         // The lines call nothing the rules know: the pass alone decides.
         const NUMPY: &str = "_multiarray_umath.cpython-311-x86_64-linux-gnu.so";
-        let cases: [Case; 13] = [
+        const MATH: &str = "math.cpython-311-x86_64-linux-gnu.so";
+        let cases: [Case; 16] = [
             // `"a" <= ch`: the interpreter compares two strings (and memcmp in libc under it).
             (
                 "compare",
@@ -1133,6 +1134,29 @@ mod tests {
                 ],
                 1.0,
             ),
+            // `sin(i)`: the math module's wrapper converts and boxes (interpreted), the C
+            // library's sin under it is native (pyperformance's float benchmark, 3.11), and
+            // so is a math function that loops in C.
+            (
+                "wrapper",
+                &[
+                    ("math_sin", MATH),
+                    ("math_1", MATH),
+                    ("math_1_to_whatever", MATH),
+                ],
+                0.0,
+            ),
+            (
+                "libm",
+                &[
+                    ("math_cos", MATH),
+                    ("math_1", MATH),
+                    ("math_1_to_whatever", MATH),
+                    ("0x7fa07bea42db", "libm.so.6"),
+                ],
+                1.0,
+            ),
+            ("fsum", &[("math_fsum", MATH)], 1.0),
         ];
         let mut b = ProfileBuilder::default();
         let t = b.intern_thread(1, 1, None);
