@@ -4,9 +4,10 @@ and the speedup range port-advisor estimated for the same boundary before the po
 
 The ports are listed in fixtures/ports/ports.toml; each is a PyO3 crate
 fixtures/ports/<program>_port/ porting the candidate `function` of the corpus program
-fixtures/corpus/<program>/, and a use_port.py that runs the unedited workload with that one
-function replaced (`--unported`: the same run with the Python function; see
-fixtures/ports/portswap.py). In one run this bench:
+fixtures/corpus/<program>/ (or, with `fixture = PATH`, of one of the repository's own
+fixture programs, such as the advice fixture spectral.py), and a use_port.py that runs the
+unedited workload with that one function replaced (`--unported`: the same run with the Python
+function; see fixtures/ports/portswap.py). In one run this bench:
 
   1. makes target/ports-venv-MINOR (CPython MINOR, 3.11 unless --python says otherwise, from
      pyenv, with the corpus's pins of the ported programs, as benches/corpus.py makes its
@@ -82,7 +83,20 @@ VENV_PREFIX = os.path.join(REPO_ROOT, "target", "ports-venv-")
 CARGO_TARGET = os.path.join(REPO_ROOT, "target", "ports", "cargo")
 WHEELS_PREFIX = os.path.join(REPO_ROOT, "target", "ports", "wheels-bench-")
 MATURIN = os.path.join(REPO_ROOT, "target", "tools-venv", "bin", "maturin")
-PORT_KEYS = {"program", "function", "kind", "test"}
+PORT_KEYS = {"program", "fixture", "function", "kind", "test"}
+
+
+class Fixture(object):
+    """A program of the repository's own fixtures (a `[[port]]` with `fixture = PATH`), run
+    as the corpus runs its programs: from its folder, on the bench's Python, with no pinned
+    packages."""
+
+    def __init__(self, name, path):
+        self.name = name
+        self.workload = os.path.join(REPO_ROOT, path)
+        self.folder = os.path.dirname(self.workload)
+        self.packages = []
+        self.python = None
 
 
 class Port(object):
@@ -110,11 +124,17 @@ def load_ports():
     for entry in entries:
         unknown = set(entry) - PORT_KEYS
         if unknown or not {"program", "function", "kind"} <= set(entry):
-            fail("%s: a [[port]] has program, function, kind (and test); got %s" % (
+            fail("%s: a [[port]] has program, function, kind (and fixture, test); got %s" % (
                 REGISTRY, sorted(entry)))
-        if entry["program"] not in programs:
+        if "fixture" in entry:
+            program = Fixture(entry["program"], entry["fixture"])
+            if not os.path.isfile(program.workload):
+                fail("%s: no fixture %s" % (REGISTRY, entry["fixture"]))
+        elif entry["program"] in programs:
+            program = programs[entry["program"]]
+        else:
             fail("%s: no corpus program %s" % (REGISTRY, entry["program"]))
-        port = Port(entry, programs[entry["program"]])
+        port = Port(entry, program)
         if not os.path.isfile(port.script):
             fail("%s is missing" % port.script)
         ports.append(port)
@@ -367,6 +387,9 @@ def main():
     if corpus.tomllib is None:
         fail("benches/ports.py needs Python 3.11 or later (tomllib)")
     ports = load_ports()
+    # The pins of every port, not only of those --only picks: the venv is not remade (and
+    # emptied of the others' packages) each time another subset runs.
+    programs = [p.program for p in ports]
     if args.only:
         wanted = args.only.split(",")
         unknown = set(wanted) - {p.name for p in ports}
@@ -375,8 +398,7 @@ def main():
                                                  ", ".join(p.name for p in ports)))
         ports = [p for p in ports if p.name in wanted]
     port_advisor = ensure_binary(args.bin, args.build)
-    python = corpus.ensure_venv(args.python, [p.program for p in ports],
-                                venv=VENV_PREFIX + args.python)
+    python = corpus.ensure_venv(args.python, programs, venv=VENV_PREFIX + args.python)
     build(ports, python, WHEELS_PREFIX + args.python)
     load_before = os.getloadavg()
     # Absolute: port-advisor runs from each program's folder.

@@ -180,6 +180,8 @@ fn the_estimated_range_contains_the_measured_speedup_of_a_real_port() {
 #[serde(deny_unknown_fields)]
 struct CorpusPort {
     program: String,
+    /// A fixture program of the repository instead of a corpus program.
+    fixture: Option<String>,
     function: String,
     kind: String,
     #[serde(default)]
@@ -224,6 +226,16 @@ fn ports_of_corpus_programs_compute_what_the_python_computes() {
     let text = std::fs::read_to_string(repo().join("fixtures/ports/ports.toml")).unwrap();
     let corpus: PortCorpus = toml::from_str(&text).expect("ports.toml parses");
     for port in &corpus.port {
+        if let Some(fixture) = &port.fixture {
+            let source = std::fs::read_to_string(repo().join(fixture))
+                .unwrap_or_else(|e| panic!("{}: no fixture {fixture}: {e}", port.program));
+            let (_, name) = port.function.split_once(':').unwrap();
+            assert!(
+                source.contains(&format!("def {name}(")),
+                "{fixture} has no function {name}"
+            );
+            continue;
+        }
         let answer = std::fs::read_to_string(
             repo()
                 .join("fixtures/corpus")
