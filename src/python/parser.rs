@@ -214,9 +214,14 @@ pub fn parse_source(text: &str) -> Result<PyModuleInfo, SyntaxError> {
     };
     collector.body(&module.body);
     let Collector { imports, defs, .. } = collector;
+    let methods: HashSet<&str> = defs
+        .iter()
+        .filter(|d| d.class_name.is_some())
+        .map(|d| d.def.name.as_str())
+        .collect();
     let mut functions: Vec<PyFunction> = defs
         .iter()
-        .map(|d| describe(d, text, &lines, &imports))
+        .map(|d| describe(d, text, &lines, &imports, &methods))
         .collect();
     mark_inlined_calls(&mut functions);
     Ok(PyModuleInfo { functions, imports })
@@ -459,8 +464,15 @@ impl<'a> Collector<'a, '_> {
     }
 }
 
-/// Builds the full description of one `def`.
-fn describe(found: &FoundDef, text: &str, lines: &Lines, imports: &[Import]) -> PyFunction {
+/// Builds the full description of one `def`; `methods` are the names of the methods the file's
+/// classes define.
+fn describe(
+    found: &FoundDef,
+    text: &str,
+    lines: &Lines,
+    imports: &[Import],
+    methods: &HashSet<&str>,
+) -> PyFunction {
     let def = found.def;
     let src = |node: &dyn Ranged| text[node.range()].to_owned();
 
@@ -490,6 +502,7 @@ fn describe(found: &FoundDef, text: &str, lines: &Lines, imports: &[Import]) -> 
         lines,
         parameters: &parameter_names,
         bindings: &bindings,
+        methods,
         features: Features::default(),
         called: HashSet::new(),
         modules: HashSet::new(),
@@ -696,6 +709,9 @@ struct BodyScan<'a, 't> {
     lines: &'a Lines<'t>,
     parameters: &'a HashSet<&'a str>,
     bindings: &'a [Binding],
+    /// The methods the file's own classes define: `square.find()` in a file whose `Square`
+    /// defines `find` most likely calls that method, not `str.find`.
+    methods: &'a HashSet<&'a str>,
     features: Features,
     called: HashSet<String>,
     modules: HashSet<String>,
@@ -790,6 +806,7 @@ impl BodyScan<'_, '_> {
                 .get(n.id.as_str())
                 .copied()
                 .unwrap_or(Op::Call),
+            Expr::Attribute(a) if self.methods.contains(a.attr.as_str()) => Op::Call,
             Expr::Attribute(a) => method_class(a.attr.as_str()).unwrap_or(Op::Call),
             _ => Op::Call,
         };
@@ -826,7 +843,7 @@ impl BodyScan<'_, '_> {
                     let root = d.split('.').next().unwrap_or_default();
                     self.bindings.iter().any(|b| b.local == root)
                 });
-                if STRING_METHODS.contains(&attr) && !on_module {
+                if STRING_METHODS.contains(&attr) && !on_module && !self.methods.contains(attr) {
                     self.features.string_methods += 1;
                 }
                 if matches!(&*a.value, Expr::Name(n) if n.id.as_str() == "builtins")
@@ -1546,6 +1563,27 @@ class Point:
         assert_eq!((at(3, Op::Build), at(3, Op::Arithmetic)), (2, 0));
         assert_eq!((at(4, Op::Text), at(4, Op::Arithmetic)), (3, 0));
         assert_eq!((at(5, Op::Arithmetic), at(5, Op::Build)), (2, 0));
+    }
+
+    #[test]
+    fn a_method_the_file_defines_is_a_call_not_the_string_method_of_that_name() {
+        // pyperformance's go: the union-find of `Square.find`, called on every move.
+        let m = parse(concat!(
+            "class Square:\n",
+            "    def find(self, update=False):\n",
+            "        return self.reference\n",
+            "\n",
+            "def f(square, text):\n",
+            "    root = square.find(update=True)\n", // 6
+            "    return text.strip()\n",             // 7
+        ));
+        let at = ops_of(&m, "f");
+        assert_eq!((at(6, Op::Call), at(6, Op::Text)), (1, 0));
+        assert_eq!((at(7, Op::Text), at(7, Op::Call)), (1, 0));
+        assert_eq!(m.find("f", None).unwrap().features.string_methods, 1);
+        // Without the class, `find` is the string method.
+        let m = parse("def f(text):\n    return text.find('x')\n");
+        assert_eq!(ops_of(&m, "f")(2, Op::Text), 1);
     }
 
     #[test]
