@@ -140,6 +140,10 @@ pub struct Analysis {
     /// For each innermost frame whose native fraction is the native pass's ratio, the
     /// binomial variance of that ratio, p(1-p)/n over the pass's n samples of the line.
     pub leaf_native_variance: FxHashMap<FrameId, f64>,
+    /// For each innermost frame the native pass saw in the C library's math, the fraction of
+    /// its self time there: native work a port still calls, but faster (see
+    /// `native_math_in_port` in rules/scoring.toml).
+    pub leaf_native_math: FxHashMap<FrameId, f64>,
 }
 
 impl Analysis {
@@ -287,6 +291,8 @@ pub(crate) fn add_call_pairs(
 struct NativeEvidence {
     total: u64,
     native: u64,
+    /// Of `native`, the samples whose innermost frame is in the C library's math (libm).
+    math: u64,
     gc: u64,
     symbols: HashMap<String, u64>,
 }
@@ -333,6 +339,7 @@ pub fn analyze(profile: &Profile, opts: &AnalyzeOptions) -> Analysis {
     // Per leaf frame: the native fraction of its self time, and why (an index into
     // `reasons`, or `NO_REASON`).
     let mut leaf_native_variance: FxHashMap<FrameId, f64> = FxHashMap::default();
+    let mut leaf_native_math: FxHashMap<FrameId, f64> = FxHashMap::default();
     let mut reasons: Vec<String> = Vec::new();
     let mut reason_ids: HashMap<String, u32> = HashMap::new();
     let mut leaf_fraction = vec![0f64; profile.frames.len()];
@@ -383,6 +390,9 @@ pub fn analyze(profile: &Profile, opts: &AnalyzeOptions) -> Analysis {
         }
         if native.variance > 0.0 {
             leaf_native_variance.insert(id, native.variance);
+        }
+        if native.math > 0.0 {
+            leaf_native_math.insert(id, native.math);
         }
     }
     drop(leaf_weight);
@@ -491,6 +501,7 @@ pub fn analyze(profile: &Profile, opts: &AnalyzeOptions) -> Analysis {
         frame_function,
         leaf_native: leaf_fraction,
         leaf_native_variance,
+        leaf_native_math,
     }
 }
 
@@ -649,6 +660,9 @@ fn native_pass_evidence(profile: &Profile, rules: &Rules) -> HashMap<FrameId, Na
             e.native += stack.weight;
             let leaf = &profile.frames[*below.last().expect("not empty") as usize];
             *e.symbols.entry(leaf.name.clone()).or_default() += stack.weight;
+            if leaf.module.as_deref().is_some_and(is_math_library) {
+                e.math += stack.weight;
+            }
         }
     }
     out
@@ -679,6 +693,11 @@ fn is_interpreter_module(module: &str) -> bool {
         || module.starts_with("ld-linux")
 }
 
+/// The C library's math (`libm.so.6`): sin, pow, exp, called once per element.
+fn is_math_library(module: &str) -> bool {
+    module.starts_with("libm.") || module.starts_with("libm-")
+}
+
 fn is_gc_symbol(name: &str) -> bool {
     name.starts_with("gc_collect") || name == "collect" || name.starts_with("_PyGC_Collect")
 }
@@ -691,6 +710,8 @@ struct LeafNative {
     /// The binomial variance of `fraction` when it is the native pass's ratio; 0 when it is
     /// known (a native frame, a rule) or nothing was seen.
     variance: f64,
+    /// Of `fraction`, the part the pass saw in the C library's math.
+    math: f64,
 }
 
 impl LeafNative {
@@ -699,6 +720,7 @@ impl LeafNative {
             fraction: 1.0,
             reason: Some(reason),
             variance: 0.0,
+            math: 0.0,
         }
     }
 }
@@ -819,12 +841,14 @@ fn native_fraction(
                 fraction: p,
                 reason: Some(format!("native frames under it ({top})")),
                 variance: smoothed * (1.0 - smoothed) / n,
+                math: e.math as f64 / n,
             }
         }
         None => LeafNative {
             fraction: 0.0,
             reason: None,
             variance: 0.0,
+            math: 0.0,
         },
     }
 }
@@ -1161,9 +1185,11 @@ mod tests {
         let mut b = ProfileBuilder::default();
         let t = b.intern_thread(1, 1, None);
         let main = b.intern_frame(frame("main", "app", 3, "run()", FrameKind::Python));
+        let mut lines = Vec::new();
         for (i, (name, below, _)) in cases.iter().enumerate() {
             let line = 10 + i as u32;
             let py = b.intern_frame(frame(name, "app", line, "x = step(y)", FrameKind::Python));
+            lines.push(py);
             let mut native = vec![main, py];
             native.extend(below.iter().map(|&(symbol, module)| {
                 b.intern_frame(frame(symbol, module, 0, "", FrameKind::Native))
@@ -1178,6 +1204,16 @@ mod tests {
         for (name, _, native) in &cases {
             assert_eq!(a.find(name).unwrap().native_share(), *native, "{name}");
         }
+        // Of those, only the C library's sin is the C library's math, which a port calls
+        // faster (`native_math_in_port`).
+        let math: Vec<&str> = cases
+            .iter()
+            .zip(&lines)
+            .filter(|(_, line)| a.leaf_native_math.get(line) == Some(&1.0))
+            .map(|((name, _, _), _)| *name)
+            .collect();
+        assert_eq!(math, ["libm"]);
+        assert_eq!(a.leaf_native_math.len(), 1);
     }
 
     #[test]

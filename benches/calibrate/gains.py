@@ -114,6 +114,15 @@ def find_option(report, function):
 MEASURE_SIGMA = 0.05
 
 
+# rules/scoring.toml's native_math_in_port, read by main().
+NATIVE_MATH_IN_PORT = None
+
+
+def native_math_in_port():
+    with open(os.path.join(REPO, "rules", "scoring.toml"), "rb") as f:
+        return tomllib.load(f)["thresholds"]["native_math_in_port"]
+
+
 def conversion_uncertainty():
     with open(os.path.join(REPO, "rules", "scoring.toml"), "rb") as f:
         return tomllib.load(f)["thresholds"]["conversion_uncertainty"]
@@ -177,6 +186,9 @@ def observation(p, report_path, mix_field):
         # An engine's top also holds the interpreter's teardown, which collects the
         # objects a port never makes.
         "T": o.get("teardown_share") or 0.0,
+        # The C library's math under it, native, but faster called from the port: the top
+        # saves up to all but `native_math_in_port` of it.
+        "M": o.get("native_math_share") or 0.0,
         # A port that releases the GIL runs its threads at once: the advice multiplies
         # the factor by the threads that can run in parallel, and so does this.
         "parallel": ((o.get("gil") or {}).get("parallel") or 1),
@@ -271,6 +283,7 @@ def speedup_range(d, inv_f, k, uncertainty):
         (saved(inv_f, max(d["P"] - d["E"], 0.0), mid_x),
          saved(inv_f, min(d["P"] + d["E"] + d["T"], 1.0), mid_x)),
         (saved(inv_f, d["P"], d["X"] * uncertainty), saved(inv_f, d["P"], d["X"])),
+        (mid, mid + d["M"] * (1 - NATIVE_MATH_IN_PORT)),
     ]
     below = math.sqrt(sum(min(min(a, b) - mid, 0.0) ** 2 for a, b in ends))
     above = math.sqrt(sum(max(max(a, b) - mid, 0.0) ** 2 for a, b in ends))
@@ -342,7 +355,7 @@ def averaged(data):
         a = dict(runs[0])
         a["name"] = "%s(%d)" % (name, n) if n > 1 else name
         a["measured"] = geo([d["measured"] for d in runs])
-        for key in ("P", "X", "T", "floor"):
+        for key in ("P", "X", "T", "M", "floor"):
             a[key] = sum(d[key] for d in runs) / n
         a["E"] = math.sqrt(sum(d["E"] ** 2 for d in runs)) / n
         direct = [d["direct"] for d in runs if d.get("direct")]
@@ -406,6 +419,8 @@ def main():
     if args.average:
         data = averaged(data)
     uncertainty = conversion_uncertainty()
+    global NATIVE_MATH_IN_PORT
+    NATIVE_MATH_IN_PORT = native_math_in_port()
     if len(data) < 3:
         sys.exit("gains.py: %d usable ports; at least 3 are needed" % len(data))
 

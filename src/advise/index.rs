@@ -115,6 +115,8 @@ pub(super) struct Region {
     /// The variance of `native` from the native pass's sampling: the lines' ratios are
     /// estimates, each from the pass's few samples of that line.
     pub(super) native_variance: f64,
+    /// Of `native`, the weight in the C library's math (`Analysis::leaf_native_math`).
+    pub(super) native_math: f64,
     pub(super) library: f64,
     pub(super) portable: f64,
     /// Portable weight per program (or stdlib) function as the innermost frame.
@@ -523,6 +525,7 @@ impl<'a> StackIndex<'a> {
         // error moves all its stacks together.
         let mut estimated: FxHashMap<FrameId, f64> = FxHashMap::default();
         let variance = &self.analysis.leaf_native_variance;
+        let math = &self.analysis.leaf_native_math;
         // Added to once per stack: a fast hash here, the region's map made at the end.
         let mut by_function: FxHashMap<usize, f64> = FxHashMap::default();
         let columns = &self.shared.stacks;
@@ -536,6 +539,7 @@ impl<'a> StackIndex<'a> {
                 if variance.contains_key(&leaf) {
                     *estimated.entry(leaf).or_default() += w;
                 }
+                r.native_math += w * math.get(&leaf).copied().unwrap_or(0.0);
             }
             let rest = w * (1.0 - s.native);
             match self.origins[s.leaf()] {

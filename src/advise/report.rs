@@ -221,6 +221,11 @@ pub struct BoundaryOption {
     /// the top of its range (the objects alive at the end are collected then).
     #[serde(default, skip_serializing_if = "is_nothing")]
     pub teardown_share: f64,
+    /// Share of the whole run in the C library's math (sin, pow, exp) under the boundary's
+    /// lines: native, so not in `portable_share`, but a port calls those functions from
+    /// compiled code, where they run faster; the top of `speedup` counts that saving.
+    #[serde(default, skip_serializing_if = "is_nothing")]
+    pub native_math_share: f64,
     /// Program functions with time under it: what the port would have to cover.
     pub functions: usize,
     pub calls: Option<Calls>,

@@ -104,6 +104,7 @@ pub(crate) fn leave_it(name: &str, reason: Reason, top: &str) -> Candidate {
         portable_share: 0.9,
         portable_error: 0.0,
         teardown_share: 0.0,
+        native_math_share: 0.0,
         functions: 20,
         calls: None,
         crossing_ns: None,

@@ -179,10 +179,16 @@ pub struct Thresholds {
     pub waiting_share: f64,
     #[serde(default = "default_package_share")]
     pub package_share: f64,
+    #[serde(default = "default_native_math_in_port")]
+    pub native_math_in_port: f64,
 }
 
 fn default_package_share() -> f64 {
     0.2
+}
+
+fn default_native_math_in_port() -> f64 {
+    0.3
 }
 
 fn default_slice() -> OpPrice {
