@@ -752,7 +752,7 @@ fn line_rules<'r>(
         let Some(rule) = frame
             .code
             .as_deref()
-            .filter(|_| frame.kind == FrameKind::Python)
+            .filter(|_| frame.kind == FrameKind::Python && !is_inner_expression(&frame.name))
             .and_then(|c| rules.native_call_on_line(c))
         else {
             continue;
@@ -775,6 +775,17 @@ fn line_rules<'r>(
         }
     }
     matched
+}
+
+/// Whether a frame runs an expression nested in its line (a generator expression, a
+/// comprehension, a lambda): its line's text is the outer line's, `sum(...)` and all, but what
+/// it executes is the inner expression, in Python.
+fn is_inner_expression(name: &str) -> bool {
+    let last = name.rsplit('.').next().unwrap_or(name);
+    matches!(
+        last,
+        "<genexpr>" | "<listcomp>" | "<setcomp>" | "<dictcomp>" | "<lambda>"
+    )
 }
 
 /// Whether `called` is a Python function of `rule`'s callee name outside the package the rule
@@ -1214,6 +1225,35 @@ mod tests {
             .collect();
         assert_eq!(math, ["libm"]);
         assert_eq!(a.leaf_native_math.len(), 1);
+    }
+
+    #[test]
+    fn a_generator_expression_inside_a_native_call_runs_python() {
+        // As in pyperformance's hexiom (`possible = sum(... for cell in done.cells)`): the
+        // generator's frame has the line's text, the native call and all, but runs the
+        // generator's body; the call's own work (here sorted's) is the outer frame's.
+        let code = "ranked = sorted((len(cell), v) for cell in done.cells)";
+        let mut b = ProfileBuilder::default();
+        let t = b.intern_thread(1, 1, None);
+        let main = b.intern_frame(frame("main", "app", 3, "run()", FrameKind::Python));
+        let outer = b.intern_frame(frame("count", "app", 10, code, FrameKind::Python));
+        let inner = b.intern_frame(frame(
+            "count.<locals>.<genexpr>",
+            "app",
+            10,
+            code,
+            FrameKind::Python,
+        ));
+        for _ in 0..3 {
+            b.add_stack(t, vec![main, outer, inner], false, true, false);
+        }
+        b.add_stack(t, vec![main, outer], false, true, false);
+        let a = analyze(&b.to_profile(Meta::default()), &AnalyzeOptions::default());
+        assert_eq!(
+            a.find("count.<locals>.<genexpr>").unwrap().native_share(),
+            0.0
+        );
+        assert_eq!(a.find("count").unwrap().native_share(), 0.25);
     }
 
     #[test]

@@ -79,6 +79,11 @@ pub struct NativeCallRule {
     /// machinery on small ones, which only the pass can tell apart.
     #[serde(default)]
     pub measured: bool,
+    /// Not native when the argument is a generator expression (`sum(x * x for x in xs)`): the
+    /// C loop does one addition or comparison per item, and each item is the generator's
+    /// frame resumed, which is the interpreter's work; a port makes it one loop.
+    #[serde(default)]
+    pub not_over_generator: bool,
     pub what: String,
     pub why: String,
     pub example: String,
@@ -513,6 +518,9 @@ fn call_start(code: &str, rule: &NativeCallRule) -> Option<usize> {
             if rule.single_argument && positional_arguments(after) > 1 {
                 return None;
             }
+            if rule.not_over_generator && is_generator_argument(after) {
+                return None;
+            }
             let before = &code[..i];
             if before.chars().next_back().is_some_and(is_name_char) {
                 return None;
@@ -532,6 +540,36 @@ fn call_start(code: &str, rule: &NativeCallRule) -> Option<usize> {
                 CallKind::Qualified => Some(i),
             }
         })
+}
+
+/// Whether the call whose `(` starts `args` takes a generator expression: a `for` in its own
+/// parentheses, not inside a nested bracket (`sum([x for x in xs])` builds a list first, which
+/// the C loop then walks).
+fn is_generator_argument(args: &str) -> bool {
+    use crate::python::lexer::is_name_char;
+    let mut depth = 0usize;
+    let mut word = String::new();
+    for c in args.chars() {
+        if is_name_char(c) {
+            word.push(c);
+            continue;
+        }
+        if depth == 1 && word == "for" {
+            return true;
+        }
+        word.clear();
+        match c {
+            '(' | '[' | '{' => depth += 1,
+            ')' | ']' | '}' => {
+                depth = depth.saturating_sub(1);
+                if depth == 0 {
+                    return false;
+                }
+            }
+            _ => {}
+        }
+    }
+    false
 }
 
 /// The positional arguments of the call whose `(` starts `args` (keyword arguments and a call
@@ -831,6 +869,22 @@ mod tests {
         assert_eq!(call(&rules, "best = min(insert, delete, replace)"), None);
         assert_eq!(call(&rules, "m = max(f(a, b), c)"), None);
         assert_eq!(call(&rules, "m = max([a, b])"), Some("max"));
+    }
+
+    #[test]
+    fn sum_over_a_generator_expression_resumes_python_not_c() {
+        let rules = Rules::builtin();
+        // pyperformance's hexiom: each item is the generator's frame resumed.
+        let hexiom = "possible = sum((1 if v in cell else 0) for cell in done.cells)";
+        assert_eq!(call(&rules, hexiom), None);
+        assert_eq!(call(&rules, "n = sum(x * x for x in xs)"), None);
+        assert_eq!(call(&rules, "top = max(len(w) for w in words)"), None);
+        // A list built first, or a sequence: the loop over it is C.
+        assert_eq!(call(&rules, "n = sum([x * x for x in xs])"), Some("sum"));
+        assert_eq!(call(&rules, "n = sum(values)"), Some("sum"));
+        assert_eq!(call(&rules, "n = sum(forces)"), Some("sum"));
+        // sorted() sorts in C whatever it takes.
+        assert_eq!(call(&rules, "s = sorted(x for x in xs)"), Some("sorted"));
     }
 
     #[test]
