@@ -1065,7 +1065,8 @@ mod tests {
         // The lines call nothing the rules know: the pass alone decides.
         const NUMPY: &str = "_multiarray_umath.cpython-311-x86_64-linux-gnu.so";
         const MATH: &str = "math.cpython-311-x86_64-linux-gnu.so";
-        let cases: [Case; 16] = [
+        const ARRAY: &str = "array.cpython-311-x86_64-linux-gnu.so";
+        let cases: [Case; 18] = [
             // `"a" <= ch`: the interpreter compares two strings (and memcmp in libc under it).
             (
                 "compare",
@@ -1192,6 +1193,22 @@ mod tests {
                 1.0,
             ),
             ("fsum", &[("math_fsum", MATH)], 1.0),
+            // `x[col[i]]` on an array('d'): one element boxed (pyperformance's scimark sparse
+            // matrix product); making an array from an iterable loops in C.
+            (
+                "element",
+                &[("array_subscr", ARRAY), ("getarrayitem", ARRAY)],
+                0.0,
+            ),
+            (
+                "build",
+                &[
+                    ("array_new", ARRAY),
+                    ("array_iter_extend", ARRAY),
+                    ("BB_setitem", ARRAY),
+                ],
+                1.0,
+            ),
         ];
         let mut b = ProfileBuilder::default();
         let t = b.intern_thread(1, 1, None);
