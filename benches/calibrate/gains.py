@@ -61,6 +61,7 @@ before --average:
   python3 benches/calibrate/gains.py --average /tmp/ports.json:/tmp/ports-runs
 """
 import argparse
+import functools
 import json
 import math
 import os
@@ -114,18 +115,15 @@ def find_option(report, function):
 MEASURE_SIGMA = 0.05
 
 
-# rules/scoring.toml's native_math_in_port, read by main().
-NATIVE_MATH_IN_PORT = None
-
-
-def native_math_in_port():
+@functools.lru_cache(maxsize=None)
+def threshold(name):
+    """A value of rules/scoring.toml's [thresholds], read once."""
     with open(os.path.join(REPO, "rules", "scoring.toml"), "rb") as f:
-        return tomllib.load(f)["thresholds"]["native_math_in_port"]
+        return tomllib.load(f)["thresholds"][name]
 
 
 def conversion_uncertainty():
-    with open(os.path.join(REPO, "rules", "scoring.toml"), "rb") as f:
-        return tomllib.load(f)["thresholds"]["conversion_uncertainty"]
+    return threshold("conversion_uncertainty")
 
 
 def observations(ports_json, runs_dir, mix_field="operations"):
@@ -283,7 +281,7 @@ def speedup_range(d, inv_f, k, uncertainty):
         (saved(inv_f, max(d["P"] - d["E"], 0.0), mid_x),
          saved(inv_f, min(d["P"] + d["E"] + d["T"], 1.0), mid_x)),
         (saved(inv_f, d["P"], d["X"] * uncertainty), saved(inv_f, d["P"], d["X"])),
-        (mid, mid + d["M"] * (1 - NATIVE_MATH_IN_PORT)),
+        (mid, mid + d["M"] * (1 - threshold("native_math_in_port"))),
     ]
     below = math.sqrt(sum(min(min(a, b) - mid, 0.0) ** 2 for a, b in ends))
     above = math.sqrt(sum(max(max(a, b) - mid, 0.0) ** 2 for a, b in ends))
@@ -419,8 +417,6 @@ def main():
     if args.average:
         data = averaged(data)
     uncertainty = conversion_uncertainty()
-    global NATIVE_MATH_IN_PORT
-    NATIVE_MATH_IN_PORT = native_math_in_port()
     if len(data) < 3:
         sys.exit("gains.py: %d usable ports; at least 3 are needed" % len(data))
 
