@@ -538,8 +538,11 @@ impl<'a> StackIndex<'a> {
                 let leaf = columns.leaf_frame[i as usize];
                 if variance.contains_key(&leaf) {
                     *estimated.entry(leaf).or_default() += w;
+                    // Only a measured line has a C-library share.
+                    if let Some(m) = math.get(&leaf) {
+                        r.native_math += w * m;
+                    }
                 }
-                r.native_math += w * math.get(&leaf).copied().unwrap_or(0.0);
             }
             let rest = w * (1.0 - s.native);
             match self.origins[s.leaf()] {

@@ -546,7 +546,6 @@ fn call_start(code: &str, rule: &NativeCallRule) -> Option<usize> {
 /// parentheses, not inside a nested bracket (`sum([x for x in xs])` builds a list first, which
 /// the C loop then walks).
 fn is_generator_argument(args: &str) -> bool {
-    use crate::python::lexer::is_name_char;
     let mut depth = 0usize;
     let mut word = String::new();
     for c in args.chars() {
