@@ -18,6 +18,7 @@ mod activity;
 mod attach;
 mod children;
 mod inject;
+mod late_symbols;
 pub mod launch;
 mod live;
 mod pause;

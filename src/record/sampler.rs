@@ -27,6 +27,7 @@ use py_spy::{PythonSpy, StackTrace};
 use super::activity::ThreadActivity;
 use super::attach::{is_permission_error, process_running};
 use super::children::descendants;
+use super::late_symbols::LateSymbols;
 use super::launch;
 use super::pause::{ListedProcess, Pause};
 use super::{Reads, RecordOptions};
@@ -257,6 +258,10 @@ struct Sampler {
     failed_in_a_row: u32,
     /// The part of a period a skip left over, carried to the next skip.
     behind: f64,
+    /// The native pass's second look at frames in libraries loaded since py-spy's last read.
+    late_symbols: LateSymbols,
+    /// How long the last tick spent placing such frames, after the program was let go.
+    placing: Duration,
 }
 
 /// One read of every thread's stack.
@@ -343,6 +348,7 @@ impl Sampler {
             (Pass::Child, Reads::Paused) => Reads::Nonblocking,
             _ => reads,
         };
+        let spy_pid = spy.pid;
         Sampler {
             rate: spy.config.sampling_rate as f64,
             spy,
@@ -354,6 +360,8 @@ impl Sampler {
             roots: Roots::default(),
             failed_in_a_row: 0,
             behind: 0.0,
+            late_symbols: LateSymbols::new(spy_pid),
+            placing: Duration::ZERO,
         }
     }
 
@@ -407,7 +415,7 @@ impl Sampler {
                 // or a hundred threads take far longer than usual, and the pass then waits
                 // so that its pauses stay within NATIVE_PAUSE_SHARE of the run (after a
                 // grace for its first, slower reads).
-                paused += began.elapsed();
+                paused += began.elapsed().saturating_sub(self.placing);
                 let allowed = paused.saturating_sub(NATIVE_PAUSE_GRACE);
                 let due = allowed.div_f64(NATIVE_PAUSE_SHARE);
                 let elapsed = started.elapsed();
@@ -440,6 +448,7 @@ impl Sampler {
     /// process has exited.
     fn tick(&mut self, weight: u64, late: Option<Duration>) -> Option<Tick> {
         let native = self.pass == Pass::Native;
+        self.placing = Duration::ZERO;
         let before = if native {
             NATIVE_READS.fetch_add(1, Ordering::SeqCst) + 1
         } else {
@@ -472,6 +481,9 @@ impl Sampler {
                 }
                 if native {
                     traces.iter_mut().for_each(unmerged_native_frames);
+                    let placing = Instant::now();
+                    self.late_symbols.place(&mut traces);
+                    self.placing = placing.elapsed();
                 }
             }
             Err(e) => {

@@ -376,6 +376,74 @@ fn native_pass_sees_c_frames_without_moving_the_time_shares() {
     );
 }
 
+/// An extension imported after the native pass attached is mapped where py-spy has read no
+/// library: py-spy names such a frame by its address alone (and reads the libraries again
+/// before its next read), which the advice took for unknown native code. The pass looks the
+/// address up again, so the module's own functions show.
+#[test]
+fn frames_in_an_extension_loaded_late_are_named() {
+    let Some((v, py)) = common::pythons_of(&["3.8", "3.9", "3.10", "3.11", "3.12", "3.13"]).pop()
+    else {
+        return;
+    };
+    let maps_dir = tempfile::tempdir().unwrap();
+    let maps = maps_dir.path().join("maps");
+    let run = profile(
+        &py,
+        &["--native", "--native-rate", "50"],
+        "late_extension.py",
+        &["2", maps.to_str().unwrap()],
+    );
+    assert_eq!(run.code(), Some(0), "{v}: {}", run.stderr());
+    let p = run.profile();
+    let native: Vec<&port_advisor::profile::Frame> = p
+        .native_stacks
+        .iter()
+        .flat_map(|s| s.frames.iter())
+        .map(|&f| &p.frames[f as usize])
+        .filter(|f| f.kind == FrameKind::Native)
+        .collect();
+    // The first native sample under cmath is in a library py-spy had not read.
+    assert!(
+        native.iter().any(
+            |f| f.module.as_deref().is_some_and(|m| m.starts_with("cmath."))
+                && f.name.starts_with("cmath_")
+        ),
+        "{v}: no sample under cmath's functions: {:?}",
+        native.iter().map(|f| &f.name).collect::<Vec<_>>()
+    );
+    // An address the unwinder read from a frame it could not follow (one in the interpreter's
+    // data, under the clock's call on 3.13) is in no library, and stays a bare address.
+    let libraries: Vec<(u64, u64)> = std::fs::read_to_string(&maps)
+        .unwrap()
+        .lines()
+        .filter(|l| l.split_whitespace().nth(1).is_some_and(|p| p.contains('x')))
+        .filter(|l| {
+            l.split_whitespace()
+                .nth(5)
+                .is_some_and(|f| f.starts_with('/'))
+        })
+        .filter_map(|l| {
+            let (start, end) = l.split_whitespace().next()?.split_once('-')?;
+            Some((
+                u64::from_str_radix(start, 16).ok()?,
+                u64::from_str_radix(end, 16).ok()?,
+            ))
+        })
+        .collect();
+    let unplaced: Vec<&str> = native
+        .iter()
+        .filter(|f| f.module.is_none())
+        .filter_map(|f| Some((f, u64::from_str_radix(f.name.strip_prefix("0x")?, 16).ok()?)))
+        .filter(|(_, addr)| libraries.iter().any(|&(s, e)| (s..e).contains(addr)))
+        .map(|(f, _)| f.name.as_str())
+        .collect();
+    assert!(
+        unplaced.is_empty(),
+        "{v}: frames in libraries left unnamed: {unplaced:?}"
+    );
+}
+
 /// The native pass stops the program with ptrace, the time sampler with SIGSTOP: a SIGSTOP
 /// landing while py-spy seizes a thread made that native read fail (two runs of three at these
 /// rates, before the passes took turns). Each pass now waits for, or reads through, the
