@@ -3,8 +3,9 @@
 //! - `source` reads a program's files, only as bounded regular files under the folders a
 //!   profile allows, and caches each file read and parsed once ([`source::SourceCache`]);
 //! - `parser` describes a file's functions with a real Python parser (extents, qualified
-//!   names, signatures, what their bodies do, the operations of each line: `ops`, and the
-//!   float recurrences of its loops: `chains`);
+//!   names, signatures, what their bodies do, the operations of each line: `ops`, with the
+//!   names that hold builtin containers: `containers`, and the float recurrences of its
+//!   loops: `chains`);
 //! - `lexer` and `blocks` read source without a parser, never failing: the block scanner that
 //!   names sampled frames ([`blocks::enrich`]) and the line lexer the rules use to find a
 //!   native call on a sampled line;
@@ -16,6 +17,7 @@
 
 pub mod blocks;
 pub mod chains;
+mod containers;
 pub mod lexer;
 pub mod ops;
 pub mod parser;

@@ -15,7 +15,7 @@ pub enum Op {
     Arithmetic,
     /// `<`, `==`, `is` and the like (`in` is a lookup).
     Compare,
-    /// Subscripts: `a[i]`, `a[i] = x`.
+    /// Subscripts: `a[i]`, `a[i] = x` (of a dict the assignments show, a [`Op::Lookup`]).
     Index,
     /// Attribute loads and stores: `self.x`, `p.x = 1`, a method's lookup.
     Attribute,
@@ -34,8 +34,9 @@ pub enum Op {
     /// Slices read or assigned (`a[i:j]`, `a[::-1]`, `a[:k] = b`): a run of elements copied in
     /// one C loop, where a port copies machine values or reverses them in place.
     Slice,
-    /// `in` and `not in` tests (dict, set and sequence lookups), and the dict and set methods
-    /// that hash one key (`get`, `add`, `setdefault`, `discard`): hashing that a port's
+    /// `in` and `not in` tests (dict, set and sequence lookups), the dict and set methods that
+    /// hash one key (`get`, `add`, `setdefault`, `discard`), and subscripts of a name or
+    /// attribute only dicts are assigned to (`counts[w] += 1`): hashing that a port's
     /// `HashMap` or `HashSet` does too.
     Lookup,
     /// String building and string methods: f-strings, `%` formatting, `.join()`, `.split()`.

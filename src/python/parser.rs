@@ -20,6 +20,7 @@ use serde::Serialize;
 use thiserror::Error;
 
 use super::chains::{self, LoopChain};
+use super::containers::{Container, Containers};
 use super::ops::{
     Op, OpCounts, BUILTIN_FUNCTIONS, CONTAINER_CONSTRUCTORS, CONTAINER_METHODS, HASHING_METHODS,
 };
@@ -219,9 +220,10 @@ pub fn parse_source(text: &str) -> Result<PyModuleInfo, SyntaxError> {
         .filter(|d| d.class_name.is_some())
         .map(|d| d.def.name.as_str())
         .collect();
+    let containers = Containers::of(&module.body);
     let mut functions: Vec<PyFunction> = defs
         .iter()
-        .map(|d| describe(d, text, &lines, &imports, &methods))
+        .map(|d| describe(d, text, &lines, &imports, &methods, &containers))
         .collect();
     mark_inlined_calls(&mut functions);
     Ok(PyModuleInfo { functions, imports })
@@ -465,13 +467,14 @@ impl<'a> Collector<'a, '_> {
 }
 
 /// Builds the full description of one `def`; `methods` are the names of the methods the file's
-/// classes define.
+/// classes define, `containers` what the file's assignments bind.
 fn describe(
     found: &FoundDef,
     text: &str,
     lines: &Lines,
     imports: &[Import],
     methods: &HashSet<&str>,
+    containers: &Containers,
 ) -> PyFunction {
     let def = found.def;
     let src = |node: &dyn Ranged| text[node.range()].to_owned();
@@ -503,6 +506,8 @@ fn describe(
         parameters: &parameter_names,
         bindings: &bindings,
         methods,
+        containers,
+        locals: Containers::of_function(def),
         features: Features::default(),
         called: HashSet::new(),
         modules: HashSet::new(),
@@ -712,6 +717,11 @@ struct BodyScan<'a, 't> {
     /// The methods the file's own classes define: `square.find()` in a file whose `Square`
     /// defines `find` most likely calls that method, not `str.find`.
     methods: &'a HashSet<&'a str>,
+    /// What the file's assignments bind, for attributes (`self.hash_set = set()`), and what
+    /// the function's own bind, for its names: a method called on a builtin container is
+    /// that container's, whatever classes the file defines.
+    containers: &'a Containers,
+    locals: Containers,
     features: Features,
     called: HashSet<String>,
     modules: HashSet<String>,
@@ -741,6 +751,11 @@ impl BodyScan<'_, '_> {
 
     fn line(&self, node: &dyn Ranged) -> u32 {
         self.lines.line_of(node.start())
+    }
+
+    /// The builtin container `receiver` holds, where the assignments say.
+    fn container(&self, receiver: &Expr) -> Option<Container> {
+        self.locals.held_by(self.containers, receiver)
     }
 
     /// Counts one operation of class `op`, performed by `node`.
@@ -806,6 +821,9 @@ impl BodyScan<'_, '_> {
                 .get(n.id.as_str())
                 .copied()
                 .unwrap_or(Op::Call),
+            Expr::Attribute(a) if self.container(&a.value).is_some() => {
+                method_class(a.attr.as_str()).unwrap_or(Op::BuiltinCall)
+            }
             Expr::Attribute(a) if self.methods.contains(a.attr.as_str()) => Op::Call,
             Expr::Attribute(a) => method_class(a.attr.as_str()).unwrap_or(Op::Call),
             _ => Op::Call,
@@ -1005,9 +1023,14 @@ impl<'a> Visitor<'a> for BodyScan<'_, '_> {
                 self.features.subscripts += 1;
                 self.op(s, Op::Slice);
             }
+            // `counts[word]` on a dict hashes the key, as `word in counts` does.
             Expr::Subscript(s) => {
                 self.features.subscripts += 1;
-                self.op(s, Op::Index);
+                let class = match self.container(&s.value) {
+                    Some(Container::Mapping) => Op::Lookup,
+                    _ => Op::Index,
+                };
+                self.op(s, class);
             }
             Expr::FString(f) => {
                 self.features.string_methods += 1;
@@ -1584,6 +1607,49 @@ class Point:
         // Without the class, `find` is the string method.
         let m = parse("def f(text):\n    return text.find('x')\n");
         assert_eq!(ops_of(&m, "f")(2, Op::Text), 1);
+    }
+
+    #[test]
+    fn a_method_called_on_a_builtin_container_is_the_containers() {
+        // pyperformance's go: the file's own classes define `add`, and a set's `add` is
+        // called on an attribute only sets are assigned to.
+        let m = parse(concat!(
+            "class ZobristHash:\n",
+            "    def __init__(self):\n",
+            "        self.hash_set = set()\n",
+            "    def add(self):\n",
+            "        self.hash_set.add(self.hash)\n", // 5
+            "class Board:\n",
+            "    def __init__(self):\n",
+            "        self.emptyset = ZobristHash()\n",
+            "    def check(self, square):\n",
+            "        self.emptyset.add()\n", // 10
+            "        members = set()\n",
+            "        members.add(square)\n",               // 12
+            "        members.update(square.neighbours)\n", // 13
+        ));
+        let at = |line, op| ops_of(&m, "ZobristHash.add")(line, op);
+        assert_eq!((at(5, Op::Lookup), at(5, Op::Call)), (1, 0));
+        let at = ops_of(&m, "Board.check");
+        assert_eq!((at(10, Op::Lookup), at(10, Op::Call)), (0, 1));
+        assert_eq!((at(12, Op::Lookup), at(12, Op::Call)), (1, 0));
+        assert_eq!((at(13, Op::BuiltinCall), at(13, Op::Call)), (1, 0));
+    }
+
+    #[test]
+    fn a_subscript_of_a_dict_hashes_its_key() {
+        let m = parse(concat!(
+            "from collections import defaultdict\n",
+            "def f(grid, words):\n",
+            "    counts = defaultdict(int)\n",
+            "    rows = [list(r) for r in grid]\n",
+            "    for w in words:\n",
+            "        counts[w] += 1\n",          // 6
+            "    return rows[0][1] + grid[2]\n", // 7
+        ));
+        let at = ops_of(&m, "f");
+        assert_eq!((at(6, Op::Lookup), at(6, Op::Index)), (1, 0));
+        assert_eq!((at(7, Op::Lookup), at(7, Op::Index)), (0, 3));
     }
 
     #[test]
