@@ -6,11 +6,13 @@
 //! `self.empties.add(pos)` on such a class is a Python call; `counts[word]` on a dict hashes a
 //! key where `grid[r][c]` on lists reads an element ([`super::ops::Op::Index`]). Read from the
 //! syntax alone, one of each pair is mispriced by up to a hundred times. A name or attribute
-//! holds a container of one kind only when every assignment to it, in the scope read, makes
-//! one of that kind: any other binding (a parameter, a loop variable, another value) leaves it
-//! unknown, and the syntax decides as before.
+//! holds a container of one kind only when every assignment to it makes one of that kind: a
+//! function's name by the function's own assignments (by the module's, `CACHE = {}`, when the
+//! function binds it nowhere), an attribute by every assignment to an attribute of that name in
+//! the file. Any other binding (a parameter, a loop variable, another value) leaves it unknown,
+//! and the syntax decides as before.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use rustpython_ruff_python_ast::visitor::{self, Visitor};
 use rustpython_ruff_python_ast::{self as ast, Expr, ExprContext, Stmt};
@@ -31,12 +33,17 @@ pub(super) struct Containers {
     /// Attribute names (`hash_set` of `self.hash_set`), with the kind every assignment to an
     /// attribute of that name makes (`None` when they differ or one makes something else).
     attributes: HashMap<String, Option<Container>>,
-    /// Local names, likewise.
+    /// The names of the scope read (the module's, or the function's), likewise.
     names: HashMap<String, Option<Container>>,
+    /// While reading: the names each function or class nested in that scope declares
+    /// `global` or `nonlocal`, innermost last. Its other names are its own, not the scope's.
+    nested: Vec<HashSet<String>>,
 }
 
 impl Containers {
-    /// Reads every assignment in `body`, nested functions and classes included.
+    /// Reads a module: the attributes every assignment in it gives, nested functions and
+    /// classes included, and the names its own statements bind (a function's `global`
+    /// declaration makes its assignments the module's).
     pub(super) fn of(body: &[Stmt]) -> Containers {
         let mut found = Containers::default();
         found.visit_body(body);
@@ -54,18 +61,29 @@ impl Containers {
     }
 
     /// The container `receiver` (the `x` of `x.add(k)` or `x[k]`) holds: a name bound only to
-    /// containers of one kind here, or an attribute of a name given only such containers in
-    /// `module`.
+    /// containers of one kind here (or, when this function binds it nowhere, in `module`), or
+    /// an attribute of a name given only such containers in `module`.
     pub(super) fn held_by(&self, module: &Containers, receiver: &Expr) -> Option<Container> {
         match receiver {
-            Expr::Name(n) => self.names.get(n.id.as_str()).copied().flatten(),
+            Expr::Name(n) => match self.names.get(n.id.as_str()) {
+                Some(held) => *held,
+                None => module.names.get(n.id.as_str()).copied().flatten(),
+            },
             Expr::Attribute(a) => module.attributes.get(a.attr.as_str()).copied().flatten(),
             _ => None,
         }
     }
 
+    /// Whether a binding of `name` here binds the scope's name, not a nested function's own.
+    fn binds_scope_name(&self, name: &str) -> bool {
+        self.nested
+            .last()
+            .is_none_or(|declared| declared.contains(name))
+    }
+
     fn bind(&mut self, target: &Expr, made: Option<Container>) {
         let (map, key) = match target {
+            Expr::Name(n) if !self.binds_scope_name(n.id.as_str()) => return,
             Expr::Name(n) => (&mut self.names, n.id.as_str()),
             Expr::Attribute(a) => (&mut self.attributes, a.attr.as_str()),
             _ => return,
@@ -129,11 +147,17 @@ impl<'a> Visitor<'a> for Containers {
             }
             // `xs += [x]` and `seen |= other` keep what the name holds.
             Stmt::AugAssign(s) => self.visit_expr(&s.value),
-            Stmt::FunctionDef(f) => {
-                for p in f.parameters.iter() {
-                    self.names.insert(p.name().as_str().to_owned(), None);
-                }
+            // A nested function's or class's names are its own; its parameters too.
+            Stmt::FunctionDef(_) | Stmt::ClassDef(_) => {
+                self.nested.push(HashSet::new());
                 visitor::walk_stmt(self, stmt);
+                self.nested.pop();
+            }
+            Stmt::Global(ast::StmtGlobal { names, .. })
+            | Stmt::Nonlocal(ast::StmtNonlocal { names, .. }) => {
+                if let Some(declared) = self.nested.last_mut() {
+                    declared.extend(names.iter().map(|n| n.as_str().to_owned()));
+                }
             }
             _ => visitor::walk_stmt(self, stmt),
         }
@@ -142,7 +166,9 @@ impl<'a> Visitor<'a> for Containers {
     fn visit_expr(&mut self, expr: &'a Expr) {
         match expr {
             // Any other binding: a loop variable, a `with ... as`, an unpacking, a walrus.
-            Expr::Name(n) if n.ctx == ExprContext::Store => {
+            Expr::Name(n)
+                if n.ctx == ExprContext::Store && self.binds_scope_name(n.id.as_str()) =>
+            {
                 self.names.insert(n.id.as_str().to_owned(), None);
             }
             Expr::Attribute(a) if a.ctx == ExprContext::Store => {
@@ -172,6 +198,14 @@ mod tests {
         let parsed = parse_module(source).unwrap();
         let body = &parsed.syntax().body;
         let module = Containers::of(body);
+        // The calls are read as `Board.reset`'s.
+        let Stmt::ClassDef(board) = &body[1] else {
+            panic!("Board")
+        };
+        let Stmt::FunctionDef(reset) = &board.body[1] else {
+            panic!("reset")
+        };
+        let function = Containers::of_function(reset);
         calls
             .iter()
             .map(|c| {
@@ -185,9 +219,46 @@ mod tests {
                 let Expr::Attribute(method) = call.func.as_ref() else {
                     panic!("{c}")
                 };
-                module.held_by(&module, &method.value)
+                function.held_by(&module, &method.value)
             })
             .collect()
+    }
+
+    #[test]
+    fn a_module_name_is_read_where_a_function_does_not_bind_it() {
+        let source = concat!(
+            "CACHE = {}\n",
+            "SEEN = set()\n",
+            "ORDER = []\n",
+            "def reset():\n",
+            "    global SEEN\n",
+            "    SEEN = None\n",
+            "    ORDER = 5\n", // a local of reset, not the module's ORDER
+            "def use(CACHE2, key):\n",
+            "    local = CACHE\n",
+            "    ORDER = {}\n",
+            "    return CACHE[key], ORDER[key]\n",
+        );
+        let parsed = parse_module(source).unwrap();
+        let body = &parsed.syntax().body;
+        let module = Containers::of(body);
+        let Stmt::FunctionDef(def) = &body[4] else {
+            panic!("use")
+        };
+        let function = Containers::of_function(def);
+        let name = |n: &str| {
+            let parsed = parse_module(n).unwrap();
+            let Stmt::Expr(e) = &parsed.syntax().body[0] else {
+                panic!("{n}")
+            };
+            function.held_by(&module, &e.value)
+        };
+        assert_eq!(name("CACHE"), Some(Container::Mapping));
+        assert_eq!(name("SEEN"), None, "reset's global assignment");
+        assert_eq!(name("ORDER"), Some(Container::Mapping), "use's own ORDER");
+        assert_eq!(name("local"), None, "an alias is not followed");
+        assert_eq!(name("CACHE2"), None, "a parameter");
+        assert_eq!(module.names.get("ORDER"), Some(&Some(Container::Sequence)));
     }
 
     #[test]
