@@ -47,9 +47,11 @@ impl Model<'_> {
         let executed = self.executed_mix(&region);
         let size = self.port_size(&region);
         let mut kind = self.code_kind(&region);
+        // Text work keeps its strings Python's; any other code whose classes move whole is
+        // an engine, a float loop over its own small vectors as much as an object graph.
         if matches!(
             kind,
-            CodeKind::Objects | CodeKind::Mixed | CodeKind::Containers
+            CodeKind::Numeric | CodeKind::Objects | CodeKind::Mixed | CodeKind::Containers
         ) && self.moves_whole_classes(f, &region, &size)
         {
             kind = CodeKind::Engine;
@@ -570,6 +572,68 @@ mod tests {
             option_named(&advice, "benchmark").code_kind,
             "object engine"
         );
+    }
+
+    /// A float loop over small vector objects it makes and drops (pyperformance's chaos): its
+    /// arithmetic makes it numeric, and its classes move into the port with it as an object
+    /// engine's do, where the vectors become plain values.
+    #[test]
+    fn a_numeric_loop_over_its_own_small_objects_is_an_engine() {
+        use crate::advise::test_support::{advice_of, option_named, python_frame};
+        use crate::profile::{Frame, Meta, ProfileBuilder, Provenance};
+        const SOURCE: &str = "\
+class Vec:
+    def __init__(self, x, y):
+        self.x = x
+        self.y = y
+
+    def scaled(self, k):
+        return Vec(self.x * k + 1.0, self.y * k - 2.0)
+
+
+def chaos(n):
+    p = Vec(0.5, 0.5)
+    t = 0.0
+    for i in range(n):
+        q = p.scaled(0.5 * i + 0.25)
+        t += q.x * q.y - q.x / (i + 1.0) + q.y * 3.0 - (q.x - q.y) * 0.5
+        p = Vec(q.x * 0.5 - 1.0, q.y * 0.25 + 2.0)
+    return t
+";
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("chaos.py");
+        std::fs::write(&file, SOURCE).unwrap();
+        let file = file.display().to_string();
+        let mut b = ProfileBuilder::default();
+        let t = b.intern_thread(1, 1, None);
+        let frame = |name: &str, first: u32, line: u32| Frame {
+            first_line: Some(first),
+            line: Some(line),
+            ..python_frame(name, &file, "chaos")
+        };
+        let chaos_loop = b.intern_frame(frame("chaos", 10, 15));
+        let chaos_call = b.intern_frame(frame("chaos", 10, 14));
+        let chaos_make = b.intern_frame(frame("chaos", 10, 16));
+        let scaled = b.intern_frame(frame("Vec.scaled", 6, 7));
+        let init = b.intern_frame(frame("Vec.__init__", 2, 3));
+        for i in 0..200 {
+            let stack = match i % 10 {
+                0..=4 => vec![chaos_loop],
+                5 | 6 => vec![chaos_call, scaled],
+                7 => vec![chaos_call, scaled, init],
+                _ => vec![chaos_make, init],
+            };
+            b.add_stack(t, stack, false, true, false);
+        }
+        let mut p = b.to_profile(Meta {
+            command: vec!["python".into(), file.clone()],
+            cwd: Some(dir.path().display().to_string()),
+            wall_seconds: 1.0,
+            ..Meta::default()
+        });
+        p.provenance = Provenance::Local;
+        let advice = advice_of(&p);
+        assert_eq!(option_named(&advice, "chaos").code_kind, "object engine");
     }
 
     #[test]
