@@ -518,6 +518,48 @@ mod tests {
         );
     }
 
+    /// A top level whose time is in a standard library module written in Python (pprint)
+    /// has no hot loop to move: the call is what to wrap and port, with that module's code.
+    #[test]
+    fn a_top_level_calling_the_standard_librarys_python_says_so() {
+        let source = "import pprint\n\n\ndef main():\n    rows = [(1, 2)] * 1000\n    print(pprint.pformat(rows))\n\n\nmain()\n";
+        let (_dir, p) = local_app(source, |b, file| {
+            let t = b.intern_thread(1, 1, None);
+            let module = line_frame(b, file, "<module>", 1, 9);
+            let main_call = line_frame(b, file, "main", 4, 6);
+            let main_rows = line_frame(b, file, "main", 4, 5);
+            let format = b.intern_frame(Frame {
+                first_line: Some(180),
+                line: Some(190),
+                ..python_frame(
+                    "PrettyPrinter._format",
+                    "/usr/lib/python3.11/pprint.py",
+                    "pprint",
+                )
+            });
+            for _ in 0..90 {
+                b.add_stack(t, vec![module, main_call, format], false, true, false);
+            }
+            for _ in 0..10 {
+                b.add_stack(t, vec![module, main_rows], false, true, false);
+            }
+        });
+        let advice = advice_of(&p);
+        let first = &advice.candidates[0];
+        assert_eq!(
+            (first.verdict, first.reason, first.function.name.as_str()),
+            (Verdict::LeaveIt, Reason::EntryPoint, "main"),
+            "{}",
+            first.summary
+        );
+        assert!(
+            first.summary.contains("in the standard library's pprint")
+                && !first.summary.contains("hot loop"),
+            "{}",
+            first.summary
+        );
+    }
+
     #[test]
     fn an_async_def_that_awaits_nothing_is_ported_as_a_plain_function() {
         let source = "async def kernel(items):\n    total = 0.0\n    for x in items:\n        total += x * x\n    return total\n";

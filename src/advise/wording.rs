@@ -5,6 +5,7 @@
 //! Text only, from numbers already decided: it may not change a verdict, a share or a
 //! ranking, and reads the stack index only to quote a share.
 
+use super::index::Origin;
 use super::model::Model;
 use super::report::{BoundaryOption, Exclusion, OperationShare, Reason, Verdict};
 use crate::analyze::FunctionStats;
@@ -227,15 +228,53 @@ impl Model<'_> {
                 )
             }
             (_, Reason::EntryPoint) => {
-                let library = self
+                let region = self
                     .analysis
                     .functions
                     .iter()
                     .position(|f| std::ptr::eq(f, seed))
                     .map(|i| self.index.region(i))
-                    .filter(|r| r.weight > 0.0)
-                    .map_or(0.0, |r| r.library / r.weight);
-                if library >= 0.5 {
+                    .filter(|r| r.weight > 0.0);
+                let library = region.as_ref().map_or(0.0, |r| r.library / r.weight);
+                // The standard library's pure-Python code the top level calls, by module,
+                // largest first: it ports along with a function that calls it.
+                let mut stdlib: Vec<(&str, f64)> = Vec::new();
+                for (&g, &w) in region
+                    .as_ref()
+                    .map(|r| &r.by_function)
+                    .into_iter()
+                    .flatten()
+                {
+                    if self.index.origins[g] != Origin::Stdlib {
+                        continue;
+                    }
+                    let module = self.analysis.functions[g].module.as_deref().unwrap_or("");
+                    match stdlib.iter_mut().find(|(m, _)| *m == module) {
+                        Some((_, total)) => *total += w,
+                        None => stdlib.push((module, w)),
+                    }
+                }
+                stdlib.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(b.0)));
+                let weight = region.as_ref().map_or(0.0, |r| r.weight);
+                let in_stdlib = match stdlib.first() {
+                    Some(&(module, w)) if weight > 0.0 && w >= 0.5 * weight => {
+                        Some((module, w / weight))
+                    }
+                    _ => None,
+                };
+                if let Some((module, share)) = in_stdlib {
+                    format!(
+                        "{} is the program's top level ({} of the run itself), and {} of its \
+                         time is in the standard library's {}, written in Python: call it from a \
+                         function that takes the data as arguments, then port that function \
+                         with the code of {} it runs",
+                        seed.name,
+                        pct(self.analysis.share(seed.self_weight)),
+                        pct(share),
+                        module,
+                        module
+                    )
+                } else if library >= 0.5 {
                     format!(
                         "{} is the program's top level, and {} of its time is in installed \
                          packages, which a port would keep calling (listed as interpreted outside the \
