@@ -579,8 +579,7 @@ mod tests {
     /// engine's do, where the vectors become plain values.
     #[test]
     fn a_numeric_loop_over_its_own_small_objects_is_an_engine() {
-        use crate::advise::test_support::{advice_of, option_named, python_frame};
-        use crate::profile::{Frame, Meta, ProfileBuilder, Provenance};
+        use crate::advise::test_support::{advice_of, line_frame, local_app, option_named};
         const SOURCE: &str = "\
 class Vec:
     def __init__(self, x, y):
@@ -600,38 +599,23 @@ def chaos(n):
         p = Vec(q.x * 0.5 - 1.0, q.y * 0.25 + 2.0)
     return t
 ";
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("chaos.py");
-        std::fs::write(&file, SOURCE).unwrap();
-        let file = file.display().to_string();
-        let mut b = ProfileBuilder::default();
-        let t = b.intern_thread(1, 1, None);
-        let frame = |name: &str, first: u32, line: u32| Frame {
-            first_line: Some(first),
-            line: Some(line),
-            ..python_frame(name, &file, "chaos")
-        };
-        let chaos_loop = b.intern_frame(frame("chaos", 10, 15));
-        let chaos_call = b.intern_frame(frame("chaos", 10, 14));
-        let chaos_make = b.intern_frame(frame("chaos", 10, 16));
-        let scaled = b.intern_frame(frame("Vec.scaled", 6, 7));
-        let init = b.intern_frame(frame("Vec.__init__", 2, 3));
-        for i in 0..200 {
-            let stack = match i % 10 {
-                0..=4 => vec![chaos_loop],
-                5 | 6 => vec![chaos_call, scaled],
-                7 => vec![chaos_call, scaled, init],
-                _ => vec![chaos_make, init],
-            };
-            b.add_stack(t, stack, false, true, false);
-        }
-        let mut p = b.to_profile(Meta {
-            command: vec!["python".into(), file.clone()],
-            cwd: Some(dir.path().display().to_string()),
-            wall_seconds: 1.0,
-            ..Meta::default()
+        let (_dir, p) = local_app(SOURCE, |b, file| {
+            let t = b.intern_thread(1, 1, None);
+            let chaos_loop = line_frame(b, file, "chaos", 10, 15);
+            let chaos_call = line_frame(b, file, "chaos", 10, 14);
+            let chaos_make = line_frame(b, file, "chaos", 10, 16);
+            let scaled = line_frame(b, file, "Vec.scaled", 6, 7);
+            let init = line_frame(b, file, "Vec.__init__", 2, 3);
+            for i in 0..200 {
+                let stack = match i % 10 {
+                    0..=4 => vec![chaos_loop],
+                    5 | 6 => vec![chaos_call, scaled],
+                    7 => vec![chaos_call, scaled, init],
+                    _ => vec![chaos_make, init],
+                };
+                b.add_stack(t, stack, false, true, false);
+            }
         });
-        p.provenance = Provenance::Local;
         let advice = advice_of(&p);
         assert_eq!(option_named(&advice, "chaos").code_kind, "object engine");
     }

@@ -429,46 +429,11 @@ fn python_callback(src: &PyFunction, probed: Option<&ProbedFunction>) -> Option<
 #[cfg(test)]
 mod tests {
     use crate::advise::report::{Exclusion, Reason, Verdict};
-    use crate::advise::test_support::{advice_of, option_named, python_frame};
+    use crate::advise::test_support::{
+        advice_of, line_frame, local_app, option_named, python_frame,
+    };
     use crate::advise::Advice;
-    use crate::profile::{Frame, FrameId, Meta, Profile, ProfileBuilder, Provenance};
-
-    /// The profile of `app.py` (holding `source`) recorded here, so that the source is read,
-    /// with the stacks `stacks` adds given the file's path.
-    fn local_app(
-        source: &str,
-        stacks: impl FnOnce(&mut ProfileBuilder, &str),
-    ) -> (tempfile::TempDir, Profile) {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("app.py");
-        std::fs::write(&file, source).unwrap();
-        let file = file.display().to_string();
-        let mut b = ProfileBuilder::default();
-        stacks(&mut b, &file);
-        let mut p = b.to_profile(Meta {
-            command: vec!["python".into(), file],
-            cwd: Some(dir.path().display().to_string()),
-            wall_seconds: 1.0,
-            ..Meta::default()
-        });
-        p.provenance = Provenance::Local;
-        (dir, p)
-    }
-
-    /// The frame of `name` (defined at `first`) of `app.py` (`file`) at `line`.
-    fn line_frame(
-        b: &mut ProfileBuilder,
-        file: &str,
-        name: &str,
-        first: u32,
-        line: u32,
-    ) -> FrameId {
-        b.intern_frame(Frame {
-            first_line: Some(first),
-            line: Some(line),
-            ..python_frame(name, file, "app")
-        })
-    }
+    use crate::profile::Frame;
 
     /// The advice on `app.py` whose module body calls `kernel` (source given) for 95% of the
     /// run.

@@ -112,8 +112,9 @@ impl Model<'_> {
 #[cfg(test)]
 mod tests {
     use crate::advise::report::{Advice, Verdict};
-    use crate::advise::test_support::{advice_of, counted_calls, option_named, python_frame};
-    use crate::profile::{Frame, Meta, ProfileBuilder, Provenance};
+    use crate::advise::test_support::{
+        advice_of, counted_calls, line_frame, local_app, option_named,
+    };
 
     const SOURCE: &str = "\
 def extract(z, j):
@@ -129,32 +130,15 @@ def drive(n):
     /// One second of `drive` calling `extract` (recorded here, its source read), `calls`
     /// counted calls of `extract`.
     fn advice_with(calls: u64) -> (tempfile::TempDir, Advice) {
-        let dir = tempfile::tempdir().unwrap();
-        let file = dir.path().join("app.py");
-        std::fs::write(&file, SOURCE).unwrap();
-        let file = file.display().to_string();
-        let mut b = ProfileBuilder::default();
-        let t = b.intern_thread(1, 1, None);
-        let drive = b.intern_frame(Frame {
-            first_line: Some(6),
-            line: Some(8),
-            ..python_frame("drive", &file, "app")
+        let (dir, mut p) = local_app(SOURCE, |b, file| {
+            let t = b.intern_thread(1, 1, None);
+            let drive = line_frame(b, file, "drive", 6, 8);
+            let extract = line_frame(b, file, "extract", 1, 3);
+            for _ in 0..200 {
+                b.add_stack(t, vec![drive, extract], false, true, false);
+            }
         });
-        let extract = b.intern_frame(Frame {
-            first_line: Some(1),
-            line: Some(3),
-            ..python_frame("extract", &file, "app")
-        });
-        for _ in 0..200 {
-            b.add_stack(t, vec![drive, extract], false, true, false);
-        }
-        let mut p = b.to_profile(Meta {
-            command: vec!["python".into(), file.clone()],
-            cwd: Some(dir.path().display().to_string()),
-            wall_seconds: 1.0,
-            ..Meta::default()
-        });
-        p.provenance = Provenance::Local;
+        let file = p.meta.command[1].clone();
         p.probe = Some(counted_calls(&file, &[("drive", 1), ("extract", calls)]));
         (dir, advice_of(&p))
     }

@@ -6,10 +6,12 @@
 use super::report::{BoundaryOption, Candidate, Exclusion, FunctionRef, Reason, Verdict};
 use super::{advise, Advice, AdviseOptions};
 use crate::analyze::{analyze, AnalyzeOptions};
-use crate::profile::{Frame, FrameKind, ProbeResults, ProbedFunction, Profile, ProfileBuilder};
+use crate::profile::{
+    Frame, FrameId, FrameKind, Meta, ProbeResults, ProbedFunction, Profile, ProfileBuilder,
+    Provenance,
+};
 use crate::rules::Rules;
 
-/// A frame of Python code in `file`, at line 3, with no source line recorded.
 /// Numbers below `n` drawn from `seed` by a fixed linear congruential generator: the same
 /// "random" test data on every run and machine.
 pub(crate) fn draws(seed: u64) -> impl FnMut(u64) -> u64 {
@@ -22,6 +24,7 @@ pub(crate) fn draws(seed: u64) -> impl FnMut(u64) -> u64 {
     }
 }
 
+/// A frame of Python code in `file`, at line 3, with no source line recorded.
 pub(crate) fn python_frame(name: &str, file: &str, module: &str) -> Frame {
     Frame {
         name: name.into(),
@@ -33,6 +36,43 @@ pub(crate) fn python_frame(name: &str, file: &str, module: &str) -> Frame {
         kind: FrameKind::Python,
         code: None,
     }
+}
+
+/// The profile of `app.py` (holding `source`) recorded here, so that the source is read, with
+/// the stacks `stacks` adds given the file's path.
+pub(crate) fn local_app(
+    source: &str,
+    stacks: impl FnOnce(&mut ProfileBuilder, &str),
+) -> (tempfile::TempDir, Profile) {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("app.py");
+    std::fs::write(&file, source).unwrap();
+    let file = file.display().to_string();
+    let mut b = ProfileBuilder::default();
+    stacks(&mut b, &file);
+    let mut p = b.to_profile(Meta {
+        command: vec!["python".into(), file],
+        cwd: Some(dir.path().display().to_string()),
+        wall_seconds: 1.0,
+        ..Meta::default()
+    });
+    p.provenance = Provenance::Local;
+    (dir, p)
+}
+
+/// The frame of `name` (defined at `first`) of `app.py` (`file`) at `line`.
+pub(crate) fn line_frame(
+    b: &mut ProfileBuilder,
+    file: &str,
+    name: &str,
+    first: u32,
+    line: u32,
+) -> FrameId {
+    b.intern_frame(Frame {
+        first_line: Some(first),
+        line: Some(line),
+        ..python_frame(name, file, "app")
+    })
 }
 
 /// `main` calling `work`, both of `/home/me/app.py`, in every one of 200 samples of one thread:
