@@ -5,7 +5,9 @@
 //! Text only, from numbers already decided: it may not change a verdict, a share or a
 //! ranking, and reads the stack index only to quote a share.
 
-use super::index::Origin;
+use std::collections::BTreeMap;
+
+use super::index::{Origin, Region};
 use super::model::Model;
 use super::report::{BoundaryOption, Exclusion, OperationShare, Reason, Verdict};
 use crate::analyze::FunctionStats;
@@ -236,32 +238,9 @@ impl Model<'_> {
                     .map(|i| self.index.region(i))
                     .filter(|r| r.weight > 0.0);
                 let library = region.as_ref().map_or(0.0, |r| r.library / r.weight);
-                // The standard library's pure-Python code the top level calls, by module,
-                // largest first: it ports along with a function that calls it.
-                let mut stdlib: Vec<(&str, f64)> = Vec::new();
-                for (&g, &w) in region
-                    .as_ref()
-                    .map(|r| &r.by_function)
-                    .into_iter()
-                    .flatten()
-                {
-                    if self.index.origins[g] != Origin::Stdlib {
-                        continue;
-                    }
-                    let module = self.analysis.functions[g].module.as_deref().unwrap_or("");
-                    match stdlib.iter_mut().find(|(m, _)| *m == module) {
-                        Some((_, total)) => *total += w,
-                        None => stdlib.push((module, w)),
-                    }
-                }
-                stdlib.sort_by(|a, b| b.1.total_cmp(&a.1).then(a.0.cmp(b.0)));
-                let weight = region.as_ref().map_or(0.0, |r| r.weight);
-                let in_stdlib = match stdlib.first() {
-                    Some(&(module, w)) if weight > 0.0 && w >= 0.5 * weight => {
-                        Some((module, w / weight))
-                    }
-                    _ => None,
-                };
+                let in_stdlib = region
+                    .as_deref()
+                    .and_then(|r| self.stdlib_module_holding(r));
                 if let Some((module, share)) = in_stdlib {
                     format!(
                         "{} is the program's top level ({} of the run itself), and {} of its \
@@ -385,6 +364,24 @@ fn operation_mix(ops: &[OperationShare]) -> String {
         "interpreted code of no dominant kind".to_owned()
     } else {
         named.join(", ")
+    }
+}
+
+impl Model<'_> {
+    /// The standard-library module written in Python that holds at least half of `region`'s
+    /// time, with its share: it ports along with a function that calls it.
+    fn stdlib_module_holding(&self, region: &Region) -> Option<(&str, f64)> {
+        let mut by_module: BTreeMap<&str, f64> = BTreeMap::new();
+        for (&g, &w) in &region.by_function {
+            if self.index.origins[g] == Origin::Stdlib {
+                let module = self.analysis.functions[g].module.as_deref().unwrap_or("");
+                *by_module.entry(module).or_default() += w;
+            }
+        }
+        by_module
+            .into_iter()
+            .map(|(module, w)| (module, w / region.weight))
+            .find(|&(_, share)| share >= 0.5)
     }
 }
 
