@@ -335,6 +335,7 @@ pub fn analyze(profile: &Profile, opts: &AnalyzeOptions) -> Analysis {
     let functions = &mut functions[..];
     let frame_fn32: Vec<u32> = frame_fn.iter().map(|&f| f as u32).collect();
     let evidence = native_pass_evidence(profile, &opts.rules);
+    let pooled = pooled_evidence(profile, &evidence, &opts.rules);
     let native_pass_samples = profile.native_stacks.iter().map(|s| s.weight).sum();
     // Per leaf frame: the native fraction of its self time, and why (an index into
     // `reasons`, or `NO_REASON`).
@@ -347,7 +348,7 @@ pub fn analyze(profile: &Profile, opts: &AnalyzeOptions) -> Analysis {
     let mut gc_weight = 0.0;
     let mut lines: FxHashMap<(usize, u32), LineStats> = FxHashMap::default();
     // Each leaf function's rule, looked up once for all its lines.
-    let mut function_native: Vec<Option<Option<String>>> = vec![None; functions.len()];
+    let mut function_native: Vec<Option<Option<NativeFunction>>> = vec![None; functions.len()];
     let line_rules = line_rules(profile, &leaf_weight, &opts.rules);
     for (leaf, &weight) in leaf_weight.iter().enumerate().filter(|(_, &w)| w > 0) {
         let frame = &profile.frames[leaf];
@@ -356,10 +357,17 @@ pub fn analyze(profile: &Profile, opts: &AnalyzeOptions) -> Analysis {
         let function = function_native[leaf_fn]
             .get_or_insert_with(|| native_function(frame, &opts.rules))
             .as_ref();
+        // A frame of a measured rule's function that the pass did not see takes what it saw
+        // under all the rule's frames: a short run's pass sees few of numpy's many lines.
+        let seen = evidence.get(&id);
+        let seen = match function {
+            Some(f) if f.measured && seen.is_none() => pooled.get(&f.reason),
+            _ => seen,
+        };
         let native = native_fraction(
             frame,
             function,
-            evidence.get(&id),
+            seen,
             line_rules.get(leaf).copied().flatten(),
         );
         let reason = native.reason.as_ref().map_or(NO_REASON, |r| {
@@ -645,14 +653,28 @@ fn native_pass_evidence(profile: &Profile, rules: &Rules) -> HashMap<FrameId, Na
         // The interpreter's own C code, running the bytecode of this frame (comparing two
         // strings, looking up a key), is interpreted time: the first frame that is not the
         // machinery of a call decides.
+        // Below a native function's per-call set-up (`Call`), the C library's allocator and a
+        // yield of the core are that set-up too: the state a regex match allocates and frees
+        // on every call, BLAS's threads woken for a tiny matrix.
+        let mut in_call = false;
         let native = below
             .iter()
-            .find_map(|&f| {
+            .enumerate()
+            .find_map(|(i, &f)| {
                 let frame = &profile.frames[f as usize];
                 match rules.interpreter_role(&frame.name, frame.module.as_deref().unwrap_or("")) {
                     Some(InterpreterRole::Dispatch) => None,
+                    Some(InterpreterRole::Call) => {
+                        in_call = true;
+                        None
+                    }
                     Some(InterpreterRole::Work) => Some(false),
-                    None => Some(true),
+                    None => Some(
+                        !(in_call
+                            && below[i + 1..]
+                                .iter()
+                                .any(|&g| is_call_overhead(&profile.frames[g as usize]))),
+                    ),
                 }
             })
             .unwrap_or(false);
@@ -663,6 +685,31 @@ fn native_pass_evidence(profile: &Profile, rules: &Rules) -> HashMap<FrameId, Na
             if leaf.module.as_deref().is_some_and(is_math_library) {
                 e.math += stack.weight;
             }
+        }
+    }
+    out
+}
+
+/// The native pass's samples under each measured `[[native]]` rule (by its reason), added up
+/// over the frames of the functions it names.
+fn pooled_evidence(
+    profile: &Profile,
+    evidence: &HashMap<FrameId, NativeEvidence>,
+    rules: &Rules,
+) -> HashMap<String, NativeEvidence> {
+    let mut out: HashMap<String, NativeEvidence> = HashMap::new();
+    for (&id, e) in evidence {
+        let Some(f) = native_function(&profile.frames[id as usize], rules).filter(|f| f.measured)
+        else {
+            continue;
+        };
+        let pool = out.entry(f.reason).or_default();
+        pool.total += e.total;
+        pool.native += e.native;
+        pool.math += e.math;
+        pool.gc += e.gc;
+        for (symbol, n) in &e.symbols {
+            *pool.symbols.entry(symbol.clone()).or_default() += n;
         }
     }
     out
@@ -691,6 +738,33 @@ fn is_interpreter_module(module: &str) -> bool {
         || module.starts_with("libc.")
         || module.starts_with("libc-")
         || module.starts_with("ld-linux")
+}
+
+/// What a native call does around its work rather than as it, wherever it is called from:
+/// the C library's allocator (malloc, free and the internals named or bare below them), and a
+/// thread giving up its core while it waits for others (OpenBLAS's threads, woken on every
+/// call, finish a 2x2 inverse in less time than it takes to wake them).
+fn is_call_overhead(frame: &Frame) -> bool {
+    let module = frame.module.as_deref().unwrap_or("");
+    (module.starts_with("libc.") || module.starts_with("libc-"))
+        && matches!(
+            frame.name.as_str(),
+            "sched_yield"
+                | "__sched_yield"
+                | "malloc"
+                | "free"
+                | "cfree"
+                | "realloc"
+                | "calloc"
+                | "__libc_malloc"
+                | "__libc_free"
+                | "__libc_realloc"
+                | "__libc_calloc"
+                | "_int_malloc"
+                | "_int_free"
+                | "_int_realloc"
+                | "malloc_consolidate"
+        )
 }
 
 /// The C library's math (`libm.so.6`): sin, pow, exp, called once per element.
@@ -727,13 +801,26 @@ impl LeafNative {
 
 /// Why all of a function's time is native, when it is: a native frame, or a function the
 /// rules know. The same for every frame of the function.
-fn native_function(frame: &Frame, rules: &Rules) -> Option<String> {
+#[derive(Clone)]
+struct NativeFunction {
+    reason: String,
+    /// The rule's native code shows to the native pass, which decides where it saw the frame.
+    measured: bool,
+}
+
+fn native_function(frame: &Frame, rules: &Rules) -> Option<NativeFunction> {
     if frame.kind == FrameKind::Native {
-        return Some(format!("native frame {}", frame.name));
+        return Some(NativeFunction {
+            reason: format!("native frame {}", frame.name),
+            measured: false,
+        });
     }
     let module = frame.module.as_deref().unwrap_or("");
     let rule = rules.native_function(module, frame.display_name())?;
-    Some(format!("{} (rules: {})", rule.what, rule.example))
+    Some(NativeFunction {
+        reason: format!("{} (rules: {})", rule.what, rule.example),
+        measured: rule.measured,
+    })
 }
 
 /// The rule of each leaf frame whose line calls what a rule knows as native (`w.dot(x)`,
@@ -813,14 +900,14 @@ fn calls_namesake(rule: &NativeCallRule, called: &Frame) -> bool {
 /// ([`native_function`]) and the rule its line's call matches ([`line_rules`]).
 fn native_fraction(
     frame: &Frame,
-    function: Option<&String>,
+    function: Option<&NativeFunction>,
     evidence: Option<&NativeEvidence>,
     line_rule: Option<&NativeCallRule>,
 ) -> LeafNative {
-    if let Some(reason) = function {
-        return LeafNative::known(reason.clone());
-    }
     let seen = evidence.is_some_and(|e| e.total >= MIN_NATIVE_PASS_SAMPLES);
+    if let Some(f) = function.filter(|f| !(f.measured && seen)) {
+        return LeafNative::known(f.reason.clone());
+    }
     if let Some(rule) = line_rule.filter(|r| !(r.measured && seen)) {
         // py-spy's unwinder hides the interpreter's own C frames (all but those named time*,
         // os*, sys*, gc*, unicode*, thread*, stringio*, sre* and lock*): sorted(), sum() and
@@ -1314,6 +1401,141 @@ mod tests {
         for (name, _, native) in &cases {
             assert_eq!(a.find(name).unwrap().native_share(), *native, "{name}");
         }
+    }
+
+    /// Native frames, innermost last: (symbol, module).
+    type NativeFrames<'a> = &'a [(&'a str, &'a str)];
+
+    /// A profile of one Python function per case (name, source line, the native frames the
+    /// pass saw under it), each on its own line, sampled 4 times by the time sampler and twice
+    /// by the native pass.
+    fn cases_under_native(cases: &[(&str, &str, NativeFrames)]) -> Analysis {
+        let mut b = ProfileBuilder::default();
+        let t = b.intern_thread(1, 1, None);
+        let main = b.intern_frame(frame("main", "app", 3, "run()", FrameKind::Python));
+        for (i, (name, code, below)) in cases.iter().enumerate() {
+            let py = b.intern_frame(frame(name, "app", 10 + i as u32, code, FrameKind::Python));
+            for _ in 0..4 {
+                b.add_stack(t, vec![main, py], false, true, false);
+            }
+            let mut native = vec![main, py];
+            for &(symbol, module) in below.iter() {
+                native.push(b.intern_frame(frame(symbol, module, 0, "", FrameKind::Native)));
+            }
+            for _ in 0..2 {
+                b.add_stack(t, native.clone(), false, true, true);
+            }
+        }
+        analyze(&b.to_profile(Meta::default()), &AnalyzeOptions::default())
+    }
+
+    #[test]
+    fn a_regex_matchs_set_up_is_interpreted_and_its_matching_native() {
+        const PY: &str = "libpython3.11.so.1.0";
+        const LIBC: &str = "libc.so.6";
+        let code = "m = rexmatch(text, pos)";
+        let entry = ("_sre_SRE_Pattern_match", PY);
+        // A lexer's short matches: the entry point's own time (its state set up, the Match
+        // object made) and the backtracking stack allocated and freed under it, whether
+        // straight below it or under the match loop, are what a compiled regex does not do
+        // per call; the match loop itself stays native.
+        let cases: [(&str, &str, NativeFrames); 5] = [
+            ("set_up", code, &[entry]),
+            (
+                "freed",
+                code,
+                &[entry, ("free", LIBC), ("0x7fb2edeaa72c", LIBC)],
+            ),
+            (
+                "grown",
+                code,
+                &[entry, ("sre_ucs1_match", PY), ("malloc", LIBC)],
+            ),
+            ("matching", code, &[entry, ("sre_ucs1_match", PY)]),
+            (
+                "searching",
+                "m = pattern.search(text)",
+                &[("_sre_SRE_Pattern_search", PY), ("sre_ucs1_search", PY)],
+            ),
+        ];
+        let a = cases_under_native(&cases);
+        for (name, native) in [
+            ("set_up", 0.0),
+            ("freed", 0.0),
+            ("grown", 0.0),
+            ("matching", 1.0),
+            ("searching", 1.0),
+        ] {
+            assert_eq!(a.find(name).unwrap().native_share(), native, "{name}");
+        }
+    }
+
+    #[test]
+    fn blas_threads_woken_for_a_tiny_matrix_are_call_overhead() {
+        const NUMPY: &str = "_multiarray_umath.cpython-311-x86_64-linux-gnu.so";
+        const BLAS: &str = "libopenblas64_p-r0-0cf96a72.3.23.dev.so";
+        const LIBC: &str = "libc.so.6";
+        let code = "ainv = _umath_linalg.inv(a, signature=signature, extobj=extobj)";
+        let gufunc: [(&str, &str); 2] = [
+            ("ufunc_generic_fastcall", NUMPY),
+            ("generic_wrapped_legacy_loop", NUMPY),
+        ];
+        let waiting = [
+            gufunc[0],
+            gufunc[1],
+            ("inv<double>", "_umath_linalg.so"),
+            ("inner_thread", BLAS),
+            ("sched_yield", LIBC),
+        ];
+        let working = [
+            gufunc[0],
+            gufunc[1],
+            ("inv<double>", "_umath_linalg.so"),
+            ("dgetrf_single", BLAS),
+        ];
+        // Outside a native call's set-up, a yield is whatever the program asked for.
+        let yielding = [("sched_yield", LIBC)];
+        let a = cases_under_native(&[
+            ("waiting", code, &waiting),
+            ("working", code, &working),
+            ("yielding", "os.sched_yield()", &yielding),
+        ]);
+        for (name, native) in [("waiting", 0.0), ("working", 1.0), ("yielding", 1.0)] {
+            assert_eq!(a.find(name).unwrap().native_share(), native, "{name}");
+        }
+    }
+
+    #[test]
+    fn numpys_python_functions_are_as_native_as_the_pass_saw_them() {
+        const NUMPY: &str = "_multiarray_umath.cpython-311-x86_64-linux-gnu.so";
+        let mut b = ProfileBuilder::default();
+        let t = b.intern_thread(1, 1, None);
+        let main = b.intern_frame(frame("main", "app", 3, "run()", FrameKind::Python));
+        let numpy = |b: &mut ProfileBuilder, name: &str, line: u32| {
+            b.intern_frame(frame(
+                name,
+                "numpy.linalg.linalg",
+                line,
+                "x = y",
+                FrameKind::Python,
+            ))
+        };
+        let (seen, unseen) = (numpy(&mut b, "inv", 561), numpy(&mut b, "_makearray", 110));
+        for py in [seen, unseen] {
+            for _ in 0..4 {
+                b.add_stack(t, vec![main, py], false, true, false);
+            }
+        }
+        // The pass saw `inv` 4 times: once in a typed loop, three times interpreting.
+        let typed = b.intern_frame(frame("DOUBLE_add", NUMPY, 0, "", FrameKind::Native));
+        b.add_stack(t, vec![main, seen, typed], false, true, true);
+        for _ in 0..3 {
+            b.add_stack(t, vec![main, seen], false, true, true);
+        }
+        let a = analyze(&b.to_profile(Meta::default()), &AnalyzeOptions::default());
+        // What it saw decides for `inv`, and stands in for numpy's line it did not see.
+        assert_eq!(a.find("inv").unwrap().native_share(), 0.25);
+        assert_eq!(a.find("_makearray").unwrap().native_share(), 0.25);
     }
 
     fn frame(name: &str, module: &str, line: u32, code: &str, kind: FrameKind) -> Frame {

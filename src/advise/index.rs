@@ -29,6 +29,10 @@ pub(super) enum Origin {
     Stdlib,
     /// Installed packages: a port keeps calling them.
     Library,
+    /// An installed package whose Python layer a crate replaces (`calls` in
+    /// rules/analogues.toml: numpy's wrappers, ndarray): like the standard library's, it ports
+    /// along with its caller.
+    Along,
     /// Native code.
     Native,
 }
@@ -546,7 +550,7 @@ impl<'a> StackIndex<'a> {
             }
             let rest = w * (1.0 - s.native);
             match self.origins[s.leaf()] {
-                Origin::Program | Origin::Stdlib => {
+                Origin::Program | Origin::Stdlib | Origin::Along => {
                     r.portable += rest;
                     *by_function.entry(s.leaf()).or_default() += rest;
                 }
@@ -571,7 +575,10 @@ impl<'a> StackIndex<'a> {
     ) {
         for i in self.holding_ids(boundary) {
             let s = self.facts(i as usize);
-            if !matches!(self.origins[s.leaf()], Origin::Program | Origin::Stdlib) {
+            if !matches!(
+                self.origins[s.leaf()],
+                Origin::Program | Origin::Stdlib | Origin::Along
+            ) {
                 continue;
             }
             let mut below = self
@@ -879,6 +886,17 @@ impl<'a> StackIndex<'a> {
         for (f, stats) in self.analysis.functions.iter().enumerate() {
             if self.origins[f] == Origin::Library && package_of(stats) == Some(package) {
                 self.origins[f] = Origin::Program;
+            }
+        }
+        self.regions.borrow_mut().clear();
+    }
+
+    /// Counts the code of the installed package `package` as porting along with its caller:
+    /// a crate does its job (see [`Origin::Along`]).
+    pub(super) fn port_along(&mut self, package: &str) {
+        for (f, stats) in self.analysis.functions.iter().enumerate() {
+            if self.origins[f] == Origin::Library && package_of(stats) == Some(package) {
+                self.origins[f] = Origin::Along;
             }
         }
         self.regions.borrow_mut().clear();

@@ -29,7 +29,7 @@ impl Model<'_> {
             let origin = match self.index.origins[s.leaf()] {
                 Origin::Library => "library",
                 Origin::Stdlib => "stdlib",
-                Origin::Program | Origin::Native => continue,
+                Origin::Program | Origin::Native | Origin::Along => continue,
             };
             let leaf = &self.analysis.functions[s.leaf()];
             // Code compiled at run time (`<string>`, a decorator's generated wrapper) has no

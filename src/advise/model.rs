@@ -57,11 +57,15 @@ impl<'a> Model<'a> {
                     .push((l.line, interpreted));
             }
         }
+        let mut index = crate::ui::timed("stack index", || StackIndex::new(profile, analysis));
+        for package in rules.ported_along() {
+            index.port_along(package);
+        }
         Model {
             profile,
             analysis,
             rules,
-            index: crate::ui::timed("stack index", || StackIndex::new(profile, analysis)),
+            index,
             sources: SourceCache::new(readable.clone()),
             readable,
             lines,
@@ -83,7 +87,13 @@ impl<'a> Model<'a> {
             profile: self.profile,
             analysis: self.analysis,
             rules: self.rules,
-            index: self.index.with_fresh_origins(),
+            index: {
+                let mut index = self.index.with_fresh_origins();
+                for package in self.rules.ported_along() {
+                    index.port_along(package);
+                }
+                index
+            },
             sources: SourceCache::new(self.readable.clone()),
             readable: self.readable.clone(),
             lines: self.lines.clone(),

@@ -153,6 +153,76 @@ mod tests {
         assert_eq!(rows.len(), unique.len(), "{rows:?}");
     }
 
+    /// A program loop over numpy calls on tiny arrays (through another package's filter, as
+    /// filterpy's), where the time is numpy's Python wrappers and its per-call machinery: a port
+    /// does that work with a crate (ndarray, fixed-size arrays), so the port is of the loop, not
+    /// inside numpy.
+    #[test]
+    fn numpys_python_layer_ports_along_with_the_loop_that_calls_it() {
+        let mut b = ProfileBuilder::default();
+        let t = b.intern_thread(1, 1, None);
+        let main = b.intern_frame(python_frame("main", "/home/me/app.py", "app"));
+        let track = b.intern_frame(python_frame("track", "/home/me/app.py", "app"));
+        let site = "/venv/lib/python3.11/site-packages/numpy";
+        let inv = b.intern_frame(python_frame(
+            "inv",
+            &format!("{site}/linalg/linalg.py"),
+            "numpy.linalg.linalg",
+        ));
+        let common = b.intern_frame(python_frame(
+            "_commonType",
+            &format!("{site}/linalg/linalg.py"),
+            "numpy.linalg.linalg",
+        ));
+        // The loop calls numpy through another installed package's filter.
+        let update = b.intern_frame(python_frame(
+            "Filter.update",
+            "/venv/lib/python3.11/site-packages/fakefilter/filter.py",
+            "fakefilter.filter",
+        ));
+        for _ in 0..10 {
+            b.add_stack(t, vec![main, track], false, true, false);
+        }
+        for _ in 0..10 {
+            b.add_stack(t, vec![main, track, update], false, true, false);
+        }
+        for _ in 0..50 {
+            b.add_stack(t, vec![main, track, update, inv], false, true, false);
+        }
+        for _ in 0..25 {
+            b.add_stack(
+                t,
+                vec![main, track, update, inv, common],
+                false,
+                true,
+                false,
+            );
+        }
+        for _ in 0..5 {
+            b.add_stack(t, vec![main], false, true, false);
+        }
+        // The native pass saw numpy's wrappers interpreting, never in a typed loop.
+        for _ in 0..10 {
+            b.add_stack(t, vec![main, track, update, inv], false, true, true);
+        }
+        let advice = advice_of(&b.to_profile(Meta::default()));
+        let first = &advice.candidates[0];
+        assert_eq!(
+            (first.verdict, first.function.name.as_str()),
+            (Verdict::Port, "track"),
+            "{:#?}",
+            advice.candidates
+        );
+        assert!(
+            !advice
+                .candidates
+                .iter()
+                .any(|c| c.verdict == Verdict::Port && c.function.name == "inv"),
+            "{:#?}",
+            advice.candidates
+        );
+    }
+
     /// A program loop over an installed package's decoder: ported with the package's code it
     /// calls, it saves far more than its own lines alone, and that one row stands for it,
     /// whether or not its own lines alone would have paid (dpkt_pcap read 1.3x-1.5x or

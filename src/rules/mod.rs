@@ -43,6 +43,12 @@ pub struct NativeRule {
     pub module: String,
     /// Qualified name inside the module, exact; `*` matches all, `Name.*` `Name` and its insides.
     pub function: String,
+    /// The native code below the frame shows to the native pass: where the pass saw the
+    /// frame, what it saw decides, and the rule stands in only where it saw nothing. numpy's
+    /// Python functions wrap compiled work on large arrays and are mostly their own
+    /// interpreted wrapper and call machinery on tiny ones, which only the pass tells apart.
+    #[serde(default)]
+    pub measured: bool,
     pub what: String,
     pub why: String,
     pub example: String,
@@ -110,6 +116,11 @@ pub enum InterpreterRole {
     Work,
     /// The machinery of a call: the C function called decides.
     Dispatch,
+    /// A native function's per-call set-up and tear-down (its arguments parsed, its state
+    /// made, its result allocated): interpreted when it is the innermost frame, and so is the
+    /// C library's allocator anywhere below it; a function it calls that no entry names
+    /// (the work: a regex engine's match loop, a typed loop over an array) decides for itself.
+    Call,
 }
 
 /// C functions of the interpreter that execute bytecode rather than do native work.
@@ -413,6 +424,17 @@ impl Rules {
             .rev()
             .find(|r| r.matches(symbol, module))
             .map(|r| r.role)
+    }
+
+    /// The packages whose every function a crate replaces once their caller is ported
+    /// (`calls = ["numpy.*"]`): their Python code ports along with its caller.
+    pub fn ported_along(&self) -> impl Iterator<Item = &str> {
+        self.analogues
+            .iter()
+            .filter(|a| a.rust_crate.is_some())
+            .flat_map(|a| &a.calls)
+            .filter_map(|c| c.strip_suffix(".*"))
+            .filter(|p| !p.contains('.'))
     }
 
     /// The library replacement for hot code in `module`, if one is known.
@@ -1053,7 +1075,12 @@ mod tests {
             role("method_vectorcall_O", lib),
             Some(InterpreterRole::Dispatch)
         );
-        assert_eq!(role("_sre_SRE_Pattern_match", lib), None);
+        // A match's set-up passes on to the match loop, which is native work.
+        assert_eq!(
+            role("_sre_SRE_Pattern_match", lib),
+            Some(InterpreterRole::Call)
+        );
+        assert_eq!(role("sre_ucs1_match", lib), None);
         assert_eq!(role("list_append", "_ext.cpython-312.so"), None);
         assert_eq!(
             role("0x7f2843781961", "libc.so.6"),
