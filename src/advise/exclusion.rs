@@ -255,7 +255,24 @@ impl Model<'_> {
             }
             level = next;
         }
-        let makers: Vec<PyFunction> = above.iter().filter_map(|&g| self.source_of(g)).collect();
+        let makers: Vec<(PyFunction, String)> = above
+            .iter()
+            .filter_map(|&g| {
+                let file = self.analysis.functions[g].file.clone();
+                self.source_of(g).map(|s| (s, file))
+            })
+            .collect();
+        let generator_file = |i: usize| self.analysis.functions[generators[i].0].file.clone();
+        // A maker above calls the generator (or the function around it) itself, or through
+        // the functions it calls: `highlight` calls `lex`, which calls the lexer's
+        // `get_tokens`, which makes the token stream `format_unencoded` consumes.
+        let made_above = |maker: &(PyFunction, String), i: usize| {
+            self.makes(
+                &maker.0,
+                &generators[i].2,
+                &[maker.1.clone(), generator_file(i)],
+            )
+        };
         let made_by = |maker: &PyFunction, generator: &PyFunction| {
             maker
                 .features
@@ -270,7 +287,7 @@ impl Model<'_> {
                 if found.contains(&i) {
                     continue;
                 }
-                let handed_over = makers.iter().any(|m| made_by(m, generator))
+                let handed_over = makers.iter().any(|m| made_above(m, i))
                     || found.iter().any(|&j| made_by(&generators[j].2, generator));
                 if handed_over {
                     found.push(i);
@@ -671,6 +688,24 @@ mod tests {
             count.excluded.as_deref().unwrap_or("").contains("tokens"),
             "{count:?}"
         );
+        assert_eq!(
+            (first.verdict, first.function.name.as_str()),
+            (Verdict::Port, "run"),
+            "{}",
+            first.summary
+        );
+    }
+
+    #[test]
+    fn a_generator_its_caller_makes_through_another_function_is_no_boundarys_own() {
+        // `run` makes the stream through `lex`, which the profile never saw (Pygments'
+        // `highlight` calls `lex`, whose lexer's `get_tokens` makes the token stream that
+        // `format_unencoded` consumes).
+        let source = "def tokens(text):\n    for word in text.split():\n        yield word.lower()\n\ndef count(stream, table):\n    for w in stream:\n        table[w] = table.get(w, 0) + 1\n    return table\n\ndef run(text):\n    return count(lex(text), {})\n\nrun('a b')\n\ndef lex(text):\n    return tokens(text)\n";
+        let advice = pipeline(source, ("count", 5), 7);
+        let count = option_named(&advice, "count");
+        assert_eq!(count.exclusion, Some(Exclusion::Callback), "{count:?}");
+        let first = &advice.candidates[0];
         assert_eq!(
             (first.verdict, first.function.name.as_str()),
             (Verdict::Port, "run"),
