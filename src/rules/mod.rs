@@ -1081,6 +1081,10 @@ mod tests {
             Some(InterpreterRole::Call)
         );
         assert_eq!(role("sre_ucs1_match", lib), None);
+        // One pixel through Pillow's accessors is machinery; a whole-image operation is not.
+        let imaging = "_imaging.cpython-311-x86_64-linux-gnu.so";
+        assert_eq!(role("_putpixel_impl", imaging), Some(InterpreterRole::Work));
+        assert_eq!(role("ImagingConvert", imaging), None);
         assert_eq!(role("list_append", "_ext.cpython-312.so"), None);
         assert_eq!(
             role("0x7f2843781961", "libc.so.6"),
