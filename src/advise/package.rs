@@ -112,7 +112,13 @@ impl<'a> Model<'a> {
 mod tests {
     use crate::advise::report::Verdict;
     use crate::advise::test_support::{advice_of, python_frame};
-    use crate::profile::{Meta, ProfileBuilder};
+    use crate::profile::{FrameId, Meta, ProfileBuilder};
+
+    /// The frame of `name` in module `module`, file `path` of an installed package.
+    fn installed(b: &mut ProfileBuilder, path: &str, name: &str, module: &str) -> FrameId {
+        let file = format!("/venv/lib/python3.11/site-packages/{path}");
+        b.intern_frame(python_frame(name, &file, module))
+    }
 
     /// Two hot functions of a package whose boundary is the same function give one row for
     /// it, not one row per hot function.
@@ -163,23 +169,16 @@ mod tests {
         let t = b.intern_thread(1, 1, None);
         let main = b.intern_frame(python_frame("main", "/home/me/app.py", "app"));
         let track = b.intern_frame(python_frame("track", "/home/me/app.py", "app"));
-        let site = "/venv/lib/python3.11/site-packages/numpy";
-        let inv = b.intern_frame(python_frame(
-            "inv",
-            &format!("{site}/linalg/linalg.py"),
-            "numpy.linalg.linalg",
-        ));
-        let common = b.intern_frame(python_frame(
-            "_commonType",
-            &format!("{site}/linalg/linalg.py"),
-            "numpy.linalg.linalg",
-        ));
+        let linalg = "numpy.linalg.linalg";
+        let inv = installed(&mut b, "numpy/linalg/linalg.py", "inv", linalg);
+        let common = installed(&mut b, "numpy/linalg/linalg.py", "_commonType", linalg);
         // The loop calls numpy through another installed package's filter.
-        let update = b.intern_frame(python_frame(
+        let update = installed(
+            &mut b,
+            "fakefilter/filter.py",
             "Filter.update",
-            "/venv/lib/python3.11/site-packages/fakefilter/filter.py",
             "fakefilter.filter",
-        ));
+        );
         for _ in 0..10 {
             b.add_stack(t, vec![main, track], false, true, false);
         }
@@ -233,17 +232,9 @@ mod tests {
         let t = b.intern_thread(1, 1, None);
         let main = b.intern_frame(python_frame("main", "/home/me/app.py", "app"));
         let analyse = b.intern_frame(python_frame("analyse", "/home/me/app.py", "app"));
-        let site = "/venv/lib/python3.11/site-packages/fakenet";
-        let init = b.intern_frame(python_frame(
-            "Packet.__init__",
-            &format!("{site}/packet.py"),
-            "fakenet.packet",
-        ));
-        let unpack = b.intern_frame(python_frame(
-            "Packet.unpack",
-            &format!("{site}/packet.py"),
-            "fakenet.packet",
-        ));
+        let packet = "fakenet.packet";
+        let init = installed(&mut b, "fakenet/packet.py", "Packet.__init__", packet);
+        let unpack = installed(&mut b, "fakenet/packet.py", "Packet.unpack", packet);
         for _ in 0..45 {
             b.add_stack(t, vec![main, analyse], false, true, false);
         }
