@@ -263,6 +263,29 @@ mod tests {
         );
     }
 
+    /// A program whose time is the standard library's logging is told to switch to its
+    /// drop-in replacement in C, not to port the code that logs with logging's code.
+    #[test]
+    fn time_in_the_logging_package_is_a_library_to_swap() {
+        use crate::profile::{Meta, ProfileBuilder};
+        let mut b = ProfileBuilder::default();
+        let t = b.intern_thread(1, 1, None);
+        let main = b.intern_frame(python_frame("main", "/home/me/app.py", "app"));
+        let file = "/usr/lib/python3.11/logging/__init__.py";
+        let warning = b.intern_frame(python_frame("Logger.warning", file, "logging"));
+        let format = b.intern_frame(python_frame("Formatter.format", file, "logging"));
+        for _ in 0..70 {
+            b.add_stack(t, vec![main, warning, format], false, true, false);
+        }
+        for _ in 0..30 {
+            b.add_stack(t, vec![main], false, true, false);
+        }
+        let advice = advice_of(&b.to_profile(Meta::default()));
+        let first = &advice.candidates[0];
+        assert_eq!(first.verdict, Verdict::UseLibrary, "{}", first.summary);
+        assert!(first.summary.contains("picologging"), "{}", first.summary);
+    }
+
     /// A library of several modules under one rule is one candidate, named by the public
     /// function the program calls into it, the same on every run: not a decorator's wrapper
     /// above it, nor whichever module's stacks came first.
