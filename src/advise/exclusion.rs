@@ -262,17 +262,19 @@ impl Model<'_> {
                 self.source_of(g).map(|s| (s, file))
             })
             .collect();
-        let generator_file = |i: usize| self.analysis.functions[generators[i].0].file.clone();
-        // A maker above calls the generator (or the function around it) itself, or through
-        // the functions it calls: `highlight` calls `lex`, which calls the lexer's
-        // `get_tokens`, which makes the token stream `format_unencoded` consumes.
-        let made_above = |maker: &(PyFunction, String), i: usize| {
-            self.makes(
-                &maker.0,
-                &generators[i].2,
-                &[maker.1.clone(), generator_file(i)],
-            )
-        };
+        // Whether a maker above calls each generator (or the function around it) itself, or
+        // through the functions it calls: `highlight` calls `lex`, which calls the lexer's
+        // `get_tokens`, which makes the token stream `format_unencoded` consumes. Asked once
+        // per generator: the search below repeats until nothing changes.
+        let made_above: Vec<bool> = generators
+            .iter()
+            .map(|(g, _, generator)| {
+                let generator_file = &self.analysis.functions[*g].file;
+                makers.iter().any(|(maker, file)| {
+                    self.makes(maker, generator, &[file.clone(), generator_file.clone()])
+                })
+            })
+            .collect();
         let made_by = |maker: &PyFunction, generator: &PyFunction| {
             maker
                 .features
@@ -287,8 +289,8 @@ impl Model<'_> {
                 if found.contains(&i) {
                     continue;
                 }
-                let handed_over = makers.iter().any(|m| made_above(m, i))
-                    || found.iter().any(|&j| made_by(&generators[j].2, generator));
+                let handed_over =
+                    made_above[i] || found.iter().any(|&j| made_by(&generators[j].2, generator));
                 if handed_over {
                     found.push(i);
                 }
