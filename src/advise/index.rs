@@ -883,20 +883,21 @@ impl<'a> StackIndex<'a> {
     /// Counts the code of the installed package `package` (top-level name) as the program's:
     /// what a port inside a vendored copy, or upstream, could cover.
     pub(super) fn adopt_package(&mut self, package: &str) {
-        for (f, stats) in self.analysis.functions.iter().enumerate() {
-            if self.origins[f] == Origin::Library && package_of(stats) == Some(package) {
-                self.origins[f] = Origin::Program;
-            }
-        }
-        self.regions.borrow_mut().clear();
+        self.relabel_package(package, Origin::Program);
     }
 
     /// Counts the code of the installed package `package` as porting along with its caller:
     /// a crate does its job (see [`Origin::Along`]).
     pub(super) fn port_along(&mut self, package: &str) {
+        self.relabel_package(package, Origin::Along);
+    }
+
+    /// Gives the installed package `package`'s functions the origin `to`; the regions asked
+    /// so far are asked again.
+    fn relabel_package(&mut self, package: &str, to: Origin) {
         for (f, stats) in self.analysis.functions.iter().enumerate() {
             if self.origins[f] == Origin::Library && package_of(stats) == Some(package) {
-                self.origins[f] = Origin::Along;
+                self.origins[f] = to;
             }
         }
         self.regions.borrow_mut().clear();

@@ -44,6 +44,15 @@ pub(super) struct Model<'a> {
     pub(super) kept: KeptCache,
 }
 
+/// `index` with the installed packages a crate replaces whole (`Rules::ported_along`) counted
+/// as porting along with their callers.
+fn with_packages_ported_along<'a>(mut index: StackIndex<'a>, rules: &Rules) -> StackIndex<'a> {
+    for package in rules.ported_along() {
+        index.port_along(package);
+    }
+    index
+}
+
 impl<'a> Model<'a> {
     pub(super) fn new(profile: &'a Profile, analysis: &'a Analysis, rules: &'a Rules) -> Model<'a> {
         let readable = crate::trust::source_roots(profile);
@@ -57,15 +66,12 @@ impl<'a> Model<'a> {
                     .push((l.line, interpreted));
             }
         }
-        let mut index = crate::ui::timed("stack index", || StackIndex::new(profile, analysis));
-        for package in rules.ported_along() {
-            index.port_along(package);
-        }
+        let index = crate::ui::timed("stack index", || StackIndex::new(profile, analysis));
         Model {
             profile,
             analysis,
             rules,
-            index,
+            index: with_packages_ported_along(index, rules),
             sources: SourceCache::new(readable.clone()),
             readable,
             lines,
@@ -87,13 +93,7 @@ impl<'a> Model<'a> {
             profile: self.profile,
             analysis: self.analysis,
             rules: self.rules,
-            index: {
-                let mut index = self.index.with_fresh_origins();
-                for package in self.rules.ported_along() {
-                    index.port_along(package);
-                }
-                index
-            },
+            index: with_packages_ported_along(self.index.with_fresh_origins(), self.rules),
             sources: SourceCache::new(self.readable.clone()),
             readable: self.readable.clone(),
             lines: self.lines.clone(),
